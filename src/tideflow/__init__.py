@@ -1,0 +1,104 @@
+"""Tideflow: event-driven lifecycle management for batch and streaming ML pipelines.
+
+This module is the SDK's one public face and only re-exports. Names whose implementation pulls
+in heavy libraries (SQLAlchemy, gRPC) are resolved lazily on first use, so ``import tideflow``
+stays fast.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from tideflow._version import __version__
+from tideflow.compiler import WorkflowPlan, compile
+from tideflow.domain import (
+    EventMatch,
+    ExecutionStatus,
+    JobAction,
+    JobStatus,
+    Life,
+    ModelStatus,
+    ModelVersionEvent,
+    all_of,
+    any_of,
+)
+from tideflow.errors import (
+    AlreadyExistsError,
+    GraphError,
+    IllegalTransitionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    TideflowError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from tideflow.sdk import (
+    JobContext,
+    Processor,
+    evaluate,
+    job,
+    predict,
+    push_model,
+    read_dataset,
+    train,
+    transform,
+    user_node,
+    validate,
+    workflow,
+    write_dataset,
+)
+
+if TYPE_CHECKING:
+    from tideflow.client import connect
+
+# name -> module that defines it, imported on first attribute access.
+_LAZY = {"connect": "tideflow.client"}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'tideflow' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "AlreadyExistsError",
+    "EventMatch",
+    "ExecutionStatus",
+    "GraphError",
+    "IllegalTransitionError",
+    "InvalidArgumentError",
+    "JobAction",
+    "JobContext",
+    "JobStatus",
+    "Life",
+    "ModelStatus",
+    "ModelVersionEvent",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Processor",
+    "TideflowError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "WorkflowPlan",
+    "__version__",
+    "all_of",
+    "any_of",
+    "compile",
+    "connect",
+    "evaluate",
+    "job",
+    "predict",
+    "push_model",
+    "read_dataset",
+    "train",
+    "transform",
+    "user_node",
+    "validate",
+    "workflow",
+    "write_dataset",
+]

@@ -1,0 +1,76 @@
+"""Load a user's workflow file and find the workflows it declares.
+
+The file runs as a module of its own (its directory first on ``sys.path``, so sibling modules
+import as they would under ``python FILE``). Its module name exists only in this process, so its
+classes are registered with cloudpickle *by value*: a job process elsewhere can unpickle the
+processors without importing the file under the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from tideflow.errors import InvalidArgumentError, UserCodeError
+from tideflow.sdk.builder import Workflow, collect_workflows
+
+
+def load_workflows(path: str | Path) -> list[Workflow]:
+    """Run ``path`` and return every workflow it declares, in declaration order.
+
+    Raises:
+        InvalidArgumentError: The file does not exist or declares no workflow.
+        UserCodeError: The file raised while running (the user's exception is chained).
+    """
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise InvalidArgumentError(f"workflow file {str(path)!r} does not exist", field="file")
+    module_name = "tideflow_user_" + hashlib.sha1(str(file).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise InvalidArgumentError(f"cannot load {str(path)!r} as Python source", field="file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(file.parent))
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+    with collect_workflows() as found:
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's file: keep its traceback, name the file
+            import traceback
+
+            raise UserCodeError(
+                f"running {str(path)!r} raised {type(exc).__name__}: {exc}",
+                user_traceback=traceback.format_exc(),
+            ) from exc
+    declared = list(found)
+    for value in vars(module).values():
+        if isinstance(value, Workflow) and value not in declared:
+            declared.append(value)
+    if not declared:
+        raise InvalidArgumentError(
+            f"{str(path)!r} declares no workflow: use `with tide.workflow(name) as wf:`",
+            field="file",
+        )
+    return declared
+
+
+def select_workflow(workflows: list[Workflow], name: str | None) -> list[Workflow]:
+    """All workflows, or just the one called ``name``.
+
+    Raises:
+        InvalidArgumentError: No workflow has that name.
+    """
+    if name is None:
+        return workflows
+    chosen = [wf for wf in workflows if wf.name == name]
+    if not chosen:
+        known = ", ".join(wf.name for wf in workflows)
+        raise InvalidArgumentError(
+            f"no workflow named {name!r} in the file (found: {known})", field="workflow"
+        )
+    return chosen

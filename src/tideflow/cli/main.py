@@ -1,0 +1,50 @@
+"""The ``tideflow`` command: one Typer app with a sub-app per noun.
+
+Sub-apps live in their own modules (``workflow.py``, ``model.py``, ...) and are mounted here;
+heavy imports happen inside commands so ``tideflow --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tideflow._version import __version__
+from tideflow.cli.workflow import workflow_app
+
+app = typer.Typer(
+    name="tideflow",
+    help="Tideflow: event-driven lifecycle of batch and streaming ML pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(workflow_app, name="workflow")
+
+
+@app.command()
+def version() -> None:
+    """Print Tideflow's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def quickstart(
+    duration: float = typer.Option(
+        60.0, help="How long to run the online-learning demo, in seconds."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
+) -> None:
+    """Run the online click-through-rate demo end to end on the embedded server."""
+    from tideflow.cli.output import fail
+
+    fail(
+        "tideflow quickstart is not built yet: it needs the server, scheduler and online-learning "
+        "loop, which have not landed. What works today: `tideflow workflow compile "
+        "examples/ad_ctr/workflow.py` shows the compiled plan of the demo.",
+        code=2,
+    )
+
+
+def main() -> None:
+    """Entry point of the ``tideflow`` console script."""
+    app()

@@ -1,0 +1,288 @@
+"""Structural checks of an AI Graph: each returns every problem it finds, never raises.
+
+The compiler runs these, adds what only it can see (split, engines, serialisation, cron syntax)
+and raises one :class:`~tideflow.errors.GraphError` with everything, so a user fixes all problems
+in one pass instead of one per run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from tideflow.domain.graph import AIGraph, JobSpec, Node
+from tideflow.domain.names import name_problem
+from tideflow.domain.rules import AllOf, AnyOf, EventMatch, Life, Periodic, Rule, RuleKind, Trigger
+from tideflow.domain.status import JobAction
+from tideflow.errors import GraphProblem
+
+
+def graph_problems(graph: AIGraph) -> list[GraphProblem]:
+    """Problems with the workflow's name, its nodes, its job blocks and its data edges."""
+    wf = graph.workflow
+    problems: list[GraphProblem] = []
+    if (msg := name_problem(wf, "workflow name")) is not None:
+        problems.append(GraphProblem(msg, workflow=wf if isinstance(wf, str) else None))
+    if not graph.nodes:
+        problems.append(
+            GraphProblem(
+                "workflow is empty: declare at least one node (tide.read_dataset, "
+                "tide.transform, ...) inside `with tide.workflow(...)`",
+                workflow=wf,
+            )
+        )
+    problems += _job_spec_problems(wf, graph.jobs)
+    problems += _node_problems(wf, graph)
+    problems += _cycle_problems(wf, graph.nodes)
+    return problems
+
+
+def _job_spec_problems(wf: str, jobs: Iterable[JobSpec]) -> list[GraphProblem]:
+    problems: list[GraphProblem] = []
+    seen: dict[str, JobSpec] = {}
+    for job in jobs:
+
+        def problem(message: str, job: JobSpec = job) -> GraphProblem:
+            return GraphProblem(message, workflow=wf, job=job.name, location=job.location)
+
+        if (msg := name_problem(job.name, "job name")) is not None:
+            problems.append(problem(msg))
+        if job.name in seen:
+            first = seen[job.name].location or "earlier"
+            problems.append(
+                problem(f"duplicate job name: a job block of that name is declared at {first}")
+            )
+        seen.setdefault(job.name, job)
+        for label, value in (("engine", job.engine), ("platform", job.platform)):
+            if (msg := name_problem(value, label)) is not None:
+                problems.append(problem(msg))
+        if not isinstance(job.streaming, bool):
+            problems.append(problem(f"streaming must be True or False, got {job.streaming!r}"))
+        if not isinstance(job.retries, int) or isinstance(job.retries, bool) or job.retries < 0:
+            problems.append(problem(f"retries must be a whole number >= 0, got {job.retries!r}"))
+        if job.timeout is not None and not _positive_number(job.timeout):
+            problems.append(
+                problem(f"timeout must be a positive number of seconds, got {job.timeout!r}")
+            )
+        for label, mapping in (("config", job.config), ("resources", job.resources)):
+            if (msg := _json_problem(mapping, label)) is not None:
+                problems.append(problem(msg))
+    return problems
+
+
+def _node_problems(wf: str, graph: AIGraph) -> list[GraphProblem]:
+    problems: list[GraphProblem] = []
+    by_name: dict[str, Node] = {}
+    counts = Counter(node.name for node in graph.nodes)
+    declared_jobs = {job.name for job in graph.jobs}
+    for node in graph.nodes:
+
+        def problem(message: str, node: Node = node) -> GraphProblem:
+            return GraphProblem(
+                message, workflow=wf, job=node.job, node=node.name, location=node.location
+            )
+
+        if (msg := name_problem(node.name, "node name")) is not None:
+            problems.append(problem(msg))
+        if counts[node.name] > 1 and node.name in by_name:
+            first = by_name[node.name].location or "earlier"
+            problems.append(
+                problem(f"duplicate node name: another node of that name is declared at {first}")
+            )
+        by_name.setdefault(node.name, node)
+        if node.job is not None and node.job not in declared_jobs:
+            problems.append(problem(f"belongs to job '{node.job}', which is not declared"))
+        if not isinstance(node.outputs, int) or isinstance(node.outputs, bool) or node.outputs < 1:
+            problems.append(problem(f"outputs must be a whole number >= 1, got {node.outputs!r}"))
+        if (msg := _json_problem(node.config, "config")) is not None:
+            problems.append(problem(msg))
+    for node in graph.nodes:
+        for position, source in enumerate(node.inputs):
+            upstream = by_name.get(source.node)
+            if upstream is None:
+                problems.append(
+                    GraphProblem(
+                        f"input {position} names node '{source.node}', which is not in this workflow",
+                        workflow=wf,
+                        job=node.job,
+                        node=node.name,
+                        location=node.location,
+                    )
+                )
+            elif not 0 <= source.index < max(upstream.outputs, 1):
+                problems.append(
+                    GraphProblem(
+                        f"input {position} is output {source.index} of node '{source.node}', "
+                        f"which has {upstream.outputs} output(s)",
+                        workflow=wf,
+                        job=node.job,
+                        node=node.name,
+                        location=node.location,
+                    )
+                )
+    return problems
+
+
+def _cycle_problems(wf: str, nodes: tuple[Node, ...]) -> list[GraphProblem]:
+    """Report each data cycle once, naming its nodes in order."""
+    names = {node.name for node in nodes}
+    successors: dict[str, list[str]] = {node.name: [] for node in nodes}
+    for node in nodes:
+        for source in node.inputs:
+            if source.node in names:
+                successors[source.node].append(node.name)
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(successors, white)
+    problems: list[GraphProblem] = []
+    location = {node.name: node.location for node in nodes}
+
+    for root in successors:
+        if colour[root] != white:
+            continue
+        # Iterative DFS: user graphs may be deep enough to exhaust recursion.
+        path: list[str] = [root]
+        stack = [iter(successors[root])]
+        colour[root] = grey
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                colour[path.pop()] = black
+                stack.pop()
+            elif colour[nxt] == grey:
+                cycle = [*path[path.index(nxt) :], nxt]
+                problems.append(
+                    GraphProblem(
+                        "cycle of data edges: "
+                        + " -> ".join(cycle)
+                        + " (data must flow one way; to loop, use control edges between jobs)",
+                        workflow=wf,
+                        node=nxt,
+                        location=location[nxt],
+                    )
+                )
+            elif colour[nxt] == white:
+                colour[nxt] = grey
+                path.append(nxt)
+                stack.append(iter(successors[nxt]))
+    return problems
+
+
+def rule_problems(graph: AIGraph, job_names: Collection[str]) -> list[GraphProblem]:
+    """Problems with rules, given the names of the jobs the graph splits into."""
+    wf = graph.workflow
+    problems: list[GraphProblem] = []
+    known = ", ".join(sorted(job_names)) or "none"
+    for rule in graph.rules:
+
+        def problem(message: str, rule: Rule = rule) -> GraphProblem:
+            return GraphProblem(
+                f"{rule.kind} rule: {message}", workflow=wf, job=rule.job, location=rule.location
+            )
+
+        if rule.job is None:
+            if rule.kind not in (RuleKind.START_ON, RuleKind.STOP_ON):
+                problems.append(problem("a job rule must name a job"))
+        elif rule.job not in job_names:
+            problems.append(problem(f"names unknown job '{rule.job}' (jobs: {known})"))
+        if not isinstance(rule.action, JobAction):
+            problems.append(
+                problem(f"unknown action {rule.action!r}; use one of {', '.join(JobAction)}")
+            )
+        for upstream in rule.upstreams:
+            if upstream not in job_names:
+                problems.append(problem(f"waits on unknown job '{upstream}' (jobs: {known})"))
+        if rule.kind == RuleKind.AFTER and rule.job in rule.upstreams:
+            problems.append(problem("a job cannot wait for itself to finish; it would never start"))
+        if rule.kind in (RuleKind.AFTER, RuleKind.WITH_START) and not rule.upstreams:
+            problems.append(problem("needs at least one upstream job"))
+        problems += [problem(msg) for msg in trigger_problems(rule.condition)]
+    return problems
+
+
+def trigger_problems(trigger: Trigger) -> list[str]:
+    """What is wrong with a condition or timer, apart from cron syntax (the compiler's job)."""
+    if isinstance(trigger, Periodic):
+        return _periodic_problems(trigger)
+    if isinstance(trigger, EventMatch):
+        return _match_problems(trigger)
+    if isinstance(trigger, AllOf | AnyOf):
+        label = "all_of" if isinstance(trigger, AllOf) else "any_of"
+        if not trigger.conditions:
+            return [f"{label}() needs at least one condition"]
+        out: list[str] = []
+        for sub in trigger.conditions:
+            if not isinstance(sub, EventMatch | AllOf | AnyOf):
+                out.append(
+                    f"{label}() takes EventMatch, all_of or any_of conditions, got {type(sub).__name__}"
+                )
+            else:
+                out += trigger_problems(sub)
+        return out
+    return [
+        f"a condition must be an EventMatch, all_of(...) or any_of(...), got {type(trigger).__name__}"
+    ]
+
+
+def _match_problems(match: EventMatch) -> list[str]:
+    out: list[str] = []
+    for label in ("key", "event_type", "sender"):
+        value = getattr(match, label)
+        if not isinstance(value, str) or not value:
+            out.append(
+                f"EventMatch {label} must be a non-empty string ('*' for any), got {value!r}"
+            )
+    if match.value is not None and not isinstance(match.value, str):
+        out.append(f"EventMatch value must be a string or None (any value), got {match.value!r}")
+    if not isinstance(match.life, Life):
+        out.append(f"EventMatch life must be 'once' or 'repeated', got {match.life!r}")
+    return out
+
+
+def _periodic_problems(periodic: Periodic) -> list[str]:
+    out: list[str] = []
+    if (periodic.cron is None) == (periodic.interval_seconds is None):
+        out.append("give exactly one of cron= or interval=")
+    if periodic.interval_seconds is not None and not _positive_number(periodic.interval_seconds):
+        out.append(
+            f"interval must be a positive duration, got {periodic.interval_seconds!r} seconds"
+        )
+    if periodic.cron is not None and not isinstance(periodic.cron, str):
+        out.append(f"cron must be a string like '0 * * * *', got {periodic.cron!r}")
+    if (msg := timezone_problem(periodic.timezone)) is not None:
+        out.append(msg)
+    return out
+
+
+def timezone_problem(timezone: object) -> str | None:
+    """Say what is wrong with an IANA time-zone name, or ``None`` when it is known."""
+    import zoneinfo
+
+    if not isinstance(timezone, str) or not timezone:
+        return f"timezone must be an IANA name like 'UTC' or 'Europe/Paris', got {timezone!r}"
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"unknown timezone {timezone!r}: use an IANA name like 'UTC' or 'Europe/Paris'"
+    return None
+
+
+def _positive_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _json_problem(value: Mapping[str, Any], label: str) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"{label} must be a mapping, got {type(value).__name__}"
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"{label} must be JSON-serialisable: {exc}"
+    return None

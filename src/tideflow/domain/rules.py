@@ -1,0 +1,274 @@
+"""Rules: when a job (or a whole workflow execution) starts, stops or restarts.
+
+A rule is data, not code: ``(condition, action)`` attached to a job, or to the workflow when
+``job`` is ``None``. Conditions are :class:`EventMatch` leaves combined with :class:`AllOf` /
+:class:`AnyOf`, or a :class:`Periodic` timer. Everything here is JSON-serialisable through
+:func:`condition_to_dict` / :func:`condition_from_dict`, so the scheduler evaluates rules without
+importing user code.
+
+Every control edge of the SDK lowers to these shapes: ``after(job, a, b)`` is one rule whose
+condition is ``AllOf`` of the ``JOB_STATUS_CHANGED`` events of ``a`` and ``b`` reaching the
+status; ``with_start`` is the same with ``RUNNING``; ``on_model_version`` matches the model's
+``MODEL_*`` event type. :class:`RuleKind` keeps which control edge a rule came from, for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tideflow.domain.events import WILDCARD, Event
+from tideflow.domain.status import JobAction
+
+
+class Life(StrEnum):
+    """How often one event may fire a rule."""
+
+    ONCE = "once"
+    REPEATED = "repeated"
+
+
+class RuleKind(StrEnum):
+    """Which control edge a rule was declared as."""
+
+    AFTER = "after"
+    WITH_START = "with_start"
+    PERIODIC = "periodic"
+    EVENT = "event"
+    MODEL_VERSION = "model_version"
+    DATASET = "dataset"
+    START_ON = "start_on"
+    STOP_ON = "stop_on"
+
+
+@dataclass(frozen=True)
+class EventMatch:
+    """Matches events by key, type and sender (``"*"`` matches anything) and optionally value.
+
+    Attributes:
+        key: The event key, or ``"*"``.
+        event_type: The event type, or ``"*"``.
+        sender: The sender, or ``"*"``.
+        value: ``None`` matches any value (the event was updated); a string must be equal.
+        life: ``once`` -- each event fires the rule at most once; ``repeated`` -- the latest
+            matching event keeps the condition true for later evaluations.
+    """
+
+    key: str = WILDCARD
+    event_type: str = WILDCARD
+    sender: str = WILDCARD
+    value: str | None = None
+    life: Life = Life.ONCE
+
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` satisfies this leaf (the namespace is checked by the caller)."""
+        return (
+            _field_matches(self.key, event.key)
+            and _field_matches(self.event_type, event.event_type)
+            and _field_matches(self.sender, event.sender)
+            and (self.value is None or self.value == event.value)
+        )
+
+
+def _field_matches(pattern: str, actual: str) -> bool:
+    return pattern in (WILDCARD, actual)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """True when every sub-condition is true."""
+
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """True when at least one sub-condition is true."""
+
+    conditions: tuple[Condition, ...]
+
+
+Condition = EventMatch | AllOf | AnyOf
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A timer: a 5-field cron expression in a time zone, or a fixed interval in seconds."""
+
+    cron: str | None = None
+    interval_seconds: float | None = None
+    timezone: str = "UTC"
+
+
+Trigger = Condition | Periodic
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``(condition, action)`` pair.
+
+    Attributes:
+        job: The job acted on, or ``None`` for a workflow-level rule (start/stop executions).
+        condition: What must hold (events) or when (a timer).
+        action: What happens to the job (or the execution) when it fires.
+        kind: The control edge it was declared as.
+        upstreams: For ``after`` / ``with_start``, the jobs it waits on.
+        location: ``file:line`` where the user declared it.
+    """
+
+    job: str | None
+    condition: Trigger
+    action: JobAction = JobAction.START
+    kind: RuleKind = RuleKind.EVENT
+    upstreams: tuple[str, ...] = ()
+    location: str | None = None
+
+    def leaves(self) -> tuple[EventMatch, ...]:
+        """Every :class:`EventMatch` of the condition, depth first (empty for timers)."""
+        return event_matches(self.condition)
+
+
+def all_of(*conditions: Condition) -> AllOf:
+    """A condition that needs every one of ``conditions``."""
+    return AllOf(tuple(conditions))
+
+
+def any_of(*conditions: Condition) -> AnyOf:
+    """A condition that needs at least one of ``conditions``."""
+    return AnyOf(tuple(conditions))
+
+
+def event_matches(condition: Trigger) -> tuple[EventMatch, ...]:
+    """Every :class:`EventMatch` inside ``condition``, depth first."""
+    if isinstance(condition, EventMatch):
+        return (condition,)
+    if isinstance(condition, AllOf | AnyOf):
+        return tuple(leaf for sub in condition.conditions for leaf in event_matches(sub))
+    return ()
+
+
+def condition_to_dict(condition: Trigger) -> dict[str, Any]:
+    """A JSON-ready form of ``condition``, tagged by its kind."""
+    if isinstance(condition, EventMatch):
+        return {
+            "match": {
+                "key": condition.key,
+                "event_type": condition.event_type,
+                "sender": condition.sender,
+                "value": condition.value,
+                "life": str(condition.life),
+            }
+        }
+    if isinstance(condition, AllOf):
+        return {"all_of": [condition_to_dict(c) for c in condition.conditions]}
+    if isinstance(condition, AnyOf):
+        return {"any_of": [condition_to_dict(c) for c in condition.conditions]}
+    return {
+        "periodic": {
+            "cron": condition.cron,
+            "interval_seconds": condition.interval_seconds,
+            "timezone": condition.timezone,
+        }
+    }
+
+
+def condition_from_dict(data: Mapping[str, Any]) -> Trigger:
+    """The inverse of :func:`condition_to_dict`.
+
+    Raises:
+        ValueError: ``data`` is not a condition this version understands.
+    """
+    if len(data) != 1:
+        raise ValueError(f"a condition has exactly one tag, got {sorted(data)}")
+    ((tag, body),) = data.items()
+    if tag == "match":
+        return EventMatch(
+            key=body["key"],
+            event_type=body["event_type"],
+            sender=body["sender"],
+            value=body["value"],
+            life=Life(body["life"]),
+        )
+    if tag in ("all_of", "any_of"):
+        subs = tuple(_event_condition_from_dict(item) for item in body)
+        return AllOf(subs) if tag == "all_of" else AnyOf(subs)
+    if tag == "periodic":
+        return Periodic(
+            cron=body["cron"], interval_seconds=body["interval_seconds"], timezone=body["timezone"]
+        )
+    raise ValueError(f"unknown condition tag {tag!r}")
+
+
+def _event_condition_from_dict(data: Mapping[str, Any]) -> Condition:
+    condition = condition_from_dict(data)
+    if isinstance(condition, Periodic):
+        raise ValueError("a timer cannot be combined inside all_of / any_of")
+    return condition
+
+
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
+    """A JSON-ready form of ``rule``."""
+    return {
+        "job": rule.job,
+        "condition": condition_to_dict(rule.condition),
+        "action": str(rule.action),
+        "kind": str(rule.kind),
+        "upstreams": list(rule.upstreams),
+        "location": rule.location,
+    }
+
+
+def rule_from_dict(data: Mapping[str, Any]) -> Rule:
+    """The inverse of :func:`rule_to_dict`."""
+    return Rule(
+        job=data["job"],
+        condition=condition_from_dict(data["condition"]),
+        action=JobAction(data["action"]),
+        kind=RuleKind(data["kind"]),
+        upstreams=tuple(data["upstreams"]),
+        location=data["location"],
+    )
+
+
+def describe_condition(condition: Trigger) -> str:
+    """A one-line, human-readable form of a condition (for the CLI and the UI)."""
+    if isinstance(condition, EventMatch):
+        parts = [
+            f"{label}={value}"
+            for label, value in (
+                ("key", condition.key),
+                ("type", condition.event_type),
+                ("sender", condition.sender),
+            )
+            if value != WILDCARD
+        ]
+        if condition.value is not None:
+            parts.append(f"value={condition.value!r}")
+        if condition.life == Life.REPEATED:
+            parts.append("repeated")
+        return f"event({', '.join(parts) or 'any'})"
+    if isinstance(condition, AllOf | AnyOf):
+        label = "all_of" if isinstance(condition, AllOf) else "any_of"
+        return f"{label}({', '.join(describe_condition(c) for c in condition.conditions)})"
+    if condition.cron is not None:
+        return f"cron '{condition.cron}' ({condition.timezone})"
+    return f"every {condition.interval_seconds:g}s"
+
+
+def describe_rule(rule: Rule) -> str:
+    """What a rule waits for, in the words of the control edge it was declared as."""
+    if rule.kind == RuleKind.AFTER:
+        statuses = {leaf.value for leaf in rule.leaves()}
+        status = statuses.pop() if len(statuses) == 1 else "their status"
+        return f"after {', '.join(rule.upstreams)} {status}"
+    if rule.kind == RuleKind.WITH_START:
+        return f"with start of {', '.join(rule.upstreams)}"
+    if rule.kind == RuleKind.PERIODIC:
+        return f"periodic: {describe_condition(rule.condition)}"
+    if rule.kind == RuleKind.MODEL_VERSION and isinstance(rule.condition, EventMatch):
+        return f"on {rule.condition.event_type} of model {rule.condition.key}"
+    if rule.kind == RuleKind.DATASET and isinstance(rule.condition, EventMatch):
+        return f"on update of dataset {rule.condition.key}"
+    return f"{rule.kind}: {describe_condition(rule.condition)}"

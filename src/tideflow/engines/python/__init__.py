@@ -1,0 +1,1 @@
+"""The ``python`` engine: processors run in a Python process, in topological order."""

@@ -1,0 +1,388 @@
+"""The AI Graph builder: ``tide.workflow(...)`` and ``tide.job(...)``.
+
+The active workflow and job live in context variables, so the ops (``tide.transform`` ...) need
+no explicit builder argument, exactly as users write them. Mistakes in the graph are *recorded*,
+not raised, and reported together by the compiler; only misuse that leaves nowhere to record
+(an op outside any workflow, nested blocks) raises at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tideflow.domain.events import JOB_STATUS_CHANGED, job_event_key
+from tideflow.domain.graph import AIGraph, JobSpec, Node
+from tideflow.domain.rules import (
+    AllOf,
+    Condition,
+    EventMatch,
+    Life,
+    Periodic,
+    Rule,
+    RuleKind,
+    Trigger,
+)
+from tideflow.domain.status import JobAction, JobStatus, ModelStatus, ModelVersionEvent
+from tideflow.errors import GraphError, GraphProblem
+from tideflow.sdk.location import user_location
+
+_current_workflow: ContextVar[Workflow | None] = ContextVar("tideflow_workflow", default=None)
+_current_job: ContextVar[JobSpec | None] = ContextVar("tideflow_job", default=None)
+_collectors: ContextVar[tuple[list[Workflow], ...]] = ContextVar("tideflow_collectors", default=())
+
+
+@dataclass(frozen=True, eq=False)
+class Handle:
+    """One output of a node, passed to other ops as their input (a data edge).
+
+    Attributes:
+        workflow: The builder the node belongs to; a handle from another workflow is an error.
+        node: The node's name.
+        index: Which of the node's outputs.
+    """
+
+    workflow: Workflow
+    node: str
+    index: int = 0
+
+    def __repr__(self) -> str:
+        return f"Handle({self.node!r}, {self.index})"
+
+
+class Workflow:
+    """Builds one workflow's AI Graph; use it as ``with tide.workflow(name) as wf:``.
+
+    The rule methods (``after``, ``on_event``, ...) attach control edges to jobs by name; they
+    can be called inside or after the ``with`` block, before compiling.
+    """
+
+    def __init__(self, name: str, *, per_context: bool = False) -> None:
+        self.name = name
+        self.per_context = per_context
+        self._nodes: list[Node] = []
+        self._jobs: list[JobSpec] = []
+        self._rules: list[Rule] = []
+        self._problems: list[GraphProblem] = []
+        self._kind_counts: Counter[str] = Counter()
+        self._token: Any = None
+
+    # -- context management -------------------------------------------------------------
+
+    def __enter__(self) -> Workflow:
+        if _current_workflow.get() is not None:
+            raise GraphError(
+                f"tide.workflow({self.name!r}) is inside another workflow block; "
+                "workflows cannot be nested"
+            )
+        self._token = _current_workflow.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current_workflow.reset(self._token)
+        self._token = None
+        for collector in _collectors.get():
+            collector.append(self)
+
+    # -- what the compiler reads --------------------------------------------------------
+
+    @property
+    def graph(self) -> AIGraph:
+        """The AI Graph declared so far."""
+        return AIGraph(
+            workflow=self.name,
+            nodes=tuple(self._nodes),
+            jobs=tuple(self._jobs),
+            rules=tuple(self._rules),
+            per_context=self.per_context,
+        )
+
+    @property
+    def problems(self) -> tuple[GraphProblem, ...]:
+        """Mistakes recorded while building (bad arguments, foreign handles)."""
+        return tuple(self._problems)
+
+    # -- used by the ops and job blocks -------------------------------------------------
+
+    def next_node_name(self, kind: str) -> str:
+        """The default name of the next node of ``kind``: ``<kind>_<n>``, counting from 1."""
+        self._kind_counts[kind] += 1
+        return f"{kind}_{self._kind_counts[kind]}"
+
+    def add_node(self, node: Node) -> None:
+        """Add a node built by an op."""
+        self._nodes.append(node)
+
+    def add_job(self, job: JobSpec) -> None:
+        """Add a declared job block."""
+        self._jobs.append(job)
+
+    def record(self, problem: GraphProblem) -> None:
+        """Keep a problem for the compiler to report with all the others."""
+        self._problems.append(problem)
+
+    # -- rules ----------------------------------------------------------------------------
+
+    def after(
+        self,
+        job: str,
+        *upstreams: str,
+        status: JobStatus | str = JobStatus.FINISHED,
+        action: JobAction | str = JobAction.START,
+    ) -> Rule:
+        """Act on ``job`` once ALL ``upstreams`` reached ``status`` (the classic dependency)."""
+        status_value = self._enum(JobStatus, status, "status")
+        condition = _all_or_single(
+            EventMatch(
+                key=job_event_key(self.name, upstream),
+                event_type=JOB_STATUS_CHANGED,
+                value=str(status_value),
+            )
+            for upstream in upstreams
+        )
+        return self._add_rule(job, condition, action, RuleKind.AFTER, upstreams)
+
+    def with_start(
+        self, job: str, upstream: str, *, action: JobAction | str = JobAction.START
+    ) -> Rule:
+        """Act on ``job`` when ``upstream`` starts running."""
+        condition = EventMatch(
+            key=job_event_key(self.name, upstream),
+            event_type=JOB_STATUS_CHANGED,
+            value=str(JobStatus.RUNNING),
+        )
+        return self._add_rule(job, condition, action, RuleKind.WITH_START, (upstream,))
+
+    def periodic(
+        self,
+        job: str,
+        *,
+        cron: str | None = None,
+        interval: timedelta | float | None = None,
+        timezone: str = "UTC",
+        action: JobAction | str = JobAction.START,
+    ) -> Rule:
+        """Act on ``job`` on a 5-field ``cron`` schedule in ``timezone``, or every ``interval``."""
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        condition = Periodic(cron=cron, interval_seconds=seconds, timezone=timezone)
+        return self._add_rule(job, condition, action, RuleKind.PERIODIC)
+
+    def on_event(
+        self,
+        job: str,
+        key: str = "*",
+        *,
+        event_type: str = "*",
+        sender: str = "*",
+        value: str | None = None,
+        life: Life | str = Life.ONCE,
+        action: JobAction | str = JobAction.START,
+    ) -> Rule:
+        """Act on ``job`` when an event matches (``"*"`` matches anything; ``value=None`` any)."""
+        match = self._match(key, event_type, sender, value, life)
+        return self._add_rule(job, match, action, RuleKind.EVENT)
+
+    def on_events(
+        self, job: str, condition: Condition, *, action: JobAction | str = JobAction.START
+    ) -> Rule:
+        """Act on ``job`` when a composed condition (``tide.all_of`` / ``tide.any_of``) holds."""
+        return self._add_rule(job, condition, action, RuleKind.EVENT)
+
+    def on_model_version(
+        self,
+        job: str,
+        model: str,
+        event: ModelVersionEvent | ModelStatus | str = ModelVersionEvent.GENERATED,
+        *,
+        life: Life | str = Life.ONCE,
+        action: JobAction | str = JobAction.START,
+    ) -> Rule:
+        """Act on ``job`` when a version of ``model`` enters a status (``MODEL_VALIDATED`` ...)."""
+        event_type = self._model_event(event)
+        match = self._match(model, event_type, "*", None, life)
+        return self._add_rule(job, match, action, RuleKind.MODEL_VERSION)
+
+    def on_dataset(
+        self,
+        job: str,
+        dataset: str,
+        *,
+        life: Life | str = Life.ONCE,
+        action: JobAction | str = JobAction.START,
+    ) -> Rule:
+        """Act on ``job`` when ``dataset`` is registered or updated (``DATASET_UPDATED``)."""
+        match = self._match(dataset, "DATASET_UPDATED", "*", None, life)
+        return self._add_rule(job, match, action, RuleKind.DATASET)
+
+    def start_on(self, condition: Condition) -> Rule:
+        """Start a new execution of this workflow when ``condition`` holds."""
+        return self._add_rule(None, condition, JobAction.START, RuleKind.START_ON)
+
+    def stop_on(self, condition: Condition) -> Rule:
+        """Stop the execution when ``condition`` holds."""
+        return self._add_rule(None, condition, JobAction.STOP, RuleKind.STOP_ON)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _add_rule(
+        self,
+        job: str | None,
+        condition: Trigger,
+        action: JobAction | str,
+        kind: RuleKind,
+        upstreams: tuple[str, ...] = (),
+    ) -> Rule:
+        rule = Rule(
+            job=job,
+            condition=condition,
+            action=self._enum(JobAction, action, "action"),
+            kind=kind,
+            upstreams=tuple(upstreams),
+            location=user_location(),
+        )
+        self._rules.append(rule)
+        return rule
+
+    def _match(
+        self, key: str, event_type: str, sender: str, value: str | None, life: Life | str
+    ) -> EventMatch:
+        return EventMatch(
+            key=key,
+            event_type=event_type,
+            sender=sender,
+            value=value,
+            life=self._enum(Life, life, "life"),
+        )
+
+    def _model_event(self, event: ModelVersionEvent | ModelStatus | str) -> str:
+        if isinstance(event, ModelStatus):
+            return str(ModelVersionEvent.for_status(event))
+        for candidate in ModelVersionEvent:
+            if event in (candidate.value, candidate.name):
+                return candidate.value
+        self._problems.append(
+            GraphProblem(
+                f"unknown model version event {event!r}; use one of {', '.join(ModelVersionEvent)}",
+                workflow=self.name,
+                location=user_location(),
+            )
+        )
+        return str(event)
+
+    def _enum(self, enum: Any, value: Any, label: str) -> Any:
+        """Convert ``value`` to ``enum``, recording a problem (and keeping the raw value) if not."""
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(str(member) for member in enum)
+            self._problems.append(
+                GraphProblem(
+                    f"unknown {label} {value!r}; use one of {allowed}",
+                    workflow=self.name,
+                    location=user_location(),
+                )
+            )
+            return value
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, nodes={len(self._nodes)}, rules={len(self._rules)})"
+
+
+def _all_or_single(matches: Iterable[EventMatch]) -> Condition:
+    items = tuple(matches)
+    return items[0] if len(items) == 1 else AllOf(items)
+
+
+def workflow(name: str, *, per_context: bool = False) -> Workflow:
+    """Start declaring a workflow: ``with tide.workflow("ctr_online") as wf: ...``.
+
+    Args:
+        name: Unique within the project.
+        per_context: Give each event context its own execution, started on demand by
+            ``start_on`` rules, instead of routing shared events to every running execution.
+    """
+    return Workflow(name, per_context=per_context)
+
+
+@contextmanager
+def job(
+    name: str,
+    *,
+    engine: str = "python",
+    platform: str = "local",
+    streaming: bool = False,
+    config: dict[str, Any] | None = None,
+    retries: int = 0,
+    timeout: timedelta | float | None = None,
+    resources: dict[str, Any] | None = None,
+) -> Iterator[JobSpec]:
+    """Declare a job: nodes created inside the block run together on one engine.
+
+    Args:
+        name: Unique within the workflow.
+        engine: ``python`` (default), ``flink`` or ``spark``, or a plugin's engine.
+        platform: Where a Python job runs: ``local`` processes (default) or ``ray``.
+        streaming: ``True`` for a job that runs until stopped.
+        config: Engine / executor settings, JSON-serialisable.
+        retries: How often a failed attempt is retried.
+        timeout: How long an attempt may run (seconds or a timedelta).
+        resources: What the job asks of its platform.
+    """
+    wf = current_workflow(f"tide.job({name!r})")
+    outer = _current_job.get()
+    if outer is not None:
+        raise GraphError(
+            f"tide.job({name!r}) is inside tide.job({outer.name!r}); jobs cannot be nested "
+            "(hand data between jobs with a dataset and a control edge)"
+        )
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    spec = JobSpec(
+        name=name,
+        engine=engine,
+        platform=platform,
+        streaming=streaming,
+        config=dict(config or {}),
+        retries=retries,
+        timeout=seconds,
+        resources=dict(resources or {}),
+        location=user_location(),
+    )
+    wf.add_job(spec)
+    token = _current_job.set(spec)
+    try:
+        yield spec
+    finally:
+        _current_job.reset(token)
+
+
+def current_workflow(what: str) -> Workflow:
+    """The workflow being declared.
+
+    Raises:
+        GraphError: ``what`` was called outside ``with tide.workflow(...)``.
+    """
+    wf = _current_workflow.get()
+    if wf is None:
+        raise GraphError(f"{what} must be called inside `with tide.workflow(...)`")
+    return wf
+
+
+def current_job() -> JobSpec | None:
+    """The job block being declared, if any."""
+    return _current_job.get()
+
+
+@contextmanager
+def collect_workflows() -> Iterator[list[Workflow]]:
+    """Collect every workflow whose ``with`` block closes inside this block (for file loaders)."""
+    found: list[Workflow] = []
+    token = _collectors.set((*_collectors.get(), found))
+    try:
+        yield found
+    finally:
+        _collectors.reset(token)

@@ -1,0 +1,67 @@
+"""What a running job gives its processors: :class:`JobContext`.
+
+This is a protocol: the Python job runtime implements it. Processors depend only on this
+interface, so they can be unit-tested with any object that provides the same members.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class JobContext(Protocol):
+    """Identity, parameters and shortcuts of one attempt of one job.
+
+    Events sent through :meth:`send_event` carry the execution id in their context, so the
+    scheduler routes them (and the rules they fire) to this execution only.
+    """
+
+    @property
+    def workflow(self) -> str:
+        """The workflow's name."""
+
+    @property
+    def execution_id(self) -> str:
+        """The workflow execution this attempt belongs to."""
+
+    @property
+    def job(self) -> str:
+        """The job's name."""
+
+    @property
+    def attempt(self) -> int:
+        """The attempt number, from 1."""
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The parameters the execution was started with."""
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The config of the node being run (its job's config beneath it)."""
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger whose records go to this attempt's log."""
+
+    @property
+    def client(self) -> Any:
+        """The Tideflow client, scoped to the workflow's project."""
+
+    def send_event(self, key: str, value: str, *, event_type: str = ..., **kwargs: Any) -> Any:
+        """Send an event stamped with this execution's id."""
+
+    def listen(self, **filters: Any) -> Iterator[Any]:
+        """Listen to the project's events (see the client's ``events.listen``)."""
+
+    def log_metric(self, name: str, value: float, **kwargs: Any) -> None:
+        """Log a metric attached to this job execution."""
+
+    def log_model(self, obj: Any, *, model: str, **kwargs: Any) -> Any:
+        """Save ``obj`` to the blob store and register a GENERATED version of ``model``."""
+
+    def load_model(self, model: str, **selector: Any) -> Any:
+        """Load a version of ``model`` chosen by ``status=``, ``alias=`` or ``version=``."""
