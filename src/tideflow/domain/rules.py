@@ -62,6 +62,12 @@ class EventMatch:
     value: str | None = None
     life: Life = Life.ONCE
 
+    def __post_init__(self) -> None:
+        # Users write life="repeated"; keep the enum so equality and JSON stay canonical.
+        # An unknown string is left as is for the compile-time checks to report.
+        if not isinstance(self.life, Life) and self.life in Life._value2member_map_:
+            object.__setattr__(self, "life", Life(self.life))
+
     def matches(self, event: Event) -> bool:
         """Whether ``event`` satisfies this leaf (the namespace is checked by the caller)."""
         return (

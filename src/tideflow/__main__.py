@@ -1,0 +1,5 @@
+"""``python -m tideflow``: the same as the ``tideflow`` command."""
+
+from tideflow.cli.main import main
+
+main()
