@@ -1,0 +1,102 @@
+"""Size limits of stored fields, checked before anything is written.
+
+The limits are the column sizes of the store, so a value that passes here fits on SQLite,
+PostgreSQL and MariaDB alike; checking first turns what would be a driver error half-way through
+a transaction (or, on SQLite, silent acceptance) into one clear :class:`InvalidArgumentError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from tideflow.domain.names import name_problem
+from tideflow.errors import InvalidArgumentError
+
+MAX_KEY_LENGTH = 256
+"""Event keys, senders and idempotency keys."""
+MAX_TYPE_LENGTH = 128
+"""Event types, formats, flavours, artifact kinds, aliases, metric names."""
+MAX_URI_LENGTH = 2048
+"""URIs of models, datasets, artifacts, code packages and logs."""
+MAX_TEXT_LENGTH = 16_384
+"""Descriptions, event values, error messages."""
+MAX_JSON_LENGTH = 1_048_576
+"""Serialised JSON documents (schemas, params, tags, properties, contexts)."""
+MAX_PLAN_LENGTH = 16_777_215
+"""A serialised workflow plan."""
+
+
+def check_name(value: object, what: str) -> str:
+    """Return ``value`` if it is a valid name (see :mod:`tideflow.domain.names`), else raise.
+
+    Raises:
+        InvalidArgumentError: It is not a valid name; the message says why.
+    """
+    problem = name_problem(value, what)
+    if problem is not None or not isinstance(value, str):
+        raise InvalidArgumentError(problem or f"{what} must be a string", field=what)
+    return value
+
+
+def check_text(value: object, what: str, limit: int, *, empty: bool = True) -> str:
+    """Return ``value`` if it is a string of at most ``limit`` characters, else raise.
+
+    Raises:
+        InvalidArgumentError: Not a string, empty when ``empty`` is false, or too long.
+    """
+    if not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"{what} must be a string, got {type(value).__name__}", field=what
+        )
+    if not empty and not value:
+        raise InvalidArgumentError(f"{what} must not be empty", field=what)
+    if len(value) > limit:
+        raise InvalidArgumentError(
+            f"{what} is {len(value)} characters long; the limit is {limit}", field=what
+        )
+    return value
+
+
+def check_optional_text(value: object, what: str, limit: int) -> str | None:
+    """Like :func:`check_text`, but ``None`` passes through."""
+    return None if value is None else check_text(value, what, limit)
+
+
+def check_positive_int(value: object, what: str) -> int:
+    """Return ``value`` if it is an ``int`` >= 1 (not a bool), else raise."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"{what} must be a whole number >= 1, got {value!r}", field=what)
+    return value
+
+
+def check_number(value: object, what: str) -> float:
+    """Return ``value`` as a float if it is a finite real number (not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidArgumentError(f"{what} must be a finite number, got {value!r}", field=what)
+    return float(value)
+
+
+def dump_json(value: Mapping[str, Any] | None, what: str, limit: int = MAX_JSON_LENGTH) -> str:
+    """Serialise a mapping to canonical JSON text (sorted keys), checking type and size.
+
+    Raises:
+        InvalidArgumentError: Not a mapping with string keys, not JSON-serialisable, or too big.
+    """
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(
+            f"{what} must be a mapping, got {type(value).__name__}", field=what
+        )
+    try:
+        text = json.dumps(dict(value), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"{what} is not JSON-serialisable: {e}", field=what) from e
+    if len(text) > limit:
+        raise InvalidArgumentError(
+            f"{what} is {len(text)} characters as JSON; the limit is {limit}", field=what
+        )
+    return text

@@ -1,0 +1,109 @@
+"""Engines for the three supported databases, configured so they behave alike.
+
+* **SQLite** (embedded default): WAL so readers never block the writer, foreign keys on (off by
+  default in SQLite), a busy timeout so a writer waits for the lock instead of failing, and
+  ``synchronous=NORMAL`` (durable across application crashes; WAL makes it safe). Write
+  transactions start with ``BEGIN IMMEDIATE``: a deferred ``BEGIN`` that later tries to write can
+  fail at once with "database is locked" when another writer got in first, whatever the timeout.
+* **PostgreSQL** (``postgresql+psycopg``): its default READ COMMITTED isolation.
+* **MariaDB / MySQL** (``mysql+pymysql``): READ COMMITTED too (InnoDB defaults to REPEATABLE
+  READ), so reads after taking a row lock see what the lock holder before us committed, as on
+  PostgreSQL; and ``utf8mb4``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from tideflow.errors import InvalidArgumentError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_FLAG = "tideflow_write"
+"""Key in ``Connection.info`` telling the SQLite ``begin`` hook which ``BEGIN`` to emit."""
+
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+SUPPORTED = "sqlite:///PATH, postgresql+psycopg://USER@HOST/DB or mysql+pymysql://USER@HOST/DB"
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse and normalise a database URL (a missing driver gets the supported one).
+
+    Raises:
+        InvalidArgumentError: Not a URL, an unsupported database, or an in-memory SQLite URL
+            (each connection would see its own empty database).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise InvalidArgumentError(
+            f"not a database URL: {url!r}; use {SUPPORTED}", field="db"
+        ) from e
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.database.startswith("file::memory:"):
+            raise InvalidArgumentError(
+                "in-memory SQLite is not supported (every connection would see a different "
+                "database); use a file, e.g. sqlite:////tmp/tideflow.db",
+                field="db",
+            )
+        return parsed
+    if backend not in _DEFAULT_DRIVERS:
+        raise InvalidArgumentError(f"unsupported database {backend!r}; use {SUPPORTED}", field="db")
+    if "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=_DEFAULT_DRIVERS[backend])
+    return parsed
+
+
+def display_url(url: str | URL) -> str:
+    """``url`` with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url)
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with the per-backend settings of this module's docstring."""
+    parsed = parse_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        assert parsed.database is not None  # checked by parse_url
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
+        kwargs.setdefault("pool_recycle", 3600)
+    return create_engine(parsed, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Take transaction control away from the sqlite3 module: _on_begin emits BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.info.get(WRITE_FLAG, True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,161 @@
+"""Appending to and reading the event log, for every service that emits or reads events.
+
+:func:`append_events` must run inside the transaction of the change that caused the events
+(transactional outbox) and should be its last statement: it takes the ``event_sequence`` row
+lock (see :mod:`tideflow.store.rows.event`), and holding that lock for the shortest time keeps
+appenders from queueing behind each other's unrelated work. Every transaction locks the entity
+rows it changes first and the sequence last, so the lock order is the same everywhere and
+appenders cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, tuple_, update
+
+from tideflow.domain.events import Event
+from tideflow.domain.limits import (
+    MAX_KEY_LENGTH,
+    MAX_TEXT_LENGTH,
+    MAX_TYPE_LENGTH,
+    check_name,
+    check_optional_text,
+    check_text,
+    dump_json,
+)
+from tideflow.errors import InvalidArgumentError
+from tideflow.store.rows.base import table_of
+from tideflow.store.rows.event import EventRow, EventSequenceRow
+from tideflow.store.types import utcnow
+
+MAX_LIST_LIMIT = 10_000
+
+_EVENT = table_of(EventRow)
+_SEQ = table_of(EventSequenceRow)
+_BUMP = (
+    update(_SEQ)
+    .where(_SEQ.c.id == 1)
+    .values(last=_SEQ.c.last + bindparam("n", type_=_SEQ.c.last.type))
+)
+_READ_LAST = select(_SEQ.c.last).where(_SEQ.c.id == 1)
+
+
+def check_event(event: Event) -> str:
+    """Validate ``event`` before it is stored; return its context as JSON text.
+
+    Raises:
+        InvalidArgumentError: A field is missing, of the wrong type or too long.
+    """
+    check_name(event.namespace, "event namespace")
+    check_text(event.key, "event key", MAX_KEY_LENGTH, empty=False)
+    check_text(event.value, "event value", MAX_TEXT_LENGTH)
+    check_text(event.event_type, "event type", MAX_TYPE_LENGTH, empty=False)
+    check_text(event.sender, "event sender", MAX_KEY_LENGTH)
+    if check_optional_text(event.idempotency_key, "idempotency key", MAX_KEY_LENGTH) == "":
+        raise InvalidArgumentError("idempotency key must not be empty", field="idempotency key")
+    return dump_json(event.context, "event context")
+
+
+def append_events(connection: Connection, events: Sequence[Event]) -> list[Event]:
+    """Store ``events`` with the next offsets, in the caller's transaction.
+
+    An event whose ``(namespace, idempotency_key)`` is already stored (or repeated earlier in
+    ``events``) is not stored again; the stored one is returned in its place.
+
+    Returns:
+        The events as stored (offset and create_time set), in the order given.
+
+    Raises:
+        InvalidArgumentError: An event is invalid; nothing is stored.
+    """
+    contexts = [check_event(event) for event in events]
+    if not events:
+        return []
+    known: dict[tuple[str, str | None], Event] = {}
+    keyed = [(e.namespace, e.idempotency_key) for e in events if e.idempotency_key is not None]
+    if keyed:
+        # Lock the sequence before looking: a concurrent sender of the same key then either
+        # committed before (we see its event) or waits for us (and sees ours).
+        connection.execute(_READ_LAST.with_for_update()).scalar_one()
+        rows = connection.execute(
+            select(_EVENT).where(tuple_(_EVENT.c.namespace, _EVENT.c.idempotency_key).in_(keyed))
+        )
+        known = {(r.namespace, r.idempotency_key): EventRow.to_domain(r._mapping) for r in rows}
+    result: list[Event | None] = [None] * len(events)
+    fresh: list[int] = []
+    first_of: dict[tuple[str, str | None], int] = {}
+    for index, event in enumerate(events):
+        key = (event.namespace, event.idempotency_key)
+        if event.idempotency_key is None:
+            fresh.append(index)
+        elif key in known:
+            result[index] = known[key]
+        elif key not in first_of:
+            first_of[key] = index
+            fresh.append(index)
+    if fresh:
+        connection.execute(_BUMP, {"n": len(fresh)})
+        last = connection.execute(_READ_LAST).scalar_one()
+        now = utcnow()
+        first = last - len(fresh) + 1
+        values = [
+            EventRow.values(events[i], first + n, now, contexts[i]) for n, i in enumerate(fresh)
+        ]
+        connection.execute(_EVENT.insert(), values)
+        for n, i in enumerate(fresh):
+            result[i] = dataclasses.replace(events[i], offset=first + n, create_time=now)
+    # Repeats of a key inside this batch get the event stored for its first occurrence.
+    for index, event in enumerate(events):
+        if result[index] is None:
+            result[index] = result[first_of[(event.namespace, event.idempotency_key)]]
+    return [event for event in result if event is not None]
+
+
+def list_events(
+    connection: Connection,
+    namespace: str | None,
+    *,
+    keys: Sequence[str] | None = None,
+    event_types: Sequence[str] | None = None,
+    sender: str | None = None,
+    after_offset: int = 0,
+    limit: int = 100,
+) -> list[Event]:
+    """Events with ``offset > after_offset`` that match every given filter, oldest first.
+
+    Args:
+        connection: Any connection of the store.
+        namespace: The project, or ``None`` for every project.
+        keys: Keep events with one of these keys.
+        event_types: Keep events of one of these types.
+        sender: Keep events of this sender.
+        after_offset: Resume after this offset (the last one already handled).
+        limit: At most this many events (1 to :data:`MAX_LIST_LIMIT`).
+    """
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidArgumentError(
+            f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}", field="limit"
+        )
+    if not isinstance(after_offset, int) or isinstance(after_offset, bool) or after_offset < 0:
+        raise InvalidArgumentError(
+            f"after_offset must be a whole number >= 0, got {after_offset!r}", field="after_offset"
+        )
+    query: Any = select(_EVENT).where(_EVENT.c.offset > after_offset)
+    if namespace is not None:
+        query = query.where(_EVENT.c.namespace == namespace)
+    if keys is not None:
+        query = query.where(_EVENT.c.key.in_(list(keys)))
+    if event_types is not None:
+        query = query.where(_EVENT.c.event_type.in_(list(event_types)))
+    if sender is not None:
+        query = query.where(_EVENT.c.sender == sender)
+    rows = connection.execute(query.order_by(_EVENT.c.offset).limit(limit))
+    return [EventRow.to_domain(row._mapping) for row in rows]
+
+
+def last_offset(connection: Connection) -> int:
+    """The highest offset handed out so far (committed, as seen by ``connection``)."""
+    return int(connection.execute(_READ_LAST).scalar_one())

@@ -1,0 +1,119 @@
+"""Schema migrations, run programmatically from the scripts shipped inside the package.
+
+Users never need an ``alembic.ini``: :func:`alembic_config` points Alembic at
+``tideflow/store/migrations`` and hands it an open connection. A database is in one of four
+states (:class:`SchemaState`); :class:`~tideflow.store.store.Store` migrates an empty one and
+refuses a stale one, naming ``tideflow db upgrade``.
+
+To add a migration after changing a ``*Row`` class (developers)::
+
+    python -c "from tideflow.store.migration import make_revision; \
+make_revision('sqlite:////tmp/dev.db', 'add a column')"
+
+then review the generated file: it must not import Tideflow code, so later changes to the rows
+cannot change what an old migration does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+
+from tideflow.store.rows import Base
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaState(StrEnum):
+    """How a database's schema relates to this version of Tideflow."""
+
+    EMPTY = "empty"
+    """No Tideflow tables at all: safe to create the schema."""
+    CURRENT = "current"
+    """At the head revision: ready."""
+    STALE = "stale"
+    """At an older revision: ``tideflow db upgrade`` is needed."""
+    NEWER = "newer"
+    """At a revision this Tideflow does not know: written by a newer Tideflow."""
+    FOREIGN = "foreign"
+    """Holds tables but no Tideflow revision: not a Tideflow database."""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """A database's schema state with the revisions behind it."""
+
+    state: SchemaState
+    current: str | None
+    head: str
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the shipped scripts, optionally bound to ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The revision this version of Tideflow expects."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError(f"no migrations found in {MIGRATIONS}")
+    return head
+
+
+def schema_status(connection: Connection) -> SchemaStatus:
+    """Inspect the database behind ``connection`` (read only)."""
+    head = head_revision()
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
+        state = SchemaState.FOREIGN if tables & set(Base.metadata.tables) else SchemaState.EMPTY
+        return SchemaStatus(state, None, head)
+    if current == head:
+        return SchemaStatus(SchemaState.CURRENT, current, head)
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    state = SchemaState.STALE if current in known else SchemaState.NEWER
+    return SchemaStatus(state, current, head)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database of ``engine`` to ``revision``, in one transaction where supported."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def schema_diff(engine: Engine) -> list[Any]:
+    """What Alembic's autogenerate sees between the database and the ``*Row`` classes.
+
+    Empty when the migrations produce exactly the schema the code declares.
+    """
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def make_revision(url: str, message: str) -> None:
+    """Autogenerate a new migration script from the difference between ``url`` and the rows."""
+    from tideflow.store.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.revision(alembic_config(connection), message=message, autogenerate=True)
+    finally:
+        engine.dispose()

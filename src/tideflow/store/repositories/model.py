@@ -1,0 +1,318 @@
+"""SQL of the Model Center aggregate: registered models, versions, status history and aliases.
+
+Point reads and version creation are single Core statements joined through the project and
+model names, so the hot paths cost one round trip each. Status changes first lock the model's
+row (:meth:`ModelRepository.lock_model`), which serialises every writer of one model: that is
+what keeps "at most one DEPLOYED version" true under concurrent deploys on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
+from tideflow.domain.status import ModelStatus
+from tideflow.errors import AlreadyExistsError, NotFoundError
+from tideflow.store.errors import is_unique_violation
+from tideflow.store.repositories.project import PROJECT, project_id, project_id_query
+from tideflow.store.rows.base import table_of
+from tideflow.store.rows.model import (
+    ModelAliasRow,
+    ModelStatusChangeRow,
+    ModelVersionRow,
+    RegisteredModelRow,
+)
+
+MODEL = table_of(RegisteredModelRow)
+VERSION = table_of(ModelVersionRow)
+CHANGE = table_of(ModelStatusChangeRow)
+ALIAS = table_of(ModelAliasRow)
+
+
+def model_not_found(project: str, model: str) -> NotFoundError:
+    """The error for an unknown model."""
+    return NotFoundError(
+        "model", model, message=f"model {model!r} not found in project {project!r}"
+    )
+
+
+def version_not_found(project: str, model: str, what: str) -> NotFoundError:
+    """The error for an unknown version (``what`` says how it was looked up)."""
+    return NotFoundError(
+        "model version",
+        f"{model}/{what}",
+        message=f"model version {what} of model {model!r} not found in project {project!r}",
+    )
+
+
+def _of_model(project: str, model: str) -> Any:
+    return (MODEL.c.project_id == project_id_query(project)) & (MODEL.c.name == model)
+
+
+def _versions_of(project: str, model: str) -> Select[Any]:
+    return (
+        select(VERSION)
+        .join(MODEL, MODEL.c.id == VERSION.c.model_id)
+        .join(PROJECT, PROJECT.c.id == MODEL.c.project_id)
+        .where(PROJECT.c.name == project, MODEL.c.name == model)
+    )
+
+
+class ModelRepository:
+    """Registered models, their versions, status history and aliases."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    @property
+    def connection(self) -> Connection:
+        """The connection (and so the transaction) this repository works in."""
+        return self._c
+
+    # -- registered models -------------------------------------------------------------------
+
+    def create_model(
+        self, project: str, name: str, description: str, tags: str, now: datetime
+    ) -> RegisteredModel:
+        """Insert a model (``tags`` is JSON text).
+
+        Raises:
+            NotFoundError: No such project.
+            AlreadyExistsError: The project has a model of that name.
+        """
+        values = {
+            "project_id": project_id(self._c, project),
+            "name": name,
+            "description": description,
+            "tags": tags,
+            "last_version": 0,
+            "create_time": now,
+            "update_time": now,
+        }
+        try:
+            self._c.execute(MODEL.insert(), values)
+        except IntegrityError as e:
+            if is_unique_violation(e):
+                raise AlreadyExistsError(
+                    "model", name, message=f"model {name!r} already exists in project {project!r}"
+                ) from e
+            raise
+        return self.get_model(project, name)
+
+    def get_model(self, project: str, name: str) -> RegisteredModel:
+        """The model ``name``; raises :class:`NotFoundError` if there is none."""
+        row = self._c.execute(select(MODEL).where(_of_model(project, name))).first()
+        if row is None:
+            raise model_not_found(project, name)
+        return RegisteredModelRow.to_domain(row._mapping)
+
+    def list_models(
+        self, project: str, after: int | None, limit: int
+    ) -> list[tuple[int, RegisteredModel]]:
+        """Up to ``limit`` models with id above ``after``, by id, each with its id."""
+        query = select(MODEL).where(MODEL.c.project_id == project_id_query(project))
+        if after is not None:
+            query = query.where(MODEL.c.id > after)
+        rows = self._c.execute(query.order_by(MODEL.c.id).limit(limit))
+        return [(row.id, RegisteredModelRow.to_domain(row._mapping)) for row in rows]
+
+    def update_model(self, project: str, name: str, values: Mapping[str, Any]) -> RegisteredModel:
+        """Change the given columns of model ``name``; raises :class:`NotFoundError`."""
+        result = self._c.execute(update(MODEL).where(_of_model(project, name)).values(**values))
+        if result.rowcount == 0:
+            raise model_not_found(project, name)
+        return self.get_model(project, name)
+
+    def lock_model(self, project: str, name: str, now: datetime) -> int:
+        """Lock the model's row until the transaction ends (touching ``update_time``).
+
+        Returns:
+            The model's id.
+
+        Raises:
+            NotFoundError: No such model.
+        """
+        result = self._c.execute(
+            update(MODEL).where(_of_model(project, name)).values(update_time=now)
+        )
+        if result.rowcount == 0:
+            raise model_not_found(project, name)
+        return int(self._c.execute(select(MODEL.c.id).where(_of_model(project, name))).scalar_one())
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def next_version(self, project: str, name: str, now: datetime) -> tuple[int, int]:
+        """Allocate the model's next version number, locking its row.
+
+        Returns:
+            ``(model_id, version)``.
+
+        Raises:
+            NotFoundError: No such model.
+        """
+        result = self._c.execute(
+            update(MODEL)
+            .where(_of_model(project, name))
+            .values(last_version=MODEL.c.last_version + 1, update_time=now)
+        )
+        if result.rowcount == 0:
+            raise model_not_found(project, name)
+        row = self._c.execute(
+            select(MODEL.c.id, MODEL.c.last_version).where(_of_model(project, name))
+        ).one()
+        return int(row.id), int(row.last_version)
+
+    def insert_version(self, values: Mapping[str, Any]) -> int:
+        """Insert a version row; returns its id.
+
+        Raises:
+            NotFoundError: ``job_execution_id`` names no job execution.
+        """
+        try:
+            result = self._c.execute(VERSION.insert(), values)
+        except IntegrityError as e:
+            if is_unique_violation(e):
+                raise
+            raise NotFoundError("job execution", values.get("job_execution_id")) from e
+        key = result.inserted_primary_key
+        assert key is not None  # every insert here has a primary key
+        return int(key[0])
+
+    def version_row(self, model_id: int, version: int) -> Row[Any] | None:
+        """The row of one version of a locked model (by id, no joins)."""
+        query = select(VERSION).where(VERSION.c.model_id == model_id, VERSION.c.version == version)
+        return self._c.execute(query).first()
+
+    def deployed_row(self, model_id: int) -> Row[Any] | None:
+        """The DEPLOYED version of a locked model, if any."""
+        query = select(VERSION).where(
+            VERSION.c.model_id == model_id, VERSION.c.status == ModelStatus.DEPLOYED.value
+        )
+        return self._c.execute(query).first()
+
+    def last_deprecated_row(self, model_id: int) -> Row[Any] | None:
+        """The DEPRECATED version of a locked model that was deprecated most recently."""
+        query = (
+            select(VERSION)
+            .join(CHANGE, CHANGE.c.version_id == VERSION.c.id)
+            .where(
+                VERSION.c.model_id == model_id,
+                VERSION.c.status == ModelStatus.DEPRECATED.value,
+                CHANGE.c.status == ModelStatus.DEPRECATED.value,
+            )
+            .order_by(CHANGE.c.id.desc())
+            .limit(1)
+        )
+        return self._c.execute(query).first()
+
+    def set_status(
+        self, version_id: int, previous: ModelStatus | None, status: ModelStatus, now: datetime
+    ) -> None:
+        """Change a version's status and record the change in its history."""
+        self._c.execute(
+            update(VERSION)
+            .where(VERSION.c.id == version_id)
+            .values(status=status.value, update_time=now)
+        )
+        self.insert_change(version_id, previous, status, now)
+
+    def insert_change(
+        self, version_id: int, previous: ModelStatus | None, status: ModelStatus, now: datetime
+    ) -> None:
+        """Append one entry to a version's status history."""
+        self._c.execute(
+            CHANGE.insert(),
+            {
+                "version_id": version_id,
+                "previous": None if previous is None else previous.value,
+                "status": status.value,
+                "time": now,
+            },
+        )
+
+    def find_version(
+        self,
+        project: str,
+        model: str,
+        *,
+        version: int | None = None,
+        status: ModelStatus | None = None,
+        alias: str | None = None,
+    ) -> ModelVersion | None:
+        """One version by number, by status (the highest numbered) or by alias, in one query."""
+        query = _versions_of(project, model)
+        if version is not None:
+            query = query.where(VERSION.c.version == version)
+        if status is not None:
+            query = query.where(VERSION.c.status == status.value)
+        if alias is not None:
+            query = query.join(ALIAS, ALIAS.c.version_id == VERSION.c.id).where(
+                ALIAS.c.alias == alias
+            )
+        row = self._c.execute(query.order_by(VERSION.c.version.desc()).limit(1)).first()
+        return None if row is None else ModelVersionRow.to_domain(row._mapping, model)
+
+    def list_versions(
+        self, project: str, model: str, status: ModelStatus | None, after: int | None, limit: int
+    ) -> list[ModelVersion]:
+        """Up to ``limit`` versions numbered above ``after``, by number."""
+        query = _versions_of(project, model)
+        if status is not None:
+            query = query.where(VERSION.c.status == status.value)
+        if after is not None:
+            query = query.where(VERSION.c.version > after)
+        rows = self._c.execute(query.order_by(VERSION.c.version).limit(limit))
+        return [ModelVersionRow.to_domain(row._mapping, model) for row in rows]
+
+    def history(self, project: str, model: str, version: int) -> list[StatusChange]:
+        """A version's status changes, oldest first (empty if the version does not exist)."""
+        query = (
+            select(CHANGE)
+            .join(VERSION, VERSION.c.id == CHANGE.c.version_id)
+            .join(MODEL, MODEL.c.id == VERSION.c.model_id)
+            .where(_of_model(project, model), VERSION.c.version == version)
+            .order_by(CHANGE.c.id)
+        )
+        rows = self._c.execute(query)
+        return [ModelStatusChangeRow.to_domain(row._mapping, model, version) for row in rows]
+
+    # -- aliases -----------------------------------------------------------------------------
+
+    def set_alias(self, model_id: int, alias: str, version_id: int) -> None:
+        """Point ``alias`` of a locked model at a version (creating or moving it)."""
+        moved = self._c.execute(
+            update(ALIAS)
+            .where(ALIAS.c.model_id == model_id, ALIAS.c.alias == alias)
+            .values(version_id=version_id)
+        )
+        if moved.rowcount == 0:
+            self._c.execute(
+                ALIAS.insert(), {"model_id": model_id, "alias": alias, "version_id": version_id}
+            )
+
+    def delete_alias(self, model_id: int, alias: str) -> bool:
+        """Remove ``alias`` of a locked model; whether it existed."""
+        result = self._c.execute(
+            ALIAS.delete().where(ALIAS.c.model_id == model_id, ALIAS.c.alias == alias)
+        )
+        return result.rowcount > 0
+
+    def delete_aliases_of(self, version_id: int) -> None:
+        """Remove every alias pointing at a version (it is being deleted)."""
+        self._c.execute(ALIAS.delete().where(ALIAS.c.version_id == version_id))
+
+    def aliases(self, project: str, model: str) -> dict[str, int]:
+        """Every alias of a model and the version number it points at."""
+        query = (
+            select(ALIAS.c.alias, VERSION.c.version)
+            .join(VERSION, VERSION.c.id == ALIAS.c.version_id)
+            .join(MODEL, MODEL.c.id == ALIAS.c.model_id)
+            .where(_of_model(project, model))
+            .order_by(ALIAS.c.alias)
+        )
+        return {row.alias: row.version for row in self._c.execute(query)}

@@ -1,0 +1,39 @@
+"""Every table of the store, as typed SQLAlchemy rows (imported here so metadata is complete)."""
+
+from tideflow.store.rows.base import Base
+from tideflow.store.rows.event import EventRow, EventSequenceRow
+from tideflow.store.rows.execution import (
+    ExecutionActionRow,
+    JobExecutionRow,
+    LineageEntryRow,
+    SnapshotRow,
+    WorkflowExecutionRow,
+    WorkflowRow,
+)
+from tideflow.store.rows.metadata import ArtifactRow, DatasetRow, MetricRow, ProjectRow
+from tideflow.store.rows.model import (
+    ModelAliasRow,
+    ModelStatusChangeRow,
+    ModelVersionRow,
+    RegisteredModelRow,
+)
+
+__all__ = [
+    "ArtifactRow",
+    "Base",
+    "DatasetRow",
+    "EventRow",
+    "EventSequenceRow",
+    "ExecutionActionRow",
+    "JobExecutionRow",
+    "LineageEntryRow",
+    "MetricRow",
+    "ModelAliasRow",
+    "ModelStatusChangeRow",
+    "ModelVersionRow",
+    "ProjectRow",
+    "RegisteredModelRow",
+    "SnapshotRow",
+    "WorkflowExecutionRow",
+    "WorkflowRow",
+]

@@ -1,0 +1,219 @@
+"""Tables of workflows, their snapshots and executions, job executions, actions and lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tideflow.domain.limits import MAX_KEY_LENGTH, MAX_URI_LENGTH
+from tideflow.domain.lineage import LineageKind, LineageRef
+from tideflow.domain.metadata import (
+    ExecutionAction,
+    JobExecution,
+    Snapshot,
+    Workflow,
+    WorkflowExecution,
+)
+from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
+from tideflow.store.rows.base import ID, NAME_LENGTH, STATUS_LENGTH, Base, RowData
+from tideflow.store.types import LONG_TEXT, JSONText, UTCDateTime
+
+SHA256_LENGTH = 64
+
+
+class WorkflowRow(Base):
+    """A submitted workflow of a project."""
+
+    __tablename__ = "workflow"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    # No foreign key: snapshot -> workflow already points the other way, and a cycle of
+    # foreign keys would complicate deletes on every backend for no gain.
+    latest_snapshot_id: Mapped[int | None] = mapped_column(ID)
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    update_time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData) -> Workflow:
+        """The :class:`Workflow` of a result row of this table."""
+        return Workflow(
+            name=row["name"],
+            latest_snapshot_id=row["latest_snapshot_id"],
+            create_time=row["create_time"],
+            update_time=row["update_time"],
+        )
+
+
+class SnapshotRow(Base):
+    """A submitted plan and code package of a workflow."""
+
+    __tablename__ = "workflow_snapshot"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("workflow.id", ondelete="CASCADE"), index=True
+    )
+    plan: Mapped[str] = mapped_column(LONG_TEXT)
+    code_uri: Mapped[str] = mapped_column(String(MAX_URI_LENGTH))
+    code_sha256: Mapped[str] = mapped_column(String(SHA256_LENGTH))
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData, workflow: str) -> Snapshot:
+        """The :class:`Snapshot` of a result row of this table."""
+        return Snapshot(
+            snapshot_id=row["id"],
+            workflow=workflow,
+            plan=row["plan"],
+            code_uri=row["code_uri"],
+            code_sha256=row["code_sha256"],
+            create_time=row["create_time"],
+        )
+
+
+class WorkflowExecutionRow(Base):
+    """One run of a workflow."""
+
+    __tablename__ = "workflow_execution"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("workflow.id", ondelete="CASCADE"), index=True
+    )
+    snapshot_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("workflow_snapshot.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    params: Mapped[Any] = mapped_column(JSONText)
+    context: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData, workflow: str) -> WorkflowExecution:
+        """The :class:`WorkflowExecution` of a result row of this table."""
+        return WorkflowExecution(
+            execution_id=row["id"],
+            workflow=workflow,
+            snapshot_id=row["snapshot_id"],
+            status=ExecutionStatus(row["status"]),
+            params=row["params"] or {},
+            context=row["context"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+        )
+
+
+class JobExecutionRow(Base):
+    """One attempt of a job in a workflow execution."""
+
+    __tablename__ = "job_execution"
+    __table_args__ = (UniqueConstraint("execution_id", "job", "attempt"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("workflow_execution.id", ondelete="CASCADE")
+    )
+    job: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    log_uri: Mapped[str | None] = mapped_column(String(MAX_URI_LENGTH))
+    host: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    external_id: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
+
+    @classmethod
+    def to_domain(cls, row: RowData, workflow: str) -> JobExecution:
+        """The :class:`JobExecution` of a result row of this table."""
+        return JobExecution(
+            job_execution_id=row["id"],
+            execution_id=row["execution_id"],
+            workflow=workflow,
+            job=row["job"],
+            attempt=row["attempt"],
+            status=JobStatus(row["status"]),
+            create_time=row["create_time"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            exit_code=row["exit_code"],
+            error=row["error"],
+            log_uri=row["log_uri"],
+            host=row["host"],
+            pid=row["pid"],
+            external_id=row["external_id"],
+        )
+
+
+class ExecutionActionRow(Base):
+    """An action taken in a workflow execution, with the rule and event offset behind it."""
+
+    __tablename__ = "execution_action"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("workflow_execution.id", ondelete="CASCADE"), index=True
+    )
+    job: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    action: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    rule: Mapped[str] = mapped_column(Text)
+    event_offset: Mapped[int | None] = mapped_column(BigInteger)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData) -> ExecutionAction:
+        """The :class:`ExecutionAction` of a result row of this table."""
+        return ExecutionAction(
+            action_id=row["id"],
+            execution_id=row["execution_id"],
+            job=row["job"],
+            action=JobAction(row["action"]),
+            rule=row["rule"],
+            event_offset=row["event_offset"],
+            time=row["time"],
+        )
+
+
+class LineageEntryRow(Base):
+    """One input or output of a job execution.
+
+    Entities are referenced by kind, name and version rather than foreign keys: a dataset
+    version is not a row of its own, and lineage should survive the entity being deleted.
+    """
+
+    __tablename__ = "lineage_entry"
+    __table_args__ = (Index(None, "project_id", "kind", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("project.id", ondelete="CASCADE"))
+    job_execution_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("job_execution.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    version: Mapped[int | None] = mapped_column(Integer)
+    start_offset: Mapped[int | None] = mapped_column(BigInteger)
+    end_offset: Mapped[int | None] = mapped_column(BigInteger)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_ref(cls, row: RowData) -> LineageRef:
+        """The :class:`LineageRef` of a result row of this table."""
+        return LineageRef(
+            kind=LineageKind(row["kind"]),
+            name=row["name"],
+            version=row["version"],
+            start_offset=row["start_offset"],
+            end_offset=row["end_offset"],
+        )

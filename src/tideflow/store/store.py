@@ -1,0 +1,148 @@
+"""The store: one engine, one place where transactions begin, commit, roll back and fail.
+
+Every service runs its work through :meth:`Store.transaction` (or :meth:`Store.run`, which also
+retries deadlocks): the block gets a Core :class:`~sqlalchemy.Connection` inside a transaction,
+commits when it ends and rolls back when it raises. Driver errors that escape the block are
+translated into :class:`~tideflow.errors.TideflowError` subclasses and chained, so no SQLAlchemy
+exception leaves this package.
+
+Opening a store checks the schema: an empty database is migrated, a stale one is refused with
+the command that upgrades it (upgrading silently could surprise another, older server sharing
+the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tideflow.errors import FailedPreconditionError, UnavailableError
+from tideflow.store.engine import WRITE_FLAG, display_url, make_engine
+from tideflow.store.errors import is_retryable, translate
+from tideflow.store.migration import SchemaState, schema_status, upgrade
+
+T = TypeVar("T")
+
+RETRIES = 5
+"""How often :meth:`Store.run` runs a transaction that lost a deadlock before giving up."""
+
+
+class Store:
+    """Tideflow's database: SQLite, PostgreSQL or MariaDB behind one interface.
+
+    Use :meth:`open` rather than the constructor; close it (or use it as a context manager) so
+    its connections are released.
+    """
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self._engine = engine
+        self.url = url
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` and make sure its schema is the one this Tideflow needs.
+
+        Args:
+            url: ``sqlite:///PATH``, ``postgresql+psycopg://...`` or ``mysql+pymysql://...``.
+            migrate: Create the schema in an empty database (the default); when false an empty
+                database is refused like a stale one.
+
+        Raises:
+            InvalidArgumentError: ``url`` is not a supported database URL.
+            UnavailableError: The database cannot be reached.
+            FailedPreconditionError: The schema is stale, newer than this Tideflow, or the
+                database holds tables that are not Tideflow's.
+        """
+        engine = make_engine(url)
+        shown = display_url(url)
+        try:
+            with engine.connect() as connection:
+                status = schema_status(connection)
+            if status.state is SchemaState.EMPTY and migrate:
+                upgrade(engine)
+                return cls(engine, url)
+        except SQLAlchemyError as e:
+            engine.dispose()
+            raise translate(e, f"opening the store at {shown}") from e
+        if status.state is SchemaState.CURRENT:
+            return cls(engine, url)
+        engine.dispose()
+        command = f"tideflow db upgrade --db {shown}"
+        messages = {
+            SchemaState.EMPTY: f"the database at {shown} has no Tideflow schema; run `{command}`",
+            SchemaState.STALE: (
+                f"the database at {shown} has schema revision {status.current} but this "
+                f"Tideflow needs {status.head}; run `{command}`"
+            ),
+            SchemaState.NEWER: (
+                f"the database at {shown} has schema revision {status.current}, written by a "
+                "newer Tideflow; upgrade Tideflow to use it"
+            ),
+            SchemaState.FOREIGN: (
+                f"the database at {shown} holds tables but no Tideflow schema revision; "
+                "point --db at an empty database or a Tideflow one"
+            ),
+        }
+        raise FailedPreconditionError(messages[status.state])
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for migrations and tests; services use transactions)."""
+        return self._engine
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """A connection inside a transaction that commits on exit and rolls back on error.
+
+        Args:
+            write: Whether the block writes. On SQLite a write transaction takes the write
+                lock up front (``BEGIN IMMEDIATE``), so it waits for other writers instead of
+                failing half-way; read-only blocks pass ``False`` and never wait.
+
+        Raises:
+            UnavailableError: The database cannot be reached, or a lock was not granted.
+            StoreError: Any other database failure.
+        """
+        try:
+            with self._engine.connect() as connection:
+                connection.info[WRITE_FLAG] = write
+                with connection.begin():
+                    yield connection
+        except SQLAlchemyError as e:
+            raise translate(e) from e
+
+    def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
+        """Run ``work`` in a transaction, again if the database made it a deadlock victim.
+
+        ``work`` may therefore run more than once: it must not have effects outside the
+        transaction.
+
+        Returns:
+            What ``work`` returned.
+        """
+        for attempt in range(RETRIES):
+            try:
+                with self.transaction(write=write) as connection:
+                    return work(connection)
+            except UnavailableError as e:
+                if attempt == RETRIES - 1 or not is_retryable(e.__cause__):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Release every connection of the store."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({display_url(self.url)!r})"
