@@ -1,0 +1,242 @@
+"""Batch training, batch prediction: the classic offline loop on scikit-learn's digits.
+
+    train ──MODEL_GENERATED──► validate ──MODEL_VALIDATED──► push ──MODEL_DEPLOYED──► predict
+
+- ``train`` (batch) reads the training part of the digits data set, scales the pixels and fits
+  a logistic regression; ``ctx.log_model`` registers it as a GENERATED version of ``digits``.
+- ``validate`` scores the newest GENERATED version on the holdout part and marks it VALIDATED
+  when it is accurate enough and not worse than the deployed version, REJECTED otherwise.
+- ``push`` deploys the newest VALIDATED version (the previous one becomes DEPRECATED).
+- ``predict`` (batch) scores the serving part with the DEPLOYED version and writes the
+  predictions; it runs again whenever another version is deployed.
+
+The data set is split deterministically (60 % train, 20 % holdout, 20 % serving), so runs are
+reproducible. pandas and scikit-learn are imported inside the processors: compiling this file
+needs only Tideflow, running it needs ``pip install 'tideflow[ml]'``. Processors are defined in
+this file so that it is self-contained; the compiler serialises them into the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import tideflow as tide
+
+MODEL = "digits"
+PARTS = {"train": (0.0, 0.6), "holdout": (0.6, 0.8), "serving": (0.8, 1.0)}
+
+
+def load_part(part: str, *, labelled: bool = True) -> Any:
+    """One part of the digits data set as a DataFrame (``pixel_*`` columns + ``target``)."""
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    start, stop = (round(len(frame) * share) for share in PARTS[part])
+    table = frame.iloc[start:stop].reset_index(drop=True)
+    return table if labelled else table.drop(columns=["target"])
+
+
+def pixels(table: Any) -> Any:
+    """The feature matrix of a digits table or micro-batch."""
+    return table[[column for column in table.columns if column.startswith("pixel_")]].to_numpy()
+
+
+def map_batches(function: Callable[[Any], Any], data: Any) -> Any:
+    """Apply ``function`` to a table, or lazily to every micro-batch of a stream."""
+    if isinstance(data, Iterator):
+        return (function(batch) for batch in data)
+    return function(data)
+
+
+class ReadDigits(tide.Processor):
+    """Reads one part of the digits data set as a table; the serving part has no labels."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        table = load_part(self.part, labelled=self.part != "serving")
+        ctx.logger.info("read %d rows of digits/%s", len(table), self.part)
+        return table
+
+
+class ScalePixels(tide.Processor):
+    """Scales pixel intensities from 0..16 to 0..1.
+
+    The same processor serves batch jobs (a table) and streaming jobs (micro-batches), so
+    training and serving see identical features.
+    """
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        return map_batches(self.scale, inputs[0])
+
+    @staticmethod
+    def scale(table: Any) -> Any:
+        """A copy of ``table`` with its pixel columns scaled."""
+        scaled = table.copy()
+        columns = [column for column in scaled.columns if column.startswith("pixel_")]
+        scaled[columns] = scaled[columns] / 16.0
+        return scaled
+
+
+class TrainClassifier(tide.Processor):
+    """Fits a logistic regression and registers it as a new GENERATED model version."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        table = inputs[0]
+        x, y = pixels(table), table["target"].to_numpy()
+        c = float(ctx.params.get("C", ctx.config.get("C", 1.0)))
+        classifier = LogisticRegression(C=c, max_iter=int(ctx.config.get("max_iter", 1000)))
+        classifier.fit(x, y)
+        accuracy = float(classifier.score(x, y))
+        ctx.log_metric("train_accuracy", accuracy)
+        return ctx.log_model(
+            classifier, model=self.model, metrics={"train_accuracy": accuracy}, params={"C": c}
+        )
+
+
+class HoldoutValidator(tide.Processor):
+    """Validates the newest GENERATED version on the holdout part against the deployed one.
+
+    A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
+    ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        holdout = inputs[0]
+        x, y = pixels(holdout), holdout["target"].to_numpy()
+        models = ctx.client.models
+        candidate = models.get_version(self.model, status=tide.ModelStatus.GENERATED)
+        accuracy = float(ctx.load_model(self.model, version=candidate.version).score(x, y))
+        try:
+            baseline = float(
+                ctx.load_model(self.model, status=tide.ModelStatus.DEPLOYED).score(x, y)
+            )
+        except tide.NotFoundError:
+            baseline = 0.0
+        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=candidate.version)
+        floor = float(ctx.config.get("min_accuracy", 0.9))
+        tolerance = float(ctx.config.get("tolerance", 0.01))
+        good = accuracy >= floor and accuracy >= baseline - tolerance
+        status = tide.ModelStatus.VALIDATED if good else tide.ModelStatus.REJECTED
+        models.set_status(self.model, candidate.version, status)
+        ctx.logger.info(
+            "version %s: accuracy %.3f, deployed %.3f -> %s",
+            candidate.version,
+            accuracy,
+            baseline,
+            status,
+        )
+        return status
+
+
+class DeployValidated(tide.Processor):
+    """Deploys the newest VALIDATED version; the previously deployed one becomes DEPRECATED."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
+        version = ctx.client.models.get_version(self.model, status=tide.ModelStatus.VALIDATED)
+        ctx.client.models.deploy(self.model, version.version)
+        ctx.logger.info("deployed %s version %s", self.model, version.version)
+        return int(version.version)
+
+
+class BatchPredictor(tide.Processor):
+    """Adds ``prediction`` and ``model_version`` columns computed by the DEPLOYED version."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        deployed = ctx.client.models.get_version(self.model, status=tide.ModelStatus.DEPLOYED)
+        classifier = ctx.load_model(self.model, version=deployed.version)
+        table = inputs[0].copy()
+        table["prediction"] = classifier.predict(pixels(table))
+        table["model_version"] = deployed.version
+        return table
+
+
+class WritePredictions(tide.Processor):
+    """Appends ``{"prediction", "model_version"}`` JSON lines to ``path`` (node config).
+
+    Takes a table (batch job) or a stream of micro-batches (streaming job), flushing after
+    each micro-batch so readers see predictions as they are made.
+    """
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
+        path = Path(ctx.config.get("path", "digits_predictions.jsonl"))
+        data = inputs[0]
+        batches = data if isinstance(data, Iterator) else iter([data])
+        written = 0
+        with path.open("a", encoding="utf-8") as out:
+            for batch in batches:
+                for prediction, version in zip(
+                    batch["prediction"], batch["model_version"], strict=True
+                ):
+                    record = {"prediction": int(prediction), "model_version": int(version)}
+                    out.write(json.dumps(record) + "\n")
+                written += len(batch)
+                out.flush()
+        ctx.logger.info("wrote %d predictions to %s", written, path)
+        return written
+
+
+with tide.workflow("digits_batch_batch") as wf:
+    with tide.job("train"):
+        rows = tide.read_dataset("digits_train", processor=ReadDigits("train"), name="read_train")
+        tide.train(
+            tide.transform(rows, processor=ScalePixels(), name="scale_train"),
+            model=MODEL,
+            processor=TrainClassifier(MODEL),
+            name="fit",
+            config={"max_iter": 1000},
+        )
+    with tide.job("validate"):
+        holdout = tide.read_dataset(
+            "digits_holdout", processor=ReadDigits("holdout"), name="read_holdout"
+        )
+        tide.validate(
+            tide.transform(holdout, processor=ScalePixels(), name="scale_holdout"),
+            model=MODEL,
+            processor=HoldoutValidator(MODEL),
+            name="check_accuracy",
+            config={"min_accuracy": 0.9, "tolerance": 0.01},
+        )
+    with tide.job("push"):
+        tide.push_model(model=MODEL, processor=DeployValidated(MODEL), name="deploy")
+    with tide.job("predict"):
+        serving = tide.read_dataset(
+            "digits_serving", processor=ReadDigits("serving"), name="read_serving"
+        )
+        scored = tide.predict(
+            tide.transform(serving, processor=ScalePixels(), name="scale_serving"),
+            model=MODEL,
+            processor=BatchPredictor(MODEL),
+            name="score",
+        )
+        tide.write_dataset(
+            scored,
+            "digits_predictions",
+            processor=WritePredictions(),
+            name="write_predictions",
+            config={"path": "digits_batch_batch_predictions.jsonl"},
+        )
+
+    # A new version is validated; a validated one is pushed (deployed).
+    wf.on_model_version("validate", model=MODEL, event=tide.ModelVersionEvent.GENERATED)
+    wf.on_model_version("push", model=MODEL, event=tide.ModelVersionEvent.VALIDATED)
+    # Batch prediction runs again each time a version is deployed.
+    wf.on_model_version("predict", model=MODEL, event=tide.ModelVersionEvent.DEPLOYED)
