@@ -130,3 +130,18 @@ def test_console_script_runs_as_a_real_process(good_file):
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_loader_leaves_no_trace_on_the_import_path(good_file, tmp_path):
+    from tideflow.cli.loader import load_workflows
+
+    before = list(sys.path)
+    assert [wf.name for wf in load_workflows(good_file)] == ["alpha", "beta"]
+    assert sys.path == before
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise ValueError('no')\n")
+    modules = set(sys.modules)
+    with pytest.raises(Exception, match="raised ValueError: no"):
+        load_workflows(broken)
+    assert sys.path == before
+    assert set(sys.modules) == modules

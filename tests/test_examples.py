@@ -442,6 +442,10 @@ class FakeContext:
     metrics: list[tuple[str, float]]
     execution_id: str = "exec-1"
     attempt: int = 1
+    node: str = ""
+    model: str | None = None
+    dataset: str | None = None
+    trigger: Any = None
     params: Mapping[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tideflow.example"))
 
@@ -486,7 +490,15 @@ class FakeRuntime:
             if "path" in config:  # keep output files inside the test's directory
                 config["path"] = str(self.tmp_path / Path(config["path"]).name)
             ctx = FakeContext(
-                self.plan.workflow, job_name, config, self.client, self.events, self.metrics
+                self.plan.workflow,
+                job_name,
+                config,
+                self.client,
+                self.events,
+                self.metrics,
+                node=node.name,
+                model=node.model,
+                dataset=node.dataset,
             )
             assert isinstance(ctx, tide.JobContext)
             processor.open(ctx)

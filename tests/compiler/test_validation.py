@@ -223,3 +223,27 @@ def test_workflow_rule_with_a_job_kind_but_no_job_is_reported():
     messages = "\n".join(_messages(excinfo))
     assert "a job rule must name a job" in messages
     assert "job 'j': job block declares no nodes" in messages
+
+
+def test_config_that_would_not_round_trip_is_reported(echo):
+    with tide.workflow("w") as wf, tide.job("a"):
+        tide.read_dataset("d", processor=echo, config={"shape": (8, 8)}, name="tupled")
+        tide.read_dataset("e", processor=echo, config={1: "x"}, name="int_key")
+    with pytest.raises(tide.GraphError) as excinfo:
+        tide.compile(wf)
+    messages = _messages(excinfo)
+    assert len(messages) == 2
+    assert all("must be plain JSON data" in m for m in messages)
+
+
+def test_after_without_upstreams_is_one_problem(echo):
+    with tide.workflow("w") as wf, tide.job("a"):
+        tide.read_dataset("d", processor=echo)
+    wf.after("a")
+    with pytest.raises(tide.GraphError) as excinfo:
+        tide.compile(wf)
+    assert _messages(excinfo) == [
+        "workflow 'w', job 'a': after rule: needs at least one upstream job (at "
+        + excinfo.value.problems[0].location
+        + ")"
+    ]

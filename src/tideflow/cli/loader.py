@@ -33,6 +33,8 @@ def load_workflows(path: str | Path) -> list[Workflow]:
         raise InvalidArgumentError(f"cannot load {str(path)!r} as Python source", field="file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # Only while the file runs: its sibling imports resolve, and nothing leaks into the
+    # process's import path afterwards (a server loads many files).
     sys.path.insert(0, str(file.parent))
     import cloudpickle
 
@@ -43,10 +45,14 @@ def load_workflows(path: str | Path) -> list[Workflow]:
         except Exception as exc:  # the user's file: keep its traceback, name the file
             import traceback
 
+            del sys.modules[module_name]
+            cloudpickle.unregister_pickle_by_value(module)
             raise UserCodeError(
                 f"running {str(path)!r} raised {type(exc).__name__}: {exc}",
                 user_traceback=traceback.format_exc(),
             ) from exc
+        finally:
+            sys.path.remove(str(file.parent))
     declared = list(found)
     for value in vars(module).values():
         if isinstance(value, Workflow) and value not in declared:

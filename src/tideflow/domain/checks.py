@@ -197,7 +197,9 @@ def rule_problems(graph: AIGraph, job_names: Collection[str]) -> list[GraphProbl
         if rule.kind == RuleKind.AFTER and rule.job in rule.upstreams:
             problems.append(problem("a job cannot wait for itself to finish; it would never start"))
         if rule.kind in (RuleKind.AFTER, RuleKind.WITH_START) and not rule.upstreams:
+            # Its condition is then empty too; one mistake, one problem.
             problems.append(problem("needs at least one upstream job"))
+            continue
         problems += [problem(msg) for msg in trigger_problems(rule.condition)]
     return problems
 
@@ -282,7 +284,11 @@ def _json_problem(value: Mapping[str, Any], label: str) -> str | None:
     if not isinstance(value, Mapping):
         return f"{label} must be a mapping, got {type(value).__name__}"
     try:
-        json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return f"{label} must be JSON-serialisable: {exc}"
+    if json.loads(text) != value:
+        # Tuples and non-string keys survive dumps but come back changed: the plan stored on
+        # the server would differ from the one the user compiled.
+        return f"{label} must be plain JSON data (lists rather than tuples, string keys only)"
     return None

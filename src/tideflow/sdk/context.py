@@ -36,6 +36,23 @@ class JobContext(Protocol):
         """The attempt number, from 1."""
 
     @property
+    def node(self) -> str:
+        """The name of the node whose processor is being called."""
+
+    @property
+    def model(self) -> str | None:
+        """The model the node works on (``tide.train(..., model=...)``), if any."""
+
+    @property
+    def dataset(self) -> str | None:
+        """The dataset the node reads or writes, if any."""
+
+    @property
+    def trigger(self) -> Any:
+        """The event that fired the rule which started this attempt (``None`` when the job
+        started with the execution); a validate job reads the model version from it."""
+
+    @property
     def params(self) -> Mapping[str, Any]:
         """The parameters the execution was started with."""
 
