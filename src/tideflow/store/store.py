@@ -13,6 +13,7 @@ the database).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -20,7 +21,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tideflow.errors import FailedPreconditionError, UnavailableError
+from tideflow.errors import FailedPreconditionError, StoreError, UnavailableError
 from tideflow.store.engine import WRITE_FLAG, display_url, make_engine
 from tideflow.store.errors import is_retryable, translate
 from tideflow.store.migration import SchemaState, schema_status, upgrade
@@ -42,6 +43,12 @@ class Store:
         self._engine = engine
         self.url = url
         self.dialect = engine.dialect.name
+        # One held connection per thread: checking a connection out of the pool and resetting
+        # it on return costs about as much as a point read on SQLite.
+        self._local = threading.local()
+        self._held: list[Connection] = []
+        self._held_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -109,12 +116,27 @@ class Store:
             StoreError: Any other database failure.
         """
         try:
-            with self._engine.connect() as connection:
-                connection.info[WRITE_FLAG] = write
-                with connection.begin():
-                    yield connection
+            connection = self._connection()
+            connection.info[WRITE_FLAG] = write
+            with connection.begin():
+                yield connection
         except SQLAlchemyError as e:
             raise translate(e) from e
+
+    def _connection(self) -> Connection:
+        """This thread's held connection, (re)connecting when needed."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and not connection.closed and not connection.invalidated:
+            if connection.in_transaction():
+                raise RuntimeError("Store.transaction() blocks must not be nested in one thread")
+            return connection
+        connection = self._engine.connect()
+        self._local.connection = connection
+        with self._held_lock:
+            self._held.append(connection)
+        return connection
 
     def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """Run ``work`` in a transaction, again if the database made it a deadlock victim.
@@ -135,7 +157,12 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        """Release every connection of the store."""
+        """Release every connection of the store (call it once no thread uses the store)."""
+        self._closed = True
+        with self._held_lock:
+            held, self._held = self._held, []
+        for connection in held:
+            connection.close()
         self._engine.dispose()
 
     def __enter__(self) -> Store:

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.status import ModelStatus
 from tideflow.errors import AlreadyExistsError, NotFoundError
 from tideflow.store.errors import is_unique_violation
+from tideflow.store.repositories import inserted_id
 from tideflow.store.repositories.project import PROJECT, project_id, project_id_query
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.model import (
@@ -52,6 +53,33 @@ def version_not_found(project: str, model: str, what: str) -> NotFoundError:
 
 def _of_model(project: str, model: str) -> Any:
     return (MODEL.c.project_id == project_id_query(project)) & (MODEL.c.name == model)
+
+
+# Hot-path statements, built once with bind parameters ``project`` and ``model``: building a
+# statement costs more than executing it on SQLite.
+_THIS_MODEL = (
+    MODEL.c.project_id == project_id_query(bindparam("project", type_=PROJECT.c.name.type))
+) & (MODEL.c.name == bindparam("model", type_=MODEL.c.name.type))
+_NEXT_VERSION = (
+    update(MODEL)
+    .where(_THIS_MODEL)
+    .values(last_version=MODEL.c.last_version + 1, update_time=bindparam("now"))
+)
+_LOCK_MODEL = update(MODEL).where(_THIS_MODEL).values(update_time=bindparam("now"))
+_MODEL_ID_AND_LAST = select(MODEL.c.id, MODEL.c.last_version).where(_THIS_MODEL)
+_VERSION_BY_NUMBER = (
+    select(VERSION)
+    .join(MODEL, MODEL.c.id == VERSION.c.model_id)
+    .join(PROJECT, PROJECT.c.id == MODEL.c.project_id)
+    .where(
+        PROJECT.c.name == bindparam("project"),
+        MODEL.c.name == bindparam("model"),
+        VERSION.c.version == bindparam("version"),
+    )
+)
+_VERSION_ROW = select(VERSION).where(
+    VERSION.c.model_id == bindparam("model_id"), VERSION.c.version == bindparam("version")
+)
 
 
 def _versions_of(project: str, model: str) -> Select[Any]:
@@ -137,12 +165,11 @@ class ModelRepository:
         Raises:
             NotFoundError: No such model.
         """
-        result = self._c.execute(
-            update(MODEL).where(_of_model(project, name)).values(update_time=now)
-        )
+        params = {"project": project, "model": name}
+        result = self._c.execute(_LOCK_MODEL, {**params, "now": now})
         if result.rowcount == 0:
             raise model_not_found(project, name)
-        return int(self._c.execute(select(MODEL.c.id).where(_of_model(project, name))).scalar_one())
+        return int(self._c.execute(_MODEL_ID_AND_LAST, params).one().id)
 
     # -- versions ----------------------------------------------------------------------------
 
@@ -155,16 +182,11 @@ class ModelRepository:
         Raises:
             NotFoundError: No such model.
         """
-        result = self._c.execute(
-            update(MODEL)
-            .where(_of_model(project, name))
-            .values(last_version=MODEL.c.last_version + 1, update_time=now)
-        )
+        params = {"project": project, "model": name}
+        result = self._c.execute(_NEXT_VERSION, {**params, "now": now})
         if result.rowcount == 0:
             raise model_not_found(project, name)
-        row = self._c.execute(
-            select(MODEL.c.id, MODEL.c.last_version).where(_of_model(project, name))
-        ).one()
+        row = self._c.execute(_MODEL_ID_AND_LAST, params).one()
         return int(row.id), int(row.last_version)
 
     def insert_version(self, values: Mapping[str, Any]) -> int:
@@ -179,14 +201,24 @@ class ModelRepository:
             if is_unique_violation(e):
                 raise
             raise NotFoundError("job execution", values.get("job_execution_id")) from e
-        key = result.inserted_primary_key
-        assert key is not None  # every insert here has a primary key
-        return int(key[0])
+        return inserted_id(result)
+
+    def version_id(self, project: str, model: str, version: int) -> int:
+        """The row id of one version (for foreign keys from other aggregates).
+
+        Raises:
+            NotFoundError: No such model or version (the message says which).
+        """
+        params = {"project": project, "model": model, "version": version}
+        row = self._c.execute(_VERSION_BY_NUMBER, params).first()
+        if row is None:
+            self.get_model(project, model)
+            raise version_not_found(project, model, str(version))
+        return int(row.id)
 
     def version_row(self, model_id: int, version: int) -> Row[Any] | None:
         """The row of one version of a locked model (by id, no joins)."""
-        query = select(VERSION).where(VERSION.c.model_id == model_id, VERSION.c.version == version)
-        return self._c.execute(query).first()
+        return self._c.execute(_VERSION_ROW, {"model_id": model_id, "version": version}).first()
 
     def deployed_row(self, model_id: int) -> Row[Any] | None:
         """The DEPLOYED version of a locked model, if any."""
@@ -245,6 +277,10 @@ class ModelRepository:
         alias: str | None = None,
     ) -> ModelVersion | None:
         """One version by number, by status (the highest numbered) or by alias, in one query."""
+        if version is not None and status is None and alias is None:
+            params = {"project": project, "model": model, "version": version}
+            found = self._c.execute(_VERSION_BY_NUMBER, params).first()
+            return None if found is None else ModelVersionRow.to_domain(found._mapping, model)
         query = _versions_of(project, model)
         if version is not None:
             query = query.where(VERSION.c.version == version)

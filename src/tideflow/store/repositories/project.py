@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, ScalarSelect, select
+from sqlalchemy import BindParameter, Connection, ScalarSelect, select
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.domain.metadata import Project
@@ -16,7 +16,7 @@ from tideflow.store.rows.metadata import ProjectRow
 PROJECT = table_of(ProjectRow)
 
 
-def project_id_query(project: str) -> ScalarSelect[int]:
+def project_id_query(project: str | BindParameter[str]) -> ScalarSelect[int]:
     """A scalar subquery of the id of ``project``, to scope statements without a round trip."""
     return select(PROJECT.c.id).where(PROJECT.c.name == project).scalar_subquery()
 

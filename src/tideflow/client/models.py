@@ -1,0 +1,127 @@
+"""``client.models``: the Model Center, bound to the client's project."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import Any
+
+from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
+from tideflow.domain.page import Page
+from tideflow.domain.status import ModelStatus
+from tideflow.modelcenter import ModelCenter
+
+
+class Models:
+    """Registered models and their versions in one project (see DESIGN.md "Client API")."""
+
+    def __init__(self, center: ModelCenter, project: str) -> None:
+        self._center = center
+        self._project = project
+
+    def create(
+        self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> RegisteredModel:
+        """Register model ``name``."""
+        return self._center.create_model(self._project, name, description=description, tags=tags)
+
+    def get(self, name: str) -> RegisteredModel:
+        """Model ``name``."""
+        return self._center.get_model(self._project, name)
+
+    def list(self, *, limit: int = 100, cursor: str | None = None) -> Page[RegisteredModel]:
+        """The project's models, one page at a time."""
+        return self._center.list_models(self._project, limit=limit, cursor=cursor)
+
+    def update(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> RegisteredModel:
+        """Change a model's description and/or tags."""
+        return self._center.update_model(self._project, name, description=description, tags=tags)
+
+    def create_version(
+        self,
+        model: str,
+        *,
+        uri: str = "",
+        flavor: str = "",
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+        job_execution_id: int | None = None,
+    ) -> ModelVersion:
+        """Register the next version of ``model`` (GENERATED)."""
+        return self._center.create_version(
+            self._project,
+            model,
+            uri=uri,
+            flavor=flavor,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            description=description,
+            job_execution_id=job_execution_id,
+        )
+
+    def get_version(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        status: ModelStatus | str | None = None,
+        alias: str | None = None,
+    ) -> ModelVersion:
+        """One version, by ``version=``, ``status=`` (the newest in it) or ``alias=``."""
+        return self._center.get_version(
+            self._project, model, version=version, status=status, alias=alias
+        )
+
+    def list_versions(
+        self,
+        model: str,
+        *,
+        status: ModelStatus | str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[ModelVersion]:
+        """Versions of ``model`` by number, one page at a time."""
+        return self._center.list_versions(
+            self._project, model, status=status, limit=limit, cursor=cursor
+        )
+
+    def set_status(self, model: str, version: int, status: ModelStatus | str) -> ModelVersion:
+        """Move a version to ``status`` (illegal moves raise IllegalTransitionError)."""
+        return self._center.set_status(self._project, model, version, status)
+
+    def deploy(self, model: str, version: int) -> ModelVersion:
+        """Deploy a version, deprecating the deployed one atomically."""
+        return self._center.deploy(self._project, model, version)
+
+    def rollback(self, model: str) -> ModelVersion:
+        """Redeploy the most recently deprecated version."""
+        return self._center.rollback(self._project, model)
+
+    def delete_version(self, model: str, version: int) -> ModelVersion:
+        """Mark a version DELETED."""
+        return self._center.delete_version(self._project, model, version)
+
+    def set_alias(self, model: str, alias: str, version: int) -> ModelVersion:
+        """Point ``alias`` at a version."""
+        return self._center.set_alias(self._project, model, alias, version)
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        """Remove ``alias``."""
+        self._center.delete_alias(self._project, model, alias)
+
+    def aliases(self, model: str) -> builtins.dict[str, int]:
+        """Every alias of ``model`` and its version number."""
+        return self._center.list_aliases(self._project, model)
+
+    def history(self, model: str, version: int) -> builtins.list[StatusChange]:
+        """A version's status changes, oldest first."""
+        return self._center.history(self._project, model, version)

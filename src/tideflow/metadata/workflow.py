@@ -1,0 +1,339 @@
+"""Workflows, their snapshots and executions, job executions and the actions behind them.
+
+A job execution only moves along :data:`~tideflow.domain.status.JOB_TRANSITIONS`; every move
+appends ``JOB_STATUS_CHANGED`` (key ``<workflow>.<job>``, value the new status, context
+``{execution_id, attempt, previous}``) in the same transaction, which is what the scheduler's
+``after`` / ``with_start`` rules wait on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tideflow.domain.events import JOB_STATUS_CHANGED, Event, job_event_key
+from tideflow.domain.limits import (
+    MAX_KEY_LENGTH,
+    MAX_PLAN_LENGTH,
+    MAX_TEXT_LENGTH,
+    MAX_URI_LENGTH,
+    check_name,
+    check_optional_text,
+    check_positive_int,
+    check_text,
+    dump_json,
+)
+from tideflow.domain.metadata import (
+    ExecutionAction,
+    JobExecution,
+    Snapshot,
+    Workflow,
+    WorkflowExecution,
+)
+from tideflow.domain.status import JOB_TRANSITIONS, ExecutionStatus, JobAction, JobStatus
+from tideflow.errors import AlreadyExistsError, IllegalTransitionError, InvalidArgumentError
+from tideflow.store import Store, append_events
+from tideflow.store.cursor import check_limit
+from tideflow.store.repositories.workflow import WorkflowRepository
+from tideflow.store.types import utcnow
+
+SENDER = "metadata"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _enum(kind: type[Any], value: object, what: str) -> Any:
+    try:
+        return kind(value.upper() if isinstance(value, str) else value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidArgumentError(
+            f"unknown {what} {value!r}; use one of {allowed}", field=what
+        ) from None
+
+
+class WorkflowService:
+    """Submitted workflows and their snapshots."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create_snapshot(
+        self, project: str, workflow: str, *, plan: str, code_uri: str = "", code_sha256: str = ""
+    ) -> Snapshot:
+        """Store a submitted plan (JSON text) and code package; creates the workflow if new.
+
+        Raises:
+            InvalidArgumentError: Bad name, plan that is not JSON, or a malformed SHA-256.
+        """
+        check_name(workflow, "workflow name")
+        check_text(plan, "plan", MAX_PLAN_LENGTH, empty=False)
+        try:
+            json.loads(plan)
+        except ValueError as e:
+            raise InvalidArgumentError(f"plan is not JSON: {e}", field="plan") from e
+        check_text(code_uri, "code_uri", MAX_URI_LENGTH)
+        if code_sha256 and not _SHA256.fullmatch(code_sha256):
+            raise InvalidArgumentError(
+                "code_sha256 must be 64 lowercase hex digits", field="code_sha256"
+            )
+        values = {"plan": plan, "code_uri": code_uri, "code_sha256": code_sha256}
+
+        def work(c: Connection) -> Snapshot:
+            return WorkflowRepository(c).add_snapshot(project, workflow, values, utcnow())
+
+        try:
+            return self._store.run(work)
+        except AlreadyExistsError:  # lost a race to create the workflow: it exists now
+            return self._store.run(work)
+
+    def get_workflow(self, project: str, name: str) -> Workflow:
+        """Workflow ``name``; raises :class:`~tideflow.errors.NotFoundError` naming it."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).get_workflow(project, name), write=False
+        )
+
+    def list_workflows(self, project: str) -> list[Workflow]:
+        """Every workflow of the project, by name."""
+        return self._store.run(lambda c: WorkflowRepository(c).list_workflows(project), write=False)
+
+    def delete_workflow(self, project: str, name: str) -> None:
+        """Delete a workflow with its snapshots, executions and their job executions."""
+        self._store.run(lambda c: WorkflowRepository(c).delete_workflow(project, name))
+
+    def get_snapshot(self, project: str, snapshot_id: int) -> Snapshot:
+        """Snapshot ``snapshot_id``."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).get_snapshot(project, snapshot_id), write=False
+        )
+
+
+class ExecutionService:
+    """Workflow executions, job executions and execution actions."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create_execution(
+        self,
+        project: str,
+        workflow: str,
+        *,
+        snapshot_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        context: str | None = None,
+    ) -> WorkflowExecution:
+        """Start recording a RUNNING execution on ``snapshot_id`` (default: the latest)."""
+        check_optional_text(context, "context", MAX_KEY_LENGTH)
+        values = {
+            "status": ExecutionStatus.RUNNING.value,
+            "params": dump_json(params, "params"),
+            "context": context,
+            "start_time": utcnow(),
+            "end_time": None,
+        }
+        return self._store.run(
+            lambda c: WorkflowRepository(c).create_execution(project, workflow, snapshot_id, values)
+        )
+
+    def get_execution(self, project: str, execution_id: int) -> WorkflowExecution:
+        """Execution ``execution_id``."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).get_execution(project, execution_id), write=False
+        )
+
+    def list_executions(
+        self,
+        project: str,
+        *,
+        workflow: str | None = None,
+        status: ExecutionStatus | str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowExecution]:
+        """The newest executions, optionally of one workflow and/or in one status."""
+        check_limit(limit)
+        wanted = (
+            None if status is None else _enum(ExecutionStatus, status, "execution status").value
+        )
+        return self._store.run(
+            lambda c: WorkflowRepository(c).list_executions(project, workflow, wanted, limit),
+            write=False,
+        )
+
+    def set_execution_status(
+        self, project: str, execution_id: int, status: ExecutionStatus | str
+    ) -> WorkflowExecution:
+        """End a RUNNING execution as FINISHED, FAILED or STOPPED.
+
+        Raises:
+            IllegalTransitionError: The execution has already ended.
+        """
+        wanted: ExecutionStatus = _enum(ExecutionStatus, status, "execution status")
+
+        def work(c: Connection) -> WorkflowExecution:
+            repo = WorkflowRepository(c)
+            current = repo.get_execution(project, execution_id, lock=True)
+            if current.status is not ExecutionStatus.RUNNING or wanted is ExecutionStatus.RUNNING:
+                raise IllegalTransitionError(
+                    f"workflow execution {execution_id}", current.status.value, wanted.value
+                )
+            repo.update_execution(execution_id, {"status": wanted.value, "end_time": utcnow()})
+            return repo.get_execution(project, execution_id)
+
+        return self._store.run(work)
+
+    def record_action(
+        self,
+        project: str,
+        execution_id: int,
+        *,
+        job: str | None,
+        action: JobAction | str,
+        rule: str = "",
+        event_offset: int | None = None,
+    ) -> ExecutionAction:
+        """Record an action taken in an execution, with the rule and event offset behind it."""
+        if job is not None:
+            check_name(job, "job name")
+        check_text(rule, "rule", MAX_TEXT_LENGTH)
+        values = {
+            "execution_id": execution_id,
+            "job": job,
+            "action": _enum(JobAction, action, "action").value,
+            "rule": rule,
+            "event_offset": event_offset,
+            "time": utcnow(),
+        }
+
+        def work(c: Connection) -> ExecutionAction:
+            repo = WorkflowRepository(c)
+            repo.get_execution(project, execution_id)
+            return repo.insert_action(values)
+
+        return self._store.run(work)
+
+    def list_actions(self, project: str, execution_id: int) -> list[ExecutionAction]:
+        """The actions recorded in an execution, oldest first."""
+
+        def work(c: Connection) -> list[ExecutionAction]:
+            repo = WorkflowRepository(c)
+            repo.get_execution(project, execution_id)
+            return repo.list_actions(execution_id)
+
+        return self._store.run(work, write=False)
+
+    # -- job executions ----------------------------------------------------------------------
+
+    def create_job_execution(
+        self, project: str, execution_id: int, job: str, *, attempt: int | None = None
+    ) -> JobExecution:
+        """Create a job execution in INIT; ``attempt`` defaults to one more than the last.
+
+        Raises:
+            NotFoundError: No such execution.
+            AlreadyExistsError: That attempt of the job exists.
+        """
+        check_name(job, "job name")
+        if attempt is not None:
+            check_positive_int(attempt, "attempt")
+
+        def work(c: Connection) -> JobExecution:
+            repo = WorkflowRepository(c)
+            execution = repo.get_execution(project, execution_id, lock=True)
+            number = attempt if attempt is not None else repo.last_attempt(execution_id, job) + 1
+            values = {
+                "job": job,
+                "attempt": number,
+                "status": JobStatus.INIT.value,
+                "create_time": utcnow(),
+            }
+            return repo.create_job(execution, values)
+
+        return self._store.run(work)
+
+    def get_job_execution(self, project: str, job_execution_id: int) -> JobExecution:
+        """Job execution ``job_execution_id``."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).get_job(project, job_execution_id), write=False
+        )
+
+    def list_job_executions(self, project: str, execution_id: int) -> list[JobExecution]:
+        """The job executions of an execution, in creation order."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).list_jobs(project, execution_id), write=False
+        )
+
+    def set_job_status(
+        self,
+        project: str,
+        job_execution_id: int,
+        status: JobStatus | str,
+        *,
+        exit_code: int | None = None,
+        error: str | None = None,
+        log_uri: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        external_id: str | None = None,
+        sender: str = SENDER,
+    ) -> JobExecution:
+        """Move a job execution to ``status`` and append its JOB_STATUS_CHANGED event.
+
+        The other arguments, when given, are stored with the change (exit information, where
+        the job runs and logs).
+
+        Raises:
+            NotFoundError: No such job execution.
+            IllegalTransitionError: The move is not in JOB_TRANSITIONS (also when a concurrent
+                writer moved the job first).
+        """
+        wanted: JobStatus = _enum(JobStatus, status, "job status")
+        extra: dict[str, Any] = {
+            "exit_code": exit_code,
+            "error": check_optional_text(error, "error", MAX_TEXT_LENGTH),
+            "log_uri": check_optional_text(log_uri, "log_uri", MAX_URI_LENGTH),
+            "host": check_optional_text(host, "host", MAX_KEY_LENGTH),
+            "pid": pid,
+            "external_id": check_optional_text(external_id, "external_id", MAX_KEY_LENGTH),
+        }
+        extra = {key: value for key, value in extra.items() if value is not None}
+
+        def work(c: Connection) -> JobExecution:
+            repo = WorkflowRepository(c)
+            job = repo.get_job(project, job_execution_id)
+            allowed = JOB_TRANSITIONS[job.status]
+            now = utcnow()
+            values = {**extra, "status": wanted.value}
+            if wanted is JobStatus.RUNNING:
+                values["start_time"] = now
+            if wanted.is_terminal:
+                values["end_time"] = now
+            if wanted not in allowed or not repo.swap_job_status(
+                job_execution_id, job.status.value, values
+            ):
+                latest = repo.get_job(project, job_execution_id).status
+                raise IllegalTransitionError(
+                    f"job {job.workflow}.{job.job} (execution {job.execution_id}, attempt {job.attempt})",
+                    latest.value,
+                    wanted.value,
+                    allowed=sorted(s.value for s in JOB_TRANSITIONS[latest]),
+                )
+            event = Event(
+                key=job_event_key(job.workflow, job.job),
+                value=wanted.value,
+                event_type=JOB_STATUS_CHANGED,
+                sender=sender,
+                namespace=project,
+                context={
+                    "execution_id": job.execution_id,
+                    "attempt": job.attempt,
+                    "previous": job.status.value,
+                },
+            )
+            append_events(c, [event])
+            return repo.get_job(project, job_execution_id)
+
+        return self._store.run(work)

@@ -1,0 +1,252 @@
+"""SQL of workflows, snapshots, workflow executions, job executions and execution actions.
+
+Job status changes are compare-and-set (``UPDATE ... WHERE status = <expected>``): two writers
+racing to move one job execution cannot both succeed, on any backend, without a lock round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tideflow.domain.metadata import (
+    ExecutionAction,
+    JobExecution,
+    Snapshot,
+    Workflow,
+    WorkflowExecution,
+)
+from tideflow.errors import AlreadyExistsError, NotFoundError
+from tideflow.store.errors import is_unique_violation
+from tideflow.store.repositories import inserted_id
+from tideflow.store.repositories.project import project_id, project_id_query
+from tideflow.store.rows.base import table_of
+from tideflow.store.rows.execution import (
+    ExecutionActionRow,
+    JobExecutionRow,
+    SnapshotRow,
+    WorkflowExecutionRow,
+    WorkflowRow,
+)
+
+WORKFLOW = table_of(WorkflowRow)
+SNAPSHOT = table_of(SnapshotRow)
+EXECUTION = table_of(WorkflowExecutionRow)
+JOB = table_of(JobExecutionRow)
+ACTION = table_of(ExecutionActionRow)
+
+
+def _in_project(project: str) -> Any:
+    return WORKFLOW.c.project_id == project_id_query(project)
+
+
+def _executions(project: str) -> Select[Any]:
+    return (
+        select(EXECUTION, WORKFLOW.c.name.label("workflow"))
+        .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+        .where(_in_project(project))
+    )
+
+
+def _jobs(project: str) -> Select[Any]:
+    return (
+        select(JOB, WORKFLOW.c.name.label("workflow"))
+        .join(EXECUTION, EXECUTION.c.id == JOB.c.execution_id)
+        .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+        .where(_in_project(project))
+    )
+
+
+class WorkflowRepository:
+    """Workflows and their snapshots, executions, job executions and actions."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    # -- workflows and snapshots -------------------------------------------------------------
+
+    def add_snapshot(
+        self, project: str, name: str, values: Mapping[str, Any], now: datetime
+    ) -> Snapshot:
+        """Store a snapshot of workflow ``name`` (creating the workflow) and make it the latest."""
+        workflow_id = self._workflow_id(project, name, lock=True, missing_ok=True)
+        if workflow_id is None:
+            try:
+                result = self._c.execute(
+                    WORKFLOW.insert(),
+                    {
+                        "project_id": project_id(self._c, project),
+                        "name": name,
+                        "create_time": now,
+                        "update_time": now,
+                    },
+                )
+            except IntegrityError as e:
+                if is_unique_violation(e):  # a concurrent first submission: let the caller retry
+                    raise AlreadyExistsError("workflow", name) from e
+                raise
+            workflow_id = inserted_id(result)
+        result = self._c.execute(
+            SNAPSHOT.insert(), {**values, "workflow_id": workflow_id, "create_time": now}
+        )
+        snapshot_id = inserted_id(result)
+        self._c.execute(
+            update(WORKFLOW)
+            .where(WORKFLOW.c.id == workflow_id)
+            .values(latest_snapshot_id=snapshot_id, update_time=now)
+        )
+        return SnapshotRow.to_domain({**values, "id": snapshot_id, "create_time": now}, name)
+
+    def _workflow_id(
+        self, project: str, name: str, *, lock: bool = False, missing_ok: bool = False
+    ) -> int | None:
+        query = select(WORKFLOW.c.id).where(_in_project(project), WORKFLOW.c.name == name)
+        found = self._c.execute(query.with_for_update() if lock else query).scalar()
+        if found is None and not missing_ok:
+            raise NotFoundError(
+                "workflow", name, message=f"workflow {name!r} not found in project {project!r}"
+            )
+        return None if found is None else int(found)
+
+    def get_workflow(self, project: str, name: str) -> Workflow:
+        """Workflow ``name``."""
+        row = self._c.execute(
+            select(WORKFLOW).where(_in_project(project), WORKFLOW.c.name == name)
+        ).first()
+        if row is None:
+            raise NotFoundError(
+                "workflow", name, message=f"workflow {name!r} not found in project {project!r}"
+            )
+        return WorkflowRow.to_domain(row._mapping)
+
+    def list_workflows(self, project: str) -> list[Workflow]:
+        """Every workflow of the project, by name."""
+        rows = self._c.execute(
+            select(WORKFLOW).where(_in_project(project)).order_by(WORKFLOW.c.name)
+        )
+        return [WorkflowRow.to_domain(row._mapping) for row in rows]
+
+    def delete_workflow(self, project: str, name: str) -> None:
+        """Delete a workflow with its snapshots and executions."""
+        workflow_id = self._workflow_id(project, name)
+        self._c.execute(WORKFLOW.delete().where(WORKFLOW.c.id == workflow_id))
+
+    def get_snapshot(self, project: str, snapshot_id: int) -> Snapshot:
+        """Snapshot ``snapshot_id`` of a workflow of the project."""
+        query = (
+            select(SNAPSHOT, WORKFLOW.c.name.label("workflow"))
+            .join(WORKFLOW, WORKFLOW.c.id == SNAPSHOT.c.workflow_id)
+            .where(_in_project(project), SNAPSHOT.c.id == snapshot_id)
+        )
+        row = self._c.execute(query).first()
+        if row is None:
+            raise NotFoundError("snapshot", snapshot_id)
+        return SnapshotRow.to_domain(row._mapping, row.workflow)
+
+    # -- workflow executions -----------------------------------------------------------------
+
+    def create_execution(
+        self, project: str, workflow: str, snapshot_id: int | None, values: Mapping[str, Any]
+    ) -> WorkflowExecution:
+        """Insert an execution of ``workflow`` on ``snapshot_id`` (default: the latest)."""
+        current = self.get_workflow(project, workflow)
+        snapshot = snapshot_id if snapshot_id is not None else current.latest_snapshot_id
+        if snapshot is None or self.get_snapshot(project, snapshot).workflow != workflow:
+            raise NotFoundError(
+                "snapshot", snapshot, message=f"workflow {workflow!r} has no snapshot {snapshot!r}"
+            )
+        workflow_id = self._workflow_id(project, workflow)
+        result = self._c.execute(
+            EXECUTION.insert(), {**values, "workflow_id": workflow_id, "snapshot_id": snapshot}
+        )
+        return self.get_execution(project, inserted_id(result))
+
+    def get_execution(
+        self, project: str, execution_id: int, *, lock: bool = False
+    ) -> WorkflowExecution:
+        """Execution ``execution_id`` of the project."""
+        query = _executions(project).where(EXECUTION.c.id == execution_id)
+        row = self._c.execute(query.with_for_update(of=EXECUTION) if lock else query).first()
+        if row is None:
+            raise NotFoundError("workflow execution", execution_id)
+        return WorkflowExecutionRow.to_domain(row._mapping, row.workflow)
+
+    def list_executions(
+        self, project: str, workflow: str | None, status: str | None, limit: int
+    ) -> list[WorkflowExecution]:
+        """The newest ``limit`` executions, optionally of one workflow and/or in one status."""
+        query = _executions(project)
+        if workflow is not None:
+            query = query.where(WORKFLOW.c.name == workflow)
+        if status is not None:
+            query = query.where(EXECUTION.c.status == status)
+        rows = self._c.execute(query.order_by(EXECUTION.c.id.desc()).limit(limit))
+        return [WorkflowExecutionRow.to_domain(row._mapping, row.workflow) for row in rows]
+
+    def update_execution(self, execution_id: int, values: Mapping[str, Any]) -> None:
+        """Change columns of an execution."""
+        self._c.execute(update(EXECUTION).where(EXECUTION.c.id == execution_id).values(**values))
+
+    def insert_action(self, values: Mapping[str, Any]) -> ExecutionAction:
+        """Record an action taken in an execution."""
+        result = self._c.execute(ACTION.insert(), values)
+        return ExecutionActionRow.to_domain({**values, "id": inserted_id(result)})
+
+    def list_actions(self, execution_id: int) -> list[ExecutionAction]:
+        """The actions of an execution, oldest first."""
+        rows = self._c.execute(
+            select(ACTION).where(ACTION.c.execution_id == execution_id).order_by(ACTION.c.id)
+        )
+        return [ExecutionActionRow.to_domain(row._mapping) for row in rows]
+
+    # -- job executions ----------------------------------------------------------------------
+
+    def create_job(self, execution: WorkflowExecution, values: Mapping[str, Any]) -> JobExecution:
+        """Insert a job execution in ``execution``."""
+        try:
+            result = self._c.execute(
+                JOB.insert(), {**values, "execution_id": execution.execution_id}
+            )
+        except IntegrityError as e:
+            if is_unique_violation(e):
+                key = f"{execution.execution_id}/{values['job']}/{values['attempt']}"
+                raise AlreadyExistsError("job execution", key) from e
+            raise
+        job_id = inserted_id(result)
+        return JobExecutionRow.to_domain(
+            {**values, "id": job_id, "execution_id": execution.execution_id}, execution.workflow
+        )
+
+    def get_job(self, project: str, job_execution_id: int) -> JobExecution:
+        """Job execution ``job_execution_id`` of the project."""
+        row = self._c.execute(_jobs(project).where(JOB.c.id == job_execution_id)).first()
+        if row is None:
+            raise NotFoundError("job execution", job_execution_id)
+        return JobExecutionRow.to_domain(row._mapping, row.workflow)
+
+    def list_jobs(self, project: str, execution_id: int) -> list[JobExecution]:
+        """The job executions of an execution, by id."""
+        rows = self._c.execute(
+            _jobs(project).where(JOB.c.execution_id == execution_id).order_by(JOB.c.id)
+        )
+        return [JobExecutionRow.to_domain(row._mapping, row.workflow) for row in rows]
+
+    def last_attempt(self, execution_id: int, job: str) -> int:
+        """The highest attempt number of ``job`` in the execution (0 if it never ran)."""
+        query = select(JOB.c.attempt).where(JOB.c.execution_id == execution_id, JOB.c.job == job)
+        return max((row.attempt for row in self._c.execute(query)), default=0)
+
+    def swap_job_status(
+        self, job_execution_id: int, expected: str, values: Mapping[str, Any]
+    ) -> bool:
+        """Apply ``values`` if the job execution is still in status ``expected``."""
+        result = self._c.execute(
+            update(JOB)
+            .where(JOB.c.id == job_execution_id, JOB.c.status == expected)
+            .values(**values)
+        )
+        return result.rowcount == 1
