@@ -49,8 +49,11 @@ class JobContext(Protocol):
 
     @property
     def trigger(self) -> Any:
-        """The event that fired the rule which started this attempt (``None`` when the job
-        started with the execution); a validate job reads the model version from it."""
+        """The event that fired the rule which started this attempt, if any.
+
+        ``None`` when the job started with the execution; a validate job reads the model
+        version it was started for from it.
+        """
 
     @property
     def params(self) -> Mapping[str, Any]:
