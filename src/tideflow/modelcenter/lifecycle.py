@@ -77,7 +77,14 @@ def find_or_raise(
         raise version_not_found(project, model, str(version))
     if status is not None:
         raise version_not_found(project, model, f"in status {status.value}")
-    raise version_not_found(project, model, f"with alias {alias!r}")
+    raise alias_not_found(model, alias)
+
+
+def alias_not_found(model: str, alias: str | None) -> NotFoundError:
+    """The error for an unknown alias."""
+    return NotFoundError(
+        "model alias", f"{model}@{alias}", message=f"model {model!r} has no alias {alias!r}"
+    )
 
 
 def set_status(
@@ -150,6 +157,4 @@ def delete_alias(repo: ModelRepository, project: str, model: str, alias: str) ->
     """Remove ``alias`` of ``model``."""
     model_id = repo.lock_model(project, model, utcnow())
     if not repo.delete_alias(model_id, alias):
-        raise NotFoundError(
-            "model alias", f"{model}@{alias}", message=f"model {model!r} has no alias {alias!r}"
-        )
+        raise alias_not_found(model, alias)
