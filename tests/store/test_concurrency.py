@@ -123,7 +123,8 @@ def test_two_processes_get_distinct_consecutive_versions(
         ) as b,
     ):
         for process in (a, b):
-            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready"
         for process in (a, b):
             assert process.stdin is not None
             process.stdin.write("go\n")

@@ -16,7 +16,8 @@ def test_send_assigns_increasing_offsets_and_lists_after_offset(client: Client) 
         "ctr", "0.40", event_type="DRIFT_DETECTED", sender="monitor", context={"execution_id": 7}
     )
     assert second.offset == first.offset + 1 or second.offset > first.offset
-    assert first.create_time is not None and first.create_time.tzinfo is not None
+    assert first.create_time is not None
+    assert first.create_time.tzinfo is not None
     assert first.namespace == client.project
     assert client.events.list(after_offset=first.offset) == [second]
     assert client.events.list()[0] == first
@@ -67,12 +68,13 @@ def test_rolled_back_events_leave_no_gap(store: Store, project: str) -> None:
     with store.transaction() as connection:
         before = last_offset(connection)
 
-    class Boom(Exception):
-        pass
+    def append_then_fail() -> None:
+        with store.transaction() as connection:
+            append_events(connection, [Event(key="k", value="lost", namespace=project)])
+            raise LookupError("boom")
 
-    with pytest.raises(Boom), store.transaction() as connection:
-        append_events(connection, [Event(key="k", value="lost", namespace=project)])
-        raise Boom
+    with pytest.raises(LookupError, match="boom"):
+        append_then_fail()
     with store.transaction() as connection:
         (kept,) = append_events(connection, [Event(key="k", value="kept", namespace=project)])
     assert kept.offset == before + 1 or kept.offset > before  # other sessions may interleave

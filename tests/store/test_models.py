@@ -36,7 +36,8 @@ def test_create_version_numbers_from_one_and_stores_fields(client: Client) -> No
         "ctr", uri="file:///m/1", flavor="sklearn", metrics={"auc": 0.71}, params={"lr": 0.05}
     )
     assert (v.version, v.status) == (1, ModelStatus.GENERATED)
-    assert v.create_time is not None and v.create_time.tzinfo is not None
+    assert v.create_time is not None
+    assert v.create_time.tzinfo is not None
     assert client.models.get_version("ctr", version=1) == v
     assert client.models.create_version("ctr").version == 2
     model = client.models.get("ctr")
@@ -71,7 +72,7 @@ def test_every_change_appends_its_event_with_model_value(client: Client) -> None
         "previous": "DEPLOYED",
     }
     offsets = [e.offset for e in events]
-    assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
+    assert offsets == sorted(set(offsets))
 
 
 def test_deploy_deprecates_previous_and_rollback_redeploys(client: Client) -> None:
