@@ -216,10 +216,8 @@ class WorkflowRepository:
                 key = f"{execution.execution_id}/{values['job']}/{values['attempt']}"
                 raise AlreadyExistsError("job execution", key) from e
             raise
-        job_id = inserted_id(result)
-        return JobExecutionRow.to_domain(
-            {**values, "id": job_id, "execution_id": execution.execution_id}, execution.workflow
-        )
+        row = self._c.execute(select(JOB).where(JOB.c.id == inserted_id(result))).one()
+        return JobExecutionRow.to_domain(row._mapping, execution.workflow)
 
     def get_job(self, project: str, job_execution_id: int) -> JobExecution:
         """Job execution ``job_execution_id`` of the project."""
