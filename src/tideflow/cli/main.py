@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from tideflow._version import __version__
+from tideflow.cli.db import db_app
+from tideflow.cli.model import model_app
 from tideflow.cli.workflow import workflow_app
 
 app = typer.Typer(
@@ -19,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
 
 
 @app.command()

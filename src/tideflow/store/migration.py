@@ -27,7 +27,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
+from tideflow.errors import FailedPreconditionError
+from tideflow.store.engine import display_url, make_engine
+from tideflow.store.errors import translate
 from tideflow.store.rows import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -107,10 +111,50 @@ def schema_diff(engine: Engine) -> list[Any]:
         return list(compare_metadata(context, Base.metadata))
 
 
+def check_database(url: str) -> SchemaStatus:
+    """The schema status of the database at ``url`` (for ``tideflow db check``).
+
+    Raises:
+        InvalidArgumentError: Unsupported URL.
+        UnavailableError: The database cannot be reached.
+    """
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return schema_status(connection)
+    except SQLAlchemyError as e:
+        raise translate(e, f"checking the database at {display_url(url)}") from e
+    finally:
+        engine.dispose()
+
+
+def upgrade_database(url: str) -> SchemaStatus:
+    """Migrate the database at ``url`` to the head revision (for ``tideflow db upgrade``).
+
+    Raises:
+        InvalidArgumentError: Unsupported URL.
+        UnavailableError: The database cannot be reached.
+        FailedPreconditionError: It holds a newer or a foreign schema.
+    """
+    status = check_database(url)
+    if status.state in (SchemaState.NEWER, SchemaState.FOREIGN):
+        raise FailedPreconditionError(
+            f"cannot upgrade the database at {display_url(url)}: it is {status.state.value} "
+            f"(revision {status.current}, this Tideflow's head is {status.head})"
+        )
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            return schema_status(connection)
+    except SQLAlchemyError as e:
+        raise translate(e, f"upgrading the database at {display_url(url)}") from e
+    finally:
+        engine.dispose()
+
+
 def make_revision(url: str, message: str) -> None:
     """Autogenerate a new migration script from the difference between ``url`` and the rows."""
-    from tideflow.store.engine import make_engine
-
     engine = make_engine(url)
     try:
         with engine.begin() as connection:

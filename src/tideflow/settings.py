@@ -1,0 +1,59 @@
+"""Typed settings with their defaults (stdlib only, so every layer may read them).
+
+Everything local lives under ``$TIDEFLOW_HOME`` (default ``~/.tideflow``): the embedded SQLite
+store ``tideflow.db`` and the blob store ``blobs/``. Reading the environment happens in
+:meth:`Settings.from_env` only, so tests pass their own mapping instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_VARIABLE = "TIDEFLOW_HOME"
+DB_VARIABLE = "TIDEFLOW_DB"
+PROJECT_VARIABLE = "TIDEFLOW_PROJECT"
+DEFAULT_HOME = "~/.tideflow"
+DEFAULT_PROJECT = "default"
+DB_FILE = "tideflow.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Tideflow keeps its state.
+
+    Attributes:
+        home: The Tideflow home directory.
+        db_url: The store's URL; the SQLite file in ``home`` unless ``$TIDEFLOW_DB`` says
+            otherwise.
+        project: The project commands use when none is given.
+    """
+
+    home: Path
+    db_url: str
+    project: str = DEFAULT_PROJECT
+
+    @property
+    def blob_root(self) -> Path:
+        """The local blob store (code packages, models, artifacts)."""
+        return self.home / "blobs"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get(HOME_VARIABLE) or DEFAULT_HOME).expanduser()
+        db_url = env.get(DB_VARIABLE) or sqlite_url(home / DB_FILE)
+        return cls(home=home, db_url=db_url, project=env.get(PROJECT_VARIABLE) or DEFAULT_PROJECT)
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite file at ``path`` (made absolute)."""
+    return f"sqlite:///{path.expanduser().absolute()}"
+
+
+def default_db_url() -> str:
+    """The store URL commands use without ``--db``."""
+    return Settings.from_env().db_url
