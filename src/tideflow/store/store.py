@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -43,12 +43,12 @@ class Store:
         self._engine = engine
         self.url = url
         self.dialect = engine.dialect.name
-        # One held connection per thread: checking a connection out of the pool and resetting
-        # it on return costs about as much as a point read on SQLite.
-        self._local = threading.local()
-        self._held: list[Connection] = []
-        self._held_lock = threading.Lock()
         self._closed = False
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler (in steps up to 100 ms) instead of being woken. Queueing this
+        # process's writers on a Python lock first hands the database over without those sleeps;
+        # other processes still wait through the busy timeout.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -115,28 +115,16 @@ class Store:
             UnavailableError: The database cannot be reached, or a lock was not granted.
             StoreError: Any other database failure.
         """
-        try:
-            connection = self._connection()
-            connection.info[WRITE_FLAG] = write
-            with connection.begin():
-                yield connection
-        except SQLAlchemyError as e:
-            raise translate(e) from e
-
-    def _connection(self) -> Connection:
-        """This thread's held connection, (re)connecting when needed."""
         if self._closed:
             raise StoreError(f"{self!r} is closed")
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is not None and not connection.closed and not connection.invalidated:
-            if connection.in_transaction():
-                raise RuntimeError("Store.transaction() blocks must not be nested in one thread")
-            return connection
-        connection = self._engine.connect()
-        self._local.connection = connection
-        with self._held_lock:
-            self._held.append(connection)
-        return connection
+        lock = self._write_lock if write else None
+        try:
+            with lock or nullcontext(), self._engine.connect() as connection:
+                connection.info[WRITE_FLAG] = write
+                with connection.begin():
+                    yield connection
+        except SQLAlchemyError as e:
+            raise translate(e) from e
 
     def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """Run ``work`` in a transaction, again if the database made it a deadlock victim.
@@ -159,10 +147,6 @@ class Store:
     def close(self) -> None:
         """Release every connection of the store (call it once no thread uses the store)."""
         self._closed = True
-        with self._held_lock:
-            held, self._held = self._held, []
-        for connection in held:
-            connection.close()
         self._engine.dispose()
 
     def __enter__(self) -> Store:

@@ -77,6 +77,18 @@ _VERSION_BY_NUMBER = (
         VERSION.c.version == bindparam("version"),
     )
 )
+_VERSION_BY_STATUS = (
+    select(VERSION)
+    .join(MODEL, MODEL.c.id == VERSION.c.model_id)
+    .join(PROJECT, PROJECT.c.id == MODEL.c.project_id)
+    .where(
+        PROJECT.c.name == bindparam("project"),
+        MODEL.c.name == bindparam("model"),
+        VERSION.c.status == bindparam("status"),
+    )
+    .order_by(VERSION.c.version.desc())
+    .limit(1)
+)
 _VERSION_ROW = select(VERSION).where(
     VERSION.c.model_id == bindparam("model_id"), VERSION.c.version == bindparam("version")
 )
@@ -280,6 +292,10 @@ class ModelRepository:
         if version is not None and status is None and alias is None:
             params = {"project": project, "model": model, "version": version}
             found = self._c.execute(_VERSION_BY_NUMBER, params).first()
+            return None if found is None else ModelVersionRow.to_domain(found._mapping, model)
+        if status is not None and version is None and alias is None:
+            params = {"project": project, "model": model, "status": status.value}
+            found = self._c.execute(_VERSION_BY_STATUS, params).first()
             return None if found is None else ModelVersionRow.to_domain(found._mapping, model)
         query = _versions_of(project, model)
         if version is not None:
