@@ -55,7 +55,8 @@ class ModelVersionRow(Base):
     __tablename__ = "model_version"
     __table_args__ = (
         UniqueConstraint("model_id", "version"),
-        Index(None, "model_id", "status"),
+        # (status, version) lets "the newest version in status X" read one index entry.
+        Index(None, "model_id", "status", "version"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

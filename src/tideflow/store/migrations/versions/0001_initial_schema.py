@@ -329,9 +329,9 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        op.f("ix_model_version_model_id_status"),
+        op.f("ix_model_version_model_id_status_version"),
         "model_version",
-        ["model_id", "status"],
+        ["model_id", "status", "version"],
         unique=False,
     )
 
@@ -440,7 +440,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_metric_job_execution_id"), table_name="metric")
     op.drop_index(op.f("ix_metric_dataset_id"), table_name="metric")
     op.drop_table("metric")
-    op.drop_index(op.f("ix_model_version_model_id_status"), table_name="model_version")
+    op.drop_index(op.f("ix_model_version_model_id_status_version"), table_name="model_version")
     op.drop_index(op.f("ix_model_version_job_execution_id"), table_name="model_version")
     op.drop_table("model_version")
     op.drop_index(op.f("ix_lineage_entry_project_id_kind_name_version"), table_name="lineage_entry")
