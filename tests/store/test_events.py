@@ -15,7 +15,7 @@ def test_send_assigns_increasing_offsets_and_lists_after_offset(client: Client) 
     second = client.events.send(
         "ctr", "0.40", event_type="DRIFT_DETECTED", sender="monitor", context={"execution_id": 7}
     )
-    assert second.offset == first.offset + 1 or second.offset > first.offset
+    assert second.offset == first.offset + 1
     assert first.create_time is not None
     assert first.create_time.tzinfo is not None
     assert first.namespace == client.project
@@ -77,7 +77,7 @@ def test_rolled_back_events_leave_no_gap(store: Store, project: str) -> None:
         append_then_fail()
     with store.transaction() as connection:
         (kept,) = append_events(connection, [Event(key="k", value="kept", namespace=project)])
-    assert kept.offset == before + 1 or kept.offset > before  # other sessions may interleave
+    assert kept.offset == before + 1  # the rolled-back offset is handed out again
     with store.transaction(write=False) as connection:
         assert [e.value for e in list_events(connection, project)] == ["kept"]
 
