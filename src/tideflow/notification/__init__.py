@@ -1,0 +1,1 @@
+"""The Notification Service: durable event log with push delivery and resumable listeners."""
