@@ -8,7 +8,13 @@ from sqlalchemy import text
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError, UnavailableError
 from tideflow.store import SchemaState, Store
 from tideflow.store.engine import make_engine
-from tideflow.store.migration import head_revision, schema_diff, schema_status, upgrade
+from tideflow.store.migration import (
+    head_revision,
+    schema_diff,
+    schema_status,
+    upgrade,
+    upgrade_database,
+)
 
 
 def test_empty_database_is_migrated_on_open_and_matches_the_rows(empty_url: str) -> None:
@@ -33,17 +39,20 @@ def test_empty_database_is_refused_when_migration_is_off(empty_url: str) -> None
         Store.open(empty_url, migrate=False)
 
 
-def test_stale_schema_is_refused_naming_the_upgrade_command(
-    empty_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    Store.open(empty_url).close()
-    # Pretend this Tideflow ships a newer head than the database's 0001.
-    monkeypatch.setattr("tideflow.store.migration.head_revision", lambda: "0002")
+def test_stale_schema_is_refused_naming_the_upgrade_command(empty_url: str) -> None:
+    # A database left at the first revision by an older Tideflow.
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0001")
+    finally:
+        engine.dispose()
     with pytest.raises(
         FailedPreconditionError,
-        match=r"revision 0001 but this Tideflow needs 0002; run `tideflow db upgrade --db ",
+        match=rf"revision 0001 but this Tideflow needs {head_revision()}; run `tideflow db upgrade --db ",
     ):
         Store.open(empty_url)
+    upgrade_database(empty_url)
+    Store.open(empty_url).close()
 
 
 def test_unknown_revision_is_refused_as_newer(empty_url: str) -> None:
@@ -69,8 +78,14 @@ def test_foreign_database_is_refused(empty_url: str) -> None:
         engine.dispose()
 
 
-def test_head_revision_is_the_shipped_initial_one() -> None:
-    assert head_revision() == "0001"
+def test_head_revision_is_the_newest_shipped_migration() -> None:
+    from pathlib import Path
+
+    import tideflow.store
+
+    versions = Path(tideflow.store.__file__).parent / "migrations" / "versions"
+    newest = max(path.name.split("_", 1)[0] for path in versions.glob("[0-9]*.py"))
+    assert head_revision() == newest
 
 
 @pytest.mark.parametrize(

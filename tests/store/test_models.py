@@ -136,7 +136,7 @@ def test_illegal_transitions_name_both_statuses(
     ):
         client.models.set_status("ctr", version, target)
     assert client.models.get_version("ctr", version=version).status == current
-    assert client.events.list(key="ctr") == before
+    assert list(client.events.list(key="ctr")) == list(before)
 
 
 def test_history_is_kept_per_version(client: Client) -> None:
@@ -271,6 +271,6 @@ def test_bad_arguments_write_nothing(client: Client) -> None:
         client.models.get_version("ctr", version=1, status="DEPLOYED")
     with pytest.raises(NotFoundError, match="job execution"):
         client.models.create_version("ctr", job_execution_id=987654)
-    assert client.events.list() == before
+    assert list(client.events.list()) == list(before)
     assert client.models.get("ctr").last_version == 0
     assert client.models.create_version("ctr").version == 1

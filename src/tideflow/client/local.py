@@ -14,6 +14,7 @@ from tideflow.metadata import (
     ProjectService,
 )
 from tideflow.modelcenter import ModelCenter
+from tideflow.notification.service import NotificationService
 from tideflow.store import Store
 
 DEFAULT_PROJECT = "default"
@@ -41,7 +42,8 @@ class Client:
         self.artifacts = Artifacts(ArtifactService(store), project)
         self.metrics = Metrics(MetricService(store), project)
         self.lineage = Lineage(LineageService(store), project)
-        self.events = Events(store, project)
+        self._notifications = NotificationService(store)
+        self.events = Events(self._notifications, project)
 
     @property
     def store(self) -> Store:
@@ -49,7 +51,8 @@ class Client:
         return self._store
 
     def close(self) -> None:
-        """Release the store's connections if this client opened it."""
+        """Close listeners, and release the store's connections if this client opened it."""
+        self._notifications.close()
         if self._owns_store:
             self._store.close()
 

@@ -25,6 +25,9 @@ from tideflow.errors import InvalidArgumentError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_FLAG = "tideflow_write"
 """Key in ``Connection.info`` telling the SQLite ``begin`` hook which ``BEGIN`` to emit."""
+APPENDED_OFFSET = "tideflow_appended_offset"
+"""Key in ``Connection.info`` where :func:`~tideflow.store.event.append_events` leaves the last
+offset it appended, for the store to announce once the transaction has committed."""
 
 _DEFAULT_DRIVERS = {
     "postgresql": "postgresql+psycopg",

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy import Connection, bindparam, select, text, tuple_, update
 
 from tideflow.domain.events import Event
 from tideflow.domain.limits import (
     MAX_KEY_LENGTH,
-    MAX_TEXT_LENGTH,
     MAX_TYPE_LENGTH,
     check_name,
     check_optional_text,
@@ -27,11 +27,16 @@ from tideflow.domain.limits import (
     dump_json,
 )
 from tideflow.errors import InvalidArgumentError
+from tideflow.store.engine import APPENDED_OFFSET
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.event import EventRow, EventSequenceRow
 from tideflow.store.types import utcnow
 
 MAX_LIST_LIMIT = 10_000
+MAX_EVENT_VALUE_BYTES = 1_048_576
+"""Default size limit of an event's value: events are signals, not a data channel."""
+NOTIFY_CHANNEL = "tideflow_events"
+"""The PostgreSQL channel that carries the last appended offset to other processes at commit."""
 
 _EVENT = table_of(EventRow)
 _SEQ = table_of(EventSequenceRow)
@@ -41,9 +46,30 @@ _BUMP = (
     .values(last=_SEQ.c.last + bindparam("n", type_=_SEQ.c.last.type))
 )
 _READ_LAST = select(_SEQ.c.last).where(_SEQ.c.id == 1)
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
-def check_event(event: Event) -> str:
+def check_event_value(value: object, limit: int = MAX_EVENT_VALUE_BYTES) -> str:
+    """Return ``value`` if it is a string of at most ``limit`` bytes in UTF-8, else raise.
+
+    Raises:
+        InvalidArgumentError: Not a string, or larger than the limit (which it names).
+    """
+    if not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"event value must be a string, got {type(value).__name__}", field="value"
+        )
+    # Cheap bound first: a UTF-8 character takes at most 4 bytes.
+    if len(value) * 4 > limit and (size := len(value.encode("utf-8"))) > limit:
+        raise InvalidArgumentError(
+            f"event value is {size} bytes; the limit is {limit} bytes (send a reference, such "
+            "as a blob URI, for larger payloads)",
+            field="value",
+        )
+    return value
+
+
+def check_event(event: Event, max_value_bytes: int = MAX_EVENT_VALUE_BYTES) -> str:
     """Validate ``event`` before it is stored; return its context as JSON text.
 
     Raises:
@@ -51,7 +77,7 @@ def check_event(event: Event) -> str:
     """
     check_name(event.namespace, "event namespace")
     check_text(event.key, "event key", MAX_KEY_LENGTH, empty=False)
-    check_text(event.value, "event value", MAX_TEXT_LENGTH)
+    check_event_value(event.value, max_value_bytes)
     check_text(event.event_type, "event type", MAX_TYPE_LENGTH, empty=False)
     check_text(event.sender, "event sender", MAX_KEY_LENGTH)
     if check_optional_text(event.idempotency_key, "idempotency key", MAX_KEY_LENGTH) == "":
@@ -59,7 +85,12 @@ def check_event(event: Event) -> str:
     return dump_json(event.context, "event context")
 
 
-def append_events(connection: Connection, events: Sequence[Event]) -> list[Event]:
+def append_events(
+    connection: Connection,
+    events: Sequence[Event],
+    *,
+    max_value_bytes: int = MAX_EVENT_VALUE_BYTES,
+) -> list[Event]:
     """Store ``events`` with the next offsets, in the caller's transaction.
 
     An event whose ``(namespace, idempotency_key)`` is already stored (or repeated earlier in
@@ -71,7 +102,7 @@ def append_events(connection: Connection, events: Sequence[Event]) -> list[Event
     Raises:
         InvalidArgumentError: An event is invalid; nothing is stored.
     """
-    contexts = [check_event(event) for event in events]
+    contexts = [check_event(event, max_value_bytes) for event in events]
     if not events:
         return []
     known: dict[tuple[str, str | None], Event] = {}
@@ -105,6 +136,7 @@ def append_events(connection: Connection, events: Sequence[Event]) -> list[Event
             EventRow.values(events[i], first + n, now, contexts[i]) for n, i in enumerate(fresh)
         ]
         connection.execute(_EVENT.insert(), values)
+        _announce(connection, last)
         for n, i in enumerate(fresh):
             result[i] = dataclasses.replace(events[i], offset=first + n, create_time=now)
     # Repeats of a key inside this batch get the event stored for its first occurrence.
@@ -112,6 +144,17 @@ def append_events(connection: Connection, events: Sequence[Event]) -> list[Event
         if result[index] is None:
             result[index] = result[first_of[(event.namespace, event.idempotency_key)]]
     return [event for event in result if event is not None]
+
+
+def _announce(connection: Connection, last: int) -> None:
+    """Tell listeners about ``last`` once this transaction commits.
+
+    In this process through the store's commit hook; on PostgreSQL also to every other process
+    LISTENing on :data:`NOTIFY_CHANNEL` -- ``pg_notify`` is delivered at commit, never before.
+    """
+    connection.info[APPENDED_OFFSET] = max(last, connection.info.get(APPENDED_OFFSET, 0))
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": str(last)})
 
 
 def list_events(
@@ -123,6 +166,8 @@ def list_events(
     sender: str | None = None,
     after_offset: int = 0,
     limit: int = 100,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Event]:
     """Events with ``offset > after_offset`` that match every given filter, oldest first.
 
@@ -134,8 +179,11 @@ def list_events(
         sender: Keep events of this sender.
         after_offset: Resume after this offset (the last one already handled).
         limit: At most this many events (1 to :data:`MAX_LIST_LIMIT`).
+        since: Keep events created at or after this time.
+        until: Keep events created before this time.
     """
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
+    # A page of MAX_LIST_LIMIT fetches one row more, to know whether another page follows.
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT + 1:
         raise InvalidArgumentError(
             f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}", field="limit"
         )
@@ -152,6 +200,10 @@ def list_events(
         query = query.where(_EVENT.c.event_type.in_(list(event_types)))
     if sender is not None:
         query = query.where(_EVENT.c.sender == sender)
+    if since is not None:
+        query = query.where(_EVENT.c.create_time >= since)
+    if until is not None:
+        query = query.where(_EVENT.c.create_time < until)
     rows = connection.execute(query.order_by(_EVENT.c.offset).limit(limit))
     return [EventRow.to_domain(row._mapping) for row in rows]
 

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tideflow.errors import FailedPreconditionError, StoreError, UnavailableError
-from tideflow.store.engine import WRITE_FLAG, display_url, make_engine
+from tideflow.store.engine import APPENDED_OFFSET, WRITE_FLAG, display_url, make_engine
 from tideflow.store.errors import is_retryable, translate
 from tideflow.store.migration import SchemaState, schema_status, upgrade
 
@@ -49,6 +49,19 @@ class Store:
         # process's writers on a Python lock first hands the database over without those sleeps;
         # other processes still wait through the busy timeout.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._commit_listeners: list[Callable[[int], None]] = []
+
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(last_offset)`` after every commit that appended events.
+
+        The call comes after the commit, never before, so whoever it wakes reads the events.
+        This is how listeners in this process are woken without polling.
+        """
+        self._commit_listeners.append(listener)
+
+    def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Stop calling ``listener``."""
+        self._commit_listeners.remove(listener)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -118,13 +131,19 @@ class Store:
         if self._closed:
             raise StoreError(f"{self!r} is closed")
         lock = self._write_lock if write else None
+        appended: int | None = None
         try:
             with lock or nullcontext(), self._engine.connect() as connection:
                 connection.info[WRITE_FLAG] = write
+                connection.info.pop(APPENDED_OFFSET, None)  # left by a rolled-back use
                 with connection.begin():
                     yield connection
+                appended = connection.info.pop(APPENDED_OFFSET, None)
         except SQLAlchemyError as e:
             raise translate(e) from e
+        if appended is not None:
+            for listener in self._commit_listeners:
+                listener(appended)
 
     def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """Run ``work`` in a transaction, again if the database made it a deadlock victim.

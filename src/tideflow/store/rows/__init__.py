@@ -1,7 +1,7 @@
 """Every table of the store, as typed SQLAlchemy rows (imported here so metadata is complete)."""
 
 from tideflow.store.rows.base import Base
-from tideflow.store.rows.event import EventRow, EventSequenceRow
+from tideflow.store.rows.event import EventConsumerRow, EventRow, EventSequenceRow
 from tideflow.store.rows.execution import (
     ExecutionActionRow,
     JobExecutionRow,
@@ -22,6 +22,7 @@ __all__ = [
     "ArtifactRow",
     "Base",
     "DatasetRow",
+    "EventConsumerRow",
     "EventRow",
     "EventSequenceRow",
     "ExecutionActionRow",

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tideflow.domain.events import Event
 from tideflow.domain.limits import MAX_KEY_LENGTH, MAX_TYPE_LENGTH
 from tideflow.store.rows.base import NAME_LENGTH, Base, RowData
-from tideflow.store.types import JSONText, UTCDateTime
+from tideflow.store.types import LONG_TEXT, JSONText, UTCDateTime
 
 
 class EventSequenceRow(Base):
@@ -43,7 +43,7 @@ class EventRow(Base):
     offset: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     namespace: Mapped[str] = mapped_column(String(NAME_LENGTH))
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(LONG_TEXT)
     event_type: Mapped[str] = mapped_column(String(MAX_TYPE_LENGTH))
     sender: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
     context: Mapped[Any] = mapped_column(JSONText)
@@ -79,3 +79,19 @@ class EventRow(Base):
             "create_time": now,
             "idempotency_key": event.idempotency_key,
         }
+
+
+class EventConsumerRow(Base):
+    """The offset a named consumer has committed: everything up to it is handled.
+
+    ``namespace`` is a project, or ``"*"`` for a consumer of every project (the scheduler).
+    Compaction never deletes events a consumer has not committed yet.
+    """
+
+    __tablename__ = "event_consumer"
+    __table_args__ = (PrimaryKeyConstraint("namespace", "name"),)
+
+    namespace: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    update_time: Mapped[datetime] = mapped_column(UTCDateTime)

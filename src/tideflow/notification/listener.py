@@ -1,0 +1,108 @@
+"""A listener: replay the stored events after an offset, then follow new ones as they commit.
+
+The listener keeps a *scan position*: the offset up to which it has already looked for
+matching events. Each fetch reads the log's last offset first and then the matching events
+after the scan position, in that order; since offsets are handed out gap-free in commit order,
+every event up to that last offset is already visible, so when fewer than a batch match the scan
+position jumps to it. A listener filtered to a rare key therefore never rescans the events it
+skipped, and never waits while a matching event sits unread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from tideflow.domain.events import Event
+from tideflow.notification.filters import EventFilter
+from tideflow.notification.signal import OffsetSignal
+
+Fetch = Callable[[EventFilter, int, int], tuple[list[Event], int]]
+"""``(filter, after_offset, limit) -> (matching events, last offset of the log)``."""
+
+
+class Listener(Iterator[Event]):
+    """Iterate to receive events; :meth:`close` (or ``with``) ends the iteration.
+
+    Attributes:
+        last_offset: The offset of the last event delivered (``after_offset`` before any); pass
+            it as ``after_offset`` to resume after a restart with nothing lost or repeated.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        signal: OffsetSignal,
+        event_filter: EventFilter,
+        after_offset: int,
+        *,
+        batch: int = 500,
+        heartbeat: float = 1.0,
+        on_close: Callable[[Listener], None] | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._signal = signal
+        self._filter = event_filter
+        self._position = after_offset
+        self._batch = batch
+        self._heartbeat = heartbeat
+        self._on_close = on_close
+        self._buffer: deque[Event] = deque()
+        self._closed = False
+        self.last_offset = after_offset
+
+    def poll(self, timeout: float) -> list[Event]:
+        """Return the next events, waiting up to ``timeout`` seconds for some to commit.
+
+        Returns an empty list when the timeout passes (a keepalive tick for RPC streams) or
+        the listener is closed.
+        """
+        events = list(self._buffer) if self._buffer else self._next_batch(timeout)
+        self._buffer.clear()
+        if events:
+            self.last_offset = events[-1].offset
+        return events
+
+    def __next__(self) -> Event:
+        while not self._buffer:
+            if self._closed or self._signal.closed:
+                raise StopIteration
+            self._buffer.extend(self._next_batch(self._heartbeat))
+        event = self._buffer.popleft()
+        self.last_offset = event.offset
+        return event
+
+    def _next_batch(self, timeout: float) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        while not self._closed and not self._signal.closed:
+            events, log_end = self._fetch(self._filter, self._position, self._batch)
+            if len(events) == self._batch:
+                self._position = events[-1].offset  # more may match right after these
+            else:
+                self._position = max(self._position, log_end)
+            if events:
+                return events
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            self._signal.wait_beyond(self._position, remaining)
+        return []
+
+    def close(self) -> None:
+        """Stop listening; a thread blocked in iteration returns within one heartbeat."""
+        if not self._closed:
+            self._closed = True
+            if self._on_close is not None:
+                self._on_close(self)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,120 @@
+"""Learn about events committed by *other* processes, and publish their offsets.
+
+Inside one process the store's commit hook publishes offsets directly. Other writers -- a second
+server on the same PostgreSQL, a script using ``tide.connect("sqlite:///...")`` beside the
+server -- are seen through a watcher:
+
+* **PostgreSQL**: ``LISTEN tideflow_events``. Every appending transaction runs
+  ``pg_notify('tideflow_events', <last offset>)``; PostgreSQL delivers it at commit, so a
+  listener wakes within a millisecond or two of the commit and never before it.
+* **SQLite and MariaDB** have no such channel, so the watcher polls the one-row offset counter
+  (``event_sequence``) on a held connection: a primary-key read that costs microseconds on
+  SQLite and one round trip on MariaDB. The default interval (2 ms on SQLite, 10 ms on MariaDB)
+  bounds the extra delivery delay for cross-process writers; writers in the same process are
+  not affected by it.
+
+A watcher only ever publishes a number; listeners then read the events themselves, so a lost or
+late notification delays delivery but can never lose or reorder an event (the next poll or
+notification covers it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+
+from sqlalchemy import text
+
+from tideflow.notification.signal import OffsetSignal
+from tideflow.store.engine import WRITE_FLAG
+from tideflow.store.store import Store
+
+CHANNEL = "tideflow_events"
+POLL_INTERVALS = {"sqlite": 0.002, "mysql": 0.010, "mariadb": 0.010}
+RECONNECT_DELAY = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class CommitWatcher(ABC):
+    """A background thread that publishes offsets committed by other processes."""
+
+    def __init__(self, store: Store, signal: OffsetSignal) -> None:
+        self._store = store
+        self._signal = signal
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+
+    def start(self) -> None:
+        """Start watching."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching and wait for the thread to end."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._watch()
+            except Exception:  # a thread edge: log, back off, reconnect
+                log.exception("event watcher lost its connection; reconnecting")
+                self._stop.wait(RECONNECT_DELAY)
+
+    @abstractmethod
+    def _watch(self) -> None:
+        """Watch until stopped or the connection fails (then raise)."""
+
+
+class PollingWatcher(CommitWatcher):
+    """Polls the offset counter (SQLite, MariaDB)."""
+
+    def __init__(self, store: Store, signal: OffsetSignal, interval: float | None = None) -> None:
+        super().__init__(store, signal)
+        self.interval = (
+            interval if interval is not None else POLL_INTERVALS.get(store.dialect, 0.01)
+        )
+
+    def _watch(self) -> None:
+        query = text("SELECT last FROM event_sequence")
+        with self._store.engine.connect() as connection:
+            connection.info[WRITE_FLAG] = False
+            while not self._stop.is_set():
+                with connection.begin():
+                    latest = connection.execute(query).scalar_one_or_none()
+                if latest is not None:
+                    self._signal.publish(int(latest))
+                self._stop.wait(self.interval)
+
+
+class PostgresWatcher(CommitWatcher):
+    """LISTENs on the commit channel (PostgreSQL)."""
+
+    def _watch(self) -> None:
+        import psycopg
+
+        url = self._store.engine.url.set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f"LISTEN {CHANNEL}")
+            # Catch up on anything committed before LISTEN took effect.
+            row = connection.execute("SELECT last FROM event_sequence").fetchone()
+            if row is not None:
+                self._signal.publish(int(row[0]))
+            while not self._stop.is_set():
+                for notification in connection.notifies(timeout=0.5):
+                    self._signal.publish(int(notification.payload))
+
+
+def start_watcher(store: Store, signal: OffsetSignal) -> CommitWatcher:
+    """Start the watcher that suits ``store``'s database."""
+    watcher: CommitWatcher = (
+        PostgresWatcher(store, signal)
+        if store.dialect == "postgresql"
+        else PollingWatcher(store, signal)
+    )
+    watcher.start()
+    return watcher
