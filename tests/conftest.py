@@ -1,13 +1,24 @@
-"""Shared fixtures: processors usable in any workflow under test."""
+"""Shared fixtures: processors for workflows under test, and a store per backend.
+
+``store_url`` is session scoped and parametrised over SQLite, PostgreSQL and MariaDB (one
+migrated database per backend per session), so every suite that uses it is a contract suite
+run against all three; each test gets its own project, so tests share a database without
+seeing each other's entities.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import tideflow as tide
+from tests.databases import server_database
+from tideflow.client import Client, connect
+from tideflow.store import Store
 
 
 class Echo(tide.Processor):
@@ -20,3 +31,55 @@ class Echo(tide.Processor):
 @pytest.fixture
 def echo() -> Echo:
     return Echo()
+
+
+@pytest.fixture(
+    scope="session",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+    ],
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def store_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of ``backend`` shared by the session."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'tideflow.db'}"
+        Store.open(url).close()
+        yield url
+        return
+    with server_database(backend) as url:
+        Store.open(url).close()
+        yield url
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of ``backend`` for this test only."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with server_database(backend) as url:
+        yield url
+
+
+@pytest.fixture
+def project() -> str:
+    return f"p_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with Store.open(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def client(store_url: str, project: str) -> Iterator[Client]:
+    with connect(store_url, project=project) as opened:
+        yield opened

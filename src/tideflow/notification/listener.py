@@ -80,7 +80,10 @@ class Listener(Iterator[Event]):
             if len(events) == self._batch:
                 self._position = events[-1].offset  # more may match right after these
             else:
-                self._position = max(self._position, log_end)
+                # Everything up to log_end was visible to the read; events committed after
+                # log_end was read may also be among these, so never step back below them.
+                newest = events[-1].offset if events else 0
+                self._position = max(self._position, log_end, newest)
             if events:
                 return events
             remaining = deadline - time.monotonic()
