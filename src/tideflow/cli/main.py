@@ -10,6 +10,7 @@ import typer
 
 from tideflow._version import __version__
 from tideflow.cli.db import db_app
+from tideflow.cli.event import event_app
 from tideflow.cli.model import model_app
 from tideflow.cli.workflow import workflow_app
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+app.add_typer(event_app, name="event")
 
 
 @app.command()

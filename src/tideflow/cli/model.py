@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tideflow.cli.db import DbOption, JsonOption, resolve_db
-from tideflow.cli.output import fail, print_json, stdout
-from tideflow.settings import DEFAULT_PROJECT, PROJECT_VARIABLE
+from tideflow.cli.connection import ProjectOption, open_client
+from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.output import print_json, stdout
+from tideflow.settings import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
-    from tideflow.client import Client
     from tideflow.domain import ModelVersion, RegisteredModel
 
 model_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
-
-
-ProjectOption = Annotated[
-    str, typer.Option("--project", "-p", help="Project.", envvar=PROJECT_VARIABLE)
-]
-
-
-@contextmanager
-def _client(db: str | None, project: str) -> Iterator[Client]:
-    """A client on the store, with every Tideflow error turned into a clean CLI failure."""
-    from tideflow.client import connect
-    from tideflow.errors import TideflowError
-
-    try:
-        with connect(resolve_db(db), project=project) as client:
-            yield client
-    except TideflowError as e:
-        fail(str(e))
 
 
 def _version_dict(v: ModelVersion) -> dict[str, Any]:
@@ -69,7 +49,7 @@ def list_models(
     db: DbOption = None, project: ProjectOption = DEFAULT_PROJECT, json_output: JsonOption = False
 ) -> None:
     """List the project's registered models."""
-    with _client(db, project) as client:
+    with open_client(db, project) as client:
         models: list[RegisteredModel] = []
         cursor: str | None = None
         while True:
@@ -103,7 +83,7 @@ def versions(
     json_output: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first."""
-    with _client(db, project) as client:
+    with open_client(db, project) as client:
         page = client.models.list_versions(model, status=status, limit=limit)
     _print_versions(list(page.items), json_output)
 
@@ -118,7 +98,7 @@ def set_status(
     json_output: JsonOption = False,
 ) -> None:
     """Move a version to another status (illegal moves are refused)."""
-    with _client(db, project) as client:
+    with open_client(db, project) as client:
         changed = client.models.set_status(model, version, status)
     _print_versions([changed], json_output)
 
@@ -132,7 +112,7 @@ def deploy(
     json_output: JsonOption = False,
 ) -> None:
     """Deploy a version; the previously deployed one becomes DEPRECATED."""
-    with _client(db, project) as client:
+    with open_client(db, project) as client:
         deployed = client.models.deploy(model, version)
     _print_versions([deployed], json_output)
 
@@ -145,6 +125,6 @@ def rollback(
     json_output: JsonOption = False,
 ) -> None:
     """Redeploy the most recently deprecated version."""
-    with _client(db, project) as client:
+    with open_client(db, project) as client:
         deployed = client.models.rollback(model)
     _print_versions([deployed], json_output)

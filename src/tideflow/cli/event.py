@@ -1,0 +1,156 @@
+"""``tideflow event send|list|watch``: the project's event log from the shell."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tideflow.cli.connection import ProjectOption, open_client
+from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.settings import DEFAULT_PROJECT
+
+if TYPE_CHECKING:
+    from tideflow.domain import Event
+
+event_app = typer.Typer(help="Send, list and watch the project's events.", no_args_is_help=True)
+
+KeysOption = Annotated[
+    list[str] | None, typer.Option("--key", "-k", help="Only this key (repeatable).")
+]
+TypesOption = Annotated[
+    list[str] | None, typer.Option("--type", "-t", help="Only this event type (repeatable).")
+]
+SenderOption = Annotated[str | None, typer.Option("--sender", help="Only this sender.")]
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """The JSON form of an event, as ``--json`` prints it."""
+    return {
+        "offset": event.offset,
+        "namespace": event.namespace,
+        "key": event.key,
+        "value": event.value,
+        "event_type": event.event_type,
+        "sender": event.sender,
+        "context": dict(event.context),
+        "create_time": event.create_time.isoformat() if event.create_time else None,
+    }
+
+
+def _line(event: Event) -> str:
+    when = event.create_time.strftime("%H:%M:%S.%f")[:-3] if event.create_time else ""
+    sender = f" from {event.sender}" if event.sender else ""
+    return f"{event.offset:>8}  {when}  {event.event_type}  {event.key} = {event.value}{sender}"
+
+
+@event_app.command("send")
+def send(
+    key: Annotated[str, typer.Argument(help="What the event is about (a model, a dataset...).")],
+    value: Annotated[str, typer.Argument(help="The payload.")],
+    event_type: Annotated[str, typer.Option("--type", "-t", help="Event type.")] = "UNDEFINED",
+    sender: Annotated[str, typer.Option("--sender", help="Who sends it.")] = "cli",
+    context: Annotated[str | None, typer.Option("--context", help="JSON object.")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="Send at most once per key.")
+    ] = None,
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    json_output: JsonOption = False,
+) -> None:
+    """Append one event to the project's log and print its offset."""
+    parsed: dict[str, Any] | None = None
+    if context is not None:
+        try:
+            parsed = json.loads(context)
+        except ValueError as exc:
+            fail(f"--context is not valid JSON: {exc}", code=2)
+        if not isinstance(parsed, dict):
+            fail("--context must be a JSON object", code=2)
+    with open_client(db, project) as client:
+        event = client.events.send(
+            key,
+            value,
+            event_type=event_type,
+            sender=sender,
+            context=parsed,
+            idempotency_key=idempotency_key,
+        )
+    if json_output:
+        print_json(event_dict(event))
+    else:
+        stdout.print(f"sent event {event.offset} ({event.event_type} {event.key})")
+
+
+@event_app.command("list")
+def list_events(
+    keys: KeysOption = None,
+    event_types: TypesOption = None,
+    sender: SenderOption = None,
+    after: Annotated[int, typer.Option("--after", help="Only events after this offset.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 100,
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    json_output: JsonOption = False,
+) -> None:
+    """List stored events, oldest first."""
+    with open_client(db, project) as client:
+        page = client.events.list(
+            keys=keys, event_types=event_types, sender=sender, after_offset=after, limit=limit
+        )
+    if json_output:
+        print_json([event_dict(e) for e in page])
+        return
+    from rich.table import Table
+
+    table = Table("offset", "time (UTC)", "type", "key", "value", "sender")
+    for e in page:
+        when = e.create_time.strftime("%Y-%m-%d %H:%M:%S") if e.create_time else ""
+        table.add_row(str(e.offset), when, e.event_type, e.key, e.value, e.sender)
+    stdout.print(table)
+    if page.next_cursor is not None:
+        stderr.print(f"more events follow: --after {page[-1].offset}")
+
+
+@event_app.command("watch")
+def watch(
+    keys: KeysOption = None,
+    event_types: TypesOption = None,
+    sender: SenderOption = None,
+    after: Annotated[
+        int | None,
+        typer.Option("--after", help="Replay events after this offset first (default: only new)."),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", help="Stop after this many events.")
+    ] = None,
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    json_output: JsonOption = False,
+) -> None:
+    """Print events live as they are committed; Ctrl-C stops."""
+    seen = 0
+    with open_client(db, project) as client:
+        start = client.events.latest_offset() if after is None else after
+        listener = client.events.listen(
+            keys=keys, event_types=event_types, sender=sender, after_offset=start
+        )
+        # On stderr even with --json: scripts can wait for it to know the watch has begun.
+        stderr.print(f"watching project '{project}' after offset {start} (Ctrl-C to stop)")
+        try:
+            for event in listener:
+                if json_output:
+                    print_json(event_dict(event))
+                else:
+                    stdout.print(_line(event), markup=False)
+                seen += 1
+                if count is not None and seen >= count:
+                    break
+        except KeyboardInterrupt:
+            stderr.print(
+                f"stopped after {seen} event(s); resume with --after {listener.last_offset}"
+            )
+        finally:
+            listener.close()
