@@ -111,7 +111,7 @@ def test_ctrl_c_ends_watch_cleanly(db: str) -> None:
     line = watcher.stdout.readline()
     assert "k = seen" in line
     watcher.send_signal(signal.SIGINT)
-    out, err = watcher.communicate(timeout=DEADLINE)
+    _, err = watcher.communicate(timeout=DEADLINE)
     assert watcher.returncode == 0
     assert "stopped after 1 event(s); resume with --after" in err
     assert "Traceback" not in err
