@@ -1,0 +1,1 @@
+"""gRPC: protobuf API, the domain <-> protobuf converter, servicers, the error <-> status table."""

@@ -1,0 +1,1 @@
+"""Generated code of the tideflow.v1 protobuf API (do not edit; run scripts/gen-protos)."""
