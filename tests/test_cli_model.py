@@ -26,7 +26,9 @@ def seed(db: str) -> None:
     with connect(db, project="ctr") as client:
         client.models.create("ctr", description="click-through")
         for _ in range(2):
-            v = client.models.create_version("ctr", uri="file:///m", metrics={"auc": 0.7})
+            v = client.models.create_version(
+                "ctr", uri="file:///m", flavour="sklearn", metrics={"auc": 0.7}
+            )
             client.models.set_status("ctr", v.version, "VALIDATED")
 
 
@@ -57,6 +59,7 @@ def test_model_lifecycle_commands(runner: CliRunner, db: str) -> None:
     assert runner.invoke(app, ["model", "deploy", "ctr", "1", *base]).exit_code == 0
     deployed = runner.invoke(app, ["model", "deploy", "ctr", "2", *base, "--json"])
     assert json.loads(deployed.output)[0]["status"] == "DEPLOYED"
+    assert json.loads(deployed.output)[0]["flavour"] == "sklearn"
     versions = runner.invoke(app, ["model", "versions", "ctr", *base, "--json"])
     assert [v["status"] for v in json.loads(versions.output)] == ["DEPRECATED", "DEPLOYED"]
     rolled = runner.invoke(app, ["model", "rollback", "ctr", *base, "--json"])

@@ -33,9 +33,9 @@ def statuses(client: Client, model: str) -> dict[int, ModelStatus]:
 def test_create_version_numbers_from_one_and_stores_fields(client: Client) -> None:
     client.models.create("ctr", description="click-through", tags={"team": "ads"})
     v = client.models.create_version(
-        "ctr", uri="file:///m/1", flavor="sklearn", metrics={"auc": 0.71}, params={"lr": 0.05}
+        "ctr", uri="file:///m/1", flavour="sklearn", metrics={"auc": 0.71}, params={"lr": 0.05}
     )
-    assert (v.version, v.status) == (1, ModelStatus.GENERATED)
+    assert (v.version, v.status, v.flavour) == (1, ModelStatus.GENERATED, "sklearn")
     assert v.create_time is not None
     assert v.create_time.tzinfo is not None
     assert client.models.get_version("ctr", version=1) == v

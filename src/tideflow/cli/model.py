@@ -23,7 +23,7 @@ def _version_dict(v: ModelVersion) -> dict[str, Any]:
         "version": v.version,
         "status": v.status.value,
         "uri": v.uri,
-        "flavor": v.flavor,
+        "flavour": v.flavour,
         "metrics": dict(v.metrics),
         "create_time": v.create_time.isoformat() if v.create_time else None,
         "update_time": v.update_time.isoformat() if v.update_time else None,
@@ -36,11 +36,11 @@ def _print_versions(versions: list[ModelVersion], json_output: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("version", "status", "uri", "metrics", "updated (UTC)")
+    table = Table("version", "status", "flavour", "uri", "metrics", "updated (UTC)")
     for v in versions:
         metrics = ", ".join(f"{k}={val:g}" for k, val in sorted(v.metrics.items()))
         updated = v.update_time.strftime("%Y-%m-%d %H:%M:%S") if v.update_time else ""
-        table.add_row(str(v.version), v.status.value, v.uri, metrics, updated)
+        table.add_row(str(v.version), v.status.value, v.flavour, v.uri, metrics, updated)
     stdout.print(table)
 
 

@@ -48,19 +48,30 @@ class Models:
         model: str,
         *,
         uri: str = "",
-        flavor: str = "",
+        flavour: str = "",
         metrics: Mapping[str, float] | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         description: str = "",
         job_execution_id: int | None = None,
     ) -> ModelVersion:
-        """Register the next version of ``model`` (GENERATED)."""
+        """Register the next version of ``model`` (GENERATED, event MODEL_GENERATED).
+
+        Args:
+            model: The registered model's name.
+            uri: Where the artefact is (a blob-store URL).
+            flavour: How to load it (``sklearn``, ``river``, ``pickle``, ...).
+            metrics: Numbers measured when it was made (``{"auc": 0.71}``).
+            params: The parameters it was trained with (JSON-serialisable).
+            tags: String labels.
+            description: Free text.
+            job_execution_id: The job execution that produced it.
+        """
         return self._center.create_version(
             self._project,
             model,
             uri=uri,
-            flavor=flavor,
+            flavour=flavour,
             metrics=metrics,
             params=params,
             tags=tags,

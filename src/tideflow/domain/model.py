@@ -44,7 +44,7 @@ class ModelVersion:
         version: Its number: per model, strictly increasing from 1, never reused.
         status: Where it stands in the lifecycle.
         uri: Where the artefact is (a blob-store URL).
-        flavor: How to load it (``sklearn``, ``river``, ``pickle``, ...).
+        flavour: How to load it (``sklearn``, ``river``, ``pickle``, ...).
         metrics: Numbers measured when it was made (``{"auc": 0.71}``).
         params: The parameters it was trained with.
         tags: String labels.
@@ -58,7 +58,7 @@ class ModelVersion:
     version: int
     status: ModelStatus = ModelStatus.GENERATED
     uri: str = ""
-    flavor: str = ""
+    flavour: str = ""
     metrics: Mapping[str, float] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)

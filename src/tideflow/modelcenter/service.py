@@ -137,7 +137,7 @@ class ModelCenter:
         model: str,
         *,
         uri: str = "",
-        flavor: str = "",
+        flavour: str = "",
         metrics: Mapping[str, float] | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
@@ -151,14 +151,14 @@ class ModelCenter:
             InvalidArgumentError: A field is invalid or too long.
         """
         check_text(uri, "uri", MAX_URI_LENGTH)
-        check_text(flavor, "flavor", MAX_TYPE_LENGTH)
+        check_text(flavour, "flavour", MAX_TYPE_LENGTH)
         check_text(description, "description", MAX_TEXT_LENGTH)
         if job_execution_id is not None:
             check_positive_int(job_execution_id, "job_execution_id")
         values: dict[str, Any] = {
             "status": ModelStatus.GENERATED.value,
             "uri": uri,
-            "flavor": flavor,
+            "flavor": flavour,  # the column keeps its first spelling
             "metrics": _metrics(metrics),
             "params": dump_json(params, "params"),
             "tags": _tags(tags),

@@ -64,6 +64,7 @@ class ModelVersionRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     uri: Mapped[str] = mapped_column(String(MAX_URI_LENGTH))
+    # The column kept the spelling of schema 0001; the domain field is ``flavour``.
     flavor: Mapped[str] = mapped_column(String(MAX_TYPE_LENGTH))
     metrics: Mapped[Any] = mapped_column(JSONText)
     params: Mapped[Any] = mapped_column(JSONText)
@@ -83,7 +84,7 @@ class ModelVersionRow(Base):
             version=row["version"],
             status=ModelStatus(row["status"]),
             uri=row["uri"],
-            flavor=row["flavor"],
+            flavour=row["flavor"],
             metrics=row["metrics"] or {},
             params=row["params"] or {},
             tags=row["tags"] or {},
