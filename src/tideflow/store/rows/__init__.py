@@ -1,5 +1,6 @@
 """Every table of the store, as typed SQLAlchemy rows (imported here so metadata is complete)."""
 
+from tideflow.store.rows.access import ApiTokenRow, RpcRequestRow
 from tideflow.store.rows.base import Base
 from tideflow.store.rows.event import EventConsumerRow, EventRow, EventSequenceRow
 from tideflow.store.rows.execution import (
@@ -19,6 +20,7 @@ from tideflow.store.rows.model import (
 )
 
 __all__ = [
+    "ApiTokenRow",
     "ArtifactRow",
     "Base",
     "DatasetRow",
@@ -34,6 +36,7 @@ __all__ = [
     "ModelVersionRow",
     "ProjectRow",
     "RegisteredModelRow",
+    "RpcRequestRow",
     "SnapshotRow",
     "WorkflowExecutionRow",
     "WorkflowRow",

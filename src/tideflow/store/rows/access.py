@@ -1,0 +1,44 @@
+"""Tables of the RPC edge: API tokens, and the responses kept to deduplicate retried calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, LargeBinary, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tideflow.store.rows.base import ID, NAME_LENGTH, STATUS_LENGTH, Base
+from tideflow.store.types import UTCDateTime
+
+RESPONSE_BLOB = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+
+class ApiTokenRow(Base):
+    """An API token: only its SHA-256 is stored, never the token itself."""
+
+    __tablename__ = "api_token"
+
+    token_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    project: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    role: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoke_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RpcRequestRow(Base):
+    """The response to a mutating call, kept by its client-generated request id.
+
+    A retried call (its response was lost) finds its first response here and gets it again
+    instead of being applied twice.
+    """
+
+    __tablename__ = "rpc_request"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(String(256))
+    response: Mapped[bytes] = mapped_column(RESPONSE_BLOB)
+    size: Mapped[int] = mapped_column(BigInteger)
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
