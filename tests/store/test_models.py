@@ -103,6 +103,36 @@ def test_set_status_deployed_goes_through_deploy(client: Client) -> None:
     assert statuses(client, "ctr") == {v1: ModelStatus.DEPRECATED, v2: ModelStatus.DEPLOYED}
 
 
+def test_set_status_takes_a_string_in_any_case_or_a_model_status(client: Client) -> None:
+    client.models.create("ctr")
+    v1, v2, v3 = (client.models.create_version("ctr").version for _ in range(3))
+    assert client.models.set_status("ctr", v1, "VALIDATED").status is ModelStatus.VALIDATED
+    assert (
+        client.models.set_status("ctr", v2, ModelStatus.VALIDATED).status is ModelStatus.VALIDATED
+    )
+    assert client.models.set_status("ctr", v3, "rejected").status is ModelStatus.REJECTED
+    assert statuses(client, "ctr") == {
+        v1: ModelStatus.VALIDATED,
+        v2: ModelStatus.VALIDATED,
+        v3: ModelStatus.REJECTED,
+    }
+    with pytest.raises(IllegalTransitionError, match="REJECTED -> DEPLOYED") as caught:
+        client.models.deploy("ctr", v3)
+    assert (caught.value.current, caught.value.requested) == ("REJECTED", "DEPLOYED")
+
+
+def test_get_version_needs_exactly_one_selector(client: Client) -> None:
+    client.models.create("ctr")
+    client.models.create_version("ctr")
+    with pytest.raises(
+        InvalidArgumentError, match=r"which version of model 'ctr'\? .*\(got none\)"
+    ):
+        client.models.get_version("ctr")
+    with pytest.raises(InvalidArgumentError, match="got version=1, alias='champion'"):
+        client.models.get_version("ctr", version=1, alias="champion")
+    assert client.models.get_version("ctr", version=1).version == 1
+
+
 def test_rollback_without_deprecated_version_is_refused(client: Client) -> None:
     client.models.create("ctr")
     (v1,) = validated(client, "ctr", 1)
@@ -133,8 +163,9 @@ def test_illegal_transitions_name_both_statuses(
     before = client.events.list(key="ctr")
     with pytest.raises(
         IllegalTransitionError, match=f"ctr/1: illegal transition {current} -> {target}"
-    ):
+    ) as caught:
         client.models.set_status("ctr", version, target)
+    assert (caught.value.current, caught.value.requested) == (current, target)
     assert client.models.get_version("ctr", version=version).status == current
     assert list(client.events.list(key="ctr")) == list(before)
 
@@ -232,6 +263,18 @@ def test_unknown_model_and_version_are_named(client: Client) -> None:
         client.models.deploy("nope", 1)
 
 
+def test_longest_texts_fit_on_every_backend(client: Client) -> None:
+    # 16,383 four-byte characters: the most a MariaDB TEXT column (65,535 bytes) can hold.
+    widest = "\N{GRINNING FACE}" * 16_383
+    client.models.create("ctr", description=widest)
+    v = client.models.create_version(
+        "ctr", uri="u" * 2048, flavour="f" * 128, description=widest, tags={"k": widest}
+    )
+    assert client.models.get_version("ctr", version=v.version) == v
+    assert v.description == widest
+    assert client.models.get("ctr").description == widest
+
+
 def test_duplicate_model_is_refused(client: Client) -> None:
     client.models.create("ctr")
     with pytest.raises(AlreadyExistsError, match="model 'ctr' already exists"):
@@ -271,6 +314,14 @@ def test_bad_arguments_write_nothing(client: Client) -> None:
         client.models.get_version("ctr", version=1, status="DEPLOYED")
     with pytest.raises(NotFoundError, match="job execution"):
         client.models.create_version("ctr", job_execution_id=987654)
+    with pytest.raises(InvalidArgumentError, match="description is 16384 characters long"):
+        client.models.create_version("ctr", description="\N{GRINNING FACE}" * 16_384)
+    with pytest.raises(InvalidArgumentError, match="uri must not contain NUL"):
+        client.models.create_version("ctr", uri="file:///m\x00")
+    with pytest.raises(InvalidArgumentError, match="flavour is 129 characters long"):
+        client.models.create_version("ctr", flavour="f" * 129)
+    with pytest.raises(InvalidArgumentError, match="tags must map strings to strings"):
+        client.models.create_version("ctr", tags={"team": 1})  # type: ignore[dict-item]
     assert list(client.events.list()) == list(before)
     assert client.models.get("ctr").last_version == 0
     assert client.models.create_version("ctr").version == 1
