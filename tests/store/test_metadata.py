@@ -160,6 +160,31 @@ def test_job_status_changes_follow_transitions_and_emit_events(
         executions.set_job_status(p, 10**9, "RUNNING")
 
 
+def test_job_bad_input_writes_nothing(
+    client: Client, workflows: WorkflowService, executions: ExecutionService, job_id: int
+) -> None:
+    p = client.project
+    with pytest.raises(InvalidArgumentError, match="error is 20000 characters long"):
+        executions.set_job_status(p, job_id, "FAILED", error="e" * 20_000)
+    with pytest.raises(InvalidArgumentError, match="unknown job status 'DONE'"):
+        executions.set_job_status(p, job_id, "DONE")
+    with pytest.raises(InvalidArgumentError, match="host must not contain NUL"):
+        executions.set_job_status(p, job_id, "STARTING", host="h\x00")
+    job = executions.get_job_execution(p, job_id)
+    assert (job.status, job.error, job.host) == (JobStatus.INIT, None, None)
+    assert list(client.events.list(event_type=JOB_STATUS_CHANGED)) == []
+    # Legal names whose event key <workflow>.<job> would not fit are refused up front.
+    long_workflow = "w" * 128
+    workflows.create_snapshot(p, long_workflow, plan=PLAN)
+    run = executions.create_execution(p, long_workflow)
+    with pytest.raises(InvalidArgumentError, match="would be 257 characters long"):
+        executions.create_job_execution(p, run.execution_id, "j" * 128)
+    assert executions.list_job_executions(p, run.execution_id) == []
+    fits = executions.create_job_execution(p, run.execution_id, "j" * 127)
+    executions.set_job_status(p, fits.job_execution_id, "STARTING")
+    assert len(client.events.list(event_type=JOB_STATUS_CHANGED)) == 1
+
+
 def test_metrics_attach_to_job_model_and_dataset(client: Client, job_id: int) -> None:
     client.models.create("ctr")
     client.models.create_version("ctr")

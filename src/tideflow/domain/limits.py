@@ -21,8 +21,12 @@ MAX_TYPE_LENGTH = 128
 """Event types, formats, flavours, artifact kinds, aliases, metric names."""
 MAX_URI_LENGTH = 2048
 """URIs of models, datasets, artifacts, code packages and logs."""
-MAX_TEXT_LENGTH = 16_384
-"""Descriptions, event values, error messages."""
+MAX_TEXT_LENGTH = 16_383
+"""Descriptions, rules, error messages.
+
+MariaDB's ``TEXT`` holds 65,535 bytes, and a character takes up to 4 bytes in ``utf8mb4``:
+16,383 characters always fit, 16,384 emoji would not.
+"""
 MAX_JSON_LENGTH = 1_048_576
 """Serialised JSON documents (schemas, params, tags, properties, contexts)."""
 MAX_PLAN_LENGTH = 16_777_215
@@ -45,7 +49,8 @@ def check_text(value: object, what: str, limit: int, *, empty: bool = True) -> s
     """Return ``value`` if it is a string of at most ``limit`` characters, else raise.
 
     Raises:
-        InvalidArgumentError: Not a string, empty when ``empty`` is false, or too long.
+        InvalidArgumentError: Not a string, empty when ``empty`` is false, too long, or
+            holding a NUL character.
     """
     if not isinstance(value, str):
         raise InvalidArgumentError(
@@ -57,6 +62,9 @@ def check_text(value: object, what: str, limit: int, *, empty: bool = True) -> s
         raise InvalidArgumentError(
             f"{what} is {len(value)} characters long; the limit is {limit}", field=what
         )
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text; refusing it everywhere keeps the backends alike.
+        raise InvalidArgumentError(f"{what} must not contain NUL characters", field=what)
     return value
 
 

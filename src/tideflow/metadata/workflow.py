@@ -243,6 +243,15 @@ class ExecutionService:
         def work(c: Connection) -> JobExecution:
             repo = WorkflowRepository(c)
             execution = repo.get_execution(project, execution_id, lock=True)
+            key = job_event_key(execution.workflow, job)
+            if len(key) > MAX_KEY_LENGTH:
+                # Refused now: later, its JOB_STATUS_CHANGED events could not be stored.
+                raise InvalidArgumentError(
+                    f"job {job[:20]!r}... of workflow {execution.workflow[:20]!r}...: the event "
+                    f"key <workflow>.<job> would be {len(key)} characters long; the limit is "
+                    f"{MAX_KEY_LENGTH} (shorten the workflow or job name)",
+                    field="job",
+                )
             number = attempt if attempt is not None else repo.last_attempt(execution_id, job) + 1
             values = {
                 "job": job,

@@ -204,9 +204,18 @@ class ModelCenter:
             InvalidArgumentError: Not exactly one of the three was given.
             NotFoundError: No such model, or no version matches (the message names both).
         """
-        given = [x for x in (version, status, alias) if x is not None]
+        given = [
+            f"{name}={value!r}"
+            for name, value in (("version", version), ("status", status), ("alias", alias))
+            if value is not None
+        ]
         if len(given) != 1:
-            raise InvalidArgumentError("give exactly one of version=, status= or alias=")
+            got = ", ".join(given) if given else "none"
+            raise InvalidArgumentError(
+                f"which version of model {model!r}? give exactly one of version=, status= or "
+                f"alias= (got {got})",
+                field="version",
+            )
         wanted = None if status is None else parse_status(status)
         if version is not None:
             check_positive_int(version, "version")
