@@ -12,6 +12,7 @@ from tideflow._version import __version__
 from tideflow.cli.db import db_app
 from tideflow.cli.event import event_app
 from tideflow.cli.model import model_app
+from tideflow.cli.server import server_app
 from tideflow.cli.workflow import workflow_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(event_app, name="event")
+app.add_typer(server_app, name="server")
 
 
 @app.command()

@@ -1,20 +1,12 @@
-"""The in-process client: the services of this package over a store opened from a SQL URL."""
+"""``tide.connect``: one :class:`Client`, whether the services run here or on a server."""
 
 from __future__ import annotations
 
 from tideflow.client.events import Events
 from tideflow.client.metadata import Artifacts, Datasets, Lineage, Metrics
 from tideflow.client.models import Models
-from tideflow.errors import InvalidArgumentError
-from tideflow.metadata import (
-    ArtifactService,
-    DatasetService,
-    LineageService,
-    MetricService,
-    ProjectService,
-)
-from tideflow.modelcenter import ModelCenter
-from tideflow.notification.service import NotificationService
+from tideflow.client.services import Services, local_services
+from tideflow.errors import FailedPreconditionError
 from tideflow.store import Store
 
 DEFAULT_PROJECT = "default"
@@ -31,30 +23,42 @@ class Client:
         metrics: Metrics.
         lineage: Lineage of job executions.
         events: The project's event log.
+        url: What it was connected to (a SQL URL or ``grpc://host:port``).
     """
 
-    def __init__(self, store: Store, project: str, *, owns_store: bool = False) -> None:
+    def __init__(
+        self, services: Services, project: str, *, url: str = "", store: Store | None = None
+    ) -> None:
+        self._services = services
         self._store = store
-        self._owns_store = owns_store
+        self.url = url
         self.project = project
-        self.models = Models(ModelCenter(store), project)
-        self.datasets = Datasets(DatasetService(store), project)
-        self.artifacts = Artifacts(ArtifactService(store), project)
-        self.metrics = Metrics(MetricService(store), project)
-        self.lineage = Lineage(LineageService(store), project)
-        self._notifications = NotificationService(store)
-        self.events = Events(self._notifications, project)
+        self.models = Models(services.model_center, project)
+        self.datasets = Datasets(services.datasets, project)
+        self.artifacts = Artifacts(services.artifacts, project)
+        self.metrics = Metrics(services.metrics, project)
+        self.lineage = Lineage(services.lineage, project)
+        self.events = Events(services.notifications, project)
+
+    @property
+    def services(self) -> Services:
+        """The services behind this client (for the server and for tests)."""
+        return self._services
 
     @property
     def store(self) -> Store:
-        """The store behind this client (in-process clients only)."""
+        """The store behind an in-process client.
+
+        Raises:
+            FailedPreconditionError: This client talks to a remote server.
+        """
+        if self._store is None:
+            raise FailedPreconditionError(f"{self!r} is remote: it has no store in this process")
         return self._store
 
     def close(self) -> None:
-        """Close listeners, and release the store's connections if this client opened it."""
-        self._notifications.close()
-        if self._owns_store:
-            self._store.close()
+        """Close listeners and release connections this client opened."""
+        self._services.close()
 
     def __enter__(self) -> Client:
         return self
@@ -63,35 +67,33 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Client({self._store!r}, project={self.project!r})"
+        return f"Client({self.url!r}, project={self.project!r})"
 
 
 def connect(url: str, *, project: str = DEFAULT_PROJECT, token: str | None = None) -> Client:
     """Connect to Tideflow and return a :class:`Client` bound to ``project``.
 
     Args:
-        url: A SQL URL (``sqlite:///PATH``, ``postgresql+psycopg://...``,
-            ``mysql+pymysql://...``): the services run in this process on that store, which is
-            migrated if empty; the project is created if it does not exist.
-        project: The project to work in.
-        token: For remote servers (not used in-process).
+        url: ``grpc://HOST:PORT`` for a Tideflow server; or a SQL URL (``sqlite:///PATH``,
+            ``postgresql+psycopg://...``, ``mysql+pymysql://...``) to run the services in this
+            process on that store (migrated if empty; no scheduler).
+        project: The project to work in (created if it does not exist).
+        token: The API token, for servers that require one.
 
     Raises:
         InvalidArgumentError: Unsupported URL or invalid project name.
-        UnavailableError: The database cannot be reached.
+        UnavailableError: The database or server cannot be reached.
         FailedPreconditionError: The database schema needs ``tideflow db upgrade``.
     """
-    if url.startswith("grpc://"):
-        raise InvalidArgumentError(
-            "remote servers (grpc://) are not supported by this version yet; connect to the "
-            "database directly with a SQL URL, e.g. sqlite:////path/tideflow.db",
-            field="url",
-        )
-    del token  # only remote servers check tokens
+    if url.startswith(("grpc://", "grpcs://")):
+        from tideflow.client.remote.connection import remote_services
+
+        return Client(remote_services(url, project=project, token=token), project, url=url)
     store = Store.open(url)
     try:
-        ProjectService(store).ensure_project(project)
+        services = local_services(store, owns_store=True)
+        services.projects.ensure_project(project)
     except BaseException:
         store.close()
         raise
-    return Client(store, project, owns_store=True)
+    return Client(services, project, url=url, store=store)

@@ -1,0 +1,180 @@
+"""``tideflow server start|stop|status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tideflow.cli.db import DbOption
+from tideflow.cli.output import fail, print_json, stderr, stdout
+
+server_app = typer.Typer(help="Run the Tideflow server.", no_args_is_help=True)
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+@server_app.command("start")
+def start(
+    db: DbOption = None,
+    host: Annotated[
+        str, typer.Option(help="Address to bind (tokens are required off loopback).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="gRPC port (0: any free port).")] = 50051,
+    http_port: Annotated[
+        int, typer.Option(help="HTTP port: UI, JSON API, /metrics, /healthz.")
+    ] = 8080,
+    blob: Annotated[
+        str | None, typer.Option(help="Blob store URL (default $TIDEFLOW_HOME/blobs).")
+    ] = None,
+    auth: Annotated[
+        str | None, typer.Option(help="optional | required (default: required off loopback).")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate for gRPC TLS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for gRPC TLS.")] = None,
+    daemon: Annotated[
+        bool, typer.Option(help="Run in the background and return once serving.")
+    ] = False,
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Write the bound ports here as JSON once serving.")
+    ] = None,
+) -> None:
+    """Start a server (all services in one process) on the store."""
+    from tideflow.cli.db import resolve_db
+    from tideflow.server.config import ServerConfig
+    from tideflow.settings import Settings
+
+    if auth not in (None, "optional", "required"):
+        fail(f"--auth must be 'optional' or 'required', got {auth!r}", code=2)
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together", code=2)
+    settings = Settings.from_env()
+    config = ServerConfig.from_settings(
+        settings,
+        db_url=resolve_db(db),
+        host=host,
+        port=port,
+        http_port=http_port,
+        blob_url=blob,
+        auth=auth,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        ready_file=ready_file,
+    )
+    if daemon:
+        _start_daemon(config.home, sys.argv[1:])
+        return
+    from tideflow.errors import TideflowError
+    from tideflow.server.run import configure_logging, serve
+
+    configure_logging(config, to_stderr=True)
+    try:
+        raise typer.Exit(serve(config))
+    except TideflowError as e:
+        fail(str(e))
+    except RuntimeError as e:  # grpc's "failed to bind"
+        fail(f"cannot start the server on {host}:{port}: {e}")
+
+
+def _start_daemon(home: Path, argv: list[str]) -> None:
+    """Re-run this command without --daemon in a new session; wait until it serves."""
+    args = [a for a in argv if a != "--daemon"]
+    ready = home / "server.ready.json"
+    ready.unlink(missing_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    with open(home / "logs" / "server.out", "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tideflow", *args, "--ready-file", str(ready)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while not ready.exists():
+        if process.poll() is not None:
+            fail(f"the server exited with status {process.returncode}; see {home / 'logs'}")
+        if time.monotonic() > deadline:
+            fail(f"the server did not start within {START_TIMEOUT:.0f} s; see {home / 'logs'}")
+        time.sleep(0.05)
+    info = json.loads(ready.read_text())
+    stdout.print(
+        f"Tideflow server started (pid {info['pid']}): {info['url']}, HTTP {info['http_url']}"
+    )
+
+
+def _server_info() -> tuple[Path, dict[str, Any] | None]:
+    from tideflow.settings import Settings
+
+    home = Settings.from_env().home
+    path = home / "server.json"
+    try:
+        return path, json.loads(path.read_text())
+    except (OSError, ValueError):
+        return path, None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@server_app.command("stop")
+def stop() -> None:
+    """Stop the local server of $TIDEFLOW_HOME (gracefully: SIGTERM, then wait)."""
+    path, info = _server_info()
+    if info is None or not _alive(int(info["pid"])):
+        path.unlink(missing_ok=True)
+        stdout.print("no Tideflow server is running for this TIDEFLOW_HOME")
+        return
+    pid = int(info["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            fail(f"server (pid {pid}) did not stop within {STOP_TIMEOUT:.0f} s")
+        time.sleep(0.05)
+    stdout.print(f"Tideflow server (pid {pid}) stopped")
+
+
+@server_app.command("status")
+def status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Say whether the local server is running, where, and whether it is healthy."""
+    import urllib.request
+
+    _, info = _server_info()
+    running = info is not None and _alive(int(info["pid"]))
+    healthy = False
+    if running and info is not None:
+        try:
+            with urllib.request.urlopen(f"{info['http_url']}/healthz", timeout=2) as response:
+                healthy = response.status == 200
+        except OSError:
+            healthy = False
+    if json_output:
+        print_json({"running": running, "healthy": healthy, **(info or {})})
+    elif running and info is not None:
+        state = "healthy" if healthy else "NOT healthy"
+        stdout.print(
+            f"running (pid {info['pid']}), {state}: {info['url']}, HTTP {info['http_url']}, store {info['db']}"
+        )
+    else:
+        stderr.print("not running")
+    if not running:
+        raise typer.Exit(1)

@@ -1,0 +1,153 @@
+"""One gRPC channel to a Tideflow server: metadata, deadlines, retries, errors.
+
+Every call carries the project and the token. Mutating calls also carry a request id generated
+once per *logical* call and reused by its retries, so the server applies a retried create,
+deploy or submit once (it returns the stored response). Calls that fail with UNAVAILABLE are
+retried with exponential backoff and jitter; every other failure becomes the Tideflow error
+the server raised.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+from tideflow.errors import InvalidArgumentError, TideflowError, UnavailableError
+from tideflow.rpc.call import AUTHORIZATION_KEY, PROJECT_KEY, REQUEST_ID_KEY
+from tideflow.rpc.status import rebuild_error
+
+R = TypeVar("R")
+
+DEFAULT_TIMEOUT = 30.0
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How UNAVAILABLE calls are retried: ``attempts`` in all, backoff doubling to a cap."""
+
+    attempts: int = 6
+    initial_backoff: float = 0.05
+    max_backoff: float = 2.0
+
+    def delays(self) -> Iterator[float]:
+        """The pause before each retry (full jitter)."""
+        backoff = self.initial_backoff
+        for _ in range(self.attempts - 1):
+            yield random.uniform(0, backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS for the channel: the CA that signed the server's certificate (PEM bytes)."""
+
+    root_certificates: bytes | None = None
+
+
+def parse_target(url: str) -> str:
+    """``host:port`` from ``grpc://host:port``.
+
+    Raises:
+        InvalidArgumentError: Not a grpc:// URL with a host and port.
+    """
+    if not url.startswith(("grpc://", "grpcs://")):
+        raise InvalidArgumentError(
+            f"not a server URL: {url!r}; use grpc://HOST:PORT", field="server"
+        )
+    target = url.split("://", 1)[1].rstrip("/")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise InvalidArgumentError(
+            f"server URL {url!r} needs a host and a port, e.g. grpc://127.0.0.1:50051",
+            field="server",
+        )
+    return target
+
+
+class RpcChannel:
+    """A channel bound to one project and token."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        project: str,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        tls: TlsConfig | None = None,
+    ) -> None:
+        self.url = url
+        self.target = parse_target(url)
+        self.project = project
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+        if tls is not None or url.startswith("grpcs://"):
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=tls.root_certificates if tls else None
+            )
+            self.channel = grpc.secure_channel(self.target, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(self.target, options=options)
+        self._metadata: tuple[tuple[str, str], ...] = ((PROJECT_KEY, project),)
+        if token:
+            self._metadata += ((AUTHORIZATION_KEY, f"Bearer {token}"),)
+
+    def metadata(self, *, mutating: bool) -> tuple[tuple[str, str], ...]:
+        """The metadata of one logical call (a fresh request id when it mutates)."""
+        if mutating:
+            return (*self._metadata, (REQUEST_ID_KEY, uuid.uuid4().hex))
+        return self._metadata
+
+    def unary(
+        self,
+        method: Callable[..., R],
+        request: Any,
+        *,
+        mutating: bool,
+        timeout: float | None = None,
+    ) -> R:
+        """Call a unary RPC with deadline, retries and error translation."""
+        metadata = self.metadata(mutating=mutating)
+        delays = self.retry.delays()
+        while True:
+            try:
+                return method(request, timeout=timeout or self.timeout, metadata=metadata)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.UNAVAILABLE:
+                    delay = next(delays, None)
+                    if delay is not None:
+                        time.sleep(delay)
+                        continue
+                raise translate(error) from None
+
+    def close(self) -> None:
+        """Close the channel (open streams end)."""
+        self.channel.close()
+
+
+def translate(error: grpc.RpcError) -> TideflowError:
+    """The Tideflow error for a failed call."""
+    code = error.code()
+    details = error.details() or code.name
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return UnavailableError(f"Tideflow server unavailable: {details}")
+    try:
+        trailing = error.trailing_metadata()
+    except Exception:  # some failures (cancelled before start) carry no trailers
+        trailing = None
+    return rebuild_error(code, details, trailing)

@@ -1,0 +1,1 @@
+"""Thin servicers: convert the request, call a service with the call's project, convert back."""

@@ -1,0 +1,1 @@
+"""The Tideflow server: settings -> store -> services -> gRPC + HTTP (composition root)."""

@@ -1,0 +1,186 @@
+"""Compose and run one server: store -> services -> gRPC (with the edge interceptor) + HTTP.
+
+Shutdown is graceful: the health check turns 503, gRPC stops accepting calls and gives
+in-flight ones ``grace`` seconds, listeners are closed, HTTP stops, the store is released.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from tideflow.client.services import Services, local_services
+from tideflow.rpc.interceptor import EdgeInterceptor
+from tideflow.rpc.servicers.model_center import ModelCenterServicer
+from tideflow.rpc.v1 import model_center_pb2_grpc
+from tideflow.server.config import ServerConfig
+from tideflow.server.metrics import ServerMetrics
+from tideflow.server.request_log import StoreRequestLog
+from tideflow.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+WORKERS = 64
+SERVER_FILE = "server.json"
+
+
+def register_servicers(server: grpc.Server, services: Services) -> None:
+    """Add every service's servicer to ``server`` (one line per service)."""
+    model_center_pb2_grpc.add_ModelCenterServiceServicer_to_server(
+        ModelCenterServicer(services.model_center), server
+    )
+
+
+class TideflowServer:
+    """One running server; :meth:`start`, then :meth:`wait` or :meth:`stop`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.grpc_port = 0
+        self.http_port = 0
+        self._serving = False
+        self._stopped = threading.Event()
+        self._grpc: grpc.Server | None = None
+        self._http: Any = None
+        self._http_thread: threading.Thread | None = None
+        self._services: Services | None = None
+
+    @property
+    def url(self) -> str:
+        """``grpc://host:port`` of the running server."""
+        return f"grpc://{self.config.host}:{self.grpc_port}"
+
+    def start(self) -> None:
+        """Open the store (migrating an empty one), then serve gRPC and HTTP."""
+        config = self.config
+        store = Store.open(config.db_url)
+        self._services = services = local_services(store, owns_store=True)
+        self.metrics.track_listeners(lambda: services.notifications.listeners)
+        last = [services.notifications.latest_offset()]
+
+        def count_events(offset: int) -> None:
+            if offset > last[0]:
+                self.metrics.events.inc(offset - last[0])
+                last[0] = offset
+
+        store.add_commit_listener(count_events)
+        interceptor = EdgeInterceptor(
+            authenticator=None,
+            request_log=StoreRequestLog(store),
+            observer=self.metrics,
+        )
+        self._grpc = grpc.server(
+            ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rpc"),
+            interceptors=[interceptor],
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        register_servicers(self._grpc, services)
+        address = f"{config.host}:{config.port}"
+        if config.tls_cert is not None and config.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+            )
+            self.grpc_port = self._grpc.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        self._grpc.start()
+        self._start_http()
+        self._serving = True
+        self._write_files()
+        log.info(
+            "Tideflow server serving gRPC on %s, HTTP on %s:%s, store %s",
+            self.url,
+            config.host,
+            self.http_port,
+            store,
+        )
+
+    def _start_http(self) -> None:
+        import uvicorn
+
+        from tideflow.web.app import create_app
+
+        app = create_app(healthy=lambda: self._serving, registry=self.metrics.registry)
+        sock = socket.socket(socket.AF_INET6 if ":" in self.config.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.http_port))
+        self.http_port = sock.getsockname()[1]
+        self._http = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
+        self._http.install_signal_handlers = lambda: None  # signals belong to the main thread
+        self._http_thread = threading.Thread(
+            target=self._http.run, kwargs={"sockets": [sock]}, name="http", daemon=True
+        )
+        self._http_thread.start()
+
+    def _write_files(self) -> None:
+        info = {
+            "url": self.url,
+            "grpc_port": self.grpc_port,
+            "http_port": self.http_port,
+            "http_url": f"http://{self.config.host}:{self.http_port}",
+            "pid": os.getpid(),
+            "db": self.config.db_url,
+        }
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.config.home / SERVER_FILE, info)
+        if self.config.ready_file is not None:
+            _write_atomically(self.config.ready_file, info)
+
+    def wait(self) -> None:
+        """Block until :meth:`stop` is called (from a signal handler or another thread)."""
+        self._stopped.wait()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`wait` to return (safe from a signal handler)."""
+        self._stopped.set()
+
+    def stop(self) -> None:
+        """Stop serving and release everything."""
+        self._serving = False
+        self._stopped.set()
+        if self._services is not None:
+            # Close listeners first: their streams end and let gRPC shut down promptly.
+            self._services.notifications.close()
+        if self._grpc is not None:
+            self._grpc.stop(self.config.grace).wait()
+            self._grpc = None
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_thread is not None:
+                self._http_thread.join(10)
+            self._http = None
+        if self._services is not None:
+            self._services.close()
+            self._services = None
+        server_file = self.config.home / SERVER_FILE
+        try:
+            if json.loads(server_file.read_text()).get("pid") == os.getpid():
+                server_file.unlink()
+        except (OSError, ValueError):
+            pass
+        log.info("Tideflow server stopped")
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)

@@ -1,0 +1,71 @@
+"""Everything ``tideflow server start`` can be told, with the defaults of DESIGN.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tideflow.settings import Settings
+
+DEFAULT_PORT = 50051
+DEFAULT_HTTP_PORT = 8080
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How one server runs.
+
+    Attributes:
+        db_url: The store.
+        home: ``$TIDEFLOW_HOME``: logs, blobs and ``server.json`` live there.
+        host: The address gRPC and HTTP bind to.
+        port: gRPC port; 0 picks a free one.
+        http_port: HTTP port (UI, JSON API, /metrics, /healthz); 0 picks a free one.
+        blob_url: Where code packages, models and artifacts are stored (any fsspec URL).
+        auth: ``optional`` or ``required`` (default: required unless bound to loopback).
+        tls_cert: PEM certificate for gRPC TLS.
+        tls_key: PEM private key for gRPC TLS.
+        ready_file: Written with the bound ports once serving (for scripts and tests).
+        grace: Seconds in-flight calls get on shutdown.
+    """
+
+    db_url: str
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    http_port: int = DEFAULT_HTTP_PORT
+    blob_url: str | None = None
+    auth: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    ready_file: Path | None = None
+    grace: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:
+        """Defaults from the environment's settings, then explicit options."""
+        values: dict[str, object] = {"db_url": settings.db_url, "home": settings.home}
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server only listens on this machine."""
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+    @property
+    def auth_required(self) -> bool:
+        """Tokens are required unless explicitly optional; optional by default on loopback."""
+        if self.auth is not None:
+            return self.auth == "required"
+        return not self.loopback
+
+    @property
+    def blob_root(self) -> str:
+        """The blob store URL."""
+        return self.blob_url or str(self.home / "blobs")
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the server writes its log."""
+        return self.home / "logs"

@@ -1,0 +1,45 @@
+"""Run a server in the foreground until SIGTERM / SIGINT, logging under ``$TIDEFLOW_HOME/logs``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from logging.handlers import RotatingFileHandler
+from types import FrameType
+
+from tideflow.server.app import TideflowServer
+from tideflow.server.config import ServerConfig
+
+
+def configure_logging(config: ServerConfig, *, to_stderr: bool) -> None:
+    """Log to ``logs/server.log`` (rotated), and to stderr in the foreground."""
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [
+        RotatingFileHandler(config.log_dir / "server.log", maxBytes=10_000_000, backupCount=5)
+    ]
+    if to_stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def serve(config: ServerConfig) -> int:
+    """Start, serve until a stop signal, stop gracefully; return the exit status."""
+    server = TideflowServer(config)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        server.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        server.start()
+        server.wait()
+    finally:
+        server.stop()
+    return 0

@@ -1,0 +1,1 @@
+"""The HTTP side of the server: health, Prometheus metrics (and, later, the web UI and JSON API)."""
