@@ -170,6 +170,10 @@ def test_job_bad_input_writes_nothing(
         executions.set_job_status(p, job_id, "DONE")
     with pytest.raises(InvalidArgumentError, match="host must not contain NUL"):
         executions.set_job_status(p, job_id, "STARTING", host="h\x00")
+    with pytest.raises(InvalidArgumentError, match="pid must be a whole number from 1"):
+        executions.set_job_status(p, job_id, "STARTING", pid="42")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="exit_code must be a whole number"):
+        executions.set_job_status(p, job_id, "FAILED", exit_code=2**40)
     job = executions.get_job_execution(p, job_id)
     assert (job.status, job.error, job.host) == (JobStatus.INIT, None, None)
     assert list(client.events.list(event_type=JOB_STATUS_CHANGED)) == []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tideflow.client import Client
+from tideflow.client import Client, connect
 from tideflow.domain import ModelStatus, ModelVersionEvent
 from tideflow.errors import (
     AlreadyExistsError,
@@ -15,6 +15,7 @@ from tideflow.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from tideflow.metadata import ExecutionService, WorkflowService
 
 
 def validated(client: Client, model: str, count: int) -> list[int]:
@@ -273,6 +274,21 @@ def test_longest_texts_fit_on_every_backend(client: Client) -> None:
     assert client.models.get_version("ctr", version=v.version) == v
     assert v.description == widest
     assert client.models.get("ctr").description == widest
+
+
+def test_version_source_must_be_a_job_execution_of_the_project(
+    client: Client, store_url: str
+) -> None:
+    with connect(store_url, project=f"{client.project}_other") as other:
+        workflows, executions = WorkflowService(other.store), ExecutionService(other.store)
+        workflows.create_snapshot(other.project, "wf", plan="{}")
+        run = executions.create_execution(other.project, "wf")
+        foreign = executions.create_job_execution(other.project, run.execution_id, "train")
+    client.models.create("ctr")
+    with pytest.raises(NotFoundError, match="job execution"):
+        client.models.create_version("ctr", job_execution_id=foreign.job_execution_id)
+    assert client.models.get("ctr").last_version == 0
+    assert list(client.events.list()) == []
 
 
 def test_duplicate_model_is_refused(client: Client) -> None:

@@ -55,6 +55,17 @@ def _enum(kind: type[Any], value: object, what: str) -> Any:
         ) from None
 
 
+def _check_int32(value: object, what: str, minimum: int) -> None:
+    """Refuse what a 32-bit ``INTEGER`` column cannot hold (``None`` passes)."""
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value < 2**31:
+        raise InvalidArgumentError(
+            f"{what} must be a whole number from {minimum} to {2**31 - 1}, got {value!r}",
+            field=what,
+        )
+
+
 class WorkflowService:
     """Submitted workflows and their snapshots."""
 
@@ -300,6 +311,8 @@ class ExecutionService:
                 writer moved the job first).
         """
         wanted: JobStatus = _enum(JobStatus, status, "job status")
+        _check_int32(exit_code, "exit_code", -(2**31))
+        _check_int32(pid, "pid", 1)
         extra: dict[str, Any] = {
             "exit_code": exit_code,
             "error": check_optional_text(error, "error", MAX_TEXT_LENGTH),

@@ -37,6 +37,7 @@ from tideflow.modelcenter.lifecycle import find_or_raise, model_event, parse_sta
 from tideflow.store import Store, append_events
 from tideflow.store.cursor import check_limit, decode_cursor, encode_cursor
 from tideflow.store.repositories.model import ModelRepository
+from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.rows.model import ModelVersionRow
 from tideflow.store.types import utcnow
 
@@ -169,6 +170,9 @@ class ModelCenter:
         def work(c: Connection) -> ModelVersion:
             now = utcnow()
             repo = ModelRepository(c)
+            if job_execution_id is not None:
+                # The foreign key alone would accept another project's job execution.
+                WorkflowRepository(c).get_job(project, job_execution_id)
             model_id, number = repo.next_version(project, model, now)
             row = {
                 **values,
