@@ -258,6 +258,10 @@ def test_lineage_with_a_bad_reference_records_nothing(client: Client, job_id: in
         )
     with pytest.raises(NotFoundError, match="job execution"):
         client.lineage.record(10**9, inputs=["clicks"])
+    with pytest.raises(InvalidArgumentError, match="inputs must be a list"):
+        client.lineage.record(job_id, inputs="clicks")
+    with pytest.raises(InvalidArgumentError, match="outputs must be a list"):
+        client.lineage.record(job_id, outputs=LineageRef.artifact("report"))  # type: ignore[arg-type]
     assert client.lineage.downstream(dataset="clicks") == []
     with pytest.raises(NotFoundError, match="dataset 'nope' not found"):
         client.lineage.downstream(dataset="nope")

@@ -166,6 +166,12 @@ class LineageService:
             InvalidArgumentError: A malformed reference; nothing is recorded.
         """
         check_positive_int(job_execution_id, "job_execution_id")
+        for what, given in (("inputs", inputs), ("outputs", outputs)):
+            if isinstance(given, str | LineageRef):  # one entry, not a list of them
+                raise InvalidArgumentError(
+                    f"{what} must be a list of LineageRef or dataset names, got {given!r}",
+                    field=what,
+                )
         refs = [(INPUT, _as_ref(r)) for r in inputs] + [(OUTPUT, _as_ref(r)) for r in outputs]
 
         def work(c: Connection) -> LineageRecord:
