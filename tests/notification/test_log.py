@@ -122,3 +122,9 @@ def test_latest_offset_moves_with_sends(client: Client) -> None:
     before = client.events.latest_offset()
     event = client.events.send("k", "v")
     assert client.events.latest_offset() == event.offset > before
+
+
+def test_nul_in_a_value_is_refused_on_every_backend(client: Client) -> None:
+    with pytest.raises(InvalidArgumentError, match="must not contain NUL"):
+        client.events.send("k", "a\x00b")
+    assert list(client.events.list()) == []

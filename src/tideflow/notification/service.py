@@ -126,7 +126,11 @@ class NotificationService:
         check_name(namespace, "namespace")
         f = event_filter or EventFilter()
         start = decode_cursor(cursor) if cursor is not None else after_offset
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
+        if (
+            not isinstance(limit, int)
+            or isinstance(limit, bool)
+            or not 1 <= limit <= MAX_LIST_LIMIT
+        ):
             raise InvalidArgumentError(
                 f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}", field="limit"
             )

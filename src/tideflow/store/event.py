@@ -66,6 +66,9 @@ def check_event_value(value: object, limit: int = MAX_EVENT_VALUE_BYTES) -> str:
             "as a blob URI, for larger payloads)",
             field="value",
         )
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text; refusing it everywhere keeps the backends alike.
+        raise InvalidArgumentError("event value must not contain NUL characters", field="value")
     return value
 
 
@@ -183,7 +186,11 @@ def list_events(
         until: Keep events created before this time.
     """
     # A page of MAX_LIST_LIMIT fetches one row more, to know whether another page follows.
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT + 1:
+    if (
+        not isinstance(limit, int)
+        or isinstance(limit, bool)
+        or not 1 <= limit <= MAX_LIST_LIMIT + 1
+    ):
         raise InvalidArgumentError(
             f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}", field="limit"
         )
