@@ -13,6 +13,7 @@ from tideflow.cli.db import db_app
 from tideflow.cli.event import event_app
 from tideflow.cli.model import model_app
 from tideflow.cli.server import server_app
+from tideflow.cli.token import token_app
 from tideflow.cli.workflow import workflow_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(event_app, name="event")
 app.add_typer(server_app, name="server")
+app.add_typer(token_app, name="token")
 
 
 @app.command()

@@ -46,6 +46,12 @@ def start(
     ready_file: Annotated[
         Path | None, typer.Option(help="Write the bound ports here as JSON once serving.")
     ] = None,
+    port_search: Annotated[
+        int,
+        typer.Option(
+            min=0, help="If --port / --http-port is taken, try up to this many following ports."
+        ),
+    ] = 0,
 ) -> None:
     """Start a server (all services in one process) on the store."""
     from tideflow.cli.db import resolve_db
@@ -68,6 +74,7 @@ def start(
         tls_cert=tls_cert,
         tls_key=tls_key,
         ready_file=ready_file,
+        port_search=port_search,
     )
     if daemon:
         _start_daemon(config.home, sys.argv[1:])

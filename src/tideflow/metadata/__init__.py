@@ -4,12 +4,14 @@ Every service takes the project as its first argument and runs each call in one 
 the store; changes other parts react to append their events in that same transaction.
 """
 
+from tideflow.metadata.access import AccessService
 from tideflow.metadata.catalog import ArtifactService, DatasetService
 from tideflow.metadata.measurement import LineageService, MetricService
 from tideflow.metadata.project import ProjectService
 from tideflow.metadata.workflow import ExecutionService, WorkflowService
 
 __all__ = [
+    "AccessService",
     "ArtifactService",
     "DatasetService",
     "ExecutionService",

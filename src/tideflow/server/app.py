@@ -18,6 +18,9 @@ from typing import Any
 import grpc
 
 from tideflow.client.services import Services, local_services
+from tideflow.errors import UnavailableError
+from tideflow.metadata.access import AccessService
+from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
 from tideflow.rpc.servicers.model_center import ModelCenterServicer
 from tideflow.rpc.v1 import model_center_pb2_grpc
@@ -57,8 +60,9 @@ class TideflowServer:
 
     @property
     def url(self) -> str:
-        """``grpc://host:port`` of the running server."""
-        return f"grpc://{self.config.host}:{self.grpc_port}"
+        """``grpc://host:port`` of the running server (``grpcs://`` with TLS)."""
+        scheme = "grpcs" if self.config.tls else "grpc"
+        return f"{scheme}://{self.config.host}:{self.grpc_port}"
 
     def start(self) -> None:
         """Open the store (migrating an empty one), then serve gRPC and HTTP."""
@@ -75,7 +79,7 @@ class TideflowServer:
 
         store.add_commit_listener(count_events)
         interceptor = EdgeInterceptor(
-            authenticator=None,
+            authenticator=TokenAuthenticator(AccessService(store), required=config.auth_required),
             request_log=StoreRequestLog(store),
             observer=self.metrics,
         )
@@ -91,14 +95,7 @@ class TideflowServer:
             ],
         )
         register_servicers(self._grpc, services)
-        address = f"{config.host}:{config.port}"
-        if config.tls_cert is not None and config.tls_key is not None:
-            credentials = grpc.ssl_server_credentials(
-                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
-            )
-            self.grpc_port = self._grpc.add_secure_port(address, credentials)
-        else:
-            self.grpc_port = self._grpc.add_insecure_port(address)
+        self.grpc_port = self._bind_grpc(self._grpc)
         self._grpc.start()
         self._start_http()
         self._serving = True
@@ -111,15 +108,62 @@ class TideflowServer:
             store,
         )
 
+    def _bind_grpc(self, server: grpc.Server) -> int:
+        """Bind the gRPC port, or one of the next ``port_search`` ports if it is taken."""
+        config = self.config
+        credentials = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+            )
+        last = config.port + config.port_search if config.port else 0
+        for port in range(config.port, last + 1):
+            address = f"{config.host}:{port}"
+            try:
+                # grpcio raises RuntimeError on a failed bind (older versions returned 0).
+                if credentials is not None:
+                    bound = server.add_secure_port(address, credentials)
+                else:
+                    bound = server.add_insecure_port(address)
+            except RuntimeError:
+                bound = 0
+            if bound:
+                return int(bound)
+        raise UnavailableError(
+            f"cannot bind gRPC to {config.host}:{config.port}"
+            + (f"..{last}" if last > config.port else "")
+            + ": address in use or not available"
+        )
+
+    def _bind_http(self) -> socket.socket:
+        """A listening-ready socket on the HTTP port, or one of the next ``port_search``."""
+        config = self.config
+        last = config.http_port + config.port_search if config.http_port else 0
+        for port in range(config.http_port, last + 1):
+            sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((config.host, port))
+                sock.listen(2048)  # claim the port now: SO_REUSEADDR lets another bind it
+            except OSError as e:
+                sock.close()
+                if port == last:
+                    raise UnavailableError(
+                        f"cannot bind HTTP to {config.host}:{config.http_port}"
+                        + (f"..{last}" if last > config.http_port else "")
+                        + f": {e.strerror}"
+                    ) from e
+                continue
+            return sock
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _start_http(self) -> None:
         import uvicorn
 
         from tideflow.web.app import create_app
 
         app = create_app(healthy=lambda: self._serving, registry=self.metrics.registry)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.config.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.http_port))
+        sock = self._bind_http()
         self.http_port = sock.getsockname()[1]
         self._http = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

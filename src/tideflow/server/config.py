@@ -26,6 +26,8 @@ class ServerConfig:
         tls_cert: PEM certificate for gRPC TLS.
         tls_key: PEM private key for gRPC TLS.
         ready_file: Written with the bound ports once serving (for scripts and tests).
+        port_search: If ``port`` (or ``http_port``) is taken, try up to this many following
+            ports (the embedded server uses it to live beside other servers).
         grace: Seconds in-flight calls get on shutdown.
     """
 
@@ -39,6 +41,7 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     ready_file: Path | None = None
+    port_search: int = 0
     grace: float = 5.0
 
     @classmethod
@@ -59,6 +62,11 @@ class ServerConfig:
         if self.auth is not None:
             return self.auth == "required"
         return not self.loopback
+
+    @property
+    def tls(self) -> bool:
+        """Whether gRPC is served over TLS."""
+        return self.tls_cert is not None and self.tls_key is not None
 
     @property
     def blob_root(self) -> str:

@@ -8,7 +8,8 @@ from sqlalchemy import BigInteger, LargeBinary, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tideflow.store.rows.base import ID, NAME_LENGTH, STATUS_LENGTH, Base
+from tideflow.domain.access import ApiToken, Role
+from tideflow.store.rows.base import ID, NAME_LENGTH, STATUS_LENGTH, Base, RowData
 from tideflow.store.types import UTCDateTime
 
 RESPONSE_BLOB = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
@@ -26,6 +27,18 @@ class ApiTokenRow(Base):
     role: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     create_time: Mapped[datetime] = mapped_column(UTCDateTime)
     revoke_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData) -> ApiToken:
+        """The :class:`ApiToken` of a result row of this table (never its hash)."""
+        return ApiToken(
+            token_id=row["token_id"],
+            name=row["name"],
+            project=row["project"],
+            role=Role(row["role"]),
+            create_time=row["create_time"],
+            revoke_time=row["revoke_time"],
+        )
 
 
 class RpcRequestRow(Base):
