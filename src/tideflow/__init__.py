@@ -49,9 +49,10 @@ from tideflow.sdk import (
 
 if TYPE_CHECKING:
     from tideflow.client import connect
+    from tideflow.client.embedded import init
 
 # name -> module that defines it, imported on first attribute access.
-_LAZY = {"connect": "tideflow.client"}
+_LAZY = {"connect": "tideflow.client", "init": "tideflow.client.embedded"}
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +92,7 @@ __all__ = [
     "compile",
     "connect",
     "evaluate",
+    "init",
     "job",
     "predict",
     "push_model",

@@ -15,6 +15,9 @@ from pathlib import Path
 HOME_VARIABLE = "TIDEFLOW_HOME"
 DB_VARIABLE = "TIDEFLOW_DB"
 PROJECT_VARIABLE = "TIDEFLOW_PROJECT"
+SERVER_VARIABLE = "TIDEFLOW_SERVER"
+TOKEN_VARIABLE = "TIDEFLOW_TOKEN"
+CA_VARIABLE = "TIDEFLOW_CA_FILE"
 DEFAULT_HOME = "~/.tideflow"
 DEFAULT_PROJECT = "default"
 DB_FILE = "tideflow.db"
@@ -29,11 +32,17 @@ class Settings:
         db_url: The store's URL; the SQLite file in ``home`` unless ``$TIDEFLOW_DB`` says
             otherwise.
         project: The project commands use when none is given.
+        server: The server commands and ``tide.init`` use when none is given (``grpc://...``).
+        token: The API token sent when none is given.
+        ca_file: PEM file of the CA that signed the server's TLS certificate (``grpcs://``).
     """
 
     home: Path
     db_url: str
     project: str = DEFAULT_PROJECT
+    server: str | None = None
+    token: str | None = None
+    ca_file: Path | None = None
 
     @property
     def blob_root(self) -> Path:
@@ -46,7 +55,15 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get(HOME_VARIABLE) or DEFAULT_HOME).expanduser()
         db_url = env.get(DB_VARIABLE) or sqlite_url(home / DB_FILE)
-        return cls(home=home, db_url=db_url, project=env.get(PROJECT_VARIABLE) or DEFAULT_PROJECT)
+        ca_file = env.get(CA_VARIABLE)
+        return cls(
+            home=home,
+            db_url=db_url,
+            project=env.get(PROJECT_VARIABLE) or DEFAULT_PROJECT,
+            server=env.get(SERVER_VARIABLE) or None,
+            token=env.get(TOKEN_VARIABLE) or None,
+            ca_file=Path(ca_file).expanduser() if ca_file else None,
+        )
 
 
 def sqlite_url(path: Path) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tideflow.cli.connection import ProjectOption, open_client
+from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
 from tideflow.cli.db import DbOption, JsonOption
 from tideflow.cli.output import fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
@@ -58,6 +58,8 @@ def send(
     ] = None,
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Append one event to the project's log and print its offset."""
@@ -69,7 +71,7 @@ def send(
             fail(f"--context is not valid JSON: {exc}", code=2)
         if not isinstance(parsed, dict):
             fail("--context must be a JSON object", code=2)
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         event = client.events.send(
             key,
             value,
@@ -93,10 +95,12 @@ def list_events(
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 100,
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List stored events, oldest first."""
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         page = client.events.list(
             keys=keys, event_types=event_types, sender=sender, after_offset=after, limit=limit
         )
@@ -128,11 +132,13 @@ def watch(
     ] = None,
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Print events live as they are committed; Ctrl-C stops."""
     seen = 0
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         start = client.events.latest_offset() if after is None else after
         listener = client.events.listen(
             keys=keys, event_types=event_types, sender=sender, after_offset=start

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tideflow.cli.connection import ProjectOption, open_client
+from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
 from tideflow.cli.db import DbOption, JsonOption
 from tideflow.cli.output import print_json, stdout
 from tideflow.settings import DEFAULT_PROJECT
@@ -46,10 +46,14 @@ def _print_versions(versions: list[ModelVersion], json_output: bool) -> None:
 
 @model_app.command("list")
 def list_models(
-    db: DbOption = None, project: ProjectOption = DEFAULT_PROJECT, json_output: JsonOption = False
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """List the project's registered models."""
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         models: list[RegisteredModel] = []
         cursor: str | None = None
         while True:
@@ -80,10 +84,12 @@ def versions(
     limit: int = typer.Option(100, help="At most this many versions (1-1000)."),
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first."""
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         page = client.models.list_versions(model, status=status, limit=limit)
     _print_versions(list(page.items), json_output)
 
@@ -95,10 +101,12 @@ def set_status(
     status: str = typer.Argument(..., help="VALIDATED, REJECTED, DEPLOYED, DEPRECATED or DELETED."),
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Move a version to another status (illegal moves are refused)."""
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         changed = client.models.set_status(model, version, status)
     _print_versions([changed], json_output)
 
@@ -109,10 +117,12 @@ def deploy(
     version: int = typer.Argument(..., help="Version number."),
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Deploy a version; the previously deployed one becomes DEPRECATED."""
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         deployed = client.models.deploy(model, version)
     _print_versions([deployed], json_output)
 
@@ -122,9 +132,11 @@ def rollback(
     model: str = typer.Argument(..., help="Model name."),
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Redeploy the most recently deprecated version."""
-    with open_client(db, project) as client:
+    with open_client(db, project, server=server, token=token) as client:
         deployed = client.models.rollback(model)
     _print_versions([deployed], json_output)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tideflow.client.events import Events
 from tideflow.client.metadata import Artifacts, Datasets, Lineage, Metrics
 from tideflow.client.models import Models
 from tideflow.client.services import Services, local_services
 from tideflow.errors import FailedPreconditionError
+from tideflow.settings import Settings
 from tideflow.store import Store
 
 DEFAULT_PROJECT = "default"
@@ -70,7 +73,13 @@ class Client:
         return f"Client({self.url!r}, project={self.project!r})"
 
 
-def connect(url: str, *, project: str = DEFAULT_PROJECT, token: str | None = None) -> Client:
+def connect(
+    url: str,
+    *,
+    project: str = DEFAULT_PROJECT,
+    token: str | None = None,
+    ca: str | Path | None = None,
+) -> Client:
     """Connect to Tideflow and return a :class:`Client` bound to ``project``.
 
     Args:
@@ -79,6 +88,9 @@ def connect(url: str, *, project: str = DEFAULT_PROJECT, token: str | None = Non
             process on that store (migrated if empty; no scheduler).
         project: The project to work in (created if it does not exist).
         token: The API token, for servers that require one.
+        ca: For ``grpcs://`` (TLS) servers: a PEM file of the CA that signed the server's
+            certificate (default ``$TIDEFLOW_CA_FILE``, else the system's root certificates).
+            Giving it makes the connection use TLS even with a ``grpc://`` URL.
 
     Raises:
         InvalidArgumentError: Unsupported URL or invalid project name.
@@ -86,9 +98,14 @@ def connect(url: str, *, project: str = DEFAULT_PROJECT, token: str | None = Non
         FailedPreconditionError: The database schema needs ``tideflow db upgrade``.
     """
     if url.startswith(("grpc://", "grpcs://")):
+        from tideflow.client.remote.channel import TlsConfig
         from tideflow.client.remote.connection import remote_services
 
-        return Client(remote_services(url, project=project, token=token), project, url=url)
+        tls = None
+        if ca is not None or url.startswith("grpcs://"):
+            tls = TlsConfig.from_ca_file(ca if ca is not None else Settings.from_env().ca_file)
+        services = remote_services(url, project=project, token=token, tls=tls)
+        return Client(services, project, url=url)
     store = Store.open(url)
     try:
         services = local_services(store, owns_store=True)

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -46,9 +47,28 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """TLS for the channel: the CA that signed the server's certificate (PEM bytes)."""
+    """TLS for the channel: the CA that signed the server's certificate (PEM bytes).
+
+    ``None`` trusts the system's root certificates (a server with a publicly signed one).
+    """
 
     root_certificates: bytes | None = None
+
+    @classmethod
+    def from_ca_file(cls, path: str | Path | None) -> TlsConfig:
+        """Trust the CA certificate(s) in the PEM file ``path`` (system roots if ``None``).
+
+        Raises:
+            InvalidArgumentError: The file cannot be read.
+        """
+        if path is None:
+            return cls()
+        try:
+            return cls(root_certificates=Path(path).expanduser().read_bytes())
+        except OSError as e:
+            raise InvalidArgumentError(
+                f"cannot read the CA file {str(path)!r}: {e.strerror}", field="ca"
+            ) from e
 
 
 def parse_target(url: str) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from tideflow.client.remote.channel import RpcChannel
+from tideflow.client.remote.channel import RpcChannel, TlsConfig
 from tideflow.client.remote.model_center import RemoteModelCenter
 from tideflow.client.services import Services
 
 
-def remote_services(url: str, *, project: str, token: str | None = None) -> Services:
+def remote_services(
+    url: str, *, project: str, token: str | None = None, tls: TlsConfig | None = None
+) -> Services:
     """Proxies of every service over one channel to the server at ``url``."""
-    channel = RpcChannel(url, project=project, token=token)
+    channel = RpcChannel(url, project=project, token=token, tls=tls)
     services = Services(
         projects=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
         model_center=RemoteModelCenter(channel),
