@@ -8,6 +8,7 @@ from tideflow.client.events import Events
 from tideflow.client.metadata import Artifacts, Datasets, Lineage, Metrics
 from tideflow.client.models import Models
 from tideflow.client.services import Services, local_services
+from tideflow.client.workflows import Workflows
 from tideflow.errors import FailedPreconditionError
 from tideflow.settings import Settings
 from tideflow.store import Store
@@ -26,6 +27,7 @@ class Client:
         metrics: Metrics.
         lineage: Lineage of job executions.
         events: The project's event log.
+        workflows: Submitted workflows and their snapshots.
         url: What it was connected to (a SQL URL or ``grpc://host:port``).
     """
 
@@ -42,6 +44,7 @@ class Client:
         self.metrics = Metrics(services.metrics, project)
         self.lineage = Lineage(services.lineage, project)
         self.events = Events(services.notifications, project)
+        self.workflows = Workflows(services.workflows, project)
 
     @property
     def services(self) -> Services:

@@ -23,7 +23,9 @@ from tideflow.errors import PermissionDeniedError, UnauthenticatedError
 from tideflow.metadata.access import AccessService
 from tideflow.rpc.call import Call, is_mutating
 
-ADMIN_METHODS = frozenset({"CompactEvents", "CreateToken", "ListTokens", "RevokeToken"})
+ADMIN_METHODS = frozenset(
+    {"CompactEvents", "DeleteProject", "CreateToken", "ListTokens", "RevokeToken"}
+)
 """RPC names (without service) only ``admin`` tokens may call: they drop data or grant access."""
 
 

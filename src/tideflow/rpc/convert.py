@@ -428,6 +428,7 @@ def snapshot_to_pb(snapshot: Snapshot) -> pb.Snapshot:
         plan_json=snapshot.plan,
         code_uri=snapshot.code_uri,
         code_sha256=snapshot.code_sha256,
+        identity=snapshot.identity,
         **_stamps(create_time=snapshot.create_time),
     )
 
@@ -441,6 +442,7 @@ def snapshot_from_pb(message: pb.Snapshot) -> Snapshot:
         code_uri=message.code_uri,
         code_sha256=message.code_sha256,
         create_time=from_timestamp(message, "create_time"),
+        identity=message.identity,
     )
 
 

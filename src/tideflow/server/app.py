@@ -23,7 +23,8 @@ from tideflow.metadata.access import AccessService
 from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
 from tideflow.rpc.servicers.model_center import ModelCenterServicer
-from tideflow.rpc.v1 import model_center_pb2_grpc
+from tideflow.rpc.servicers.scheduler import SchedulerServicer
+from tideflow.rpc.v1 import model_center_pb2_grpc, scheduler_pb2_grpc
 from tideflow.server.config import ServerConfig
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
@@ -40,6 +41,9 @@ def register_servicers(server: grpc.Server, services: Services) -> None:
     """Add every service's servicer to ``server`` (one line per service)."""
     model_center_pb2_grpc.add_ModelCenterServiceServicer_to_server(
         ModelCenterServicer(services.model_center), server
+    )
+    scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(
+        SchedulerServicer(services.workflows), server
     )
 
 
@@ -68,7 +72,9 @@ class TideflowServer:
         """Open the store (migrating an empty one), then serve gRPC and HTTP."""
         config = self.config
         store = Store.open(config.db_url)
-        self._services = services = local_services(store, owns_store=True)
+        self._services = services = local_services(
+            store, owns_store=True, blob_url=config.blob_root
+        )
         self.metrics.track_listeners(lambda: services.notifications.listeners)
         last = [services.notifications.latest_offset()]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tideflow.client.remote.channel import RpcChannel, TlsConfig
 from tideflow.client.remote.model_center import RemoteModelCenter
+from tideflow.client.remote.workflow import RemoteWorkflowService
 from tideflow.client.services import Services
 
 
@@ -20,7 +21,7 @@ def remote_services(
         metrics=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
         lineage=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
         notifications=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
-        workflows=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
+        workflows=RemoteWorkflowService(channel),
     )
     services.closers.append(channel.close)
     return services
