@@ -108,6 +108,11 @@ def connect(
         if ca is not None or url.startswith("grpcs://"):
             tls = TlsConfig.from_ca_file(ca if ca is not None else Settings.from_env().ca_file)
         services = remote_services(url, project=project, token=token, tls=tls)
+        try:
+            services.projects.ensure_project(project)
+        except BaseException:
+            services.close()
+            raise
         return Client(services, project, url=url)
     store = Store.open(url)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from tideflow.domain.events import Event
 from tideflow.domain.limits import check_name
 from tideflow.domain.page import Page
-from tideflow.errors import InvalidArgumentError
+from tideflow.errors import InvalidArgumentError, UnavailableError
 from tideflow.notification.filters import EventFilter, decode_cursor, encode_cursor
 from tideflow.notification.listener import Listener
 from tideflow.notification.signal import OffsetSignal
@@ -68,6 +68,7 @@ class NotificationService:
         self._watcher: CommitWatcher | None = None
         self._lock = threading.Lock()
         self._listeners: set[Listener] = set()
+        self._closed = False
 
     @property
     def listeners(self) -> int:
@@ -172,6 +173,8 @@ class NotificationService:
             on_close=self._forget,
         )
         with self._lock:
+            if self._closed:  # its signal never wakes again: the listener would spin
+                raise UnavailableError("the notification service is closed (shutting down)")
             self._listeners.add(listener)
             if self._watch and self._watcher is None:
                 self._watcher = start_watcher(self._store, self._signal)
@@ -206,6 +209,7 @@ class NotificationService:
     def close(self) -> None:
         """Close every listener, stop watching and detach from the store."""
         with self._lock:
+            self._closed = True
             listeners = list(self._listeners)
         for listener in listeners:
             listener.close()

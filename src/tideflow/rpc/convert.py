@@ -32,7 +32,9 @@ from tideflow.domain.metadata import (
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus, ModelStatus
 from tideflow.errors import InvalidArgumentError
+from tideflow.notification.filters import EventFilter, make_filter
 from tideflow.rpc.v1 import common_pb2 as pb
+from tideflow.rpc.v1 import notification_pb2 as npb
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -156,6 +158,32 @@ def event_from_pb(message: pb.Event) -> Event:
         offset=message.offset,
         create_time=from_timestamp(message, "create_time"),
         idempotency_key=optional(message, "idempotency_key"),
+    )
+
+
+def event_filter_to_pb(event_filter: EventFilter | None) -> npb.EventFilter:
+    """Wire form of a listener / listing filter (``None`` fields stay unset: any)."""
+    f = event_filter or EventFilter()
+    return npb.EventFilter(
+        keys=list(f.keys or ()),
+        event_types=list(f.event_types or ()),
+        sender=f.sender,
+        **_stamps(since=f.since, until=f.until),
+    )
+
+
+def event_filter_from_pb(message: npb.EventFilter) -> EventFilter:
+    """Domain form of a filter, validated as an in-process caller's would be.
+
+    Raises:
+        InvalidArgumentError: A filter value that cannot mean what the caller meant.
+    """
+    return make_filter(
+        keys=list(message.keys) or None,
+        event_types=list(message.event_types) or None,
+        sender=optional(message, "sender"),
+        since=from_timestamp(message, "since"),
+        until=from_timestamp(message, "until"),
     )
 
 

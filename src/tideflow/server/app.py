@@ -22,9 +22,16 @@ from tideflow.errors import UnavailableError
 from tideflow.metadata.access import AccessService
 from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
+from tideflow.rpc.servicers.metadata import MetadataServicer, MetadataServices
 from tideflow.rpc.servicers.model_center import ModelCenterServicer
+from tideflow.rpc.servicers.notification import NotificationServicer
 from tideflow.rpc.servicers.scheduler import SchedulerServicer
-from tideflow.rpc.v1 import model_center_pb2_grpc, scheduler_pb2_grpc
+from tideflow.rpc.v1 import (
+    metadata_pb2_grpc,
+    model_center_pb2_grpc,
+    notification_pb2_grpc,
+    scheduler_pb2_grpc,
+)
 from tideflow.server.config import ServerConfig
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
@@ -41,6 +48,12 @@ def register_servicers(server: grpc.Server, services: Services) -> None:
     """Add every service's servicer to ``server`` (one line per service)."""
     model_center_pb2_grpc.add_ModelCenterServiceServicer_to_server(
         ModelCenterServicer(services.model_center), server
+    )
+    metadata_pb2_grpc.add_MetadataServiceServicer_to_server(
+        MetadataServicer(MetadataServices.of(services)), server
+    )
+    notification_pb2_grpc.add_NotificationServiceServicer_to_server(
+        NotificationServicer(services.notifications), server
     )
     scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(
         SchedulerServicer(services.workflows), server

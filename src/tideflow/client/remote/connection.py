@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from tideflow.client.remote.channel import RpcChannel, TlsConfig
+from tideflow.client.remote.metadata import (
+    RemoteArtifactService,
+    RemoteDatasetService,
+    RemoteLineageService,
+    RemoteMetricService,
+    RemoteProjectService,
+)
 from tideflow.client.remote.model_center import RemoteModelCenter
+from tideflow.client.remote.notification import RemoteNotificationService
 from tideflow.client.remote.workflow import RemoteWorkflowService
 from tideflow.client.services import Services
 
@@ -13,15 +21,17 @@ def remote_services(
 ) -> Services:
     """Proxies of every service over one channel to the server at ``url``."""
     channel = RpcChannel(url, project=project, token=token, tls=tls)
+    notifications = RemoteNotificationService(channel)
     services = Services(
-        projects=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
+        projects=RemoteProjectService(channel),
         model_center=RemoteModelCenter(channel),
-        datasets=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
-        artifacts=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
-        metrics=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
-        lineage=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
-        notifications=None,  # type: ignore[arg-type]  # filled in as each service gains its proxy
+        datasets=RemoteDatasetService(channel),
+        artifacts=RemoteArtifactService(channel),
+        metrics=RemoteMetricService(channel),
+        lineage=RemoteLineageService(channel),
+        notifications=notifications,
         workflows=RemoteWorkflowService(channel),
     )
     services.closers.append(channel.close)
+    services.closers.append(notifications.close)  # listeners end before the channel closes
     return services

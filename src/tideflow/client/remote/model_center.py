@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tideflow.client.remote.channel import RpcChannel
+from tideflow.client.remote.request import json_text, metric_map, str_map
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.page import Page
 from tideflow.domain.status import ModelStatus
@@ -15,6 +16,7 @@ from tideflow.modelcenter.lifecycle import parse_status
 from tideflow.rpc import convert
 from tideflow.rpc.v1 import model_center_pb2 as m
 from tideflow.rpc.v1 import model_center_pb2_grpc as g
+from tideflow.store.cursor import check_limit
 
 
 class RemoteModelCenter(ModelCenter):
@@ -33,7 +35,7 @@ class RemoteModelCenter(ModelCenter):
         tags: Mapping[str, str] | None = None,
     ) -> RegisteredModel:
         request = m.CreateModelRequest(
-            name=name, description=description, tags=convert.str_map(tags)
+            name=name, description=description, tags=str_map(tags, "tags")
         )
         return convert.model_from_pb(
             self._rpc.unary(self._stub.CreateModel, request, mutating=True).model
@@ -48,6 +50,7 @@ class RemoteModelCenter(ModelCenter):
     def list_models(
         self, project: str, *, limit: int = 100, cursor: str | None = None
     ) -> Page[RegisteredModel]:
+        check_limit(limit)
         response = self._rpc.unary(
             self._stub.ListModels, m.ListModelsRequest(limit=limit, cursor=cursor), mutating=False
         )
@@ -67,7 +70,7 @@ class RemoteModelCenter(ModelCenter):
         request = m.UpdateModelRequest(
             name=name,
             description=description,
-            tags=convert.str_map(tags),
+            tags=str_map(tags, "tags"),
             update_tags=tags is not None,
         )
         return convert.model_from_pb(
@@ -91,9 +94,9 @@ class RemoteModelCenter(ModelCenter):
             model=model,
             uri=uri,
             flavour=flavour,
-            metrics=dict(metrics or {}),
-            params_json=convert.to_json(dict(params or {})),
-            tags=convert.str_map(tags),
+            metrics=metric_map(metrics),
+            params_json=json_text(params, "params"),
+            tags=str_map(tags, "tags"),
             description=description,
             job_execution_id=job_execution_id,
         )
@@ -145,6 +148,7 @@ class RemoteModelCenter(ModelCenter):
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[ModelVersion]:
+        check_limit(limit)
         request = m.ListModelVersionsRequest(
             model=model,
             status=convert.enum_to_pb(

@@ -46,6 +46,16 @@ class ListProjectsResponse(_message.Message):
     projects: _containers.RepeatedCompositeFieldContainer[_common_pb2.Project]
     def __init__(self, projects: _Optional[_Iterable[_Union[_common_pb2.Project, _Mapping]]] = ...) -> None: ...
 
+class DeleteProjectRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteProjectResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class RegisterDatasetRequest(_message.Message):
     __slots__ = ("name", "uri", "format", "stream", "schema_json", "properties_json", "description")
     NAME_FIELD_NUMBER: _ClassVar[int]

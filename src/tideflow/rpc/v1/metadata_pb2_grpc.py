@@ -49,6 +49,11 @@ class MetadataServiceStub:
                 request_serializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.ListProjectsRequest.SerializeToString,
                 response_deserializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.ListProjectsResponse.FromString,
                 _registered_method=True)
+        self.DeleteProject = channel.unary_unary(
+                '/tideflow.v1.MetadataService/DeleteProject',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.DeleteProjectRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.DeleteProjectResponse.FromString,
+                _registered_method=True)
         self.RegisterDataset = channel.unary_unary(
                 '/tideflow.v1.MetadataService/RegisterDataset',
                 request_serializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.RegisterDatasetRequest.SerializeToString,
@@ -142,6 +147,12 @@ class MetadataServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListProjects(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteProject(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -254,6 +265,11 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.ListProjects,
                     request_deserializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.ListProjectsRequest.FromString,
                     response_serializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.ListProjectsResponse.SerializeToString,
+            ),
+            'DeleteProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteProject,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.DeleteProjectRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_metadata__pb2.DeleteProjectResponse.SerializeToString,
             ),
             'RegisterDataset': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterDataset,
@@ -412,6 +428,33 @@ class MetadataService:
             '/tideflow.v1.MetadataService/ListProjects',
             tideflow_dot_rpc_dot_v1_dot_metadata__pb2.ListProjectsRequest.SerializeToString,
             tideflow_dot_rpc_dot_v1_dot_metadata__pb2.ListProjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.MetadataService/DeleteProject',
+            tideflow_dot_rpc_dot_v1_dot_metadata__pb2.DeleteProjectRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_metadata__pb2.DeleteProjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

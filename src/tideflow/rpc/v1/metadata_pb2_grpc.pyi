@@ -34,6 +34,7 @@ class MetadataServiceStub:
     CreateProject: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.CreateProjectRequest, _metadata_pb2.CreateProjectResponse]
     GetProject: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetProjectRequest, _metadata_pb2.GetProjectResponse]
     ListProjects: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.ListProjectsRequest, _metadata_pb2.ListProjectsResponse]
+    DeleteProject: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.DeleteProjectRequest, _metadata_pb2.DeleteProjectResponse]
     RegisterDataset: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.RegisterDatasetRequest, _metadata_pb2.RegisterDatasetResponse]
     GetDataset: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetDatasetRequest, _metadata_pb2.GetDatasetResponse]
     ListDatasets: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.ListDatasetsRequest, _metadata_pb2.ListDatasetsResponse]
@@ -56,6 +57,7 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     CreateProject: _aio.UnaryUnaryMultiCallable[_metadata_pb2.CreateProjectRequest, _metadata_pb2.CreateProjectResponse]  # type: ignore[assignment]
     GetProject: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetProjectRequest, _metadata_pb2.GetProjectResponse]  # type: ignore[assignment]
     ListProjects: _aio.UnaryUnaryMultiCallable[_metadata_pb2.ListProjectsRequest, _metadata_pb2.ListProjectsResponse]  # type: ignore[assignment]
+    DeleteProject: _aio.UnaryUnaryMultiCallable[_metadata_pb2.DeleteProjectRequest, _metadata_pb2.DeleteProjectResponse]  # type: ignore[assignment]
     RegisterDataset: _aio.UnaryUnaryMultiCallable[_metadata_pb2.RegisterDatasetRequest, _metadata_pb2.RegisterDatasetResponse]  # type: ignore[assignment]
     GetDataset: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetDatasetRequest, _metadata_pb2.GetDatasetResponse]  # type: ignore[assignment]
     ListDatasets: _aio.UnaryUnaryMultiCallable[_metadata_pb2.ListDatasetsRequest, _metadata_pb2.ListDatasetsResponse]  # type: ignore[assignment]
@@ -93,6 +95,13 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _metadata_pb2.ListProjectsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_metadata_pb2.ListProjectsResponse, _abc.Awaitable[_metadata_pb2.ListProjectsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteProject(
+        self,
+        request: _metadata_pb2.DeleteProjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metadata_pb2.DeleteProjectResponse, _abc.Awaitable[_metadata_pb2.DeleteProjectResponse]]: ...
 
     @_abc_1.abstractmethod
     def RegisterDataset(

@@ -105,8 +105,9 @@ class NotificationServiceServicer:
 
     def Listen(self, request, context):
         """Replays the matching events after `after_offset`, then streams new ones as they commit.
-        While nothing matches, the server sends a keepalive (an empty `events` list, with
-        `position` set) every `keepalive_seconds`, so dead connections are noticed quickly.
+        The first response is empty: it says the listener is in place (or the call fails with the
+        reason). While nothing matches, the server sends a keepalive (an empty `events` list)
+        every `keepalive_seconds`, so dead connections are noticed quickly.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

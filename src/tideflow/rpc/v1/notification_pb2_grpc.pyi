@@ -37,8 +37,9 @@ class NotificationServiceStub:
     GetLatestOffset: _grpc.UnaryUnaryMultiCallable[_notification_pb2.GetLatestOffsetRequest, _notification_pb2.GetLatestOffsetResponse]
     Listen: _grpc.UnaryStreamMultiCallable[_notification_pb2.ListenRequest, _notification_pb2.ListenResponse]
     """Replays the matching events after `after_offset`, then streams new ones as they commit.
-    While nothing matches, the server sends a keepalive (an empty `events` list, with
-    `position` set) every `keepalive_seconds`, so dead connections are noticed quickly.
+    The first response is empty: it says the listener is in place (or the call fails with the
+    reason). While nothing matches, the server sends a keepalive (an empty `events` list)
+    every `keepalive_seconds`, so dead connections are noticed quickly.
     """
     CommitOffset: _grpc.UnaryUnaryMultiCallable[_notification_pb2.CommitOffsetRequest, _notification_pb2.CommitOffsetResponse]
     GetCommittedOffset: _grpc.UnaryUnaryMultiCallable[_notification_pb2.GetCommittedOffsetRequest, _notification_pb2.GetCommittedOffsetResponse]
@@ -53,8 +54,9 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     GetLatestOffset: _aio.UnaryUnaryMultiCallable[_notification_pb2.GetLatestOffsetRequest, _notification_pb2.GetLatestOffsetResponse]  # type: ignore[assignment]
     Listen: _aio.UnaryStreamMultiCallable[_notification_pb2.ListenRequest, _notification_pb2.ListenResponse]  # type: ignore[assignment]
     """Replays the matching events after `after_offset`, then streams new ones as they commit.
-    While nothing matches, the server sends a keepalive (an empty `events` list, with
-    `position` set) every `keepalive_seconds`, so dead connections are noticed quickly.
+    The first response is empty: it says the listener is in place (or the call fails with the
+    reason). While nothing matches, the server sends a keepalive (an empty `events` list)
+    every `keepalive_seconds`, so dead connections are noticed quickly.
     """
     CommitOffset: _aio.UnaryUnaryMultiCallable[_notification_pb2.CommitOffsetRequest, _notification_pb2.CommitOffsetResponse]  # type: ignore[assignment]
     GetCommittedOffset: _aio.UnaryUnaryMultiCallable[_notification_pb2.GetCommittedOffsetRequest, _notification_pb2.GetCommittedOffsetResponse]  # type: ignore[assignment]
@@ -96,8 +98,9 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_notification_pb2.ListenResponse], _abc.AsyncIterator[_notification_pb2.ListenResponse]]:
         """Replays the matching events after `after_offset`, then streams new ones as they commit.
-        While nothing matches, the server sends a keepalive (an empty `events` list, with
-        `position` set) every `keepalive_seconds`, so dead connections are noticed quickly.
+        The first response is empty: it says the listener is in place (or the call fails with the
+        reason). While nothing matches, the server sends a keepalive (an empty `events` list)
+        every `keepalive_seconds`, so dead connections are noticed quickly.
         """
 
     @_abc_1.abstractmethod

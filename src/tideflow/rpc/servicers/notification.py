@@ -1,0 +1,123 @@
+"""NotificationService over :class:`~tideflow.notification.service.NotificationService`.
+
+Events always land in, and are read from, the namespace of the call's project (its metadata):
+a ``namespace`` set in a message is ignored, so no client writes into or reads another
+project's log.
+
+``Listen`` holds one in-process :class:`~tideflow.notification.listener.Listener` per stream.
+It first sends an empty response (the listener is in place; a bad filter fails the call before
+that), then every batch of matching events as it commits, and an empty response as keepalive
+whenever ``keepalive_seconds`` pass without one. The stream ends when the client goes away or
+the service closes (server shutdown); the client then reconnects after its last offset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from tideflow.errors import InvalidArgumentError
+from tideflow.notification.service import NotificationService
+from tideflow.rpc import convert
+from tideflow.rpc.call import project
+from tideflow.rpc.v1 import notification_pb2 as n
+from tideflow.rpc.v1 import notification_pb2_grpc as g
+
+DEFAULT_KEEPALIVE = 10.0
+MAX_KEEPALIVE = 60.0
+MIN_KEEPALIVE = 0.05
+DEFAULT_PAGE = 100
+MAX_AGE_SECONDS = timedelta.max.total_seconds() / 2
+
+
+def keepalive_of(seconds: float) -> float:
+    """The keepalive interval a listen request asks for (0: the default).
+
+    Raises:
+        InvalidArgumentError: Negative, not finite, or over :data:`MAX_KEEPALIVE`.
+    """
+    if seconds == 0:
+        return DEFAULT_KEEPALIVE
+    if not math.isfinite(seconds) or not MIN_KEEPALIVE <= seconds <= MAX_KEEPALIVE:
+        raise InvalidArgumentError(
+            f"keepalive_seconds must be between {MIN_KEEPALIVE} and {MAX_KEEPALIVE}, "
+            f"got {seconds!r}",
+            field="keepalive_seconds",
+        )
+    return seconds
+
+
+class NotificationServicer(g.NotificationServiceServicer):
+    """Every Notification RPC; errors are mapped by the interceptor."""
+
+    def __init__(self, service: NotificationService) -> None:
+        self._service = service
+
+    def SendEvent(self, request: n.SendEventRequest, context: Any) -> n.SendEventResponse:
+        (event,) = self._service.send_many(project(), [convert.event_from_pb(request.event)])
+        return n.SendEventResponse(event=convert.event_to_pb(event))
+
+    def SendEvents(self, request: n.SendEventsRequest, context: Any) -> n.SendEventsResponse:
+        events = self._service.send_many(
+            project(), [convert.event_from_pb(e) for e in request.events]
+        )
+        return n.SendEventsResponse(events=[convert.event_to_pb(e) for e in events])
+
+    def ListEvents(self, request: n.ListEventsRequest, context: Any) -> n.ListEventsResponse:
+        page = self._service.list(
+            project(),
+            convert.event_filter_from_pb(request.filter),
+            after_offset=request.after_offset,
+            limit=request.limit or DEFAULT_PAGE,
+            cursor=convert.optional(request, "cursor"),
+        )
+        return n.ListEventsResponse(
+            events=[convert.event_to_pb(e) for e in page.items], next_cursor=page.next_cursor
+        )
+
+    def GetLatestOffset(
+        self, request: n.GetLatestOffsetRequest, context: Any
+    ) -> n.GetLatestOffsetResponse:
+        return n.GetLatestOffsetResponse(offset=self._service.latest_offset())
+
+    def Listen(self, request: n.ListenRequest, context: Any) -> Iterator[n.ListenResponse]:
+        keepalive = keepalive_of(request.keepalive_seconds)
+        listener = self._service.listen(
+            project(),
+            convert.event_filter_from_pb(request.filter),
+            after_offset=request.after_offset,
+        )
+        # A client that goes away closes the listener at once, not at the next keepalive.
+        context.add_callback(listener.close)
+        try:
+            yield n.ListenResponse()
+            while context.is_active() and not listener.closed:
+                events = listener.poll(keepalive)
+                yield n.ListenResponse(events=[convert.event_to_pb(e) for e in events])
+        finally:
+            listener.close()
+
+    def CommitOffset(self, request: n.CommitOffsetRequest, context: Any) -> n.CommitOffsetResponse:
+        self._service.commit(project(), request.consumer, request.offset)
+        return n.CommitOffsetResponse()
+
+    def GetCommittedOffset(
+        self, request: n.GetCommittedOffsetRequest, context: Any
+    ) -> n.GetCommittedOffsetResponse:
+        return n.GetCommittedOffsetResponse(
+            offset=self._service.committed(project(), request.consumer)
+        )
+
+    def CompactEvents(
+        self, request: n.CompactEventsRequest, context: Any
+    ) -> n.CompactEventsResponse:
+        seconds = request.older_than_seconds
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_AGE_SECONDS:
+            raise InvalidArgumentError(
+                f"older_than must be a non-negative duration, got {seconds!r} seconds",
+                field="older_than",
+            )
+        deleted = self._service.compact(older_than=timedelta(seconds=seconds), namespace=project())
+        return n.CompactEventsResponse(deleted=deleted)
