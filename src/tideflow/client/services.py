@@ -20,7 +20,9 @@ from tideflow.metadata import (
 )
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
+from tideflow.settings import Settings
 from tideflow.store import Store
+from tideflow.store.blob import BlobStore
 
 
 @dataclass
@@ -44,8 +46,30 @@ class Services:
         self.closers.clear()
 
 
-def local_services(store: Store, *, owns_store: bool = False) -> Services:
-    """Services running in this process on ``store``."""
+def default_blob_root(db_url: str) -> str:
+    """Where an in-process client keeps code packages for the store at ``db_url``.
+
+    Beside a SQLite file (``<its directory>/blobs``, as the server lays out ``$TIDEFLOW_HOME``,
+    so both see the same packages), else ``$TIDEFLOW_HOME/blobs``.
+    """
+    prefix = "sqlite:///"
+    if db_url.startswith(prefix) and db_url[len(prefix) :] not in ("", ":memory:"):
+        from pathlib import Path
+
+        return str(Path(db_url[len(prefix) :].split("?", 1)[0]).parent / "blobs")
+    return str(Settings.from_env().blob_root)
+
+
+def local_services(
+    store: Store, *, owns_store: bool = False, blob_url: str | None = None
+) -> Services:
+    """Services running in this process on ``store``.
+
+    Args:
+        store: The SQL store.
+        owns_store: Close the store with the services.
+        blob_url: The blob store (code packages, models); :func:`default_blob_root` by default.
+    """
     notifications = NotificationService(store)
     services = Services(
         projects=ProjectService(store),
@@ -55,7 +79,7 @@ def local_services(store: Store, *, owns_store: bool = False) -> Services:
         metrics=MetricService(store),
         lineage=LineageService(store),
         notifications=notifications,
-        workflows=WorkflowService(store),
+        workflows=WorkflowService(store, BlobStore(blob_url or default_blob_root(store.url))),
     )
     if owns_store:
         services.closers.append(store.close)

@@ -20,6 +20,7 @@ from tideflow.domain.metadata import (
     Metric,
     Project,
     Snapshot,
+    Submission,
     Workflow,
     WorkflowExecution,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "RuleKind",
     "Snapshot",
     "StatusChange",
+    "Submission",
     "Trigger",
     "Workflow",
     "WorkflowExecution",

@@ -31,6 +31,8 @@ MAX_JSON_LENGTH = 1_048_576
 """Serialised JSON documents (schemas, params, tags, properties, contexts)."""
 MAX_PLAN_LENGTH = 16_777_215
 """A serialised workflow plan."""
+MAX_PACKAGE_BYTES = 100 * 1024 * 1024
+"""A code package (the zip of a workflow's directory), checked by the packager and the server."""
 
 
 def check_name(value: object, what: str) -> str:

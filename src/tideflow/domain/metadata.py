@@ -139,6 +139,8 @@ class Snapshot:
         code_uri: Where the code package is (blob-store URL).
         code_sha256: The package's SHA-256, hex.
         create_time: When it was submitted (UTC).
+        identity: SHA-256 over its canonical content (packaged files and plan, see
+            docs/submission.md); resubmitting the same content reuses this snapshot.
     """
 
     snapshot_id: int
@@ -147,6 +149,20 @@ class Snapshot:
     code_uri: str = ""
     code_sha256: str = ""
     create_time: datetime | None = None
+    identity: str = ""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What submitting a workflow did.
+
+    Attributes:
+        snapshot: The workflow's snapshot now (new, or the one with the same identity).
+        reused: ``True`` when an identical snapshot existed and was reused.
+    """
+
+    snapshot: Snapshot
+    reused: bool = False
 
 
 @dataclass(frozen=True)

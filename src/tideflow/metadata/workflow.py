@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from tideflow.domain.events import JOB_STATUS_CHANGED, Event, job_event_key
 from tideflow.domain.limits import (
     MAX_KEY_LENGTH,
+    MAX_PACKAGE_BYTES,
     MAX_PLAN_LENGTH,
     MAX_TEXT_LENGTH,
     MAX_URI_LENGTH,
@@ -31,17 +32,27 @@ from tideflow.domain.metadata import (
     ExecutionAction,
     JobExecution,
     Snapshot,
+    Submission,
     Workflow,
     WorkflowExecution,
 )
 from tideflow.domain.status import JOB_TRANSITIONS, ExecutionStatus, JobAction, JobStatus
-from tideflow.errors import AlreadyExistsError, IllegalTransitionError, InvalidArgumentError
+from tideflow.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    IllegalTransitionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from tideflow.store import Store, append_events
+from tideflow.store.blob import BlobStore, check_sha256
 from tideflow.store.cursor import check_limit
 from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.types import utcnow
 
 SENDER = "metadata"
+PACKAGES = "packages"
+"""The blob-store kind (directory) of code packages."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -67,15 +78,134 @@ def _check_int32(value: object, what: str, minimum: int) -> None:
 
 
 class WorkflowService:
-    """Submitted workflows and their snapshots."""
+    """Submitted workflows, their snapshots and their code packages (in the blob store).
 
-    def __init__(self, store: Store) -> None:
+    Args:
+        store: The SQL store.
+        blobs: Where code packages are kept; without one, packages cannot be uploaded or read.
+    """
+
+    def __init__(self, store: Store, blobs: BlobStore | None = None) -> None:
         self._store = store
+        self._blobs = blobs
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store of code packages.
+
+        Raises:
+            FailedPreconditionError: This service was built without one.
+        """
+        if self._blobs is None:
+            raise FailedPreconditionError("no blob store is configured for code packages")
+        return self._blobs
+
+    def upload_package(self, project: str, data: bytes, *, sha256: str | None = None) -> str:
+        """Store a code package (zip bytes) under its SHA-256; return its URI. Idempotent.
+
+        Raises:
+            InvalidArgumentError: Larger than ``MAX_PACKAGE_BYTES``, or ``sha256`` is given
+                and does not match the bytes.
+        """
+        if len(data) > MAX_PACKAGE_BYTES:
+            raise InvalidArgumentError(
+                f"code package of {len(data)} bytes exceeds the limit of {MAX_PACKAGE_BYTES}",
+                field="package",
+            )
+        return self.blobs.put(PACKAGES, data, sha256=sha256)
+
+    def submit(
+        self, project: str, workflow: str, *, plan: str, code_sha256: str, identity: str
+    ) -> Submission:
+        """Register a snapshot of ``workflow``, or reuse the one with the same ``identity``.
+
+        The code package must have been uploaded first (:meth:`upload_package`). Reusing makes
+        the existing snapshot the workflow's latest again (a return to earlier content).
+
+        Raises:
+            InvalidArgumentError: Bad name or hashes, or a plan that is not a readable plan of
+                this workflow.
+            NotFoundError: The code package is not in the blob store.
+        """
+        from tideflow.compiler import WorkflowPlan
+
+        check_name(workflow, "workflow name")
+        check_sha256(identity, "identity")
+        check_sha256(code_sha256, "code_sha256")
+        check_text(plan, "plan", MAX_PLAN_LENGTH, empty=False)
+        compiled = WorkflowPlan.from_json(plan)
+        if compiled.workflow != workflow:
+            raise InvalidArgumentError(
+                f"the plan is of workflow {compiled.workflow!r}, not {workflow!r}", field="plan"
+            )
+        if not self.blobs.exists(PACKAGES, code_sha256):
+            raise NotFoundError(
+                "code package",
+                code_sha256,
+                message=f"code package {code_sha256} of workflow {workflow!r} was not uploaded",
+            )
+        values = {
+            "plan": plan,
+            "code_uri": self.blobs.uri(PACKAGES, code_sha256),
+            "code_sha256": code_sha256,
+            "identity": identity,
+        }
+
+        def work(c: Connection) -> Submission:
+            repo = WorkflowRepository(c)
+            found = repo.find_snapshot(project, workflow, identity)
+            if found is None:
+                return Submission(repo.add_snapshot(project, workflow, values, utcnow()))
+            if repo.get_workflow(project, workflow).latest_snapshot_id != found.snapshot_id:
+                repo.make_latest(project, workflow, found.snapshot_id, utcnow())
+            return Submission(found, reused=True)
+
+        try:
+            return self._store.run(work)
+        except AlreadyExistsError:  # lost a race to create the workflow: it exists now
+            return self._store.run(work)
+
+    def list_snapshots(self, project: str, workflow: str) -> list[Snapshot]:
+        """The snapshots of ``workflow``, newest first."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).list_snapshots(project, workflow), write=False
+        )
+
+    def get_package(self, project: str, snapshot_id: int) -> bytes:
+        """The code package (zip bytes) of snapshot ``snapshot_id``, verified against its hash.
+
+        Raises:
+            NotFoundError: No such snapshot, or its package is missing.
+            FailedPreconditionError: The stored package does not match its SHA-256 (it was
+                changed after upload): it is refused.
+        """
+        snapshot = self.get_snapshot(project, snapshot_id)
+        if not snapshot.code_sha256:
+            raise NotFoundError(
+                "code package",
+                snapshot_id,
+                message=f"snapshot {snapshot_id} of workflow {snapshot.workflow!r} has no code package",
+            )
+        return self.blobs.get(
+            PACKAGES,
+            snapshot.code_sha256,
+            name=f"code package {snapshot.code_sha256} of workflow {snapshot.workflow!r} "
+            f"(snapshot {snapshot_id})",
+        )
 
     def create_snapshot(
-        self, project: str, workflow: str, *, plan: str, code_uri: str = "", code_sha256: str = ""
+        self,
+        project: str,
+        workflow: str,
+        *,
+        plan: str,
+        code_uri: str = "",
+        code_sha256: str = "",
+        identity: str = "",
     ) -> Snapshot:
         """Store a submitted plan (JSON text) and code package; creates the workflow if new.
+
+        This records what it is given; :meth:`submit` is the checked, deduplicating path.
 
         Raises:
             InvalidArgumentError: Bad name, plan that is not JSON, or a malformed SHA-256.
@@ -91,7 +221,14 @@ class WorkflowService:
             raise InvalidArgumentError(
                 "code_sha256 must be 64 lowercase hex digits", field="code_sha256"
             )
-        values = {"plan": plan, "code_uri": code_uri, "code_sha256": code_sha256}
+        if identity:
+            check_sha256(identity, "identity")
+        values = {
+            "plan": plan,
+            "code_uri": code_uri,
+            "code_sha256": code_sha256,
+            "identity": identity,
+        }
 
         def work(c: Connection) -> Snapshot:
             return WorkflowRepository(c).add_snapshot(project, workflow, values, utcnow())

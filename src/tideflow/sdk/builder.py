@@ -30,7 +30,7 @@ from tideflow.domain.rules import (
 )
 from tideflow.domain.status import JobAction, JobStatus, ModelStatus, ModelVersionEvent
 from tideflow.errors import GraphError, GraphProblem
-from tideflow.sdk.location import user_location
+from tideflow.sdk.location import user_file, user_location
 
 _current_workflow: ContextVar[Workflow | None] = ContextVar("tideflow_workflow", default=None)
 _current_job: ContextVar[JobSpec | None] = ContextVar("tideflow_job", default=None)
@@ -65,6 +65,8 @@ class Workflow:
     def __init__(self, name: str, *, per_context: bool = False) -> None:
         self.name = name
         self.per_context = per_context
+        # The file that declared it: ``submit`` packages that file's directory.
+        self.source_file: str | None = user_file()
         self._nodes: list[Node] = []
         self._jobs: list[JobSpec] = []
         self._rules: list[Rule] = []

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from types import FrameType
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 # ``tide.job`` is a generator-based context manager: its caller sits behind contextlib's frames.
@@ -18,7 +19,23 @@ _SKIPPED_FILES = frozenset({contextlib.__file__})
 
 def user_location() -> str | None:
     """``file:line`` of the nearest caller outside the ``tideflow`` package."""
-    frame = sys._getframe(1)
+    frame = _user_frame()
+    return None if frame is None else f"{_shorten(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def user_file() -> str | None:
+    """The absolute path of the nearest caller's file outside ``tideflow``, if it is a file.
+
+    A workflow remembers it, so ``tide.submit(wf)`` knows which directory to package.
+    """
+    frame = _user_frame()
+    if frame is None or frame.f_code.co_filename.startswith("<"):
+        return None
+    return str(Path(frame.f_code.co_filename).absolute())
+
+
+def _user_frame() -> FrameType | None:
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (
@@ -26,8 +43,8 @@ def user_location() -> str | None:
             or filename in _SKIPPED_FILES
             or filename.startswith("<frozen ")
         ):
-            return f"{_shorten(filename)}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
+            return frame
+        frame = frame.f_back
     return None
 
 

@@ -310,20 +310,22 @@ class Workflow(_message.Message):
     def __init__(self, name: _Optional[str] = ..., latest_snapshot_id: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("snapshot_id", "workflow", "plan_json", "code_uri", "code_sha256", "create_time")
+    __slots__ = ("snapshot_id", "workflow", "plan_json", "code_uri", "code_sha256", "create_time", "identity")
     SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
     CODE_URI_FIELD_NUMBER: _ClassVar[int]
     CODE_SHA256_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
     snapshot_id: int
     workflow: str
     plan_json: str
     code_uri: str
     code_sha256: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, snapshot_id: _Optional[int] = ..., workflow: _Optional[str] = ..., plan_json: _Optional[str] = ..., code_uri: _Optional[str] = ..., code_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    identity: str
+    def __init__(self, snapshot_id: _Optional[int] = ..., workflow: _Optional[str] = ..., plan_json: _Optional[str] = ..., code_uri: _Optional[str] = ..., code_sha256: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[str] = ...) -> None: ...
 
 class WorkflowExecution(_message.Message):
     __slots__ = ("execution_id", "workflow", "snapshot_id", "status", "params_json", "context", "start_time", "end_time")

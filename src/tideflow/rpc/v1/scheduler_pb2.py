@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tideflow.rpc.v1 import common_pb2 as tideflow_dot_rpc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftideflow/rpc/v1/scheduler.proto\x12\x0btideflow.v1\x1a\x1ctideflow/rpc/v1/common.proto\"c\n\x15SubmitWorkflowRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x11\n\tplan_json\x18\x02 \x01(\t\x12\x13\n\x0b\x63ode_sha256\x18\x03 \x01(\t\x12\x10\n\x08identity\x18\x04 \x01(\t\"Q\n\x16SubmitWorkflowResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"9\n\x18UploadCodePackageRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"(\n\x19UploadCodePackageResponse\x12\x0b\n\x03uri\x18\x01 \x01(\t\"\"\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Workflow\"\x16\n\x14ListWorkflowsRequest\"A\n\x15ListWorkflowsResponse\x12(\n\tworkflows\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Workflow\"%\n\x15\x44\x65leteWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteWorkflowResponse\")\n\x12GetSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\">\n\x13GetSnapshotResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\"(\n\x14ListSnapshotsRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"A\n\x15ListSnapshotsResponse\x12(\n\tsnapshots\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Snapshot2\x82\x05\n\x10SchedulerService\x12Y\n\x0eSubmitWorkflow\x12\".tideflow.v1.SubmitWorkflowRequest\x1a#.tideflow.v1.SubmitWorkflowResponse\x12\x64\n\x11UploadCodePackage\x12%.tideflow.v1.UploadCodePackageRequest\x1a&.tideflow.v1.UploadCodePackageResponse(\x01\x12P\n\x0bGetWorkflow\x12\x1f.tideflow.v1.GetWorkflowRequest\x1a .tideflow.v1.GetWorkflowResponse\x12V\n\rListWorkflows\x12!.tideflow.v1.ListWorkflowsRequest\x1a\".tideflow.v1.ListWorkflowsResponse\x12Y\n\x0e\x44\x65leteWorkflow\x12\".tideflow.v1.DeleteWorkflowRequest\x1a#.tideflow.v1.DeleteWorkflowResponse\x12P\n\x0bGetSnapshot\x12\x1f.tideflow.v1.GetSnapshotRequest\x1a .tideflow.v1.GetSnapshotResponse\x12V\n\rListSnapshots\x12!.tideflow.v1.ListSnapshotsRequest\x1a\".tideflow.v1.ListSnapshotsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftideflow/rpc/v1/scheduler.proto\x12\x0btideflow.v1\x1a\x1ctideflow/rpc/v1/common.proto\"c\n\x15SubmitWorkflowRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x11\n\tplan_json\x18\x02 \x01(\t\x12\x13\n\x0b\x63ode_sha256\x18\x03 \x01(\t\x12\x10\n\x08identity\x18\x04 \x01(\t\"Q\n\x16SubmitWorkflowResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"9\n\x18UploadCodePackageRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"(\n\x19UploadCodePackageResponse\x12\x0b\n\x03uri\x18\x01 \x01(\t\",\n\x15GetCodePackageRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\"7\n\x16GetCodePackageResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"\"\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Workflow\"\x16\n\x14ListWorkflowsRequest\"A\n\x15ListWorkflowsResponse\x12(\n\tworkflows\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Workflow\"%\n\x15\x44\x65leteWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteWorkflowResponse\")\n\x12GetSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\">\n\x13GetSnapshotResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\"(\n\x14ListSnapshotsRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"A\n\x15ListSnapshotsResponse\x12(\n\tsnapshots\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Snapshot2\xdf\x05\n\x10SchedulerService\x12Y\n\x0eSubmitWorkflow\x12\".tideflow.v1.SubmitWorkflowRequest\x1a#.tideflow.v1.SubmitWorkflowResponse\x12\x64\n\x11UploadCodePackage\x12%.tideflow.v1.UploadCodePackageRequest\x1a&.tideflow.v1.UploadCodePackageResponse(\x01\x12[\n\x0eGetCodePackage\x12\".tideflow.v1.GetCodePackageRequest\x1a#.tideflow.v1.GetCodePackageResponse0\x01\x12P\n\x0bGetWorkflow\x12\x1f.tideflow.v1.GetWorkflowRequest\x1a .tideflow.v1.GetWorkflowResponse\x12V\n\rListWorkflows\x12!.tideflow.v1.ListWorkflowsRequest\x1a\".tideflow.v1.ListWorkflowsResponse\x12Y\n\x0e\x44\x65leteWorkflow\x12\".tideflow.v1.DeleteWorkflowRequest\x1a#.tideflow.v1.DeleteWorkflowResponse\x12P\n\x0bGetSnapshot\x12\x1f.tideflow.v1.GetSnapshotRequest\x1a .tideflow.v1.GetSnapshotResponse\x12V\n\rListSnapshots\x12!.tideflow.v1.ListSnapshotsRequest\x1a\".tideflow.v1.ListSnapshotsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,26 +40,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADCODEPACKAGEREQUEST']._serialized_end=319
   _globals['_UPLOADCODEPACKAGERESPONSE']._serialized_start=321
   _globals['_UPLOADCODEPACKAGERESPONSE']._serialized_end=361
-  _globals['_GETWORKFLOWREQUEST']._serialized_start=363
-  _globals['_GETWORKFLOWREQUEST']._serialized_end=397
-  _globals['_GETWORKFLOWRESPONSE']._serialized_start=399
-  _globals['_GETWORKFLOWRESPONSE']._serialized_end=461
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=463
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=485
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=487
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=552
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=554
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=591
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=593
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=617
-  _globals['_GETSNAPSHOTREQUEST']._serialized_start=619
-  _globals['_GETSNAPSHOTREQUEST']._serialized_end=660
-  _globals['_GETSNAPSHOTRESPONSE']._serialized_start=662
-  _globals['_GETSNAPSHOTRESPONSE']._serialized_end=724
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=726
-  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=766
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=768
-  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=833
-  _globals['_SCHEDULERSERVICE']._serialized_start=836
-  _globals['_SCHEDULERSERVICE']._serialized_end=1478
+  _globals['_GETCODEPACKAGEREQUEST']._serialized_start=363
+  _globals['_GETCODEPACKAGEREQUEST']._serialized_end=407
+  _globals['_GETCODEPACKAGERESPONSE']._serialized_start=409
+  _globals['_GETCODEPACKAGERESPONSE']._serialized_end=464
+  _globals['_GETWORKFLOWREQUEST']._serialized_start=466
+  _globals['_GETWORKFLOWREQUEST']._serialized_end=500
+  _globals['_GETWORKFLOWRESPONSE']._serialized_start=502
+  _globals['_GETWORKFLOWRESPONSE']._serialized_end=564
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=566
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=588
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=590
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=655
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=657
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=694
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=696
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=720
+  _globals['_GETSNAPSHOTREQUEST']._serialized_start=722
+  _globals['_GETSNAPSHOTREQUEST']._serialized_end=763
+  _globals['_GETSNAPSHOTRESPONSE']._serialized_start=765
+  _globals['_GETSNAPSHOTRESPONSE']._serialized_end=827
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_start=829
+  _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=869
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=871
+  _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=936
+  _globals['_SCHEDULERSERVICE']._serialized_start=939
+  _globals['_SCHEDULERSERVICE']._serialized_end=1674
 # @@protoc_insertion_point(module_scope)

@@ -41,6 +41,20 @@ class UploadCodePackageResponse(_message.Message):
     uri: str
     def __init__(self, uri: _Optional[str] = ...) -> None: ...
 
+class GetCodePackageRequest(_message.Message):
+    __slots__ = ("snapshot_id",)
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot_id: int
+    def __init__(self, snapshot_id: _Optional[int] = ...) -> None: ...
+
+class GetCodePackageResponse(_message.Message):
+    __slots__ = ("sha256", "chunk")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    chunk: bytes
+    def __init__(self, sha256: _Optional[str] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
 class GetWorkflowRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class SchedulerServiceStub:
                 request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.UploadCodePackageRequest.SerializeToString,
                 response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.UploadCodePackageResponse.FromString,
                 _registered_method=True)
+        self.GetCodePackage = channel.unary_stream(
+                '/tideflow.v1.SchedulerService/GetCodePackage',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetCodePackageRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetCodePackageResponse.FromString,
+                _registered_method=True)
         self.GetWorkflow = channel.unary_unary(
                 '/tideflow.v1.SchedulerService/GetWorkflow',
                 request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowRequest.SerializeToString,
@@ -84,6 +89,14 @@ class SchedulerServiceServicer:
 
     def UploadCodePackage(self, request_iterator, context):
         """Stores a code package (zip) under its sha256 and returns its URI; idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCodePackage(self, request, context):
+        """Streams a snapshot's code package after checking it against its sha256 (a package changed
+        after upload fails with FAILED_PRECONDITION).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,6 +144,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.UploadCodePackage,
                     request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.UploadCodePackageRequest.FromString,
                     response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.UploadCodePackageResponse.SerializeToString,
+            ),
+            'GetCodePackage': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetCodePackage,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetCodePackageRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetCodePackageResponse.SerializeToString,
             ),
             'GetWorkflow': grpc.unary_unary_rpc_method_handler(
                     servicer.GetWorkflow,
@@ -212,6 +230,33 @@ class SchedulerService:
             '/tideflow.v1.SchedulerService/UploadCodePackage',
             tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.UploadCodePackageRequest.SerializeToString,
             tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.UploadCodePackageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCodePackage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/GetCodePackage',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetCodePackageRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetCodePackageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,10 @@ class SchedulerServiceStub:
     """
     UploadCodePackage: _grpc.StreamUnaryMultiCallable[_scheduler_pb2.UploadCodePackageRequest, _scheduler_pb2.UploadCodePackageResponse]
     """Stores a code package (zip) under its sha256 and returns its URI; idempotent."""
+    GetCodePackage: _grpc.UnaryStreamMultiCallable[_scheduler_pb2.GetCodePackageRequest, _scheduler_pb2.GetCodePackageResponse]
+    """Streams a snapshot's code package after checking it against its sha256 (a package changed
+    after upload fails with FAILED_PRECONDITION).
+    """
     GetWorkflow: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.GetWorkflowRequest, _scheduler_pb2.GetWorkflowResponse]
     ListWorkflows: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ListWorkflowsRequest, _scheduler_pb2.ListWorkflowsResponse]
     DeleteWorkflow: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.DeleteWorkflowRequest, _scheduler_pb2.DeleteWorkflowResponse]
@@ -54,6 +58,10 @@ class SchedulerServiceAsyncStub(SchedulerServiceStub):
     """
     UploadCodePackage: _aio.StreamUnaryMultiCallable[_scheduler_pb2.UploadCodePackageRequest, _scheduler_pb2.UploadCodePackageResponse]  # type: ignore[assignment]
     """Stores a code package (zip) under its sha256 and returns its URI; idempotent."""
+    GetCodePackage: _aio.UnaryStreamMultiCallable[_scheduler_pb2.GetCodePackageRequest, _scheduler_pb2.GetCodePackageResponse]  # type: ignore[assignment]
+    """Streams a snapshot's code package after checking it against its sha256 (a package changed
+    after upload fails with FAILED_PRECONDITION).
+    """
     GetWorkflow: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.GetWorkflowRequest, _scheduler_pb2.GetWorkflowResponse]  # type: ignore[assignment]
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ListWorkflowsRequest, _scheduler_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     DeleteWorkflow: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.DeleteWorkflowRequest, _scheduler_pb2.DeleteWorkflowResponse]  # type: ignore[assignment]
@@ -78,6 +86,16 @@ class SchedulerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_scheduler_pb2.UploadCodePackageResponse, _abc.Awaitable[_scheduler_pb2.UploadCodePackageResponse]]:
         """Stores a code package (zip) under its sha256 and returns its URI; idempotent."""
+
+    @_abc_1.abstractmethod
+    def GetCodePackage(
+        self,
+        request: _scheduler_pb2.GetCodePackageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_scheduler_pb2.GetCodePackageResponse], _abc.AsyncIterator[_scheduler_pb2.GetCodePackageResponse]]:
+        """Streams a snapshot's code package after checking it against its sha256 (a package changed
+        after upload fails with FAILED_PRECONDITION).
+        """
 
     @_abc_1.abstractmethod
     def GetWorkflow(

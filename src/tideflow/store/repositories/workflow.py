@@ -101,6 +101,41 @@ class WorkflowRepository:
         )
         return SnapshotRow.to_domain({**values, "id": snapshot_id, "create_time": now}, name)
 
+    def find_snapshot(self, project: str, name: str, identity: str) -> Snapshot | None:
+        """The newest snapshot of workflow ``name`` with that identity, locking the workflow.
+
+        The lock serialises concurrent submissions of one workflow, so two identical ones
+        cannot both store a snapshot.
+        """
+        workflow_id = self._workflow_id(project, name, lock=True, missing_ok=True)
+        if workflow_id is None:
+            return None
+        row = self._c.execute(
+            select(SNAPSHOT)
+            .where(SNAPSHOT.c.workflow_id == workflow_id, SNAPSHOT.c.identity == identity)
+            .order_by(SNAPSHOT.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else SnapshotRow.to_domain(row._mapping, name)
+
+    def make_latest(self, project: str, name: str, snapshot_id: int, now: datetime) -> None:
+        """Point workflow ``name`` at one of its snapshots (a resubmission of older content)."""
+        self._c.execute(
+            update(WORKFLOW)
+            .where(WORKFLOW.c.id == self._workflow_id(project, name))
+            .values(latest_snapshot_id=snapshot_id, update_time=now)
+        )
+
+    def list_snapshots(self, project: str, name: str) -> list[Snapshot]:
+        """The snapshots of workflow ``name``, newest first."""
+        workflow_id = self._workflow_id(project, name)
+        rows = self._c.execute(
+            select(SNAPSHOT)
+            .where(SNAPSHOT.c.workflow_id == workflow_id)
+            .order_by(SNAPSHOT.c.id.desc())
+        )
+        return [SnapshotRow.to_domain(row._mapping, name) for row in rows]
+
     def _workflow_id(
         self, project: str, name: str, *, lock: bool = False, missing_ok: bool = False
     ) -> int | None:

@@ -54,6 +54,8 @@ class SnapshotRow(Base):
     """A submitted plan and code package of a workflow."""
 
     __tablename__ = "workflow_snapshot"
+    # Resubmitting the same content looks the snapshot up by (workflow, identity).
+    __table_args__ = (Index(None, "workflow_id", "identity"),)
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     workflow_id: Mapped[int] = mapped_column(
@@ -62,6 +64,8 @@ class SnapshotRow(Base):
     plan: Mapped[str] = mapped_column(LONG_TEXT)
     code_uri: Mapped[str] = mapped_column(String(MAX_URI_LENGTH))
     code_sha256: Mapped[str] = mapped_column(String(SHA256_LENGTH))
+    # SHA-256 over canonical content (files + plan); '' for snapshots stored without one.
+    identity: Mapped[str] = mapped_column(String(SHA256_LENGTH), server_default="")
     create_time: Mapped[datetime] = mapped_column(UTCDateTime)
 
     @classmethod
@@ -74,6 +78,7 @@ class SnapshotRow(Base):
             code_uri=row["code_uri"],
             code_sha256=row["code_sha256"],
             create_time=row["create_time"],
+            identity=row["identity"] or "",
         )
 
 
