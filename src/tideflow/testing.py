@@ -79,6 +79,7 @@ class TideflowTestServer:
         Raises:
             UnavailableError: It exited or did not become ready in time (its output is included).
         """
+        self.home.mkdir(parents=True, exist_ok=True)
         ready = self.home / "ready.json"
         ready.unlink(missing_ok=True)
         command = [
