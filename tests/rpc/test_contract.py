@@ -4,7 +4,7 @@ Every test below is imported from its suite and runs with the remote ``client`` 
 ``conftest.py``. Tests that drive a store directly (not the client) stay in their suites.
 """
 
-# ruff: noqa: F403, F405
+# ruff: noqa: F403
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -20,8 +20,11 @@ from tideflow.metadata import ExecutionService, WorkflowService
 from tideflow.store import Store
 
 # These exercise NotificationService on a store of their own, not the client.
-del test_a_commit_wakes_the_listener_without_polling
-del test_close_unblocks_a_waiting_iterator
+for _local_only in (
+    "test_a_commit_wakes_the_listener_without_polling",
+    "test_close_unblocks_a_waiting_iterator",
+):
+    del globals()[_local_only]
 
 
 @pytest.fixture

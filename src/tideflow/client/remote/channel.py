@@ -115,6 +115,11 @@ class RpcChannel:
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # Reconnect soon after a server restart: gRPC's default backoff grows to minutes,
+            # and calls fail fast (UNAVAILABLE) while it waits, outlasting the retry budget.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
         ]
         if tls is not None or url.startswith("grpcs://"):
             credentials = grpc.ssl_channel_credentials(

@@ -1,0 +1,126 @@
+"""Retried mutating calls are applied once; many client threads at once see no errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from tideflow.client import Client
+from tideflow.client.remote.channel import RpcChannel
+from tideflow.rpc.v1 import common_pb2 as pb
+from tideflow.rpc.v1 import model_center_pb2 as mc
+from tideflow.rpc.v1 import model_center_pb2_grpc as mcg
+from tideflow.rpc.v1 import notification_pb2 as n
+from tideflow.rpc.v1 import notification_pb2_grpc as ng
+from tideflow.testing import TideflowTestServer
+
+
+@pytest.fixture
+def channel(server: TideflowTestServer, client: Client) -> Iterator[RpcChannel]:
+    opened = RpcChannel(server.url, project=client.project)
+    yield opened
+    opened.close()
+
+
+def test_a_retried_create_version_is_applied_once(client: Client, channel: RpcChannel) -> None:
+    client.models.create("ctr")
+    stub = mcg.ModelCenterServiceStub(channel.channel)
+    request = mc.CreateModelVersionRequest(model="ctr", uri="s3://m/1")
+    metadata = channel.metadata(mutating=True)  # one logical call: its retries share the id
+    first = stub.CreateModelVersion(request, metadata=metadata, timeout=10)
+    retried = stub.CreateModelVersion(request, metadata=metadata, timeout=10)
+    assert retried == first
+    assert first.version.version == 1
+    assert [v.version for v in client.models.list_versions("ctr")] == [1]
+    assert len(client.events.list(key="ctr")) == 1
+    # A new logical call (a fresh id) is a new version.
+    again = stub.CreateModelVersion(request, metadata=channel.metadata(mutating=True), timeout=10)
+    assert again.version.version == 2
+
+
+def test_racing_retries_of_a_send_store_one_event(client: Client, channel: RpcChannel) -> None:
+    stub = ng.NotificationServiceStub(channel.channel)
+    request = n.SendEventRequest(event=pb.Event(key="k", value="once", event_type="UNDEFINED"))
+    metadata = channel.metadata(mutating=True)
+    responses: list[n.SendEventResponse] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def send() -> None:
+        try:
+            start.wait(10)
+            responses.append(stub.SendEvent(request, metadata=metadata, timeout=10))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert len(responses) == 8
+    assert all(r == responses[0] for r in responses)
+    assert [e.value for e in client.events.list(key="k")] == ["once"]
+
+
+def test_a_request_id_is_bound_to_its_method(client: Client, channel: RpcChannel) -> None:
+    metadata = channel.metadata(mutating=True)
+    events = ng.NotificationServiceStub(channel.channel)
+    events.SendEvent(
+        n.SendEventRequest(event=pb.Event(key="k", event_type="UNDEFINED")),
+        metadata=metadata,
+        timeout=10,
+    )
+    models = mcg.ModelCenterServiceStub(channel.channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        models.CreateModel(mc.CreateModelRequest(name="m"), metadata=metadata, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "already used for /tideflow.v1.NotificationService/SendEvent" in (
+        caught.value.details() or ""
+    )
+
+
+THREADS = 16
+CALLS = 500
+
+
+def test_many_client_threads_see_no_errors(server: TideflowTestServer, client: Client) -> None:
+    client.datasets.register("clicks")
+    client.models.create("ctr")
+    client.models.create_version("ctr")
+    errors: list[BaseException] = []
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def work(worker: int) -> None:
+        try:
+            with server.client(client.project) as mine:
+                for i in range(CALLS):
+                    match i % 4:
+                        case 0:
+                            offset = mine.events.send(f"w{worker}", str(i)).offset
+                            with lock:
+                                sent.append(offset)
+                        case 1:
+                            assert mine.datasets.get("clicks").version == 1
+                        case 2:
+                            assert mine.models.get_version("ctr", version=1).version == 1
+                        case _:
+                            mine.metrics.log("loss", float(i), step=i)
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert len(set(sent)) == THREADS * CALLS // 4
+    assert len(client.events.list(limit=10_000, after_offset=min(sent) - 1)) == len(sent)
+    assert len(client.metrics.list(name="loss", limit=1000)) == 1000  # of 2000 logged
