@@ -118,6 +118,9 @@ def test_token_of_another_project_is_denied(
         ):
             with pytest.raises(PermissionDeniedError, match=denied):
                 call()
+        if raw.services.notifications is not None:  # the streaming RPC is checked too
+            with pytest.raises(PermissionDeniedError, match=denied):
+                next(iter(raw.events.listen(after_offset=0)))
     # With its own project, the same token sees nothing of the first one.
     with auth_server.client(other, token=foreign) as neighbour:
         assert list(neighbour.models.list().items) == []
