@@ -28,6 +28,7 @@ DESIGN_NAMES = {
     "predict",
     "push_model",
     "read_dataset",
+    "submit",
     "train",
     "transform",
     "user_node",

@@ -50,9 +50,14 @@ from tideflow.sdk import (
 if TYPE_CHECKING:
     from tideflow.client import connect
     from tideflow.client.embedded import init
+    from tideflow.client.workflows import submit
 
 # name -> module that defines it, imported on first attribute access.
-_LAZY = {"connect": "tideflow.client", "init": "tideflow.client.embedded"}
+_LAZY = {
+    "connect": "tideflow.client",
+    "init": "tideflow.client.embedded",
+    "submit": "tideflow.client.workflows",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -97,6 +102,7 @@ __all__ = [
     "predict",
     "push_model",
     "read_dataset",
+    "submit",
     "train",
     "transform",
     "user_node",

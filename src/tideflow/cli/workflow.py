@@ -1,13 +1,18 @@
-"""``tideflow workflow ...``: compile (and, as the server lands, submit and run) workflows."""
+"""``tideflow workflow ...``: compile, submit, list, show and delete workflows."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.tree import Tree
 
-from tideflow.cli.output import fail, stderr, stdout
+from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
+from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.settings import DEFAULT_PROJECT
 
 workflow_app = typer.Typer(help="Compile, submit and run workflows.", no_args_is_help=True)
 
@@ -81,3 +86,158 @@ def plan_tree(plan: object) -> Tree:
         for rule in workflow_rules:
             rules.add(f"[yellow]{rule.action} execution[/] {describe_rule(rule)}")
     return tree
+
+
+def _load_one(file: Path, workflow: str | None) -> list[Any]:
+    """The workflows of FILE (or the one named), user errors turned into CLI failures."""
+    from tideflow.cli.loader import load_workflows, select_workflow
+    from tideflow.errors import TideflowError, UserCodeError
+
+    try:
+        return select_workflow(load_workflows(file), workflow)
+    except UserCodeError as exc:
+        stderr.print(exc.user_traceback, markup=False)
+        fail(str(exc))
+    except TideflowError as exc:
+        fail(str(exc), code=2)
+
+
+@workflow_app.command("submit")
+def submit_command(
+    file: Path = typer.Argument(..., help="A Python file that declares workflows."),
+    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow."),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Compile FILE's workflows, package FILE's directory and register a snapshot of each.
+
+    Unchanged code and rules reuse the workflow's existing snapshot (see docs/submission.md).
+    """
+    from tideflow.errors import GraphError
+
+    workflows = _load_one(file, workflow)
+    results: list[dict[str, Any]] = []
+    failed = False
+    with open_client(db, project, server=server, token=token) as client:
+        for wf in workflows:
+            try:
+                submission = client.workflows.submit(wf, source=file)
+            except GraphError as exc:
+                failed = True
+                stderr.print(f"[bold red]error:[/] workflow '{wf.name}' does not compile")
+                stderr.print(str(exc), markup=False)
+                continue
+            snapshot = submission.snapshot
+            results.append(
+                {
+                    "workflow": snapshot.workflow,
+                    "snapshot_id": snapshot.snapshot_id,
+                    "reused": submission.reused,
+                    "identity": snapshot.identity,
+                    "code_sha256": snapshot.code_sha256,
+                    "code_uri": snapshot.code_uri,
+                }
+            )
+            if not json_output:
+                what = "unchanged, reused snapshot" if submission.reused else "new snapshot"
+                stdout.print(
+                    f"workflow [bold]{snapshot.workflow}[/]: {what} {snapshot.snapshot_id} "
+                    f"[dim](code {snapshot.code_sha256[:12]}, identity {snapshot.identity[:12]})[/]"
+                )
+    if json_output:
+        print_json(results)
+    if failed:
+        raise typer.Exit(1)
+
+
+@workflow_app.command("list")
+def list_command(
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the project's submitted workflows."""
+    with open_client(db, project, server=server, token=token) as client:
+        workflows = client.workflows.list()
+    if json_output:
+        print_json(
+            [
+                {
+                    "name": w.name,
+                    "latest_snapshot_id": w.latest_snapshot_id,
+                    "create_time": _time(w.create_time),
+                    "update_time": _time(w.update_time),
+                }
+                for w in workflows
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table("workflow", "latest snapshot", "submitted", "updated")
+    for w in workflows:
+        table.add_row(
+            w.name, str(w.latest_snapshot_id or "-"), _time(w.create_time), _time(w.update_time)
+        )
+    stdout.print(table)
+
+
+@workflow_app.command("show")
+def show_command(
+    name: str = typer.Argument(..., help="Workflow name."),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show a workflow's latest snapshot: its code package and its plan as a tree."""
+    from tideflow.compiler import WorkflowPlan
+
+    with open_client(db, project, server=server, token=token) as client:
+        snapshot = client.workflows.latest_snapshot(name)
+        count = len(client.workflows.snapshots(name))
+    plan = WorkflowPlan.from_json(snapshot.plan)
+    if json_output:
+        print_json(
+            {
+                "workflow": snapshot.workflow,
+                "snapshot_id": snapshot.snapshot_id,
+                "snapshots": count,
+                "identity": snapshot.identity,
+                "code_uri": snapshot.code_uri,
+                "code_sha256": snapshot.code_sha256,
+                "create_time": _time(snapshot.create_time),
+                "plan": plan.to_dict(include_payloads=False),
+            }
+        )
+        return
+    stdout.print(
+        f"snapshot {snapshot.snapshot_id} of {count}, submitted {_time(snapshot.create_time)}\n"
+        f"code {snapshot.code_uri} [dim](sha256 {snapshot.code_sha256})[/]\n"
+        f"identity {snapshot.identity}"
+    )
+    stdout.print(plan_tree(plan))
+
+
+@workflow_app.command("delete")
+def delete_command(
+    name: str = typer.Argument(..., help="Workflow name."),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Delete a workflow with its snapshots and executions."""
+    with open_client(db, project, server=server, token=token) as client:
+        client.workflows.delete(name)
+    stdout.print(f"deleted workflow [bold]{name}[/]")
+
+
+def _time(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")

@@ -115,3 +115,22 @@ class Workflows:
             FailedPreconditionError: The stored package was changed after upload: refused.
         """
         return self._service.get_package(self._project, snapshot_id)
+
+
+def submit(
+    workflow: WorkflowBuilder | AIGraph,
+    *,
+    source: str | Path | None = None,
+    max_package_bytes: int = MAX_PACKAGE_BYTES,
+) -> Submission:
+    """``tide.submit(wf)``: :meth:`Workflows.submit` on the default client (``tide.init``).
+
+    Raises:
+        FailedPreconditionError: No default client: call ``tide.init(project=...)`` first.
+        GraphError: The workflow does not compile; nothing is uploaded or stored.
+    """
+    from tideflow.client.default import get_default_client
+
+    return get_default_client().workflows.submit(
+        workflow, source=source, max_package_bytes=max_package_bytes
+    )
