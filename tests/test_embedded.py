@@ -170,3 +170,14 @@ def test_init_attaches_to_a_named_server(home: Path) -> None:
 def test_without_init_there_is_no_default_client(home: Path) -> None:
     with pytest.raises(FailedPreconditionError, match=r"call tide.init\(project=...\) first"):
         get_default_client()
+
+
+def test_a_second_server_for_the_same_home_is_refused(home: Path) -> None:
+    tide.init(project="demo")
+    info = _server_file(home)
+    second = _tideflow(home, "server", "start", "--port", "0", "--http-port", "0")
+    assert second.returncode == 1
+    assert f"a Tideflow server (pid {info['pid']}) already serves this TIDEFLOW_HOME" in (
+        second.stderr
+    )
+    assert _server_file(home) == info

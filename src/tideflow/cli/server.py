@@ -76,6 +76,15 @@ def start(
         ready_file=ready_file,
         port_search=port_search,
     )
+    from tideflow.client.embedded import running_server
+
+    running = running_server(config.home)
+    if running is not None:  # two servers would fight over server.json and the logs
+        fail(
+            f"a Tideflow server (pid {running['pid']}) already serves this TIDEFLOW_HOME "
+            f"({config.home}) at {running['url']}; stop it with `tideflow server stop` or set "
+            "TIDEFLOW_HOME to another directory"
+        )
     if daemon:
         _start_daemon(config.home, sys.argv[1:])
         return
