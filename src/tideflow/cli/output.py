@@ -14,7 +14,10 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
     """Print ``message`` as an error and leave with exit status ``code``."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    from rich.text import Text
+
+    # The message is plain text: brackets in it (paths, lists) must not be read as markup.
+    stderr.print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 
