@@ -1,0 +1,1 @@
+"""The scheduler: rules over events -> job actions, exactly once (pure core + dispatcher)."""

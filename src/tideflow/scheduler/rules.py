@@ -1,0 +1,223 @@
+"""The rules engine: a pure function from (rules, their states, one event) to actions.
+
+No I/O, no clock, no user code: the dispatcher loads states from the store, calls
+:func:`evaluate`, and commits the new states with the actions in one transaction -- which is
+what makes scheduling exactly-once across crashes, and what lets this module be tested
+exhaustively on its own.
+
+Semantics (DESIGN.md "Rules are data, not code"):
+
+* A rule keeps, for each :class:`EventMatch` leaf of its condition, the **latest** event per
+  ``(event_type, sender, key)`` that matched the leaf's key / type / sender patterns. The leaf
+  holds when such a latest event has the wanted value (any value when ``value`` is ``None``)
+  and -- for ``life="once"`` -- has not fired the rule yet. So ``after(job, a)`` stops holding
+  when ``a`` is restarted (its latest status is no longer FINISHED), and a ``once`` event fires
+  a rule at most once.
+* ``AllOf`` holds when every part holds, ``AnyOf`` when one does.
+* When a rule fires, every ``once`` event it was holding on is consumed.
+* Separate rules on one job are alternatives, checked in declaration order: on one event, the
+  first that fires wins and the others keep their state untouched.
+* A :class:`Periodic` rule fires on its own timer event (:func:`timer_event_key`), which the
+  timer service appends when the rule is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tideflow.domain.events import PERIODIC, Event, job_event_key
+from tideflow.domain.rules import AllOf, Condition, EventMatch, Life, Periodic, Rule
+from tideflow.domain.status import JobAction
+
+TIMER_SENDER = "scheduler"
+
+
+def timer_event_key(workflow: str, job: str | None) -> str:
+    """The key of the PERIODIC events of a rule on ``job`` (``<workflow>.<job>``)."""
+    return job_event_key(workflow, job or "*")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The latest event a leaf saw for one ``(event_type, sender, key)``."""
+
+    offset: int
+    value: str
+    consumed: bool = False
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """What one rule remembers: per leaf (depth-first index), the latest events it matched."""
+
+    leaves: Mapping[int, Mapping[tuple[str, str, str], Seen]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for the store."""
+        return {
+            str(leaf): [
+                [*origin, s.offset, s.value, s.consumed] for origin, s in sorted(seen.items())
+            ]
+            for leaf, seen in sorted(self.leaves.items())
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleState:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            {
+                int(leaf): {
+                    (event_type, sender, key): Seen(offset, value, consumed)
+                    for event_type, sender, key, offset, value, consumed in items
+                }
+                for leaf, items in data.items()
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule fired: do ``action`` to ``job`` (``None``: to the execution itself).
+
+    Attributes:
+        rule_index: The rule's position in the plan's rules.
+        job: The job acted on, or ``None`` for a workflow-level rule.
+        action: What to do.
+        event_offset: The event that made it fire.
+    """
+
+    rule_index: int
+    job: str | None
+    action: JobAction
+    event_offset: int
+
+
+def evaluate(
+    workflow: str,
+    rules: Sequence[Rule],
+    states: Mapping[int, RuleState],
+    event: Event,
+) -> tuple[dict[int, RuleState], list[Decision]]:
+    """Feed one event to a workflow execution's rules.
+
+    Args:
+        workflow: The workflow's name (timer events are keyed by it).
+        rules: The plan's rules, in declaration order.
+        states: Each rule's state by rule index (missing: empty).
+        event: The event, already routed to this execution.
+
+    Returns:
+        The states that changed, by rule index, and the decisions, in rule order (at most one
+        per job, and at most one per workflow-level action).
+    """
+    changed: dict[int, RuleState] = {}
+    fired_targets: set[tuple[str | None, JobAction | None]] = set()
+    decisions: list[Decision] = []
+    for index, rule in enumerate(rules):
+        state = states.get(index, RuleState())
+        if isinstance(rule.condition, Periodic):
+            if _is_own_timer_event(workflow, rule, index, event):
+                target = _target(rule)
+                if target not in fired_targets:
+                    fired_targets.add(target)
+                    decisions.append(Decision(index, rule.job, rule.action, event.offset))
+            continue
+        updated = _observe(rule.condition, state, event)
+        if updated is state:
+            continue
+        target = _target(rule)
+        if target not in fired_targets and _holds(rule.condition, updated, [0]):
+            fired_targets.add(target)
+            decisions.append(Decision(index, rule.job, rule.action, event.offset))
+            updated = _consume(updated)
+        changed[index] = updated
+    return changed, decisions
+
+
+def _target(rule: Rule) -> tuple[str | None, JobAction | None]:
+    # Job rules compete per job; workflow rules per action (start_on vs stop_on are separate).
+    return (rule.job, None) if rule.job is not None else (None, rule.action)
+
+
+def _is_own_timer_event(workflow: str, rule: Rule, index: int, event: Event) -> bool:
+    return (
+        event.event_type == PERIODIC
+        and event.sender == TIMER_SENDER
+        and event.key == timer_event_key(workflow, rule.job)
+        and event.value == str(index)
+    )
+
+
+def _leaves(condition: Condition) -> list[EventMatch]:
+    if isinstance(condition, EventMatch):
+        return [condition]
+    return [leaf for sub in condition.conditions for leaf in _leaves(sub)]
+
+
+def _observe(condition: Condition, state: RuleState, event: Event) -> RuleState:
+    """Record ``event`` in every leaf whose key / type / sender patterns it matches."""
+    leaves = dict(state.leaves)
+    touched = False
+    for position, leaf in enumerate(_leaves(condition)):
+        if _matches_ignoring_value(leaf, event):
+            seen = dict(leaves.get(position, {}))
+            seen[(event.event_type, event.sender, event.key)] = Seen(event.offset, event.value)
+            leaves[position] = seen
+            touched = True
+    return RuleState(leaves) if touched else state
+
+
+def _matches_ignoring_value(leaf: EventMatch, event: Event) -> bool:
+    return (
+        leaf.matches(replace(event, value=leaf.value))
+        if leaf.value is not None
+        else leaf.matches(event)
+    )
+
+
+def _leaf_holds(leaf: EventMatch, seen: Mapping[tuple[str, str, str], Seen]) -> bool:
+    return any(
+        (leaf.value is None or s.value == leaf.value)
+        and (leaf.life == Life.REPEATED or not s.consumed)
+        for s in seen.values()
+    )
+
+
+def _holds(condition: Condition, state: RuleState, counter: list[int]) -> bool:
+    """Whether ``condition`` holds; ``counter`` walks the leaves depth-first, as indexed."""
+    if isinstance(condition, EventMatch):
+        position = counter[0]
+        counter[0] += 1
+        return _leaf_holds(condition, state.leaves.get(position, {}))
+    results = [_holds(sub, state, counter) for sub in condition.conditions]  # visit every leaf
+    return all(results) if isinstance(condition, AllOf) else any(results)
+
+
+def _consume(state: RuleState) -> RuleState:
+    """Mark every held event consumed (``repeated`` leaves ignore the mark)."""
+    return RuleState(
+        {
+            position: {origin: replace(s, consumed=True) for origin, s in seen.items()}
+            for position, seen in state.leaves.items()
+        }
+    )
+
+
+def holds(rule: Rule, state: RuleState) -> bool:
+    """Whether ``rule``'s condition holds in ``state`` now (timers never "hold")."""
+    if isinstance(rule.condition, Periodic):
+        return False
+    return _holds(rule.condition, state, [0])
+
+
+def waiting_on(rule: Rule, state: RuleState) -> list[EventMatch]:
+    """The leaves of ``rule`` that do not hold yet: what ``execution show`` says a job waits on."""
+    if isinstance(rule.condition, Periodic):
+        return []
+    return [
+        leaf
+        for position, leaf in enumerate(_leaves(rule.condition))
+        if not _leaf_holds(leaf, state.leaves.get(position, {}))
+    ]
