@@ -1,0 +1,69 @@
+"""The contract between the scheduler and the executors: job commands (the outbox).
+
+The scheduler decides; executors act. Every decision to start or stop a job attempt is a
+:class:`JobCommand` written in the same transaction as the decision (and the consumed event
+offset). Its id is deterministic -- ``<execution>:<job>:<attempt>:<action>`` -- so a command is
+issued at most once even if the scheduler re-runs its decision after a crash, and an executor
+that sees the same id twice runs it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class CommandAction(StrEnum):
+    """What an executor is told to do with one job attempt."""
+
+    START = "START"
+    STOP = "STOP"
+
+
+class CommandStatus(StrEnum):
+    """Where a command is in the outbox."""
+
+    PENDING = "PENDING"
+    TAKEN = "TAKEN"
+    DONE = "DONE"
+
+
+def command_id(execution_id: int, job: str, attempt: int, action: CommandAction) -> str:
+    """The deterministic id of a command."""
+    return f"{execution_id}:{job}:{attempt}:{action}"
+
+
+@dataclass(frozen=True)
+class JobCommand:
+    """One instruction for an executor.
+
+    Attributes:
+        command_id: ``<execution>:<job>:<attempt>:<action>`` (see :func:`command_id`).
+        project: The project of the execution.
+        workflow: The workflow's name.
+        execution_id: The workflow execution.
+        snapshot_id: The snapshot (plan + code package) the execution is pinned to.
+        job: The job's name.
+        attempt: The attempt number (1 for the first run).
+        job_execution_id: The job execution row of this attempt.
+        action: Start or stop the attempt.
+        executor: Which executor plugin runs it (``local``, ``ray``...), from the job's platform.
+        status: Where it is in the outbox.
+        not_before: Do not start before this time (retry backoff), if set.
+        create_time: When the scheduler issued it.
+    """
+
+    command_id: str
+    project: str
+    workflow: str
+    execution_id: int
+    snapshot_id: int
+    job: str
+    attempt: int
+    job_execution_id: int
+    action: CommandAction
+    executor: str = "local"
+    status: CommandStatus = CommandStatus.PENDING
+    not_before: datetime | None = None
+    create_time: datetime | None = None
