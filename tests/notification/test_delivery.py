@@ -196,3 +196,22 @@ def test_two_processes_deliver_to_a_third_in_order(
     offsets = [e.offset for e in received]
     assert offsets == sorted(offsets)
     assert offsets == sent
+
+
+def test_the_watcher_stops_when_the_last_listener_closes(store_url: str, project: str) -> None:
+    with Store.open(store_url) as store:
+        service = NotificationService(store, heartbeat=0.05)
+        try:
+            first = service.listen(project)
+            second = service.listen(project)
+            watcher = service._watcher
+            assert watcher is not None
+            first.close()
+            assert service._watcher is watcher  # one listener still waits
+            second.close()
+            assert service._watcher is None
+            assert not watcher._thread.is_alive()
+            with service.listen(project):
+                assert service._watcher is not None  # a new listener starts a fresh one
+        finally:
+            service.close()

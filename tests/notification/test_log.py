@@ -92,17 +92,25 @@ def test_value_size_limit_names_the_limit_and_stores_nothing(client: Client) -> 
 
 
 def test_consumer_offsets(client: Client) -> None:
+    offsets = [client.events.send("k", str(i)).offset for i in range(3)]
+    first, middle, last = offsets
     assert client.events.committed("scheduler") == 0
-    client.events.commit("scheduler", 5)
-    client.events.commit("scheduler", 9)
-    assert client.events.committed("scheduler") == 9
+    client.events.commit("scheduler", middle)
+    client.events.commit("scheduler", last)
+    assert client.events.committed("scheduler") == last
     with pytest.raises(
-        InvalidArgumentError, match="already committed offset 9; it cannot go back to 3"
+        InvalidArgumentError,
+        match=f"already committed offset {last}; it cannot go back to {first}",
     ):
-        client.events.commit("scheduler", 3)
+        client.events.commit("scheduler", first)
     with pytest.raises(InvalidArgumentError, match="consumer name"):
         client.events.commit("bad name", 1)
-    assert client.events.committed("scheduler") == 9
+    latest = client.events.latest_offset()
+    with pytest.raises(
+        InvalidArgumentError, match=f"beyond the end of the event log \\(latest offset {latest}\\)"
+    ):
+        client.events.commit("scheduler", latest + 1000)
+    assert client.events.committed("scheduler") == last
 
 
 def test_compaction_keeps_the_latest_per_key_and_what_consumers_need(client: Client) -> None:

@@ -223,6 +223,12 @@ class NotificationService:
     def _forget(self, listener: Listener) -> None:
         with self._lock:
             self._listeners.discard(listener)
+            idle = self._watcher if not self._listeners else None
+            if idle is not None:
+                self._watcher = None  # the next listen() starts a fresh one
+        if idle is not None:
+            # Nobody waits any more: stop polling other writers' commits.
+            idle.stop()
 
 
 def _in_namespace(event: Event, namespace: str) -> Event:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -39,6 +40,9 @@ def serve(config: ServerConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         server.start()
+        # Everything imported and built at start-up lives as long as the server: keep it out
+        # of the collector's scans (the events benchmark saw 30 ms GC pauses on busy writers).
+        gc.freeze()
         server.wait()
     finally:
         server.stop()

@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tideflow.domain.limits import check_name
 from tideflow.errors import InvalidArgumentError
+from tideflow.store.event import last_offset
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.event import EventConsumerRow, EventRow
 from tideflow.store.types import utcnow
@@ -41,6 +42,14 @@ def commit_offset(connection: Connection, namespace: str, consumer: str, offset:
             f"offset must be a whole number >= 0, got {offset!r}", field="offset"
         )
     key = and_(_CONSUMER.c.namespace == namespace, _CONSUMER.c.name == consumer)
+    end = last_offset(connection)
+    if offset > end:
+        # A typo here could never be undone (offsets only move forward) and would let
+        # compaction delete events the consumer has not read.
+        raise InvalidArgumentError(
+            f"offset {offset} is beyond the end of the event log (latest offset {end})",
+            field="offset",
+        )
     current = connection.execute(select(_CONSUMER.c.offset).where(key).with_for_update()).scalar()
     now = utcnow()
     if current is None:
