@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, ClassVar
 
 from tideflow.compiler.plan import PlanNode
 from tideflow.domain.graph import JobSpec, Node
@@ -39,7 +39,16 @@ class GeneratedJob:
 
 
 class JobGenerator(ABC):
-    """Compiles the jobs of one engine."""
+    """Compiles the jobs of one engine.
+
+    Attributes:
+        runtime: ``"module:function"`` of the engine's in-job runtime, which executors call in
+            the job's process with the attempt's working directory (see
+            :mod:`tideflow.domain.attempt`); ``None`` for engines whose jobs run elsewhere.
+            Executors read this string and never import the runtime themselves.
+    """
+
+    runtime: ClassVar[str | None] = None
 
     @abstractmethod
     def generate(self, workflow: str, job: JobSpec, nodes: Sequence[Node]) -> GeneratedJob:

@@ -24,7 +24,7 @@ class JobContext(Protocol):
         """The workflow's name."""
 
     @property
-    def execution_id(self) -> str:
+    def execution_id(self) -> int:
         """The workflow execution this attempt belongs to."""
 
     @property

@@ -19,6 +19,8 @@ from tideflow.errors import GraphError, GraphProblem
 class PythonJobGenerator(JobGenerator):
     """The generator of the ``python`` engine."""
 
+    runtime = "tideflow.engines.python.runtime:run_attempt"
+
     def generate(self, workflow: str, job: JobSpec, nodes: Sequence[Node]) -> GeneratedJob:
         """Order ``nodes`` topologically and serialise their processors.
 

@@ -1,0 +1,182 @@
+"""The contract between an executor and an in-job runtime: one attempt's control files.
+
+An executor prepares a working directory for each job attempt (the extracted code package) and
+a control directory inside it, ``<workdir>/.tideflow/`` (code packages never contain a
+``.tideflow`` directory, so user files cannot collide with it). The executor writes what the
+runtime needs; the runtime writes back how it is doing:
+
+============== ========== ===============================================================
+file           written by meaning
+============== ========== ===============================================================
+attempt.json   executor   :class:`AttemptSpec`: identity, params, heartbeat interval
+plan.json      executor   a one-job :class:`~tideflow.compiler.WorkflowPlan` (with payloads)
+launch.json    executor   the pid (and its start time) the attempt runs as, once spawned
+stop.json      executor   a stop was requested, and why (``STOPPED``, a timeout, ...)
+heartbeat      runtime    touched every ``heartbeat_interval`` seconds while alive
+running        runtime    exists once every processor is open (the job is RUNNING)
+result.json    runtime    :class:`AttemptResult`: how the attempt ended, written before exit
+============== ========== ===============================================================
+
+Files, not only pipes, because a job outlives the server that started it: a restarted executor
+re-attaches to a running attempt from these files alone. When the runtime has a status pipe
+(:data:`STATUS_FD_VARIABLE`), it also writes a ``running`` line to it, so a live executor learns
+at once without polling.
+
+Everything here is stdlib only: the runtime (``tideflow.engines``) and the executors
+(``tideflow.executors``) sit in one layer and must not import each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONTROL_DIR = ".tideflow"
+ATTEMPT_DIR_VARIABLE = "TIDEFLOW_ATTEMPT_DIR"
+"""The working directory of the attempt (the runtime's argument, also in its environment)."""
+STATUS_FD_VARIABLE = "TIDEFLOW_STATUS_FD"
+"""A file descriptor the runtime writes a ``running`` line to, when the executor gave it one."""
+RUNNING_LINE = b"running\n"
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    """Who an attempt is and how it should behave (``attempt.json``).
+
+    Attributes:
+        project: The project.
+        workflow: The workflow's name.
+        execution_id: The workflow execution.
+        snapshot_id: The snapshot the execution is pinned to.
+        job: The job's name.
+        attempt: The attempt number, from 1.
+        job_execution_id: The job execution row of this attempt.
+        params: The execution's parameters (``ctx.params``).
+        heartbeat_interval: Seconds between two touches of the heartbeat file.
+        server_url: The server jobs connect back to (``grpc://...``), if one is known.
+        db_url: A store URL jobs may connect to directly when no server is known (tests and
+            in-process use).
+    """
+
+    project: str
+    workflow: str
+    execution_id: int
+    snapshot_id: int
+    job: str
+    attempt: int
+    job_execution_id: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    heartbeat_interval: float = 1.0
+    server_url: str | None = None
+    db_url: str | None = None
+
+    def to_json(self) -> str:
+        """The JSON text of ``attempt.json``."""
+        data = asdict(self)
+        data["params"] = dict(self.params)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AttemptSpec:
+        """Read ``attempt.json``."""
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How an attempt ended, in the runtime's words (``result.json``).
+
+    Attributes:
+        status: ``FINISHED``, ``FAILED`` or ``STOPPED`` (a :class:`~tideflow.domain.JobStatus`
+            value).
+        error: A one-line summary of the failure (the traceback is in the log).
+    """
+
+    status: str
+    error: str | None = None
+
+    def to_json(self) -> str:
+        """The JSON text of ``result.json``."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AttemptResult:
+        """Read ``result.json``."""
+        data = json.loads(text)
+        return cls(status=str(data["status"]), error=data.get("error"))
+
+
+class AttemptFiles:
+    """The control files of the attempt whose working directory is ``workdir``."""
+
+    def __init__(self, workdir: str | Path) -> None:
+        self.workdir = Path(workdir)
+        self.control = self.workdir / CONTROL_DIR
+
+    @property
+    def spec(self) -> Path:
+        """``attempt.json``."""
+        return self.control / "attempt.json"
+
+    @property
+    def plan(self) -> Path:
+        """``plan.json``."""
+        return self.control / "plan.json"
+
+    @property
+    def launch(self) -> Path:
+        """``launch.json``."""
+        return self.control / "launch.json"
+
+    @property
+    def stop(self) -> Path:
+        """``stop.json``."""
+        return self.control / "stop.json"
+
+    @property
+    def heartbeat(self) -> Path:
+        """``heartbeat``."""
+        return self.control / "heartbeat"
+
+    @property
+    def running(self) -> Path:
+        """``running``."""
+        return self.control / "running"
+
+    @property
+    def result(self) -> Path:
+        """``result.json``."""
+        return self.control / "result.json"
+
+    def read_result(self) -> AttemptResult | None:
+        """The runtime's result, or ``None`` if it wrote none (it was killed or crashed)."""
+        try:
+            return AttemptResult.from_json(self.result.read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def read_json(self, path: Path) -> dict[str, Any] | None:
+        """A control file's JSON object, or ``None`` if it is missing or unreadable."""
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def heartbeat_time(self) -> float | None:
+        """When the heartbeat file was last touched (epoch seconds), or ``None``."""
+        try:
+            return self.heartbeat.stat().st_mtime
+        except OSError:
+            return None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so readers never see half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
