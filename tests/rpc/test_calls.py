@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import pytest
@@ -124,3 +125,52 @@ def test_many_client_threads_see_no_errors(server: TideflowTestServer, client: C
     assert len(set(sent)) == THREADS * CALLS // 4
     assert len(client.events.list(limit=10_000, after_offset=min(sent) - 1)) == len(sent)
     assert len(client.metrics.list(name="loss", limit=1000)) == 1000  # of 2000 logged
+
+
+def test_a_retry_after_a_server_restart_is_answered_from_the_store(tmp_path) -> None:
+    """The request id is committed with the change; the response survives a restart."""
+    from tideflow.rpc.call import ATTEMPT_KEY
+
+    with TideflowTestServer(home=tmp_path / "home") as server, server.client("dedup") as client:
+        client.models.create("ctr")
+        with _channel(server) as channel:
+            stub = mcg.ModelCenterServiceStub(channel.channel)
+            request = mc.CreateModelVersionRequest(model="ctr", uri="s3://m/1")
+            metadata = channel.metadata(mutating=True)
+            first = stub.CreateModelVersion(request, metadata=metadata, timeout=10)
+        server.restart()
+        with _channel(server) as channel:
+            stub = mcg.ModelCenterServiceStub(channel.channel)
+            retried = stub.CreateModelVersion(
+                request, metadata=(*metadata, (ATTEMPT_KEY, "2")), timeout=10
+            )
+        assert retried == first
+        with server.client("dedup") as fresh:
+            assert [v.version for v in fresh.models.list_versions("ctr")] == [1]
+
+
+def test_a_claimed_request_without_a_response_is_not_applied_again(store_url: str) -> None:
+    """What a crash between commit and storing the response leaves: the marker alone."""
+    from tideflow.store import Store
+    from tideflow.store.request_log import RequestClaim, current_claim, find_response
+
+    with Store.open(store_url) as store:
+        token = current_claim.set(RequestClaim("r-crash-1", "/tideflow.v1.X/Do"))
+        try:
+            with store.transaction():
+                pass  # the call's change would be here
+        finally:
+            current_claim.reset(token)
+        assert store.run(lambda c: find_response(c, "r-crash-1"), write=False) == (
+            "/tideflow.v1.X/Do",
+            None,
+        )
+
+
+@contextmanager
+def _channel(server: TideflowTestServer) -> Iterator[RpcChannel]:
+    opened = RpcChannel(server.url, project="dedup")
+    try:
+        yield opened
+    finally:
+        opened.close()

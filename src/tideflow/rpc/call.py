@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 PROJECT_KEY = "x-tideflow-project"
 REQUEST_ID_KEY = "x-tideflow-request-id"
+ATTEMPT_KEY = "x-tideflow-attempt"
 AUTHORIZATION_KEY = "authorization"
 DEFAULT_PROJECT = "default"
 
@@ -32,6 +33,7 @@ class Call:
         method: ``/tideflow.v1.Service/Method``.
         project: The project the call is scoped to.
         request_id: The client's id for a mutating call (``None`` for reads or old clients).
+        attempt: 1 for a call's first try, more for the client's retries of it.
         token: The bearer token, if one was sent.
         role: The caller's role once authenticated (``admin`` when auth is off).
     """
@@ -39,6 +41,7 @@ class Call:
     method: str
     project: str
     request_id: str | None = None
+    attempt: int = 1
     token: str | None = None
     role: str = "admin"
 
@@ -55,6 +58,7 @@ def parse_metadata(method: str, metadata: object) -> Call:
         method=method,
         project=pairs.get(PROJECT_KEY) or DEFAULT_PROJECT,
         request_id=pairs.get(REQUEST_ID_KEY) or None,
+        attempt=_attempt(pairs.get(ATTEMPT_KEY)),
         token=token or None,
     )
 
@@ -62,3 +66,10 @@ def parse_metadata(method: str, metadata: object) -> Call:
 def project() -> str:
     """The project of the call being served (for servicers)."""
     return current_call.get().project
+
+
+def _attempt(text: str | None) -> int:
+    try:
+        return max(1, int(text)) if text else 1
+    except ValueError:
+        return 1

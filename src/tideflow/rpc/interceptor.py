@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 import grpc
 
-from tideflow.errors import InvalidArgumentError, TideflowError
+from tideflow.errors import FailedPreconditionError, InvalidArgumentError, TideflowError
 from tideflow.rpc.call import Call, current_call, is_mutating, parse_metadata
 from tideflow.rpc.status import status_of, trailing_metadata
+from tideflow.store.request_log import RequestClaim, current_claim
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ class Authenticator(Protocol):
 class RequestLog(Protocol):
     """Where responses of mutating calls are kept by request id."""
 
-    def find(self, request_id: str) -> tuple[str, bytes] | None:
+    def find(
+        self, request_id: str, *, look_in_store: bool = True
+    ) -> tuple[str, bytes | None] | None:
         """The (method, serialised response) recorded for ``request_id``."""
 
     def record(self, request_id: str, method: str, response: bytes) -> None:
@@ -183,7 +186,8 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         assert request_log is not None
         try:
             with self._lock_for(request_id):
-                found = request_log.find(request_id)
+                # A first try cannot be in the store yet: only retries pay for that read.
+                found = request_log.find(request_id, look_in_store=call.attempt > 1)
                 if found is not None:
                     stored_method, response = found
                     if stored_method != call.method:
@@ -191,8 +195,17 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                             f"request id {request_id!r} was already used for {stored_method}",
                             field="request_id",
                         )
+                    if response is None:
+                        raise FailedPreconditionError(
+                            f"request {request_id} was applied, but the server stopped before "
+                            "answering it; read the current state instead of retrying"
+                        )
                     return _Raw(response)
-                result = behaviour(request, context)
+                token = current_claim.set(RequestClaim(request_id, call.method))
+                try:
+                    result = behaviour(request, context)
+                finally:
+                    current_claim.reset(token)
                 data = serializer(result) if serializer is not None else result.SerializeToString()
                 request_log.record(request_id, call.method, data)
                 return result

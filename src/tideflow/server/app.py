@@ -2,6 +2,12 @@
 
 Shutdown is graceful: the health check turns 503, gRPC stops accepting calls and gives
 in-flight ones ``grace`` seconds, listeners are closed, HTTP stops, the store is released.
+
+Threads: gRPC runs each call on a pool thread, and an open ``Listen`` stream keeps its thread
+until it ends. The pool therefore has :data:`RPC_WORKERS` threads for every other call plus one
+per allowed stream (``max_listeners``), and the Notification servicer refuses streams over that
+cap with ``RESOURCE_EXHAUSTED``: listeners can never starve unary calls of threads. (Threads
+are started on demand, so a large cap costs nothing until streams open.)
 """
 
 from __future__ import annotations
@@ -40,24 +46,27 @@ from tideflow.store import Store
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-WORKERS = 64
+RPC_WORKERS = 64
+"""Pool threads kept for calls other than ``Listen`` streams."""
 SERVER_FILE = "server.json"
 
 
-def register_servicers(server: grpc.Server, services: Services) -> None:
-    """Add every service's servicer to ``server`` (one line per service)."""
+def register_servicers(
+    server: grpc.Server, services: Services, *, max_listeners: int | None = None
+) -> NotificationServicer:
+    """Add every service's servicer to ``server``; return the Notification one (for metrics)."""
+    notification = NotificationServicer(services.notifications, max_listeners=max_listeners)
     model_center_pb2_grpc.add_ModelCenterServiceServicer_to_server(
         ModelCenterServicer(services.model_center), server
     )
     metadata_pb2_grpc.add_MetadataServiceServicer_to_server(
         MetadataServicer(MetadataServices.of(services)), server
     )
-    notification_pb2_grpc.add_NotificationServiceServicer_to_server(
-        NotificationServicer(services.notifications), server
-    )
+    notification_pb2_grpc.add_NotificationServiceServicer_to_server(notification, server)
     scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(
         SchedulerServicer(services.workflows), server
     )
+    return notification
 
 
 class TideflowServer:
@@ -74,6 +83,7 @@ class TideflowServer:
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._services: Services | None = None
+        self._request_log: StoreRequestLog | None = None
 
     @property
     def url(self) -> str:
@@ -88,7 +98,6 @@ class TideflowServer:
         self._services = services = local_services(
             store, owns_store=True, blob_url=config.blob_root
         )
-        self.metrics.track_listeners(lambda: services.notifications.listeners)
         last = [services.notifications.latest_offset()]
 
         def count_events(offset: int) -> None:
@@ -97,13 +106,16 @@ class TideflowServer:
                 last[0] = offset
 
         store.add_commit_listener(count_events)
+        self._request_log = StoreRequestLog(store)
         interceptor = EdgeInterceptor(
             authenticator=TokenAuthenticator(AccessService(store), required=config.auth_required),
-            request_log=StoreRequestLog(store),
+            request_log=self._request_log,
             observer=self.metrics,
         )
         self._grpc = grpc.server(
-            ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rpc"),
+            ThreadPoolExecutor(
+                max_workers=RPC_WORKERS + config.max_listeners, thread_name_prefix="rpc"
+            ),
             interceptors=[interceptor],
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -113,7 +125,10 @@ class TideflowServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        register_servicers(self._grpc, services)
+        notification = register_servicers(self._grpc, services, max_listeners=config.max_listeners)
+        self.metrics.track_listeners(
+            lambda: notification.open_streams, maximum=config.max_listeners
+        )
         self.grpc_port = self._bind_grpc(self._grpc)
         self._grpc.start()
         self._start_http()
@@ -231,6 +246,9 @@ class TideflowServer:
                 self._http_thread.join(10)
             self._http = None
         if self._services is not None:
+            if self._request_log is not None:
+                self._request_log.close()  # store the last responses before the store closes
+                self._request_log = None
             self._services.close()
             self._services = None
         server_file = self.config.home / SERVER_FILE

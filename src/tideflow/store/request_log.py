@@ -1,14 +1,24 @@
-"""The deduplication log of mutating RPCs: a retried call gets its first response again.
+"""The deduplication log of mutating RPCs: a retried call is never applied twice.
 
-The server keeps each mutating call's serialised response under the client-generated request
-id for :data:`RETENTION` (far longer than any client retries), then forgets it.
+Each mutating call carries a client-generated request id. While the server runs the call, the
+id is a :class:`RequestClaim` in a context variable; the call's first write transaction inserts
+a marker row for it (:func:`claim_in`, called by :meth:`Store.transaction`) -- in the SAME
+transaction as the change. So "the change is committed" and "the request id is known" are one
+fact: a retry after any crash finds the marker and is not applied again. The serialised
+response is added to the row afterwards (``size`` is ``-1`` until then); a retry that finds a
+marker without a response learns that its call was applied but its answer was lost.
+
+Rows are kept for :data:`RETENTION` (far longer than any client retries), then forgotten.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.store.rows.access import RpcRequestRow
@@ -16,38 +26,88 @@ from tideflow.store.rows.base import table_of
 from tideflow.store.types import utcnow
 
 RETENTION = timedelta(days=1)
+NO_RESPONSE_YET = -1
 
 _REQUEST = table_of(RpcRequestRow)
-_FIND = select(_REQUEST.c.method, _REQUEST.c.response).where(
+_FIND = select(_REQUEST.c.method, _REQUEST.c.response, _REQUEST.c.size).where(
     _REQUEST.c.request_id == bindparam("request_id")
+)
+_SAVE = (
+    update(_REQUEST)
+    .where(_REQUEST.c.request_id == bindparam("rid"))
+    .values(response=bindparam("data"), size=bindparam("length"))
 )
 
 
-def find_response(connection: Connection, request_id: str) -> tuple[str, bytes] | None:
-    """The method and response recorded for ``request_id``, if any."""
+@dataclass
+class RequestClaim:
+    """The request id of the call being served, until its first write transaction commits."""
+
+    request_id: str
+    method: str
+    claimed: bool = False
+
+
+current_claim: ContextVar[RequestClaim | None] = ContextVar("tideflow_request_claim", default=None)
+
+
+def claim_in(connection: Connection, claim: RequestClaim) -> None:
+    """Insert the marker of ``claim`` in the caller's (write) transaction.
+
+    Raises:
+        IntegrityError: The id is already claimed (the store translates it to
+            AlreadyExistsError): the call was applied before.
+    """
+    connection.execute(
+        _REQUEST.insert().values(
+            request_id=claim.request_id,
+            method=claim.method,
+            response=b"",
+            size=NO_RESPONSE_YET,
+            create_time=utcnow(),
+        )
+    )
+
+
+def find_response(connection: Connection, request_id: str) -> tuple[str, bytes | None] | None:
+    """What is recorded for ``request_id``: ``(method, response)``, or ``None`` if unknown.
+
+    The response is ``None`` when the call was applied but its response never stored.
+    """
     row = connection.execute(_FIND, {"request_id": request_id}).first()
-    return None if row is None else (row.method, bytes(row.response))
+    if row is None:
+        return None
+    return row.method, (None if row.size == NO_RESPONSE_YET else bytes(row.response))
 
 
-def record_response(connection: Connection, request_id: str, method: str, response: bytes) -> bool:
-    """Keep ``response`` for ``request_id``; ``False`` when one was already kept."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                _REQUEST.insert().values(
-                    request_id=request_id,
-                    method=method,
-                    response=response,
-                    size=len(response),
-                    create_time=utcnow(),
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+def save_responses(connection: Connection, responses: Sequence[tuple[str, str, bytes]]) -> None:
+    """Store ``(request_id, method, response)`` triples.
+
+    Ids without a marker (calls that wrote nothing) get a row of their own, so their retries
+    are answered alike.
+    """
+    now = utcnow()
+    for request_id, method, data in responses:
+        changed = connection.execute(
+            _SAVE, {"rid": request_id, "data": data, "length": len(data)}
+        ).rowcount
+        if changed == 0:
+            try:
+                with connection.begin_nested():
+                    connection.execute(
+                        _REQUEST.insert().values(
+                            request_id=request_id,
+                            method=method,
+                            response=data,
+                            size=len(data),
+                            create_time=now,
+                        )
+                    )
+            except IntegrityError:
+                pass  # stored meanwhile by another writer: theirs is the same call's answer
 
 
 def forget_old_responses(connection: Connection) -> int:
-    """Delete responses older than :data:`RETENTION`; returns how many."""
+    """Delete rows older than :data:`RETENTION`; returns how many."""
     cutoff = utcnow() - RETENTION
     return connection.execute(delete(_REQUEST).where(_REQUEST.c.create_time < cutoff)).rowcount

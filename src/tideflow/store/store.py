@@ -25,6 +25,7 @@ from tideflow.errors import FailedPreconditionError, StoreError, UnavailableErro
 from tideflow.store.engine import APPENDED_OFFSET, WRITE_FLAG, display_url, make_engine
 from tideflow.store.errors import is_retryable, translate
 from tideflow.store.migration import SchemaState, schema_status, upgrade
+from tideflow.store.request_log import claim_in, current_claim
 
 T = TypeVar("T")
 
@@ -132,13 +133,22 @@ class Store:
             raise StoreError(f"{self!r} is closed")
         lock = self._write_lock if write else None
         appended: int | None = None
+        # The first write of a deduplicated RPC records its request id in the same
+        # transaction as the change (see tideflow.store.request_log).
+        claim = current_claim.get() if write else None
+        if claim is not None and claim.claimed:
+            claim = None
         try:
             with lock or nullcontext(), self._engine.connect() as connection:
                 connection.info[WRITE_FLAG] = write
                 connection.info.pop(APPENDED_OFFSET, None)  # left by a rolled-back use
                 with connection.begin():
+                    if claim is not None:
+                        claim_in(connection, claim)
                     yield connection
                 appended = connection.info.pop(APPENDED_OFFSET, None)
+            if claim is not None:
+                claim.claimed = True
         except SQLAlchemyError as e:
             raise translate(e) from e
         if appended is not None:

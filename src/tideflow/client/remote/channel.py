@@ -5,6 +5,12 @@ once per *logical* call and reused by its retries, so the server applies a retri
 deploy or submit once (it returns the stored response). Calls that fail with UNAVAILABLE are
 retried with exponential backoff and jitter; every other failure becomes the Tideflow error
 the server raised.
+
+Every call has a deadline: unary calls :data:`DEFAULT_TIMEOUT` (per attempt), package
+transfers their own, and ``Listen`` streams one per stream that the listener renews by
+reopening (see :mod:`tideflow.client.remote.notification`). Messages are limited to
+:data:`MAX_MESSAGE_BYTES` each way, as on the server; a message over the limit fails with an
+:class:`~tideflow.errors.InvalidArgumentError` that says so, not with a transport error.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, TypeVar
 import grpc
 
 from tideflow.errors import InvalidArgumentError, TideflowError, UnavailableError
-from tideflow.rpc.call import AUTHORIZATION_KEY, PROJECT_KEY, REQUEST_ID_KEY
+from tideflow.rpc.call import ATTEMPT_KEY, AUTHORIZATION_KEY, PROJECT_KEY, REQUEST_ID_KEY
 from tideflow.rpc.status import rebuild_error
 
 R = TypeVar("R")
@@ -103,6 +109,7 @@ class RpcChannel:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         tls: TlsConfig | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.url = url
         self.target = parse_target(url)
@@ -110,8 +117,8 @@ class RpcChannel:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         options = [
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
@@ -149,6 +156,7 @@ class RpcChannel:
         """Call a unary RPC with deadline, retries and error translation."""
         metadata = self.metadata(mutating=mutating)
         delays = self.retry.delays()
+        attempt = 1
         while True:
             try:
                 return method(request, timeout=timeout or self.timeout, metadata=metadata)
@@ -157,6 +165,10 @@ class RpcChannel:
                     delay = next(delays, None)
                     if delay is not None:
                         time.sleep(delay)
+                        # A retry says so: the server then looks the request id up (a first
+                        # try cannot have been seen before, so it skips that read).
+                        attempt += 1
+                        metadata = (*_without(metadata, ATTEMPT_KEY), (ATTEMPT_KEY, str(attempt)))
                         continue
                 raise translate(error) from None
 
@@ -165,12 +177,24 @@ class RpcChannel:
         self.channel.close()
 
 
+def _without(metadata: tuple[tuple[str, str], ...], key: str) -> tuple[tuple[str, str], ...]:
+    return tuple(pair for pair in metadata if pair[0] != key)
+
+
 def translate(error: grpc.RpcError) -> TideflowError:
     """The Tideflow error for a failed call."""
     code = error.code()
     details = error.details() or code.name
     if code == grpc.StatusCode.UNAVAILABLE:
         return UnavailableError(f"Tideflow server unavailable: {details}")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
+        # gRPC's own size check, on this side or the server's: say what to do about it.
+        return InvalidArgumentError(
+            f"a gRPC message exceeds the size limit ({details}; the limit is "
+            f"{MAX_MESSAGE_BYTES // (1024 * 1024)} MiB by default): send less per call -- "
+            "smaller batches or pages, large payloads in the blob store",
+            field="message",
+        )
     try:
         trailing = error.trailing_metadata()
     except Exception:  # some failures (cancelled before start) carry no trailers
