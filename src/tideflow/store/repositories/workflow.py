@@ -24,6 +24,7 @@ from tideflow.errors import AlreadyExistsError, NotFoundError
 from tideflow.store.errors import is_unique_violation
 from tideflow.store.repositories import inserted_id
 from tideflow.store.repositories.project import project_id, project_id_query
+from tideflow.store.repositories.scheduler import SchedulerRepository
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.execution import (
     ExecutionActionRow,
@@ -99,6 +100,10 @@ class WorkflowRepository:
             .where(WORKFLOW.c.id == workflow_id)
             .values(latest_snapshot_id=snapshot_id, update_time=now)
         )
+        # The scheduler's start_on index follows the latest snapshot, in the same transaction.
+        SchedulerRepository(self._c).refresh_triggers(
+            workflow_id, project, snapshot_id, values["plan"]
+        )
         return SnapshotRow.to_domain({**values, "id": snapshot_id, "create_time": now}, name)
 
     def find_snapshot(self, project: str, name: str, identity: str) -> Snapshot | None:
@@ -120,11 +125,15 @@ class WorkflowRepository:
 
     def make_latest(self, project: str, name: str, snapshot_id: int, now: datetime) -> None:
         """Point workflow ``name`` at one of its snapshots (a resubmission of older content)."""
+        workflow_id = self._workflow_id(project, name)
+        assert workflow_id is not None  # _workflow_id raises for a missing workflow
         self._c.execute(
             update(WORKFLOW)
-            .where(WORKFLOW.c.id == self._workflow_id(project, name))
+            .where(WORKFLOW.c.id == workflow_id)
             .values(latest_snapshot_id=snapshot_id, update_time=now)
         )
+        plan = self._c.execute(select(SNAPSHOT.c.plan).where(SNAPSHOT.c.id == snapshot_id)).scalar()
+        SchedulerRepository(self._c).refresh_triggers(workflow_id, project, snapshot_id, plan or "")
 
     def list_snapshots(self, project: str, name: str) -> list[Snapshot]:
         """The snapshots of workflow ``name``, newest first."""

@@ -18,6 +18,15 @@ from tideflow.store.rows.model import (
     ModelVersionRow,
     RegisteredModelRow,
 )
+from tideflow.store.rows.scheduler import (
+    ExecutionRouteRow,
+    JobCommandRow,
+    RuleStateRow,
+    TimerRow,
+    TriggerStateRow,
+    WorkflowScheduleRow,
+    WorkflowTriggerRow,
+)
 
 __all__ = [
     "ApiTokenRow",
@@ -28,6 +37,8 @@ __all__ = [
     "EventRow",
     "EventSequenceRow",
     "ExecutionActionRow",
+    "ExecutionRouteRow",
+    "JobCommandRow",
     "JobExecutionRow",
     "LineageEntryRow",
     "MetricRow",
@@ -37,7 +48,12 @@ __all__ = [
     "ProjectRow",
     "RegisteredModelRow",
     "RpcRequestRow",
+    "RuleStateRow",
     "SnapshotRow",
+    "TimerRow",
+    "TriggerStateRow",
     "WorkflowExecutionRow",
     "WorkflowRow",
+    "WorkflowScheduleRow",
+    "WorkflowTriggerRow",
 ]

@@ -1,0 +1,272 @@
+"""The dispatcher: the event log in, job actions out, exactly once.
+
+It reads every project's events after its committed offset (consumer ``scheduler`` of namespace
+``*``) and handles a batch of them in ONE transaction: route each event, evaluate the rules it
+reaches, apply the decisions (attempt rows, outbox commands, action records, execution end
+states, new executions from ``start_on`` rules), save the rule states and commit the offset of
+the batch's last event. A crash before the commit loses nothing (the batch is read again and
+handled identically: command ids are deterministic, rule states and rows were rolled back); a
+crash after it repeats nothing.
+
+Routing (DESIGN.md "Which execution an event reaches"):
+
+* an event whose ``context`` has ``execution_id`` reaches that execution only (if it is a
+  RUNNING execution of the event's project);
+* any other event reaches every RUNNING execution whose ``execution_route`` index has the
+  event's ``(namespace, key)`` or ``(namespace, '*')`` -- except that an execution of a
+  ``per_context`` workflow is reached only by events whose context string
+  (``context["context"]``) is the one it serves -- and the ``start_on`` rules of the workflows
+  whose ``workflow_trigger`` index has the key. For a ``per_context`` workflow these run per
+  context string, and only when no execution serves that context yet (it is then started on
+  demand); the event that starts an execution is not delivered to it as well.
+
+After the rules, a ``JOB_STATUS_CHANGED`` FAILED event may cause a retry, and every execution an
+event reached is checked for its end state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from tideflow.domain.events import JOB_STATUS_CHANGED, Event
+from tideflow.domain.rules import describe_rule
+from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
+from tideflow.errors import FailedPreconditionError, NotFoundError
+from tideflow.notification.signal import OffsetSignal
+from tideflow.scheduler import crash
+from tideflow.scheduler.actions import CONSUMER, Actor, Effects, PlanCache, SchedulerConfig
+from tideflow.scheduler.clock import Clock
+from tideflow.scheduler.execution import ExecutionView, execution_rules, trigger_rules
+from tideflow.scheduler.rules import RuleState, evaluate
+from tideflow.store import ALL_NAMESPACES, Store, commit_offset, committed_offset, list_events
+from tideflow.store.event import append_events, last_offset
+
+log = logging.getLogger(__name__)
+
+CONTEXT_KEY = "context"
+"""The key of an event's context that names the context a ``per_context`` execution serves."""
+SKIP_AFTER_FAILURES = 5
+"""A single event whose handling fails this many times in a row is logged and skipped."""
+
+
+def context_string(event: Event) -> str | None:
+    """The event's context string (``context["context"]``), for ``per_context`` workflows."""
+    value = event.context.get(CONTEXT_KEY)
+    return value if isinstance(value, str) and value else None
+
+
+class Dispatcher:
+    """Consumes the event log and applies the rules (see the module docstring).
+
+    Args:
+        store: The store.
+        clock: The scheduler's clock.
+        plans: Parsed plans (shared with the API).
+        config: Tunables.
+        on_effects: Called after each commit with what it did (wakes executors and timers).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        plans: PlanCache,
+        config: SchedulerConfig,
+        on_effects: Callable[[Effects], None] = lambda effects: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._plans = plans
+        self._config = config
+        self._on_effects = on_effects
+        self._signal = OffsetSignal(store.run(last_offset, write=False))
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures = 0
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    def run_once(self, limit: int | None = None) -> int:
+        """Handle the next batch of events in one transaction; return how many it handled."""
+        effects = Effects()
+
+        def work(c: Connection) -> int:
+            nonlocal effects
+            offset = committed_offset(c, ALL_NAMESPACES, CONSUMER)
+            events = list_events(
+                c, None, after_offset=offset, limit=limit or self._config.batch_size
+            )
+            if not events:
+                return 0
+            crash.reach("dispatch.batch_read")
+            actor = Actor(c, self._clock, self._plans, self._config)
+            for event in events:
+                self._handle(actor, event)
+            crash.reach("dispatch.before_offset_commit")
+            if actor.effects.events:
+                append_events(c, actor.effects.events)
+            commit_offset(c, ALL_NAMESPACES, CONSUMER, events[-1].offset)
+            crash.reach("dispatch.before_commit")
+            effects = actor.effects
+            return len(events)
+
+        handled = self._store.run(work)
+        if handled:
+            crash.reach("dispatch.after_commit")
+            self._on_effects(effects)
+        return handled
+
+    def drain(self) -> int:
+        """Handle every event committed so far (tests and benchmarks); return how many."""
+        total = 0
+        while handled := self.run_once():
+            total += handled
+        return total
+
+    def _handle(self, actor: Actor, event: Event) -> None:
+        raw = event.context.get("execution_id")
+        if raw is not None:
+            try:
+                execution_id = int(raw)
+            except (TypeError, ValueError):
+                return  # names no execution this store could have
+            self._deliver(actor, event, execution_id)
+            return
+        for execution_id in actor.scheduling.routed(event.namespace, event.key):
+            self._deliver(actor, event, execution_id)
+        for workflow_id, snapshot_id in actor.scheduling.triggered(event.namespace, event.key):
+            self._trigger(actor, event, workflow_id, snapshot_id)
+
+    def _deliver(self, actor: Actor, event: Event, execution_id: int) -> None:
+        try:
+            view = actor.view(event.namespace, execution_id)
+        except NotFoundError:
+            return  # deleted, or of another project: it never reaches another project
+        if view.execution.status is not ExecutionStatus.RUNNING:
+            return
+        if (
+            view.plan.per_context
+            and event.execution_id is None
+            and context_string(event) != view.execution.context
+        ):
+            return
+        crash.reach("dispatch.before_evaluate")
+        rules = execution_rules(view.plan)
+        stored = actor.scheduling.rule_states(execution_id)
+        states = {index: RuleState.from_dict(data) for index, data in stored.items()}
+        changed, decisions = evaluate(view.execution.workflow, rules, states, event)
+        crash.reach("dispatch.after_evaluate")
+        actor.scheduling.save_rule_states(
+            execution_id, {i: s.to_dict() for i, s in changed.items()}, stored
+        )
+        for decision in decisions:
+            rule = describe_rule(view.plan.rules[decision.rule_index])
+            if decision.job is not None:
+                actor.act(view, decision.job, decision.action, rule=rule, event_offset=event.offset)
+            elif decision.action is JobAction.STOP:
+                actor.stop_execution(view, rule=rule, event_offset=event.offset)
+                return
+            # A workflow-level START inside a running execution is the start_on trigger's job.
+        self._maybe_retry(actor, view, event)
+        actor.settle(view, event.offset)
+
+    @staticmethod
+    def _maybe_retry(actor: Actor, view: ExecutionView, event: Event) -> None:
+        if event.event_type != JOB_STATUS_CHANGED or event.value != JobStatus.FAILED.value:
+            return
+        prefix = f"{view.execution.workflow}."
+        job = event.key[len(prefix) :] if event.key.startswith(prefix) else None
+        attempt = event.context.get("attempt")
+        if job is None or not isinstance(attempt, int) or job not in view.attempts:
+            return
+        actor.retry(view, job, attempt, event.offset)
+
+    def _trigger(self, actor: Actor, event: Event, workflow_id: int, snapshot_id: int) -> None:
+        workflow = actor.scheduling.workflow_by_id(workflow_id, lock=True)
+        plan = actor.plans.get(actor.c, snapshot_id)
+        context = context_string(event) if plan.per_context else None
+        if plan.per_context:
+            if context is None:
+                return  # a per_context workflow starts executions only for a context string
+            if actor.scheduling.running_in_context(workflow_id, context):
+                return  # the execution serving this context got the event
+        key = context or ""
+        stored = actor.scheduling.trigger_states(workflow_id, key)
+        states = {index: RuleState.from_dict(data) for index, data in stored.items()}
+        changed, decisions = evaluate(plan.workflow, trigger_rules(plan), states, event)
+        actor.scheduling.save_trigger_states(
+            workflow_id, key, {i: s.to_dict() for i, s in changed.items()}, stored
+        )
+        for decision in decisions:
+            rule = describe_rule(plan.rules[decision.rule_index])
+            try:
+                actor.launch(
+                    workflow, params=None, context=context, rule=rule, event_offset=event.offset
+                )
+            except FailedPreconditionError as e:
+                log.warning("start_on rule %r of event %s did not start: %s", rule, event.offset, e)
+                continue
+            crash.reach("dispatch.after_trigger")
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def publish(self, offset: int) -> None:
+        """Wake the dispatcher: events up to ``offset`` are committed (a store commit hook)."""
+        self._signal.publish(offset)
+
+    def start(self) -> None:
+        """Run the dispatcher in a daemon thread until :meth:`stop`."""
+        self._store.add_commit_listener(self.publish)
+        self._thread = threading.Thread(target=self._loop, name="scheduler-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread (the batch in progress commits or rolls back first)."""
+        self._stopping.set()
+        self._signal.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._store.remove_commit_listener(self.publish)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            seen = self._signal.latest  # before reading: a commit after this wakes the wait
+            try:
+                handled = self.run_once()
+                self._failures = 0
+            except Exception:  # the scheduler loop is a process edge: log, back off, go on
+                self._failures += 1
+                log.exception("scheduler dispatcher failed (%s in a row)", self._failures)
+                if self._failures >= SKIP_AFTER_FAILURES:
+                    self._isolate()
+                else:
+                    self._stopping.wait(min(0.1 * 2**self._failures, 5.0))
+                continue
+            if not handled:
+                self._signal.wait_beyond(seen, timeout=1.0)
+
+    def _isolate(self) -> None:
+        """After repeated failures: handle the next event alone, and skip it if it fails too.
+
+        A poison event must not stop scheduling for every project; it is logged with its offset.
+        """
+        try:
+            self.run_once(limit=1)
+        except Exception:
+            log.exception("scheduler dispatcher: skipping the next event, it fails every time")
+
+            def skip(c: Connection) -> int | None:
+                offset = committed_offset(c, ALL_NAMESPACES, CONSUMER)
+                events = list_events(c, None, after_offset=offset, limit=1)
+                if events:
+                    commit_offset(c, ALL_NAMESPACES, CONSUMER, events[0].offset)
+                    return events[0].offset
+                return None
+
+            log.error("scheduler skipped event %s", self._store.run(skip))
+        self._failures = 0

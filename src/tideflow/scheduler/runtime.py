@@ -1,0 +1,40 @@
+"""The scheduler's threads in a server: the dispatcher and the timer service.
+
+:class:`Scheduler` wires them to a :class:`~tideflow.scheduler.service.SchedulerService` so
+that they share its clock, plan cache and configuration, and so that a commit that issued
+commands wakes the executors and one that added timers wakes the timer thread.
+"""
+
+from __future__ import annotations
+
+from tideflow.scheduler.actions import Effects
+from tideflow.scheduler.dispatcher import Dispatcher
+from tideflow.scheduler.service import SchedulerService
+from tideflow.scheduler.timer import TimerService
+from tideflow.store import Store
+
+
+class Scheduler:
+    """The dispatcher and timer threads behind one :class:`SchedulerService`."""
+
+    def __init__(self, store: Store, service: SchedulerService) -> None:
+        self.service = service
+        self.dispatcher = Dispatcher(
+            store, service.clock, service.plans, service.config, on_effects=service.notify
+        )
+        self.timers = TimerService(store, service.clock, service.plans, service.config)
+        service.add_effects_listener(self._wake_timers)
+
+    def _wake_timers(self, effects: Effects) -> None:
+        if effects.timers:
+            self.timers.wake()
+
+    def start(self) -> None:
+        """Start both threads."""
+        self.dispatcher.start()
+        self.timers.start()
+
+    def stop(self) -> None:
+        """Stop both threads (each finishes or rolls back the transaction it is in)."""
+        self.timers.stop()
+        self.dispatcher.stop()

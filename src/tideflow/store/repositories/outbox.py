@@ -1,0 +1,187 @@
+"""SQL of the job-command outbox: issue, take, complete, cancel.
+
+Taking is claim-then-read: the candidate rows are locked (``FOR UPDATE``), then updated to TAKEN
+only where still PENDING with a token unique to this call, and the commands returned are the
+ones carrying that token. Two takers racing for one command can therefore never both get it,
+whatever the backend's locking-read semantics.
+
+A START of attempt *n* is not handed out while an earlier attempt of the same job is still
+INIT, STARTING or RUNNING: that is how a RESTART (STOP of *n-1* and START of *n* issued in one
+transaction) is ordered without the executor having to know about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, func, not_, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from tideflow.domain.scheduling import CommandAction, CommandStatus, JobCommand
+from tideflow.domain.status import JobStatus
+from tideflow.errors import NotFoundError
+from tideflow.store.rows.base import table_of
+from tideflow.store.rows.execution import JobExecutionRow
+from tideflow.store.rows.scheduler import JobCommandRow
+
+COMMAND = table_of(JobCommandRow)
+JOB = table_of(JobExecutionRow)
+LIVE = (JobStatus.INIT.value, JobStatus.STARTING.value, JobStatus.RUNNING.value)
+
+
+class OutboxRepository:
+    """The job commands the scheduler issued and the executors take."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def issue(self, command: JobCommand) -> bool:
+        """Store ``command`` unless a command with its id exists; whether it was stored.
+
+        Callers hold the lock of the command's execution, so no concurrent issuer can slip in
+        between the look and the insert (and if one did, the primary key refuses the twin).
+        """
+        exists = self._c.execute(
+            select(COMMAND.c.command_id).where(COMMAND.c.command_id == command.command_id)
+        ).first()
+        if exists is not None:
+            return False
+        self._c.execute(COMMAND.insert(), JobCommandRow.values(command))
+        return True
+
+    def get(self, command_id: str) -> JobCommand:
+        """Command ``command_id``.
+
+        Raises:
+            NotFoundError: No such command.
+        """
+        row = self._c.execute(select(COMMAND).where(COMMAND.c.command_id == command_id)).first()
+        if row is None:
+            raise NotFoundError("job command", command_id)
+        return JobCommandRow.to_domain(row._mapping)
+
+    @staticmethod
+    def _due(executor: str, now: datetime) -> ColumnElement[bool]:
+        earlier = JOB.alias("earlier")
+        earlier_live = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.execution_id == COMMAND.c.execution_id,
+                earlier.c.job == COMMAND.c.job,
+                earlier.c.attempt < COMMAND.c.attempt,
+                earlier.c.status.in_(LIVE),
+            )
+            .exists()
+        )
+        return and_(
+            COMMAND.c.executor == executor,
+            COMMAND.c.status == CommandStatus.PENDING.value,
+            or_(COMMAND.c.not_before.is_(None), COMMAND.c.not_before <= now),
+            or_(COMMAND.c.action != CommandAction.START.value, not_(earlier_live)),
+        )
+
+    def has_due(self, executor: str, now: datetime) -> bool:
+        """Whether ``executor`` has a command it could take at ``now``."""
+        query = select(COMMAND.c.command_id).where(self._due(executor, now)).limit(1)
+        return self._c.execute(query).first() is not None
+
+    def take(self, executor: str, now: datetime, limit: int, token: str) -> list[JobCommand]:
+        """Claim up to ``limit`` due PENDING commands of ``executor`` for ``token``."""
+        due = self._due(executor, now)
+        ids = [
+            row.command_id
+            for row in self._c.execute(
+                select(COMMAND.c.command_id)
+                .where(due)
+                .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
+                .limit(limit)
+                .with_for_update()
+            )
+        ]
+        if not ids:
+            return []
+        self._c.execute(
+            update(COMMAND)
+            .where(
+                COMMAND.c.command_id.in_(ids),
+                COMMAND.c.status == CommandStatus.PENDING.value,
+            )
+            .values(status=CommandStatus.TAKEN.value, taken_by=token, taken_time=now)
+        )
+        rows = self._c.execute(
+            select(COMMAND)
+            .where(COMMAND.c.command_id.in_(ids), COMMAND.c.taken_by == token)
+            .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
+        )
+        return [JobCommandRow.to_domain(row._mapping) for row in rows]
+
+    def complete(self, command_id: str) -> None:
+        """Mark a command DONE (idempotent).
+
+        Raises:
+            NotFoundError: No such command.
+        """
+        result = self._c.execute(
+            update(COMMAND)
+            .where(COMMAND.c.command_id == command_id)
+            .values(status=CommandStatus.DONE.value)
+        )
+        if result.rowcount == 0:
+            raise NotFoundError("job command", command_id)
+
+    def cancel_pending(self, command_id: str) -> bool:
+        """Withdraw a command no executor has taken yet; whether it was still PENDING."""
+        result = self._c.execute(
+            update(COMMAND)
+            .where(
+                COMMAND.c.command_id == command_id,
+                COMMAND.c.status == CommandStatus.PENDING.value,
+            )
+            .values(status=CommandStatus.DONE.value)
+        )
+        return result.rowcount == 1
+
+    def list_commands(
+        self,
+        *,
+        execution_id: int | None = None,
+        executor: str | None = None,
+        statuses: Sequence[CommandStatus] | None = None,
+    ) -> list[JobCommand]:
+        """Commands, oldest first, optionally of one execution / executor / in some statuses."""
+        query = select(COMMAND)
+        if execution_id is not None:
+            query = query.where(COMMAND.c.execution_id == execution_id)
+        if executor is not None:
+            query = query.where(COMMAND.c.executor == executor)
+        if statuses is not None:
+            query = query.where(COMMAND.c.status.in_([s.value for s in statuses]))
+        rows = self._c.execute(query.order_by(COMMAND.c.create_time, COMMAND.c.command_id))
+        return [JobCommandRow.to_domain(row._mapping) for row in rows]
+
+    def next_due(self, executor: str | None) -> datetime | None:
+        """The earliest ``not_before`` of a PENDING command (of ``executor``), if any."""
+        query = select(func.min(COMMAND.c.not_before)).where(
+            COMMAND.c.status == CommandStatus.PENDING.value,
+            COMMAND.c.not_before.is_not(None),
+        )
+        if executor is not None:
+            query = query.where(COMMAND.c.executor == executor)
+        value: datetime | None = self._c.execute(query).scalar()
+        return value
+
+    def live_starts(self, executor: str) -> list[JobCommand]:
+        """START commands taken (or done) by ``executor`` whose attempt is still live."""
+        query = (
+            select(COMMAND)
+            .join(JOB, JOB.c.id == COMMAND.c.job_execution_id)
+            .where(
+                COMMAND.c.executor == executor,
+                COMMAND.c.action == CommandAction.START.value,
+                COMMAND.c.status != CommandStatus.PENDING.value,
+                JOB.c.status.in_(LIVE),
+            )
+            .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
+        )
+        return [JobCommandRow.to_domain(row._mapping) for row in self._c.execute(query)]
