@@ -126,5 +126,8 @@ def env(store: Store, project: str) -> Iterator[Env]:
         events,
     )
     crash.set_hook(None)
+    # The store outlives the test: end its executions so their timers never fire in another.
+    for execution in service.list_executions(project, status="RUNNING", limit=1000):
+        service.stop_execution(project, execution.execution_id)
     events.close()
     service.close()

@@ -127,12 +127,20 @@ class Actor:
         clock: The scheduler's clock (timers, backoff, due commands).
         plans: The plan cache.
         config: Tunables.
+        stage: The crash-point prefix of the caller (``dispatch``, ``start``, ``stop``).
     """
 
     def __init__(
-        self, connection: Connection, clock: Clock, plans: PlanCache, config: SchedulerConfig
+        self,
+        connection: Connection,
+        clock: Clock,
+        plans: PlanCache,
+        config: SchedulerConfig,
+        *,
+        stage: str = "dispatch",
     ) -> None:
         self.c = connection
+        self.stage = stage
         self.clock = clock
         self.plans = plans
         self.config = config
@@ -262,7 +270,7 @@ class Actor:
         )
         self.scheduling.end_execution(view.execution_id)
         view.execution = _replace_execution(view.execution, status, end)
-        crash.reach("dispatch.after_execution_end")
+        crash.reach(f"{self.stage}.after_execution_end")
 
     @staticmethod
     def _require_running(view: ExecutionView, wanted: ExecutionStatus) -> None:
@@ -376,7 +384,7 @@ class Actor:
             },
         )
         view.record(attempt)
-        crash.reach("dispatch.after_job_execution")
+        crash.reach(f"{self.stage}.after_job_execution")
         self._issue(view, attempt, CommandAction.START, plan_job.platform, not_before)
         return attempt
 
@@ -442,7 +450,7 @@ class Actor:
         )
         if self.outbox.issue(command):
             self.effects.commands += 1
-            crash.reach("dispatch.after_command")
+            crash.reach(f"{self.stage}.after_command")
 
     def _record(
         self,

@@ -40,9 +40,14 @@ POINTS: tuple[str, ...] = (
     "timer.after_event",  # PERIODIC event appended, next fire time not moved
     "timer.before_commit",  # event appended and timer moved, not committed
     "timer.after_commit",  # the firing is committed
-    # The API.
+    # The API (start_execution and restart_job are "start", stop_execution / stop_job "stop").
+    "start.after_job_execution",
+    "start.after_command",
+    "start.after_execution_end",
     "start.before_commit",  # an execution, its jobs and commands written, not committed
     "start.after_commit",
+    "stop.after_command",
+    "stop.after_execution_end",
     "stop.before_commit",
     "stop.after_commit",
     "take.before_commit",  # commands claimed, not committed

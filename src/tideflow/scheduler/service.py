@@ -93,7 +93,7 @@ class SchedulerService:
         actor_of_last_try: list[Actor] = []
 
         def run(c: Connection) -> T:
-            actor = Actor(c, self.clock, self.plans, self.config)
+            actor = Actor(c, self.clock, self.plans, self.config, stage=point)
             actor_of_last_try[:] = [actor]
             result = work(actor)
             if actor.effects.events:
