@@ -361,6 +361,7 @@ class LocalExecutor(Executor):
         shutil.rmtree(workdir, ignore_errors=True)  # half-prepared by a crashed instance
         workdir.mkdir(parents=True)
         attempt.log.parent.mkdir(parents=True, exist_ok=True)
+        attempt.log.touch()
         workflows = self.context.workflows
         snapshot = workflows.get_snapshot(command.project, command.snapshot_id)
         if snapshot.code_sha256:
@@ -635,8 +636,8 @@ class LocalExecutor(Executor):
 
     def _set_status(self, attempt: _Attempt, status: JobStatus, **extra: Any) -> None:
         command = attempt.command
-        if status is JobStatus.STARTING:
-            extra["log_uri"] = str(attempt.log)
+        if attempt.reported is JobStatus.INIT and attempt.log.exists():
+            extra["log_uri"] = str(attempt.log)  # also for a job that failed before starting
         self.context.executions.set_job_status(
             command.project, command.job_execution_id, status, **extra
         )

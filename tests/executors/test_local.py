@@ -1,0 +1,249 @@
+"""The local executor end to end: real job processes started by the fork server."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import tideflow as tide
+from tests.executors.conftest import Rig, wait_until
+from tideflow.domain.status import JobStatus
+from tideflow.executors.process import is_alive
+
+
+def test_processors_run_in_order_and_the_job_finishes(rig: Rig, steps: Any, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    with tide.workflow("wf") as wf, tide.job("batch", config={"depth": 1, "shared": "job"}):
+        source = tide.read_dataset("raw", processor=steps.Emit(40), name="source")
+        plus = tide.transform(source, processor=steps.Add(2), name="plus")
+        tide.transform(
+            plus, processor=steps.Record(str(record)), name="rec", config={"shared": "node"}
+        )
+    start = rig.start_job(wf, "batch", params={"lr": 0.05})
+
+    job = rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+
+    assert job.status is JobStatus.FINISHED, rig.log(start)
+    assert job.exit_code == 0
+    assert job.error is None
+    assert job.pid
+    assert job.host
+    assert job.start_time is not None
+    assert job.end_time is not None
+    lines = record.read_text().splitlines()
+    assert lines[0] == "open rec"
+    assert lines[-1] == "close rec"
+    seen = json.loads(lines[1].removeprefix("process "))
+    assert seen["inputs"] == [42]
+    assert seen["params"] == {"lr": 0.05}
+    assert seen["config"] == {"depth": 1, "shared": "node"}
+    assert (seen["job"], seen["workflow"], seen["attempt"]) == ("batch", "wf", 1)
+    assert seen["execution_id"] == start.execution_id
+    workdir = rig.home / "work" / str(start.execution_id) / "batch" / "1"
+    assert seen["cwd"] == str(workdir)
+    assert (workdir / "tfsteps.py").exists()
+    assert job.log_uri == str(rig.home / "logs" / "jobs" / str(start.execution_id) / "batch/1.log")
+    assert "recorded [42]" in rig.log(start)
+    assert rig.outbox.done == [start.command_id]
+    statuses = [e.value for e in rig.client.events.list(key="wf.batch")]
+    assert statuses == ["STARTING", "RUNNING", "FINISHED"]
+
+
+def test_a_failing_processor_fails_the_job_with_the_users_error(rig: Rig, steps: Any) -> None:
+    with tide.workflow("wf") as wf, tide.job("bad"):
+        tide.transform(tide.read_dataset("raw", processor=steps.Emit(7)), processor=steps.Fail())
+    start = rig.start_job(wf, "bad")
+
+    job = rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+
+    assert job.status is JobStatus.FAILED
+    assert job.exit_code == 1
+    assert job.error == "node 'transform_1' failed in process: ValueError: bad input [7]"
+    log = rig.log(start)
+    assert "Traceback (most recent call last)" in log
+    assert 'raise ValueError(f"bad input {inputs!r}")' in log
+
+
+def test_lazy_sinks_are_drained(rig: Rig, steps: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    with tide.workflow("wf") as wf, tide.job("flow", streaming=True):
+        tide.write_dataset(
+            tide.read_dataset("numbers", processor=steps.Count(5)),
+            "sink",
+            processor=steps.Write(str(out)),
+        )
+    start = rig.start_job(wf, "flow")
+
+    assert rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED).status is JobStatus.FINISHED
+    assert out.read_text().split() == ["0", "1", "2", "3", "4"]
+
+
+def test_stop_runs_close_and_ends_stopped(rig: Rig, steps: Any, tmp_path: Path) -> None:
+    started, closed = tmp_path / "started", tmp_path / "closed"
+    with tide.workflow("wf") as wf, tide.job("stream", streaming=True):
+        tide.read_dataset("clicks", processor=steps.Stream(str(started), str(closed)))
+    start = rig.start_job(wf, "stream")
+    rig.wait_status(start, JobStatus.RUNNING)
+    wait_until(started.exists, what="the stream to start")
+
+    stop = rig.stop_job(start)
+    job = rig.wait_status(start, JobStatus.STOPPED, JobStatus.FAILED, JobStatus.FINISHED)
+
+    assert job.status is JobStatus.STOPPED, (job, rig.log(start))
+    assert closed.read_text() == "closed, stopping=True"
+    assert "stop requested (SIGTERM)" in rig.log(start)
+    wait_until(lambda: stop.command_id in rig.outbox.done, what="the STOP to complete")
+
+
+def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(
+    make_rig: Any, steps: Any, tmp_path: Path
+) -> None:
+    rig = make_rig(stop_grace=0.5)
+    started = tmp_path / "started"
+    with tide.workflow("wf") as wf, tide.job("stubborn", streaming=True):
+        tide.read_dataset("clicks", processor=steps.Stubborn(str(started)))
+    start = rig.start_job(wf, "stubborn")
+    rig.wait_status(start, JobStatus.RUNNING)
+    wait_until(started.exists, what="the job to ignore SIGTERM")
+
+    rig.stop_job(start)
+    job = rig.wait_status(start, JobStatus.STOPPED, JobStatus.FAILED, JobStatus.FINISHED)
+
+    assert job.status is JobStatus.STOPPED
+    assert job.exit_code == -9  # SIGKILL
+    assert not is_alive(job.pid)
+
+
+def test_a_job_whose_heartbeat_stops_is_failed(make_rig: Any, steps: Any) -> None:
+    rig = make_rig(heartbeat_timeout=1.0)
+    with tide.workflow("wf") as wf, tide.job("hung"):
+        tide.read_dataset("raw", processor=steps.Silent())
+    start = rig.start_job(wf, "hung")
+
+    job = rig.wait_status(start, JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED)
+
+    assert job.status is JobStatus.FAILED
+    assert job.error == "no heartbeat for 1 s"
+    assert not is_alive(job.pid)
+
+
+def test_a_job_over_its_timeout_is_failed(rig: Rig, steps: Any, tmp_path: Path) -> None:
+    started, closed = tmp_path / "started", tmp_path / "closed"
+    with tide.workflow("wf") as wf, tide.job("slow", timeout=0.5):
+        tide.read_dataset("raw", processor=steps.Stream(str(started), str(closed)))
+    start = rig.start_job(wf, "slow")
+
+    job = rig.wait_status(start, JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED)
+
+    assert job.status is JobStatus.FAILED
+    assert job.error == "timed out after 0.5 s"
+    assert closed.exists()  # the timeout stops the job gracefully first
+
+
+def test_a_command_delivered_twice_runs_once(rig: Rig, steps: Any, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    with tide.workflow("wf") as wf, tide.job("once"):
+        tide.read_dataset("raw", processor=steps.Record(str(record)))
+    start = rig.start_job(wf, "once")
+    rig.outbox.put(start)  # delivered again before it ran
+    rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+    rig.outbox.put(start)  # and again after it finished
+    wait_until(lambda: not rig.outbox.pending, what="the outbox to drain")
+    wait_until(lambda: rig.outbox.taken.count(start.command_id) == 3, what="three deliveries")
+
+    assert record.read_text().count("process ") == 1
+    assert rig.job(start).status is JobStatus.FINISHED
+
+
+def test_the_concurrency_limit_holds_extra_jobs_back(
+    make_rig: Any, steps: Any, tmp_path: Path
+) -> None:
+    rig = make_rig(max_running=2)
+    release = tmp_path / "release"
+    with tide.workflow("wf") as wf:
+        for name in ("a", "b", "c"):
+            with tide.job(name):
+                tide.read_dataset(
+                    "raw",
+                    processor=steps.Gate(str(tmp_path / name), str(release)),
+                    name=f"gate_{name}",
+                )
+    starts = [rig.start_job(wf, name) for name in ("a", "b", "c")]
+    wait_until(lambda: sum((tmp_path / n).exists() for n in "abc") == 2, what="two jobs to run")
+    assert rig.executor is not None
+    wait_until(lambda: len(rig.executor.queued()) == 1, what="one job to wait")
+    waiting = [s for s in starts if rig.job(s).status is JobStatus.INIT]
+    assert len(waiting) == 1
+    assert not (tmp_path / waiting[0].job).exists()
+
+    release.touch()
+
+    for start in starts:
+        assert (
+            rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED).status
+            is JobStatus.FINISHED
+        )
+
+
+def test_a_restarted_executor_reattaches_instead_of_starting_again(
+    rig: Rig, steps: Any, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    started = tmp_path / "started"
+    with tide.workflow("wf") as wf, tide.job("long"):
+        tide.read_dataset("raw", processor=steps.Gate(str(started), str(release)))
+    start = rig.start_job(wf, "long")
+    job = rig.wait_status(start, JobStatus.RUNNING)
+
+    rig.stop()  # the server goes away; the job keeps running
+    assert is_alive(job.pid)
+    rig.start()
+    rig.outbox.put(start)  # the START is delivered again after the restart
+    wait_until(lambda: not rig.outbox.pending, what="the redelivered START to be taken")
+    release.touch()
+
+    job = rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+    assert job.status is JobStatus.FINISHED
+    assert rig.log(start).count("starting, pid") == 1  # it ran once
+    assert rig.job(start).pid == job.pid
+
+
+def test_a_job_gone_while_the_executor_was_down_is_failed(
+    rig: Rig, steps: Any, tmp_path: Path
+) -> None:
+    started, closed = tmp_path / "started", tmp_path / "closed"
+    with tide.workflow("wf") as wf, tide.job("stream", streaming=True):
+        tide.read_dataset("clicks", processor=steps.Stream(str(started), str(closed)))
+    start = rig.start_job(wf, "stream")
+    job = rig.wait_status(start, JobStatus.RUNNING)
+    rig.stop()
+    os.killpg(job.pid, 9)
+    wait_until(lambda: not is_alive(job.pid), what="the job to die")
+
+    rig.start()
+
+    job = rig.wait_status(start, JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED)
+    assert job.error == "the job's process is gone and left no result"
+
+
+def test_context_shortcuts_reach_the_store(rig: Rig, steps: Any) -> None:
+    with tide.workflow("wf") as wf, tide.job("report"):
+        tide.read_dataset("raw", processor=steps.Report())
+    start = rig.start_job(wf, "report")
+
+    job = rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+
+    assert job.status is JobStatus.FINISHED, rig.log(start)
+    (event,) = rig.client.events.list(key="report")
+    assert event.event_type == "REPORTED"
+    assert event.sender == "wf.report"
+    assert event.context == {
+        "extra": 1,
+        "execution_id": start.execution_id,
+        "job": "report",
+        "attempt": 1,
+    }
+    (metric,) = rig.client.metrics.list(job_execution_id=start.job_execution_id)
+    assert (metric.name, metric.value) == ("rows", 42.0)
