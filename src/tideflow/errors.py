@@ -14,6 +14,7 @@ class alone; the structured fields say *what* was at fault::
     ├── UnauthenticatedError        no or unknown credentials
     ├── PermissionDeniedError       credentials that do not allow the operation
     ├── UnavailableError            a server or database that cannot be reached now
+    │   └── ResourceExhaustedError  a server limit is reached (e.g. its open listen streams)
     ├── StoreError                  a database failure with no more specific meaning
     └── UserCodeError               a user's processor raised (keeps the user's traceback)
 
@@ -155,6 +156,10 @@ class PermissionDeniedError(TideflowError):
 
 class UnavailableError(TideflowError):
     """A server or database that cannot be reached now; retrying later may work."""
+
+
+class ResourceExhaustedError(UnavailableError):
+    """A server limit is reached (e.g. its cap on open listen streams); retry later or raise it."""
 
 
 class StoreError(TideflowError):

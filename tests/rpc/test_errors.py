@@ -55,6 +55,22 @@ SCENARIOS: dict[str, tuple[type[TideflowError], Callable[[Client], Any]]] = {
     "bad name": (InvalidArgumentError, lambda c: c.artifacts.register("no spaces allowed")),
     "bad limit": (InvalidArgumentError, lambda c: c.events.list(limit=100_000)),
     "nothing to roll back": (FailedPreconditionError, lambda c: c.models.rollback("ctr")),
+    "unknown model": (NotFoundError, lambda c: c.models.get("nope")),
+    "unknown workflow": (NotFoundError, lambda c: c.workflows.get("nope")),
+    "delete an unknown workflow": (NotFoundError, lambda c: c.workflows.delete("nope")),
+    "unknown snapshot": (
+        NotFoundError,
+        lambda c: c.services.workflows.get_snapshot(c.project, 987_654),
+    ),
+    "package of an unknown snapshot": (
+        NotFoundError,
+        lambda c: c.services.workflows.get_package(c.project, 987_654),
+    ),
+    "lineage of an unknown job execution": (
+        NotFoundError,
+        lambda c: c.lineage.record(987_654, inputs=["clicks"], outputs=[]),
+    ),
+    "bad model name": (InvalidArgumentError, lambda c: c.models.create("x" * 300)),
 }
 
 
@@ -85,6 +101,12 @@ def test_structured_fields_survive(client: Client) -> None:
     with pytest.raises(InvalidArgumentError) as invalid:
         client.datasets.register("clicks", format="f" * 1000)
     assert invalid.value.field == "format"
+    with pytest.raises(NotFoundError, match="workflow 'nope' not found") as workflow:
+        client.workflows.get("nope")
+    assert (workflow.value.entity, workflow.value.key) == ("workflow", "nope")
+    with pytest.raises(NotFoundError, match="snapshot 987654 not found") as snapshot:
+        client.services.workflows.get_snapshot(client.project, 987_654)
+    assert (snapshot.value.entity, snapshot.value.key) == ("snapshot", 987_654)
 
 
 def test_another_projects_name_is_refused(client: Client) -> None:

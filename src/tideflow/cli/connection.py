@@ -33,8 +33,9 @@ ServerOption = Annotated[
     str | None,
     typer.Option(
         "--server",
-        help="Server URL, grpc://HOST:PORT [default: the local server of $TIDEFLOW_HOME if "
-        "running, else --db in-process]",
+        # Parentheses, not brackets: Typer's help is Rich markup, where [...] is a style tag.
+        help="Server URL, grpc://HOST:PORT or grpcs://HOST:PORT (default: the local server of "
+        "$TIDEFLOW_HOME if running, else --db in-process).",
         envvar=SERVER_VARIABLE,
         show_default=False,
     ),
@@ -42,7 +43,12 @@ ServerOption = Annotated[
 """The ``--server`` option of every command that talks to a server."""
 TokenOption = Annotated[
     str | None,
-    typer.Option("--token", help="API token.", envvar=TOKEN_VARIABLE, show_default=False),
+    typer.Option(
+        "--token",
+        help="API token, for a server that requires one (`tideflow token create`).",
+        envvar=TOKEN_VARIABLE,
+        show_default=False,
+    ),
 ]
 """The ``--token`` option of every command that talks to a server."""
 

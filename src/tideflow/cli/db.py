@@ -13,7 +13,7 @@ db_app = typer.Typer(help="The store's schema: upgrade it or check it.", no_args
 
 DB_HELP = (
     "Store URL: sqlite:///PATH, postgresql+psycopg://USER@HOST/DB or mysql+pymysql://USER@HOST/DB "
-    "[default: $TIDEFLOW_HOME/tideflow.db]"
+    "(default: $TIDEFLOW_HOME/tideflow.db)"
 )
 
 

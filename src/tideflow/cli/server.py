@@ -36,12 +36,20 @@ def start(
         str | None, typer.Option(help="Blob store URL (default $TIDEFLOW_HOME/blobs).")
     ] = None,
     auth: Annotated[
-        str | None, typer.Option(help="optional | required (default: required off loopback).")
+        str | None,
+        typer.Option(
+            help="optional | required: whether calls need an API token (default: optional on "
+            "loopback, required elsewhere)."
+        ),
     ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate for gRPC TLS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for gRPC TLS.")] = None,
     daemon: Annotated[
-        bool, typer.Option(help="Run in the background and return once serving.")
+        bool,
+        typer.Option(
+            help="Run in the background (output in $TIDEFLOW_HOME/logs/server.out) and return "
+            "once serving."
+        ),
     ] = False,
     ready_file: Annotated[
         Path | None, typer.Option(help="Write the bound ports here as JSON once serving.")
@@ -52,8 +60,27 @@ def start(
             min=0, help="If --port / --http-port is taken, try up to this many following ports."
         ),
     ] = 0,
+    max_listeners: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most event-listener streams open at once; each holds a server thread, and "
+            "one more is refused (RESOURCE_EXHAUSTED) rather than slowing other calls.",
+        ),
+    ] = 256,
 ) -> None:
-    """Start a server (all services in one process) on the store."""
+    """Start a server: every service in one process, on one store, until stopped.
+
+    Serves gRPC (tide.connect("grpc://HOST:PORT"), the CLI's --server) and HTTP (/healthz,
+    /metrics). An empty database is migrated first; a stale one is refused with the command
+    to run. Once serving, the server writes its address and pid to $TIDEFLOW_HOME/server.json
+    and logs to $TIDEFLOW_HOME/logs/server.log. It runs in the foreground until Ctrl-C or
+    SIGTERM (`tideflow server stop`), then shuts down gracefully: in-flight calls get 5 s to
+    finish, listeners end, server.json is removed. With --daemon it runs in the background.
+
+    Binding a non-loopback --host makes API tokens required (`tideflow token create`).
+    See docs/server.md.
+    """
     from tideflow.cli.db import resolve_db
     from tideflow.server.config import ServerConfig
     from tideflow.settings import Settings
@@ -75,6 +102,7 @@ def start(
         tls_key=tls_key,
         ready_file=ready_file,
         port_search=port_search,
+        max_listeners=max_listeners,
     )
     from tideflow.client.embedded import running_server
 
@@ -93,11 +121,13 @@ def start(
 
     configure_logging(config, to_stderr=True)
     try:
-        raise typer.Exit(serve(config))
+        code = serve(config)
     except TideflowError as e:
         fail(str(e))
     except RuntimeError as e:  # grpc's "failed to bind"
         fail(f"cannot start the server on {host}:{port}: {e}")
+    # Outside the try: typer.Exit is a RuntimeError, which would read as a failed start.
+    raise typer.Exit(code)
 
 
 def _start_daemon(home: Path, argv: list[str]) -> None:
@@ -123,6 +153,7 @@ def _start_daemon(home: Path, argv: list[str]) -> None:
             fail(f"the server did not start within {START_TIMEOUT:.0f} s; see {home / 'logs'}")
         time.sleep(0.05)
     info = json.loads(ready.read_text())
+    ready.unlink(missing_ok=True)  # server.json is the lasting record
     stdout.print(
         f"Tideflow server started (pid {info['pid']}): {info['url']}, HTTP {info['http_url']}"
     )
@@ -140,18 +171,23 @@ def _server_info() -> tuple[Path, dict[str, Any] | None]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from tideflow.client.embedded import server_process_alive
+
+    return server_process_alive(pid)
 
 
 @server_app.command("stop")
 def stop() -> None:
-    """Stop the local server of $TIDEFLOW_HOME (gracefully: SIGTERM, then wait)."""
+    """Stop the local server of $TIDEFLOW_HOME, gracefully, and wait until it has exited.
+
+    Reads the server's pid from $TIDEFLOW_HOME/server.json, checks that this process is a
+    Tideflow server (a dead server's pid may have been reused by another program), and sends
+    it SIGTERM: it stops accepting calls, lets in-flight ones finish (5 s at most), ends open
+    listeners (clients resume after their last event once a server is back) and removes
+    server.json. A server.json naming no live Tideflow server is removed. Fails if the server
+    has not exited within 30 s. A server started elsewhere with another TIDEFLOW_HOME is not
+    affected.
+    """
     path, info = _server_info()
     if info is None or not _alive(int(info["pid"])):
         path.unlink(missing_ok=True)
@@ -160,7 +196,10 @@ def stop() -> None:
     pid = int(info["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _alive(pid):
+    from tideflow.client.embedded import pid_alive
+
+    # The pid itself, not the command line: an exiting server's is gone before the process.
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             fail(f"server (pid {pid}) did not stop within {STOP_TIMEOUT:.0f} s")
         time.sleep(0.05)
@@ -169,9 +208,14 @@ def stop() -> None:
 
 @server_app.command("status")
 def status(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Say whether the local server is running, where, and whether it is healthy."""
+    """Say whether the local server of $TIDEFLOW_HOME runs, where, and whether it is healthy.
+
+    Prints its pid, gRPC URL, HTTP URL and store, and asks its /healthz. Exits with status 0
+    when a server runs (healthy or not), 1 when none does. --json prints running, healthy and
+    the contents of server.json (url, grpc_port, http_port, http_url, pid, db).
+    """
     import urllib.request
 
     _, info = _server_info()

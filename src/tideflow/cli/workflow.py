@@ -161,7 +161,11 @@ def list_command(
     token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List the project's submitted workflows."""
+    """List the project's submitted workflows: name, latest snapshot, submitted, updated.
+
+    Talks to --server (or the local server, or --db in-process; see docs/server.md) in
+    --project. `workflow show NAME` gives one workflow's plan and code package.
+    """
     with open_client(db, project, server=server, token=token) as client:
         workflows = client.workflows.list()
     if json_output:
@@ -196,7 +200,12 @@ def show_command(
     token: TokenOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show a workflow's latest snapshot: its code package and its plan as a tree."""
+    """Show a workflow's latest snapshot: its code package and its plan as a tree.
+
+    Prints the snapshot id (and how many the workflow has), the code package's URI and SHA-256,
+    the snapshot identity, then the jobs, nodes and rules of its plan. --json prints the same
+    as one object, the plan without engine payloads. Unknown NAME: exits 1 naming it.
+    """
     from tideflow.compiler import WorkflowPlan
 
     with open_client(db, project, server=server, token=token) as client:
@@ -233,7 +242,11 @@ def delete_command(
     server: ServerOption = None,
     token: TokenOption = None,
 ) -> None:
-    """Delete a workflow with its snapshots and executions."""
+    """Delete workflow NAME with all its snapshots and executions (no undo).
+
+    Its code packages stay in the blob store (they are content-addressed and may be shared).
+    Submitting the workflow again registers it anew. Unknown NAME: exits 1 naming it.
+    """
     with open_client(db, project, server=server, token=token) as client:
         client.workflows.delete(name)
     stdout.print(f"deleted workflow [bold]{name}[/]")

@@ -5,7 +5,8 @@ With no server named, ``init`` starts -- or attaches to -- *one* local server pe
 
 - A running server announces itself in ``$TIDEFLOW_HOME/server.json`` (``url``, ports, ``pid``,
   ``db``); it writes the file once serving and removes it when it stops. A file whose ``pid`` is
-  dead (the server was killed) counts as no server.
+  dead (the server was killed), or is now another program's (pids are reused), counts as no
+  server: on Linux the process's command line must be ``tideflow ... server ...``.
 - Checking and starting happen under an exclusive ``fcntl.flock`` on
   ``$TIDEFLOW_HOME/server.lock``, so two scripts calling ``init`` at once start one server: the
   second waits for the lock, then finds the first one's ``server.json``.
@@ -53,6 +54,28 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def is_tideflow_server(pid: int) -> bool:
+    """Whether process ``pid`` runs ``tideflow ... server ...`` (by its ``/proc`` command line).
+
+    Where ``/proc`` cannot tell (not Linux, or not allowed to read it) the answer is ``True``:
+    the pid is trusted as before.
+    """
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no such process -- or no /proc at all
+    except OSError:
+        return True
+    args = [arg.decode(errors="replace") for arg in raw.split(b"\0")]
+    command = any(arg == "tideflow" or Path(arg).name == "tideflow" for arg in args)
+    return command and "server" in args
+
+
+def server_process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live Tideflow server process (not a dead one's reused pid)."""
+    return pid_alive(pid) and is_tideflow_server(pid)
+
+
 def running_server(home: Path) -> dict[str, Any] | None:
     """The ``server.json`` of the local server of ``home`` if that server is alive."""
     try:
@@ -61,7 +84,7 @@ def running_server(home: Path) -> dict[str, Any] | None:
         url = str(info["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not url or not pid_alive(pid):
+    if not url or not server_process_alive(pid):
         return None
     return dict(info)
 

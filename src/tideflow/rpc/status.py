@@ -29,6 +29,7 @@ STATUS_OF: dict[type[errors.TideflowError], grpc.StatusCode] = {
     errors.FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.UnavailableError: grpc.StatusCode.UNAVAILABLE,
     errors.StoreError: grpc.StatusCode.INTERNAL,
     errors.UserCodeError: grpc.StatusCode.ABORTED,
@@ -46,7 +47,7 @@ ERROR_OF: dict[grpc.StatusCode, type[errors.TideflowError]] = {
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDeniedError,
     grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.UnavailableError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.UnavailableError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhaustedError,
     grpc.StatusCode.ABORTED: errors.UserCodeError,
     grpc.StatusCode.INTERNAL: errors.StoreError,
 }

@@ -9,6 +9,7 @@ from tideflow.settings import Settings
 
 DEFAULT_PORT = 50051
 DEFAULT_HTTP_PORT = 8080
+DEFAULT_MAX_LISTENERS = 256
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class ServerConfig:
         port_search: If ``port`` (or ``http_port``) is taken, try up to this many following
             ports (the embedded server uses it to live beside other servers).
         grace: Seconds in-flight calls get on shutdown.
+        max_listeners: Most ``Listen`` streams open at once; each holds a worker thread, so
+            the pool has this many threads for streams on top of those kept for other calls.
     """
 
     db_url: str
@@ -43,6 +46,7 @@ class ServerConfig:
     ready_file: Path | None = None
     port_search: int = 0
     grace: float = 5.0
+    max_listeners: int = DEFAULT_MAX_LISTENERS
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:

@@ -30,13 +30,21 @@ class ServerMetrics:
             "Events committed to the log by this server",
             registry=self.registry,
         )
-        self.listeners = Gauge("tideflow_listeners", "Open event listeners", registry=self.registry)
+        self.listeners = Gauge(
+            "tideflow_listeners", "Open Listen streams (event listeners)", registry=self.registry
+        )
+        self.listeners_max = Gauge(
+            "tideflow_listeners_max",
+            "Most Listen streams this server accepts at once (--max-listeners)",
+            registry=self.registry,
+        )
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         """Record one finished RPC."""
         self.rpc_calls.labels(method=method, code=code).inc()
         self.rpc_seconds.labels(method=method).observe(seconds)
 
-    def track_listeners(self, count: Callable[[], int]) -> None:
-        """Report ``count()`` as the listener gauge whenever it is scraped."""
+    def track_listeners(self, count: Callable[[], int], *, maximum: int) -> None:
+        """Report ``count()`` as the listener gauge whenever it is scraped, and the cap."""
         self.listeners.set_function(count)
+        self.listeners_max.set(maximum)

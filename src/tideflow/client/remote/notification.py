@@ -10,6 +10,14 @@ the consumer sees each event once, with nothing lost. It waits for the server as
 takes (``close()`` ends the wait); only errors a retry cannot fix (a bad filter, a revoked
 token) end the listener, raised from ``poll`` / ``next``.
 
+Each ``Listen`` stream has a deadline (:data:`LISTEN_DEADLINE`): when it passes, the stream
+ends and the reader opens the next one after the last offset received, unnoticed by the
+consumer. So no stream -- not even one to a server that hangs without closing the connection --
+waits forever; channel keepalives notice a dead connection sooner. A server at its cap of open
+streams (``RESOURCE_EXHAUSTED``) fails a new listener at once with
+:class:`~tideflow.errors.ResourceExhaustedError`; a listener that was already delivering keeps
+retrying instead.
+
 The namespace is always the channel's project: the server ignores any other.
 """
 
@@ -46,6 +54,8 @@ KEEPALIVE = 5.0
 """Seconds between the server's keepalive responses on an idle stream."""
 QUEUE_BATCHES = 16
 """Batches read ahead of the consumer before the stream is left to back up."""
+LISTEN_DEADLINE = 120.0
+"""Seconds one ``Listen`` stream lives before the listener renews it (resuming, nothing lost)."""
 RECONNECT = RetryPolicy(attempts=1_000_000_000, initial_backoff=0.05, max_backoff=1.0)
 
 # Failures a new stream cannot cure: they end the listener with their error.
@@ -205,10 +215,17 @@ class RemoteListener(Listener):
             except grpc.RpcError as error:
                 if self._stopping.is_set():
                     return
-                if error.code() in _FINAL:
+                code = error.code()
+                if code in _FINAL or (
+                    code == grpc.StatusCode.RESOURCE_EXHAUSTED and not self._connected.is_set()
+                ):
                     self._fail(translate(error))
                     return
-                log.info("event stream broke (%s); resuming after %d", error.code(), self._received)
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    # The stream's deadline: renew it at once (this is no failure).
+                    log.debug("event stream renewed after %d", self._received)
+                    continue
+                log.info("event stream broke (%s); resuming after %d", code, self._received)
             if self._stopping.is_set():
                 return
             self.reconnects += 1
@@ -231,11 +248,18 @@ class RemoteListener(Listener):
 class RemoteNotificationService(NotificationService):
     """:class:`NotificationService` over gRPC; ``namespace`` is always the channel's project."""
 
-    def __init__(self, channel: RpcChannel, *, heartbeat: float = 1.0) -> None:
+    def __init__(
+        self,
+        channel: RpcChannel,
+        *,
+        heartbeat: float = 1.0,
+        stream_deadline: float = LISTEN_DEADLINE,
+    ) -> None:
         # No store and no signal here: everything is on the server.
         self._rpc = channel
         self._stub = g.NotificationServiceStub(channel.channel)
         self.heartbeat = heartbeat
+        self.stream_deadline = stream_deadline
         self._lock = threading.Lock()
         self._remote_listeners: set[Listener] = set()
 
@@ -332,7 +356,9 @@ class RemoteNotificationService(NotificationService):
                 filter=wire_filter, after_offset=after, keepalive_seconds=KEEPALIVE
             )
             # wait_for_ready: while the server is down the call waits for it, not fails.
-            return self._stub.Listen(request, metadata=metadata, wait_for_ready=True)
+            return self._stub.Listen(
+                request, metadata=metadata, wait_for_ready=True, timeout=self.stream_deadline
+            )
 
         listener = RemoteListener(
             open_stream, after_offset, heartbeat=self.heartbeat, on_close=self._forget

@@ -9,16 +9,23 @@ It first sends an empty response (the listener is in place; a bad filter fails t
 that), then every batch of matching events as it commits, and an empty response as keepalive
 whenever ``keepalive_seconds`` pass without one. The stream ends when the client goes away or
 the service closes (server shutdown); the client then reconnects after its last offset.
+
+An open stream holds one of the server's worker threads for its whole life, so the servicer
+caps how many are open at once (``max_listeners``; the server sizes its thread pool to the cap
+plus the threads kept for other calls). One stream over the cap is refused with
+:class:`~tideflow.errors.ResourceExhaustedError` (``RESOURCE_EXHAUSTED``) instead of waiting
+for a thread that unary calls need.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from tideflow.errors import InvalidArgumentError
+from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
 from tideflow.notification.service import NotificationService
 from tideflow.rpc import convert
 from tideflow.rpc.call import project
@@ -52,8 +59,30 @@ def keepalive_of(seconds: float) -> float:
 class NotificationServicer(g.NotificationServiceServicer):
     """Every Notification RPC; errors are mapped by the interceptor."""
 
-    def __init__(self, service: NotificationService) -> None:
+    def __init__(self, service: NotificationService, *, max_listeners: int | None = None) -> None:
         self._service = service
+        self.max_listeners = max_listeners
+        self._open_streams = 0
+        self._streams_lock = threading.Lock()
+
+    @property
+    def open_streams(self) -> int:
+        """How many ``Listen`` streams are open now."""
+        return self._open_streams
+
+    def _take_stream_slot(self) -> None:
+        with self._streams_lock:
+            if self.max_listeners is not None and self._open_streams >= self.max_listeners:
+                raise ResourceExhaustedError(
+                    f"this server already has its maximum of {self.max_listeners} listen streams "
+                    "open; close listeners that are no longer needed, or restart the server with "
+                    "a larger `tideflow server start --max-listeners`"
+                )
+            self._open_streams += 1
+
+    def _release_stream_slot(self) -> None:
+        with self._streams_lock:
+            self._open_streams -= 1
 
     def SendEvent(self, request: n.SendEventRequest, context: Any) -> n.SendEventResponse:
         (event,) = self._service.send_many(project(), [convert.event_from_pb(request.event)])
@@ -84,20 +113,24 @@ class NotificationServicer(g.NotificationServiceServicer):
 
     def Listen(self, request: n.ListenRequest, context: Any) -> Iterator[n.ListenResponse]:
         keepalive = keepalive_of(request.keepalive_seconds)
-        listener = self._service.listen(
-            project(),
-            convert.event_filter_from_pb(request.filter),
-            after_offset=request.after_offset,
-        )
-        # A client that goes away closes the listener at once, not at the next keepalive.
-        context.add_callback(listener.close)
+        self._take_stream_slot()
         try:
-            yield n.ListenResponse()
-            while context.is_active() and not listener.closed:
-                events = listener.poll(keepalive)
-                yield n.ListenResponse(events=[convert.event_to_pb(e) for e in events])
+            listener = self._service.listen(
+                project(),
+                convert.event_filter_from_pb(request.filter),
+                after_offset=request.after_offset,
+            )
+            # A client that goes away closes the listener at once, not at the next keepalive.
+            context.add_callback(listener.close)
+            try:
+                yield n.ListenResponse()
+                while context.is_active() and not listener.closed:
+                    events = listener.poll(keepalive)
+                    yield n.ListenResponse(events=[convert.event_to_pb(e) for e in events])
+            finally:
+                listener.close()
         finally:
-            listener.close()
+            self._release_stream_slot()
 
     def CommitOffset(self, request: n.CommitOffsetRequest, context: Any) -> n.CommitOffsetResponse:
         self._service.commit(project(), request.consumer, request.offset)
