@@ -44,6 +44,7 @@ class FakeOutbox:
         self.taken: list[str] = []
         self.done: list[str] = []
         self.issued: list[int] = []
+        self.starts: dict[int, JobCommand] = {}
         self._cond = threading.Condition()
 
     def put(self, command: JobCommand) -> None:
@@ -51,6 +52,8 @@ class FakeOutbox:
             self.pending.append(command)
             if command.job_execution_id not in self.issued:
                 self.issued.append(command.job_execution_id)
+            if command.action is CommandAction.START:
+                self.starts[command.job_execution_id] = command
             self._cond.notify_all()
 
     def take_commands(self, executor: str, *, limit: int = 100) -> list[JobCommand]:
@@ -64,13 +67,17 @@ class FakeOutbox:
             self.done.append(command_id)
             self._cond.notify_all()
 
-    def wait_for_commands(self, timeout: float) -> bool:
+    def wait_for_commands(self, timeout: float | None = None, *, executor: str = "local") -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: bool(self.pending), timeout)
 
-    def running_attempts(self, executor: str) -> list[JobExecution]:
-        jobs = [self.executions.get_job_execution(self.project, i) for i in self.issued]
-        return [j for j in jobs if j.status in (JobStatus.STARTING, JobStatus.RUNNING)]
+    def running_attempts(self, executor: str) -> list[JobCommand]:
+        live = (JobStatus.STARTING, JobStatus.RUNNING)
+        return [
+            command
+            for i, command in self.starts.items()
+            if self.executions.get_job_execution(self.project, i).status in live
+        ]
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
@@ -106,8 +113,8 @@ class Rig:
         self.loop: CommandLoop | None = None
         self.start()
 
-    def start(self, **options: Any) -> LocalExecutor:
-        """Start (or restart) the executor and its command loop."""
+    def start(self, source: Any = None, **options: Any) -> LocalExecutor:
+        """Start (or restart) the executor and its command loop (on ``source``, or the fake)."""
         context = ExecutorContext(
             home=self.home,
             executions=self.executions,
@@ -116,7 +123,7 @@ class Rig:
             options={**self.options, **options},
         )
         self.executor = LocalExecutor(context)
-        self.loop = CommandLoop(self.outbox, self.executor, idle_wait=0.1).start()
+        self.loop = CommandLoop(source or self.outbox, self.executor, idle_wait=0.1).start()
         return self.executor
 
     def stop(self) -> None:

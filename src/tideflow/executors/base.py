@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from tideflow.compiler.plan import WorkflowPlan
-from tideflow.domain.metadata import JobExecution
 from tideflow.domain.scheduling import JobCommand
 from tideflow.errors import InvalidArgumentError
 from tideflow.metadata import ExecutionService, WorkflowService
@@ -43,12 +42,12 @@ class CommandSource(Protocol):
         """Mark a taken command done: its effect is durable."""
         ...
 
-    def wait_for_commands(self, timeout: float) -> bool:
-        """Block until commands may be pending or ``timeout`` seconds pass."""
+    def wait_for_commands(self, timeout: float | None = None, *, executor: str = "local") -> bool:
+        """Block until ``executor`` may have a due command, or ``timeout`` seconds pass."""
         ...
 
-    def running_attempts(self, executor: str) -> list[JobExecution]:
-        """Job executions of ``executor`` that are STARTING or RUNNING (to re-attach to)."""
+    def running_attempts(self, executor: str) -> list[JobCommand]:
+        """The START commands ``executor`` took whose attempts are still live (to re-attach)."""
         ...
 
 
@@ -120,8 +119,8 @@ class Executor(ABC):
         )
         self.context.on_command_done(command.command_id)
 
-    def reconcile(self, attempts: Sequence[JobExecution]) -> None:  # noqa: B027 - optional hook
-        """Re-attach to ``attempts`` (STARTING / RUNNING in the store) after a restart.
+    def reconcile(self, attempts: Sequence[JobCommand]) -> None:  # noqa: B027 - optional hook
+        """Re-attach to live attempts (their START commands) after a restart.
 
         The default does nothing (an executor without re-attachment).
         """

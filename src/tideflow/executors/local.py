@@ -49,7 +49,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -272,9 +272,18 @@ class LocalExecutor(Executor):
                 )
             elif not job.status.is_terminal and job.pid is not None and job.host == self.host:
                 # Ours from an earlier instance, not re-attached yet: re-attach and stop it.
-                self.reconcile([job])
-                self.stop(command)
-                return
+                action = CommandAction.START
+                start = replace(
+                    command,
+                    action=action,
+                    command_id=command_id(
+                        command.execution_id, command.job, command.attempt, action
+                    ),
+                )
+                self.reconcile([start])
+                if str(command.job_execution_id) in self._attempts:
+                    self.stop(command)
+                    return
         except IllegalTransitionError:
             pass  # it moved on by itself meanwhile
         except Exception:  # the executor's edge: log and let the command be retried
@@ -645,37 +654,30 @@ class LocalExecutor(Executor):
 
     # -- re-attachment -------------------------------------------------------------------------
 
-    def reconcile(self, attempts: Sequence[JobExecution]) -> None:
-        """Re-attach to this host's STARTING / RUNNING attempts; end those whose process is gone."""
-        for job in attempts:
+    def reconcile(self, attempts: Sequence[JobCommand]) -> None:
+        """Re-attach to this host's live attempts (their START commands); end those now gone."""
+        for command in attempts:
+            job = self.context.executions.get_job_execution(
+                command.project, command.job_execution_id
+            )
             if job.host not in (None, self.host) or job.status.is_terminal:
                 continue
             files = AttemptFiles(self.workdir(job.execution_id, job.job, job.attempt))
-            try:
-                spec = AttemptSpec.from_json(files.spec.read_text())
-            except (OSError, ValueError, TypeError):
-                continue  # not one of ours
-            plan_timeout = None
+            if not files.spec.exists():
+                continue  # not launched by a local executor on this home
+            timeout = None
             with contextlib.suppress(OSError, TideflowError, KeyError):
-                plan_timeout = WorkflowPlan.from_json(files.plan.read_text()).job(job.job).timeout
-            command = JobCommand(
-                command_id=command_id(job.execution_id, job.job, job.attempt, CommandAction.START),
-                project=spec.project,
-                workflow=job.workflow,
-                execution_id=job.execution_id,
-                snapshot_id=spec.snapshot_id,
-                job=job.job,
-                attempt=job.attempt,
-                job_execution_id=job.job_execution_id,
-                action=CommandAction.START,
-            )
+                timeout = WorkflowPlan.from_json(files.plan.read_text()).job(job.job).timeout
             with self._lock:
-                if str(job.job_execution_id) in self._attempts:
+                if command.job_execution_id in self._attempt_ids():
                     continue
-                attempt = self._new_attempt(command, plan_timeout)
+                attempt = self._new_attempt(command, timeout)
                 attempt.state = _State.STARTING
                 self._attempts[attempt.key] = attempt
             self._adopt(attempt, job, files.read_json(files.launch) or {})
+
+    def _attempt_ids(self) -> set[int]:
+        return {a.command.job_execution_id for a in self._attempts.values()}
 
     def _adopt(self, attempt: _Attempt, job: JobExecution, launched: Mapping[str, Any]) -> None:
         """Watch an attempt launched earlier (by pid), or end it if its process is gone."""

@@ -127,7 +127,7 @@ class CommandLoop:
                     if self._delayed:
                         due = (self._delayed[0][0] - datetime.now(UTC)).total_seconds()
                         wait = max(0.0, min(wait, due))
-                    self.source.wait_for_commands(wait)
+                    self.source.wait_for_commands(wait, executor=self.executor.name)
             except Exception:  # the loop's edge: log, back off, go on
                 log.exception("the %s executor's command loop failed", self.executor.name)
                 self._stopping.wait(1.0)
