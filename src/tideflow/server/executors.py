@@ -1,0 +1,70 @@
+"""The server's executors: one command loop per executor on the scheduler's outbox.
+
+The server runs the ``local`` executor (more, such as ``ray``, by name). Jobs connect back to
+this server (``$TIDEFLOW_SERVER`` = its gRPC URL). Stopping the server stops the loops and the
+fork server but never the jobs: they run on in their own sessions, and the next server on the
+same ``$TIDEFLOW_HOME`` re-attaches to them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tideflow.executors.base import ExecutorContext, default_registry
+from tideflow.executors.loop import CommandLoop
+from tideflow.metadata import WorkflowService
+from tideflow.scheduler.service import SchedulerService
+
+log = logging.getLogger(__name__)
+
+
+class ServerExecutors:
+    """The executors of one server and their command loops.
+
+    Args:
+        home: ``$TIDEFLOW_HOME`` (working directories, logs, environments).
+        scheduler: The scheduler service whose outbox feeds the executors.
+        workflows: Snapshots and code packages.
+        server_url: The URL jobs connect back to.
+        db_url: The store's URL.
+        names: Executors to run.
+        options: Per executor name, its options.
+    """
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        scheduler: SchedulerService,
+        workflows: WorkflowService,
+        server_url: str,
+        db_url: str,
+        names: Sequence[str] = ("local",),
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.loops: list[CommandLoop] = []
+        for name in names:
+            context = ExecutorContext(
+                home=home,
+                executions=scheduler.executions,
+                workflows=workflows,
+                server_url=server_url,
+                db_url=db_url,
+                options=(options or {}).get(name, {}),
+            )
+            executor = default_registry.create(name, context)
+            self.loops.append(CommandLoop(scheduler, executor))
+
+    def start(self) -> None:
+        """Re-attach to running jobs and start taking commands."""
+        for loop in self.loops:
+            loop.start()
+            log.info("executor %s started", loop.executor.name)
+
+    def stop(self) -> None:
+        """Stop taking commands; running jobs keep running."""
+        for loop in self.loops:
+            loop.stop()
