@@ -20,6 +20,8 @@ from tideflow.metadata import (
 )
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
+from tideflow.scheduler.clock import clock_from_env
+from tideflow.scheduler.service import SchedulerService
 from tideflow.settings import Settings
 from tideflow.store import Store
 from tideflow.store.blob import BlobStore
@@ -37,6 +39,8 @@ class Services:
     lineage: LineageService
     notifications: NotificationService
     workflows: WorkflowService
+    scheduler: SchedulerService | None = None
+    """Executions, jobs and the job-command outbox (``None`` until the remote bundle has it)."""
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -71,6 +75,7 @@ def local_services(
         blob_url: The blob store (code packages, models); :func:`default_blob_root` by default.
     """
     notifications = NotificationService(store)
+    scheduler = SchedulerService(store, clock=clock_from_env())
     services = Services(
         projects=ProjectService(store),
         model_center=ModelCenter(store),
@@ -80,8 +85,10 @@ def local_services(
         lineage=LineageService(store),
         notifications=notifications,
         workflows=WorkflowService(store, BlobStore(blob_url or default_blob_root(store.url))),
+        scheduler=scheduler,
     )
     if owns_store:
         services.closers.append(store.close)
     services.closers.append(notifications.close)
+    services.closers.append(scheduler.close)
     return services

@@ -37,6 +37,7 @@ from tideflow.domain.rules import describe_rule
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
 from tideflow.errors import FailedPreconditionError, NotFoundError
 from tideflow.notification.signal import OffsetSignal
+from tideflow.notification.watchers import CommitWatcher, start_watcher
 from tideflow.scheduler import crash
 from tideflow.scheduler.actions import CONSUMER, Actor, Effects, PlanCache, SchedulerConfig
 from tideflow.scheduler.clock import Clock
@@ -86,6 +87,7 @@ class Dispatcher:
         self._signal = OffsetSignal(store.run(last_offset, write=False))
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watcher: CommitWatcher | None = None
         self._failures = 0
 
     # -- one batch -----------------------------------------------------------------------------
@@ -221,6 +223,8 @@ class Dispatcher:
     def start(self) -> None:
         """Run the dispatcher in a daemon thread until :meth:`stop`."""
         self._store.add_commit_listener(self.publish)
+        # Commits of other processes (a script beside the server, another server) too.
+        self._watcher = start_watcher(self._store, self._signal)
         self._thread = threading.Thread(target=self._loop, name="scheduler-dispatcher", daemon=True)
         self._thread.start()
 
@@ -228,6 +232,9 @@ class Dispatcher:
         """Stop the thread (the batch in progress commits or rolls back first)."""
         self._stopping.set()
         self._signal.close()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -38,7 +38,9 @@ from tideflow.rpc.v1 import (
     notification_pb2_grpc,
     scheduler_pb2_grpc,
 )
+from tideflow.scheduler.runtime import Scheduler
 from tideflow.server.config import ServerConfig
+from tideflow.server.executors import ServerExecutors
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
 from tideflow.store import Store
@@ -83,6 +85,8 @@ class TideflowServer:
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._services: Services | None = None
+        self._scheduler: Scheduler | None = None
+        self._executors: ServerExecutors | None = None
         self._request_log: StoreRequestLog | None = None
 
     @property
@@ -106,6 +110,9 @@ class TideflowServer:
                 last[0] = offset
 
         store.add_commit_listener(count_events)
+        if services.scheduler is not None:  # the dispatcher and timer threads
+            self._scheduler = Scheduler(store, services.scheduler)
+            self._scheduler.start()
         self._request_log = StoreRequestLog(store)
         interceptor = EdgeInterceptor(
             authenticator=TokenAuthenticator(AccessService(store), required=config.auth_required),
@@ -131,6 +138,15 @@ class TideflowServer:
         )
         self.grpc_port = self._bind_grpc(self._grpc)
         self._grpc.start()
+        if services.scheduler is not None:  # jobs connect back to self.url: known from here
+            self._executors = ServerExecutors(
+                home=config.home,
+                scheduler=services.scheduler,
+                workflows=services.workflows,
+                server_url=self.url,
+                db_url=config.db_url,
+            )
+            self._executors.start()
         self._start_http()
         self._serving = True
         self._write_files()
@@ -245,6 +261,12 @@ class TideflowServer:
             if self._http_thread is not None:
                 self._http_thread.join(10)
             self._http = None
+        if self._executors is not None:  # running jobs keep running
+            self._executors.stop()
+            self._executors = None
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if self._services is not None:
             if self._request_log is not None:
                 self._request_log.close()  # store the last responses before the store closes
