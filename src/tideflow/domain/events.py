@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 JOB_STATUS_CHANGED = "JOB_STATUS_CHANGED"
+EXECUTION_STATUS_CHANGED = "EXECUTION_STATUS_CHANGED"
+"""A workflow execution ended: key the workflow, value the new ``ExecutionStatus``."""
 DATASET_UPDATED = "DATASET_UPDATED"
 PERIODIC = "PERIODIC"
 DRIFT_DETECTED = "DRIFT_DETECTED"

@@ -34,7 +34,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from tideflow.compiler.plan import WorkflowPlan
-from tideflow.domain.events import JOB_STATUS_CHANGED, Event, job_event_key
+from tideflow.domain.events import (
+    EXECUTION_STATUS_CHANGED,
+    JOB_STATUS_CHANGED,
+    Event,
+    job_event_key,
+)
 from tideflow.domain.limits import dump_json
 from tideflow.domain.metadata import JobExecution, WorkflowExecution
 from tideflow.domain.rules import Periodic, RuleKind, event_matches
@@ -269,6 +274,21 @@ class Actor:
             view.execution_id, {"status": status.value, "end_time": end}
         )
         self.scheduling.end_execution(view.execution_id)
+        # Announced like a job's status change, so a watcher (`tideflow run`, a listener)
+        # learns of the end without polling. It names the execution, so it reaches no rule.
+        self.effects.events.append(
+            Event(
+                key=view.execution.workflow,
+                value=status.value,
+                event_type=EXECUTION_STATUS_CHANGED,
+                sender=SENDER,
+                namespace=view.project,
+                context={
+                    "execution_id": view.execution_id,
+                    "previous": view.execution.status.value,
+                },
+            )
+        )
         view.execution = _replace_execution(view.execution, status, end)
         crash.reach(f"{self.stage}.after_execution_end")
 
