@@ -307,3 +307,19 @@ def test_every_rpc_survives_garbage_and_empty_requests(server: TideflowTestServe
     assert server.process.poll() is None
     with server.client(project) as client:
         assert client.events.send("k", "still serving").offset > 0
+
+
+def test_a_listener_receives_a_backlog_larger_than_one_message(client: Client) -> None:
+    """500 events of ~1 MB in one fetch would pass the 64 MiB limit as a single response."""
+    value = "x" * 1_000_000
+    sent: list[Event] = []
+    for _ in range(3):
+        sent += client.events.send_many([Event(key="big", value=value) for _ in range(30)])
+    with client.events.listen(keys=["big"]) as listener:
+        got: list[Event] = []
+        deadline = time.monotonic() + 60
+        while len(got) < len(sent):
+            assert time.monotonic() < deadline
+            got += listener.poll(1)
+        assert listener.reconnects == 0
+    assert [e.offset for e in got] == [e.offset for e in sent]

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+from tideflow.domain.events import Event
 from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
 from tideflow.notification.service import NotificationService
 from tideflow.rpc import convert
@@ -37,6 +38,28 @@ MAX_KEEPALIVE = 60.0
 MIN_KEEPALIVE = 0.05
 DEFAULT_PAGE = 100
 MAX_AGE_SECONDS = timedelta.max.total_seconds() / 2
+RESPONSE_BYTES = 4 * 1024 * 1024
+"""A ``Listen`` response carries events up to about this size (a larger event goes alone)."""
+
+
+def response_batches(events: list[Event]) -> Iterator[list[Any]]:
+    """Wire events in groups of about :data:`RESPONSE_BYTES`, never over the message limit.
+
+    A fetch holds up to 500 events of up to 1 MiB each: sent as one response it could pass the
+    64 MiB message limit, fail, and fail again on every reconnect, stalling the listener.
+    """
+    batch: list[Any] = []
+    size = 0
+    for event in events:
+        message = convert.event_to_pb(event)
+        message_size = message.ByteSize()
+        if batch and size + message_size > RESPONSE_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += message_size
+    if batch:
+        yield batch
 
 
 def keepalive_of(seconds: float) -> float:
@@ -126,7 +149,10 @@ class NotificationServicer(g.NotificationServiceServicer):
                 yield n.ListenResponse()
                 while context.is_active() and not listener.closed:
                     events = listener.poll(keepalive)
-                    yield n.ListenResponse(events=[convert.event_to_pb(e) for e in events])
+                    if not events:
+                        yield n.ListenResponse()  # keepalive
+                    for batch in response_batches(events):
+                        yield n.ListenResponse(events=batch)
             finally:
                 listener.close()
         finally:
