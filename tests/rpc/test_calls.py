@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from tideflow.client import Client
-from tideflow.client.remote.channel import RpcChannel
+from tideflow.client.remote.channel import RetryPolicy, RpcChannel
 from tideflow.rpc.v1 import common_pb2 as pb
 from tideflow.rpc.v1 import model_center_pb2 as mc
 from tideflow.rpc.v1 import model_center_pb2_grpc as mcg
@@ -174,3 +174,11 @@ def _channel(server: TideflowTestServer) -> Iterator[RpcChannel]:
         yield opened
     finally:
         opened.close()
+
+
+def test_retries_outlast_the_channels_reconnect_backoff() -> None:
+    # The channel waits up to 1 s between reconnects (channel.py options): a call's retries
+    # must span longer, or a call right after a server restart fails while the server is up.
+    for _ in range(20):
+        assert sum(RetryPolicy().delays()) >= 2.5
+    assert max(RetryPolicy().delays()) <= RetryPolicy().max_backoff

@@ -37,17 +37,23 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How UNAVAILABLE calls are retried: ``attempts`` in all, backoff doubling to a cap."""
+    """How UNAVAILABLE calls are retried: ``attempts`` in all, backoff doubling to a cap.
 
-    attempts: int = 6
+    The pauses are at least half the backoff ("equal jitter"), so the retries of one call span
+    at least ~2.5 s by default -- longer than the channel's own reconnect backoff (at most 1 s),
+    so a call made just after a server restart outlasts the channel's wait instead of running
+    out of attempts while the channel is still backing off.
+    """
+
+    attempts: int = 8
     initial_backoff: float = 0.05
     max_backoff: float = 2.0
 
     def delays(self) -> Iterator[float]:
-        """The pause before each retry (full jitter)."""
+        """The pause before each retry: half the backoff plus up to half again at random."""
         backoff = self.initial_backoff
         for _ in range(self.attempts - 1):
-            yield random.uniform(0, backoff)
+            yield backoff / 2 + random.uniform(0, backoff / 2)
             backoff = min(backoff * 2, self.max_backoff)
 
 
