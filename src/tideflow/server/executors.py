@@ -4,11 +4,16 @@ The server runs the ``local`` executor (more, such as ``ray``, by name). Jobs co
 this server (``$TIDEFLOW_SERVER`` = its gRPC URL). Stopping the server stops the loops and the
 fork server but never the jobs: they run on in their own sessions, and the next server on the
 same ``$TIDEFLOW_HOME`` re-attaches to them.
+
+``$TIDEFLOW_EXECUTORS`` (comma-separated names; empty for none) chooses which executors a server
+runs, ``local`` by default. Tests that play the executor themselves (setting job statuses by
+hand) start their server with it empty.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,17 @@ from tideflow.metadata import WorkflowService
 from tideflow.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
+
+EXECUTORS_VARIABLE = "TIDEFLOW_EXECUTORS"
+
+
+def executor_names(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The executors a server runs: ``$TIDEFLOW_EXECUTORS``, else ``local``."""
+    env = os.environ if environ is None else environ
+    text = env.get(EXECUTORS_VARIABLE)
+    if text is None:
+        return ("local",)
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 class ServerExecutors:
@@ -42,11 +58,11 @@ class ServerExecutors:
         workflows: WorkflowService,
         server_url: str,
         db_url: str,
-        names: Sequence[str] = ("local",),
+        names: Sequence[str] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.loops: list[CommandLoop] = []
-        for name in names:
+        for name in executor_names() if names is None else names:
             context = ExecutorContext(
                 home=home,
                 executions=scheduler.executions,
