@@ -36,7 +36,9 @@ def clock_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(clock_file: Path) -> Iterator[TideflowTestServer]:
-    with TideflowTestServer(env={CLOCK_FILE_ENV: str(clock_file)}) as running:
+    # The test plays the executor (it sets job statuses by hand): the server runs none.
+    env = {CLOCK_FILE_ENV: str(clock_file), "TIDEFLOW_EXECUTORS": ""}
+    with TideflowTestServer(env=env) as running:
         yield running
 
 
