@@ -50,12 +50,15 @@ from tideflow.sdk import (
 if TYPE_CHECKING:
     from tideflow.client import connect
     from tideflow.client.embedded import init
+    from tideflow.client.executions import start, stop
     from tideflow.client.workflows import submit
 
 # name -> module that defines it, imported on first attribute access.
 _LAZY = {
     "connect": "tideflow.client",
     "init": "tideflow.client.embedded",
+    "start": "tideflow.client.executions",
+    "stop": "tideflow.client.executions",
     "submit": "tideflow.client.workflows",
 }
 
@@ -102,6 +105,8 @@ __all__ = [
     "predict",
     "push_model",
     "read_dataset",
+    "start",
+    "stop",
     "submit",
     "train",
     "transform",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tideflow.client.events import Events
+from tideflow.client.executions import Executions, Jobs
 from tideflow.client.metadata import Artifacts, Datasets, Lineage, Metrics
 from tideflow.client.models import Models
 from tideflow.client.services import Services, local_services
@@ -27,7 +28,9 @@ class Client:
         metrics: Metrics.
         lineage: Lineage of job executions.
         events: The project's event log.
-        workflows: Submitted workflows and their snapshots.
+        workflows: Submitted workflows and their snapshots; start executions, pause, resume.
+        executions: Workflow executions: list, get, stop, actions, waiting_on, wait.
+        jobs: Jobs of executions: list, stop, restart, logs, follow_logs.
         url: What it was connected to (a SQL URL or ``grpc://host:port``).
     """
 
@@ -44,7 +47,9 @@ class Client:
         self.metrics = Metrics(services.metrics, project)
         self.lineage = Lineage(services.lineage, project)
         self.events = Events(services.notifications, project)
-        self.workflows = Workflows(services.workflows, project)
+        self.workflows = Workflows(services.workflows, project, scheduler=services.scheduler)
+        self.executions = Executions(services.scheduler, project, services.notifications)
+        self.jobs = Jobs(services.scheduler, project, services.notifications)
 
     @property
     def services(self) -> Services:
@@ -88,7 +93,8 @@ def connect(
     Args:
         url: ``grpc://HOST:PORT`` for a Tideflow server; or a SQL URL (``sqlite:///PATH``,
             ``postgresql+psycopg://...``, ``mysql+pymysql://...``) to run the services in this
-            process on that store (migrated if empty; no scheduler).
+            process on that store (migrated if empty). In-process, starting or stopping
+            executions writes their job commands; a server on the same store runs them.
         project: The project to work in (created if it does not exist).
         token: The API token, for servers that require one.
         ca: For ``grpcs://`` (TLS) servers: a PEM file of the CA that signed the server's

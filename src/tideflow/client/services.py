@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tideflow.metadata import (
     ArtifactService,
@@ -64,8 +65,24 @@ def default_blob_root(db_url: str) -> str:
     return str(Settings.from_env().blob_root)
 
 
+def default_home(db_url: str) -> Path:
+    """The Tideflow home of the store at ``db_url``.
+
+    A SQLite file's directory (the server lays out ``$TIDEFLOW_HOME`` so), else
+    ``$TIDEFLOW_HOME``.
+    """
+    prefix = "sqlite:///"
+    if db_url.startswith(prefix) and db_url[len(prefix) :] not in ("", ":memory:"):
+        return Path(db_url[len(prefix) :].split("?", 1)[0]).parent
+    return Settings.from_env().home
+
+
 def local_services(
-    store: Store, *, owns_store: bool = False, blob_url: str | None = None
+    store: Store,
+    *,
+    owns_store: bool = False,
+    blob_url: str | None = None,
+    home: Path | None = None,
 ) -> Services:
     """Services running in this process on ``store``.
 
@@ -73,9 +90,13 @@ def local_services(
         store: The SQL store.
         owns_store: Close the store with the services.
         blob_url: The blob store (code packages, models); :func:`default_blob_root` by default.
+        home: ``$TIDEFLOW_HOME`` of the executors, whose job logs may be read;
+            :func:`default_home` by default.
     """
     notifications = NotificationService(store)
-    scheduler = SchedulerService(store, clock=clock_from_env())
+    scheduler = SchedulerService(
+        store, clock=clock_from_env(), log_root=home or default_home(store.url)
+    )
     services = Services(
         projects=ProjectService(store),
         model_center=ModelCenter(store),

@@ -10,24 +10,78 @@ the same identity. docs/submission.md describes exactly what counts.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tideflow.client.identity import snapshot_identity
 from tideflow.client.package import build_package
 from tideflow.domain.graph import AIGraph
 from tideflow.domain.limits import MAX_PACKAGE_BYTES
-from tideflow.domain.metadata import Snapshot, Submission, Workflow
+from tideflow.domain.metadata import Snapshot, Submission, Workflow, WorkflowExecution
 from tideflow.errors import InvalidArgumentError, NotFoundError
 from tideflow.metadata import WorkflowService
+from tideflow.scheduler.service import SchedulerService
 from tideflow.sdk.builder import Workflow as WorkflowBuilder
+from tideflow.store.repositories.scheduler import WorkflowSettings
 
 
 class Workflows:
     """Submitted workflows and their snapshots in one project (see DESIGN.md "Client API")."""
 
-    def __init__(self, service: WorkflowService, project: str) -> None:
+    def __init__(
+        self,
+        service: WorkflowService,
+        project: str,
+        *,
+        scheduler: SchedulerService | None = None,
+    ) -> None:
         self._service = service
         self._project = project
+        self._scheduler_service = scheduler
+
+    @property
+    def _scheduler(self) -> SchedulerService:
+        from tideflow.client.executions import require_scheduler
+
+        return require_scheduler(self._scheduler_service)
+
+    def start(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        context: str | None = None,
+    ) -> WorkflowExecution:
+        """Start an execution of ``name`` on its latest snapshot.
+
+        Args:
+            name: The workflow.
+            params: JSON-serialisable parameters; every job sees them as ``ctx.params``.
+            context: For ``per_context`` workflows, the context string it serves.
+
+        Raises:
+            NotFoundError: No such workflow, or it has no snapshot.
+            FailedPreconditionError: The workflow is paused or at its
+                ``max_active_executions``.
+        """
+        return self._scheduler.start_execution(self._project, name, params=params, context=context)
+
+    def pause(self, name: str) -> WorkflowSettings:
+        """Start no new executions of ``name`` (running ones go on)."""
+        return self._scheduler.pause_workflow(self._project, name)
+
+    def resume(self, name: str) -> WorkflowSettings:
+        """Let ``name`` start executions again."""
+        return self._scheduler.resume_workflow(self._project, name)
+
+    def settings(self, name: str) -> WorkflowSettings:
+        """Whether ``name`` is paused, and its cap of running executions."""
+        return self._scheduler.get_workflow_settings(self._project, name)
+
+    def set_max_active_executions(self, name: str, limit: int | None) -> WorkflowSettings:
+        """Cap how many executions of ``name`` run at once (``None``: no cap)."""
+        return self._scheduler.set_max_active_executions(self._project, name, limit)
 
     def submit(
         self,

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tideflow.domain.events import Event
+from tideflow.domain.joblog import JobLog
 from tideflow.domain.lineage import LineageKind, LineageRecord, LineageRef
 from tideflow.domain.metadata import (
     Artifact,
@@ -35,6 +36,8 @@ from tideflow.errors import InvalidArgumentError
 from tideflow.notification.filters import EventFilter, make_filter
 from tideflow.rpc.v1 import common_pb2 as pb
 from tideflow.rpc.v1 import notification_pb2 as npb
+from tideflow.rpc.v1 import scheduler_pb2 as spb
+from tideflow.store.repositories.scheduler import WorkflowSettings
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -566,6 +569,49 @@ def action_from_pb(message: pb.ExecutionAction) -> ExecutionAction:
         rule=message.rule,
         event_offset=optional(message, "event_offset"),
         time=from_timestamp(message, "time"),
+    )
+
+
+def settings_to_pb(settings: WorkflowSettings) -> spb.WorkflowSettings:
+    """Wire form of a workflow's scheduling settings."""
+    return spb.WorkflowSettings(
+        paused=settings.paused, max_active_executions=settings.max_active_executions
+    )
+
+
+def settings_from_pb(message: spb.WorkflowSettings) -> WorkflowSettings:
+    """Domain form of a workflow's scheduling settings."""
+    return WorkflowSettings(
+        paused=message.paused,
+        max_active_executions=optional(message, "max_active_executions"),
+    )
+
+
+def job_log_to_pb(log: JobLog) -> spb.GetJobLogsResponse:
+    """Wire form of a piece of a job log (execution and job are the request's)."""
+    return spb.GetJobLogsResponse(
+        attempt=log.attempt,
+        status=enum_to_pb(log.status, "JOB_STATUS"),
+        text=log.text,
+        start=log.start,
+        after=log.after,
+        size=log.size,
+        complete=log.complete,
+    )
+
+
+def job_log_from_pb(message: spb.GetJobLogsResponse, execution_id: int, job: str) -> JobLog:
+    """Domain form of a piece of a job log."""
+    return JobLog(
+        execution_id=execution_id,
+        job=job,
+        attempt=message.attempt,
+        status=_required(enum_from_pb(message.status, JobStatus, "JOB_STATUS"), "status"),
+        text=message.text,
+        start=message.start,
+        after=message.after,
+        size=message.size,
+        complete=message.complete,
     )
 
 

@@ -13,10 +13,12 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from tideflow.domain.joblog import JobLog
 from tideflow.domain.limits import MAX_KEY_LENGTH, check_name, check_optional_text
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
 from tideflow.domain.rules import describe_rule
@@ -35,11 +37,13 @@ from tideflow.scheduler.actions import (
 )
 from tideflow.scheduler.clock import Clock, SystemClock
 from tideflow.scheduler.execution import ExecutionView
+from tideflow.scheduler.joblog import MAX_LOG_READ, check_read_arguments, log_path, read_log
 from tideflow.scheduler.outbox import CommandSignal
 from tideflow.scheduler.rules import RuleState, waiting_on
 from tideflow.store import Store, append_events
 from tideflow.store.repositories.outbox import OutboxRepository
 from tideflow.store.repositories.scheduler import SchedulerRepository, WorkflowSettings
+from tideflow.store.repositories.workflow import WorkflowRepository
 
 T = TypeVar("T")
 MAX_TAKE = 1000
@@ -53,6 +57,8 @@ class SchedulerService:
         clock: The scheduler's clock (default: the system clock).
         config: Tunables.
         plans: A plan cache to share with the dispatcher.
+        log_root: ``$TIDEFLOW_HOME`` of the executors: job logs are served from under it only
+            (default: the environment's).
     """
 
     def __init__(
@@ -62,8 +68,14 @@ class SchedulerService:
         clock: Clock | None = None,
         config: SchedulerConfig | None = None,
         plans: PlanCache | None = None,
+        log_root: Path | None = None,
     ) -> None:
         self._store = store
+        if log_root is None:
+            from tideflow.settings import Settings
+
+            log_root = Settings.from_env().home
+        self.log_root = log_root
         self.clock = clock or SystemClock()
         self.config = config or SchedulerConfig()
         self.plans = plans or PlanCache()
@@ -255,6 +267,86 @@ class SchedulerService:
             return result
 
         return self._store.run(work, write=False)
+
+    def read_job_log(
+        self,
+        project: str,
+        execution_id: int,
+        job: str,
+        *,
+        attempt: int | None = None,
+        after: int = 0,
+        tail: int | None = None,
+        limit: int = MAX_LOG_READ,
+    ) -> JobLog:
+        """Read the log of one attempt of ``job`` (default: its latest).
+
+        The attempt's status is read before the file, so ``complete`` is only set when the
+        attempt had ended -- and so had written everything -- before the read began.
+
+        Args:
+            project: The project.
+            execution_id: The execution.
+            job: The job.
+            attempt: Which attempt (1, 2 ...); the latest by default.
+            after: Read from this byte offset (a follower passes the last ``after``).
+            tail: Only the last ``tail`` lines (of what lies after ``after``).
+            limit: At most this many bytes (up to 1 MiB).
+
+        Raises:
+            NotFoundError: No such execution, job or attempt, or the job has not run yet.
+            FailedPreconditionError: The log lies outside the Tideflow home: not served.
+            InvalidArgumentError: A negative offset, or a tail or limit out of range.
+        """
+        check_name(job, "job name")
+        check_read_arguments(after, tail, limit)
+        if attempt is not None and (
+            not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1
+        ):
+            raise InvalidArgumentError(
+                f"attempt must be a whole number >= 1, got {attempt!r}", field="attempt"
+            )
+
+        def work(c: Connection) -> JobExecution:
+            workflows = WorkflowRepository(c)
+            execution = workflows.get_execution(project, execution_id)
+            attempts = [a for a in workflows.list_jobs(project, execution_id) if a.job == job]
+            chosen = [a for a in attempts if attempt is None or a.attempt == attempt]
+            if chosen:
+                return max(chosen, key=lambda a: a.attempt)
+            plan = self.plans.get(c, execution.snapshot_id)
+            where = f"workflow {execution.workflow!r} (execution {execution_id})"
+            if job not in {j.name for j in plan.jobs}:
+                raise NotFoundError("job", job, message=f"{where} has no job {job!r}")
+            if attempts:
+                raise NotFoundError(
+                    "job execution",
+                    f"{job}#{attempt}",
+                    message=f"job {job!r} of {where} has no attempt {attempt} "
+                    f"(attempts: {', '.join(str(a.attempt) for a in attempts)})",
+                )
+            raise NotFoundError(
+                "job execution", job, message=f"job {job!r} of {where} has not run yet"
+            )
+
+        found = self._store.run(work, write=False)
+        if found.log_uri is None:
+            text, start, end, size = "", 0, 0, 0
+        else:
+            text, start, end, size = read_log(
+                log_path(self.log_root, found.log_uri), after=after, tail=tail, limit=limit
+            )
+        return JobLog(
+            execution_id=execution_id,
+            job=job,
+            attempt=found.attempt,
+            status=found.status,
+            text=text,
+            start=start,
+            after=end,
+            size=size,
+            complete=found.status.is_terminal and end >= size,
+        )
 
     # -- workflows -----------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ def register_servicers(
     )
     notification_pb2_grpc.add_NotificationServiceServicer_to_server(notification, server)
     scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(
-        SchedulerServicer(services.workflows), server
+        SchedulerServicer(services.workflows, services.scheduler), server
     )
     return notification
 
@@ -100,7 +100,7 @@ class TideflowServer:
         config = self.config
         store = Store.open(config.db_url)
         self._services = services = local_services(
-            store, owns_store=True, blob_url=config.blob_root
+            store, owns_store=True, blob_url=config.blob_root, home=config.home
         )
         last = [services.notifications.latest_offset()]
 

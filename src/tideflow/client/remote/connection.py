@@ -12,6 +12,7 @@ from tideflow.client.remote.metadata import (
 )
 from tideflow.client.remote.model_center import RemoteModelCenter
 from tideflow.client.remote.notification import RemoteNotificationService
+from tideflow.client.remote.scheduler import RemoteSchedulerService
 from tideflow.client.remote.workflow import RemoteWorkflowService
 from tideflow.client.services import Services
 
@@ -31,6 +32,7 @@ def remote_services(
         lineage=RemoteLineageService(channel),
         notifications=notifications,
         workflows=RemoteWorkflowService(channel),
+        scheduler=RemoteSchedulerService(channel),
     )
     services.closers.append(channel.close)
     services.closers.append(notifications.close)  # listeners end before the channel closes

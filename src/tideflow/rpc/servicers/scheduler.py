@@ -1,4 +1,8 @@
-"""SchedulerService over :class:`~tideflow.metadata.WorkflowService`: workflow submission.
+"""The Scheduler Service's RPCs: workflow submission, executions, jobs, logs and settings.
+
+Workflow RPCs go to :class:`~tideflow.metadata.WorkflowService`; execution, job, log and
+settings RPCs to :class:`~tideflow.scheduler.service.SchedulerService` (the executors' outbox
+calls have no RPC: executors run inside the server).
 
 Submission is two calls: ``UploadCodePackage`` streams the zip (chunks, the declared SHA-256
 in the first message) into the blob store, then ``SubmitWorkflow`` registers the snapshot,
@@ -13,12 +17,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from tideflow.domain.limits import MAX_PACKAGE_BYTES
-from tideflow.errors import InvalidArgumentError
+from tideflow.domain.status import ExecutionStatus
+from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.metadata import WorkflowService
 from tideflow.rpc import convert
 from tideflow.rpc.call import project
 from tideflow.rpc.v1 import scheduler_pb2 as s
 from tideflow.rpc.v1 import scheduler_pb2_grpc as g
+from tideflow.scheduler.joblog import MAX_LOG_READ
+from tideflow.scheduler.service import SchedulerService
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -31,10 +38,19 @@ def chunks(data: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
 
 
 class SchedulerServicer(g.SchedulerServiceServicer):
-    """The workflow RPCs of the Scheduler Service; errors are mapped by the interceptor."""
+    """The Scheduler Service's RPCs; errors are mapped by the interceptor."""
 
-    def __init__(self, workflows: WorkflowService) -> None:
+    def __init__(
+        self, workflows: WorkflowService, scheduler: SchedulerService | None = None
+    ) -> None:
         self._workflows = workflows
+        self._scheduler_service = scheduler
+
+    @property
+    def _scheduler(self) -> SchedulerService:
+        if self._scheduler_service is None:
+            raise FailedPreconditionError("this server runs no scheduler")
+        return self._scheduler_service
 
     def SubmitWorkflow(
         self, request: s.SubmitWorkflowRequest, context: Any
@@ -108,3 +124,110 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     ) -> s.ListSnapshotsResponse:
         snapshots = self._workflows.list_snapshots(project(), request.workflow)
         return s.ListSnapshotsResponse(snapshots=[convert.snapshot_to_pb(x) for x in snapshots])
+
+    # -- executions and jobs -------------------------------------------------------------------
+
+    def StartWorkflowExecution(
+        self, request: s.StartWorkflowExecutionRequest, context: Any
+    ) -> s.StartWorkflowExecutionResponse:
+        params = convert.from_json(request.params_json or "{}", "params")
+        if not isinstance(params, dict):
+            raise InvalidArgumentError("params must be a JSON object", field="params")
+        execution = self._scheduler.start_execution(
+            project(),
+            request.workflow,
+            params=params,
+            context=convert.optional(request, "context"),
+        )
+        return s.StartWorkflowExecutionResponse(execution=convert.execution_to_pb(execution))
+
+    def StopWorkflowExecution(
+        self, request: s.StopWorkflowExecutionRequest, context: Any
+    ) -> s.StopWorkflowExecutionResponse:
+        execution = self._scheduler.stop_execution(project(), request.execution_id)
+        return s.StopWorkflowExecutionResponse(execution=convert.execution_to_pb(execution))
+
+    def GetWorkflowExecution(
+        self, request: s.GetWorkflowExecutionRequest, context: Any
+    ) -> s.GetWorkflowExecutionResponse:
+        execution = self._scheduler.get_execution(project(), request.execution_id)
+        return s.GetWorkflowExecutionResponse(execution=convert.execution_to_pb(execution))
+
+    def ListWorkflowExecutions(
+        self, request: s.ListWorkflowExecutionsRequest, context: Any
+    ) -> s.ListWorkflowExecutionsResponse:
+        executions = self._scheduler.list_executions(
+            project(),
+            workflow=convert.optional(request, "workflow"),
+            status=convert.enum_from_pb(request.status, ExecutionStatus, "EXECUTION_STATUS"),
+            limit=request.limit or 100,
+        )
+        return s.ListWorkflowExecutionsResponse(
+            executions=[convert.execution_to_pb(x) for x in executions]
+        )
+
+    def ListJobExecutions(
+        self, request: s.ListJobExecutionsRequest, context: Any
+    ) -> s.ListJobExecutionsResponse:
+        jobs = self._scheduler.list_job_executions(project(), request.execution_id)
+        return s.ListJobExecutionsResponse(jobs=[convert.job_execution_to_pb(j) for j in jobs])
+
+    def StopJob(self, request: s.StopJobRequest, context: Any) -> s.StopJobResponse:
+        job = self._scheduler.stop_job(project(), request.execution_id, request.job)
+        return s.StopJobResponse(job=None if job is None else convert.job_execution_to_pb(job))
+
+    def RestartJob(self, request: s.RestartJobRequest, context: Any) -> s.RestartJobResponse:
+        job = self._scheduler.restart_job(project(), request.execution_id, request.job)
+        return s.RestartJobResponse(job=convert.job_execution_to_pb(job))
+
+    def ListExecutionActions(
+        self, request: s.ListExecutionActionsRequest, context: Any
+    ) -> s.ListExecutionActionsResponse:
+        actions = self._scheduler.list_actions(project(), request.execution_id)
+        return s.ListExecutionActionsResponse(actions=[convert.action_to_pb(a) for a in actions])
+
+    def GetWaitingOn(self, request: s.GetWaitingOnRequest, context: Any) -> s.GetWaitingOnResponse:
+        waiting = self._scheduler.waiting_on(project(), request.execution_id)
+        return s.GetWaitingOnResponse(
+            jobs={job: s.WaitingRules(rules=rules) for job, rules in waiting.items()}
+        )
+
+    def GetJobLogs(self, request: s.GetJobLogsRequest, context: Any) -> s.GetJobLogsResponse:
+        log = self._scheduler.read_job_log(
+            project(),
+            request.execution_id,
+            request.job,
+            attempt=convert.optional(request, "attempt"),
+            after=request.after,
+            tail=convert.optional(request, "tail"),
+            limit=request.limit or MAX_LOG_READ,
+        )
+        return convert.job_log_to_pb(log)
+
+    # -- workflow settings ---------------------------------------------------------------------
+
+    def PauseWorkflow(
+        self, request: s.PauseWorkflowRequest, context: Any
+    ) -> s.PauseWorkflowResponse:
+        settings = self._scheduler.pause_workflow(project(), request.workflow)
+        return s.PauseWorkflowResponse(settings=convert.settings_to_pb(settings))
+
+    def ResumeWorkflow(
+        self, request: s.ResumeWorkflowRequest, context: Any
+    ) -> s.ResumeWorkflowResponse:
+        settings = self._scheduler.resume_workflow(project(), request.workflow)
+        return s.ResumeWorkflowResponse(settings=convert.settings_to_pb(settings))
+
+    def SetMaxActiveExecutions(
+        self, request: s.SetMaxActiveExecutionsRequest, context: Any
+    ) -> s.SetMaxActiveExecutionsResponse:
+        settings = self._scheduler.set_max_active_executions(
+            project(), request.workflow, convert.optional(request, "max_active_executions")
+        )
+        return s.SetMaxActiveExecutionsResponse(settings=convert.settings_to_pb(settings))
+
+    def GetWorkflowSettings(
+        self, request: s.GetWorkflowSettingsRequest, context: Any
+    ) -> s.GetWorkflowSettingsResponse:
+        settings = self._scheduler.get_workflow_settings(project(), request.workflow)
+        return s.GetWorkflowSettingsResponse(settings=convert.settings_to_pb(settings))

@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from tideflow.rpc.v1 import common_pb2 as tideflow_dot_rpc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftideflow/rpc/v1/scheduler.proto\x12\x0btideflow.v1\x1a\x1ctideflow/rpc/v1/common.proto\"c\n\x15SubmitWorkflowRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x11\n\tplan_json\x18\x02 \x01(\t\x12\x13\n\x0b\x63ode_sha256\x18\x03 \x01(\t\x12\x10\n\x08identity\x18\x04 \x01(\t\"Q\n\x16SubmitWorkflowResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"9\n\x18UploadCodePackageRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"(\n\x19UploadCodePackageResponse\x12\x0b\n\x03uri\x18\x01 \x01(\t\",\n\x15GetCodePackageRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\"7\n\x16GetCodePackageResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"\"\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Workflow\"\x16\n\x14ListWorkflowsRequest\"A\n\x15ListWorkflowsResponse\x12(\n\tworkflows\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Workflow\"%\n\x15\x44\x65leteWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteWorkflowResponse\")\n\x12GetSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\">\n\x13GetSnapshotResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\"(\n\x14ListSnapshotsRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"A\n\x15ListSnapshotsResponse\x12(\n\tsnapshots\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Snapshot2\xdf\x05\n\x10SchedulerService\x12Y\n\x0eSubmitWorkflow\x12\".tideflow.v1.SubmitWorkflowRequest\x1a#.tideflow.v1.SubmitWorkflowResponse\x12\x64\n\x11UploadCodePackage\x12%.tideflow.v1.UploadCodePackageRequest\x1a&.tideflow.v1.UploadCodePackageResponse(\x01\x12[\n\x0eGetCodePackage\x12\".tideflow.v1.GetCodePackageRequest\x1a#.tideflow.v1.GetCodePackageResponse0\x01\x12P\n\x0bGetWorkflow\x12\x1f.tideflow.v1.GetWorkflowRequest\x1a .tideflow.v1.GetWorkflowResponse\x12V\n\rListWorkflows\x12!.tideflow.v1.ListWorkflowsRequest\x1a\".tideflow.v1.ListWorkflowsResponse\x12Y\n\x0e\x44\x65leteWorkflow\x12\".tideflow.v1.DeleteWorkflowRequest\x1a#.tideflow.v1.DeleteWorkflowResponse\x12P\n\x0bGetSnapshot\x12\x1f.tideflow.v1.GetSnapshotRequest\x1a .tideflow.v1.GetSnapshotResponse\x12V\n\rListSnapshots\x12!.tideflow.v1.ListSnapshotsRequest\x1a\".tideflow.v1.ListSnapshotsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftideflow/rpc/v1/scheduler.proto\x12\x0btideflow.v1\x1a\x1ctideflow/rpc/v1/common.proto\"c\n\x15SubmitWorkflowRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x11\n\tplan_json\x18\x02 \x01(\t\x12\x13\n\x0b\x63ode_sha256\x18\x03 \x01(\t\x12\x10\n\x08identity\x18\x04 \x01(\t\"Q\n\x16SubmitWorkflowResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"9\n\x18UploadCodePackageRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"(\n\x19UploadCodePackageResponse\x12\x0b\n\x03uri\x18\x01 \x01(\t\",\n\x15GetCodePackageRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\"7\n\x16GetCodePackageResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"\"\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetWorkflowResponse\x12\'\n\x08workflow\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Workflow\"\x16\n\x14ListWorkflowsRequest\"A\n\x15ListWorkflowsResponse\x12(\n\tworkflows\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Workflow\"%\n\x15\x44\x65leteWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteWorkflowResponse\")\n\x12GetSnapshotRequest\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\x03\">\n\x13GetSnapshotResponse\x12\'\n\x08snapshot\x18\x01 \x01(\x0b\x32\x15.tideflow.v1.Snapshot\"(\n\x14ListSnapshotsRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"A\n\x15ListSnapshotsResponse\x12(\n\tsnapshots\x18\x01 \x03(\x0b\x32\x15.tideflow.v1.Snapshot\"h\n\x1dStartWorkflowExecutionRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\x13\n\x0bparams_json\x18\x02 \x01(\t\x12\x14\n\x07\x63ontext\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_context\"S\n\x1eStartWorkflowExecutionResponse\x12\x31\n\texecution\x18\x01 \x01(\x0b\x32\x1e.tideflow.v1.WorkflowExecution\"4\n\x1cStopWorkflowExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\"R\n\x1dStopWorkflowExecutionResponse\x12\x31\n\texecution\x18\x01 \x01(\x0b\x32\x1e.tideflow.v1.WorkflowExecution\"3\n\x1bGetWorkflowExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\"Q\n\x1cGetWorkflowExecutionResponse\x12\x31\n\texecution\x18\x01 \x01(\x0b\x32\x1e.tideflow.v1.WorkflowExecution\"\x80\x01\n\x1dListWorkflowExecutionsRequest\x12\x15\n\x08workflow\x18\x01 \x01(\tH\x00\x88\x01\x01\x12,\n\x06status\x18\x02 \x01(\x0e\x32\x1c.tideflow.v1.ExecutionStatus\x12\r\n\x05limit\x18\x03 \x01(\x05\x42\x0b\n\t_workflow\"T\n\x1eListWorkflowExecutionsResponse\x12\x32\n\nexecutions\x18\x01 \x03(\x0b\x32\x1e.tideflow.v1.WorkflowExecution\"0\n\x18ListJobExecutionsRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\"D\n\x19ListJobExecutionsResponse\x12\'\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.tideflow.v1.JobExecution\"3\n\x0eStopJobRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\"F\n\x0fStopJobResponse\x12+\n\x03job\x18\x01 \x01(\x0b\x32\x19.tideflow.v1.JobExecutionH\x00\x88\x01\x01\x42\x06\n\x04_job\"6\n\x11RestartJobRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\"<\n\x12RestartJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.tideflow.v1.JobExecution\"3\n\x1bListExecutionActionsRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\"M\n\x1cListExecutionActionsResponse\x12-\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x1c.tideflow.v1.ExecutionAction\"+\n\x13GetWaitingOnRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\"\x1d\n\x0cWaitingRules\x12\r\n\x05rules\x18\x01 \x03(\t\"\x99\x01\n\x14GetWaitingOnResponse\x12\x39\n\x04jobs\x18\x01 \x03(\x0b\x32+.tideflow.v1.GetWaitingOnResponse.JobsEntry\x1a\x46\n\tJobsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.tideflow.v1.WaitingRules:\x02\x38\x01\"\x92\x01\n\x11GetJobLogsRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x14\n\x07\x61ttempt\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\r\n\x05\x61\x66ter\x18\x04 \x01(\x03\x12\x11\n\x04tail\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05limit\x18\x06 \x01(\x05\x42\n\n\x08_attemptB\x07\n\x05_tail\"\x99\x01\n\x12GetJobLogsResponse\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x03\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.tideflow.v1.JobStatus\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\r\n\x05start\x18\x04 \x01(\x03\x12\r\n\x05\x61\x66ter\x18\x05 \x01(\x03\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x07 \x01(\x08\"`\n\x10WorkflowSettings\x12\x0e\n\x06paused\x18\x01 \x01(\x08\x12\"\n\x15max_active_executions\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x18\n\x16_max_active_executions\"(\n\x14PauseWorkflowRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"H\n\x15PauseWorkflowResponse\x12/\n\x08settings\x18\x01 \x01(\x0b\x32\x1d.tideflow.v1.WorkflowSettings\")\n\x15ResumeWorkflowRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"I\n\x16ResumeWorkflowResponse\x12/\n\x08settings\x18\x01 \x01(\x0b\x32\x1d.tideflow.v1.WorkflowSettings\"o\n\x1dSetMaxActiveExecutionsRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\x12\"\n\x15max_active_executions\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x18\n\x16_max_active_executions\"Q\n\x1eSetMaxActiveExecutionsResponse\x12/\n\x08settings\x18\x01 \x01(\x0b\x32\x1d.tideflow.v1.WorkflowSettings\".\n\x1aGetWorkflowSettingsRequest\x12\x10\n\x08workflow\x18\x01 \x01(\t\"N\n\x1bGetWorkflowSettingsResponse\x12/\n\x08settings\x18\x01 \x01(\x0b\x32\x1d.tideflow.v1.WorkflowSettings2\xbc\x10\n\x10SchedulerService\x12Y\n\x0eSubmitWorkflow\x12\".tideflow.v1.SubmitWorkflowRequest\x1a#.tideflow.v1.SubmitWorkflowResponse\x12\x64\n\x11UploadCodePackage\x12%.tideflow.v1.UploadCodePackageRequest\x1a&.tideflow.v1.UploadCodePackageResponse(\x01\x12[\n\x0eGetCodePackage\x12\".tideflow.v1.GetCodePackageRequest\x1a#.tideflow.v1.GetCodePackageResponse0\x01\x12P\n\x0bGetWorkflow\x12\x1f.tideflow.v1.GetWorkflowRequest\x1a .tideflow.v1.GetWorkflowResponse\x12V\n\rListWorkflows\x12!.tideflow.v1.ListWorkflowsRequest\x1a\".tideflow.v1.ListWorkflowsResponse\x12Y\n\x0e\x44\x65leteWorkflow\x12\".tideflow.v1.DeleteWorkflowRequest\x1a#.tideflow.v1.DeleteWorkflowResponse\x12P\n\x0bGetSnapshot\x12\x1f.tideflow.v1.GetSnapshotRequest\x1a .tideflow.v1.GetSnapshotResponse\x12V\n\rListSnapshots\x12!.tideflow.v1.ListSnapshotsRequest\x1a\".tideflow.v1.ListSnapshotsResponse\x12q\n\x16StartWorkflowExecution\x12*.tideflow.v1.StartWorkflowExecutionRequest\x1a+.tideflow.v1.StartWorkflowExecutionResponse\x12n\n\x15StopWorkflowExecution\x12).tideflow.v1.StopWorkflowExecutionRequest\x1a*.tideflow.v1.StopWorkflowExecutionResponse\x12k\n\x14GetWorkflowExecution\x12(.tideflow.v1.GetWorkflowExecutionRequest\x1a).tideflow.v1.GetWorkflowExecutionResponse\x12q\n\x16ListWorkflowExecutions\x12*.tideflow.v1.ListWorkflowExecutionsRequest\x1a+.tideflow.v1.ListWorkflowExecutionsResponse\x12\x62\n\x11ListJobExecutions\x12%.tideflow.v1.ListJobExecutionsRequest\x1a&.tideflow.v1.ListJobExecutionsResponse\x12\x44\n\x07StopJob\x12\x1b.tideflow.v1.StopJobRequest\x1a\x1c.tideflow.v1.StopJobResponse\x12M\n\nRestartJob\x12\x1e.tideflow.v1.RestartJobRequest\x1a\x1f.tideflow.v1.RestartJobResponse\x12k\n\x14ListExecutionActions\x12(.tideflow.v1.ListExecutionActionsRequest\x1a).tideflow.v1.ListExecutionActionsResponse\x12S\n\x0cGetWaitingOn\x12 .tideflow.v1.GetWaitingOnRequest\x1a!.tideflow.v1.GetWaitingOnResponse\x12M\n\nGetJobLogs\x12\x1e.tideflow.v1.GetJobLogsRequest\x1a\x1f.tideflow.v1.GetJobLogsResponse\x12V\n\rPauseWorkflow\x12!.tideflow.v1.PauseWorkflowRequest\x1a\".tideflow.v1.PauseWorkflowResponse\x12Y\n\x0eResumeWorkflow\x12\".tideflow.v1.ResumeWorkflowRequest\x1a#.tideflow.v1.ResumeWorkflowResponse\x12q\n\x16SetMaxActiveExecutions\x12*.tideflow.v1.SetMaxActiveExecutionsRequest\x1a+.tideflow.v1.SetMaxActiveExecutionsResponse\x12h\n\x13GetWorkflowSettings\x12\'.tideflow.v1.GetWorkflowSettingsRequest\x1a(.tideflow.v1.GetWorkflowSettingsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tideflow.rpc.v1.scheduler_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GETWAITINGONRESPONSE_JOBSENTRY']._loaded_options = None
+  _globals['_GETWAITINGONRESPONSE_JOBSENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITWORKFLOWREQUEST']._serialized_start=78
   _globals['_SUBMITWORKFLOWREQUEST']._serialized_end=177
   _globals['_SUBMITWORKFLOWRESPONSE']._serialized_start=179
@@ -64,6 +66,68 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSNAPSHOTSREQUEST']._serialized_end=869
   _globals['_LISTSNAPSHOTSRESPONSE']._serialized_start=871
   _globals['_LISTSNAPSHOTSRESPONSE']._serialized_end=936
-  _globals['_SCHEDULERSERVICE']._serialized_start=939
-  _globals['_SCHEDULERSERVICE']._serialized_end=1674
+  _globals['_STARTWORKFLOWEXECUTIONREQUEST']._serialized_start=938
+  _globals['_STARTWORKFLOWEXECUTIONREQUEST']._serialized_end=1042
+  _globals['_STARTWORKFLOWEXECUTIONRESPONSE']._serialized_start=1044
+  _globals['_STARTWORKFLOWEXECUTIONRESPONSE']._serialized_end=1127
+  _globals['_STOPWORKFLOWEXECUTIONREQUEST']._serialized_start=1129
+  _globals['_STOPWORKFLOWEXECUTIONREQUEST']._serialized_end=1181
+  _globals['_STOPWORKFLOWEXECUTIONRESPONSE']._serialized_start=1183
+  _globals['_STOPWORKFLOWEXECUTIONRESPONSE']._serialized_end=1265
+  _globals['_GETWORKFLOWEXECUTIONREQUEST']._serialized_start=1267
+  _globals['_GETWORKFLOWEXECUTIONREQUEST']._serialized_end=1318
+  _globals['_GETWORKFLOWEXECUTIONRESPONSE']._serialized_start=1320
+  _globals['_GETWORKFLOWEXECUTIONRESPONSE']._serialized_end=1401
+  _globals['_LISTWORKFLOWEXECUTIONSREQUEST']._serialized_start=1404
+  _globals['_LISTWORKFLOWEXECUTIONSREQUEST']._serialized_end=1532
+  _globals['_LISTWORKFLOWEXECUTIONSRESPONSE']._serialized_start=1534
+  _globals['_LISTWORKFLOWEXECUTIONSRESPONSE']._serialized_end=1618
+  _globals['_LISTJOBEXECUTIONSREQUEST']._serialized_start=1620
+  _globals['_LISTJOBEXECUTIONSREQUEST']._serialized_end=1668
+  _globals['_LISTJOBEXECUTIONSRESPONSE']._serialized_start=1670
+  _globals['_LISTJOBEXECUTIONSRESPONSE']._serialized_end=1738
+  _globals['_STOPJOBREQUEST']._serialized_start=1740
+  _globals['_STOPJOBREQUEST']._serialized_end=1791
+  _globals['_STOPJOBRESPONSE']._serialized_start=1793
+  _globals['_STOPJOBRESPONSE']._serialized_end=1863
+  _globals['_RESTARTJOBREQUEST']._serialized_start=1865
+  _globals['_RESTARTJOBREQUEST']._serialized_end=1919
+  _globals['_RESTARTJOBRESPONSE']._serialized_start=1921
+  _globals['_RESTARTJOBRESPONSE']._serialized_end=1981
+  _globals['_LISTEXECUTIONACTIONSREQUEST']._serialized_start=1983
+  _globals['_LISTEXECUTIONACTIONSREQUEST']._serialized_end=2034
+  _globals['_LISTEXECUTIONACTIONSRESPONSE']._serialized_start=2036
+  _globals['_LISTEXECUTIONACTIONSRESPONSE']._serialized_end=2113
+  _globals['_GETWAITINGONREQUEST']._serialized_start=2115
+  _globals['_GETWAITINGONREQUEST']._serialized_end=2158
+  _globals['_WAITINGRULES']._serialized_start=2160
+  _globals['_WAITINGRULES']._serialized_end=2189
+  _globals['_GETWAITINGONRESPONSE']._serialized_start=2192
+  _globals['_GETWAITINGONRESPONSE']._serialized_end=2345
+  _globals['_GETWAITINGONRESPONSE_JOBSENTRY']._serialized_start=2275
+  _globals['_GETWAITINGONRESPONSE_JOBSENTRY']._serialized_end=2345
+  _globals['_GETJOBLOGSREQUEST']._serialized_start=2348
+  _globals['_GETJOBLOGSREQUEST']._serialized_end=2494
+  _globals['_GETJOBLOGSRESPONSE']._serialized_start=2497
+  _globals['_GETJOBLOGSRESPONSE']._serialized_end=2650
+  _globals['_WORKFLOWSETTINGS']._serialized_start=2652
+  _globals['_WORKFLOWSETTINGS']._serialized_end=2748
+  _globals['_PAUSEWORKFLOWREQUEST']._serialized_start=2750
+  _globals['_PAUSEWORKFLOWREQUEST']._serialized_end=2790
+  _globals['_PAUSEWORKFLOWRESPONSE']._serialized_start=2792
+  _globals['_PAUSEWORKFLOWRESPONSE']._serialized_end=2864
+  _globals['_RESUMEWORKFLOWREQUEST']._serialized_start=2866
+  _globals['_RESUMEWORKFLOWREQUEST']._serialized_end=2907
+  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_start=2909
+  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_end=2982
+  _globals['_SETMAXACTIVEEXECUTIONSREQUEST']._serialized_start=2984
+  _globals['_SETMAXACTIVEEXECUTIONSREQUEST']._serialized_end=3095
+  _globals['_SETMAXACTIVEEXECUTIONSRESPONSE']._serialized_start=3097
+  _globals['_SETMAXACTIVEEXECUTIONSRESPONSE']._serialized_end=3178
+  _globals['_GETWORKFLOWSETTINGSREQUEST']._serialized_start=3180
+  _globals['_GETWORKFLOWSETTINGSREQUEST']._serialized_end=3226
+  _globals['_GETWORKFLOWSETTINGSRESPONSE']._serialized_start=3228
+  _globals['_GETWORKFLOWSETTINGSRESPONSE']._serialized_end=3306
+  _globals['_SCHEDULERSERVICE']._serialized_start=3309
+  _globals['_SCHEDULERSERVICE']._serialized_end=5417
 # @@protoc_insertion_point(module_scope)

@@ -110,3 +110,228 @@ class ListSnapshotsResponse(_message.Message):
     SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     snapshots: _containers.RepeatedCompositeFieldContainer[_common_pb2.Snapshot]
     def __init__(self, snapshots: _Optional[_Iterable[_Union[_common_pb2.Snapshot, _Mapping]]] = ...) -> None: ...
+
+class StartWorkflowExecutionRequest(_message.Message):
+    __slots__ = ("workflow", "params_json", "context")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    params_json: str
+    context: str
+    def __init__(self, workflow: _Optional[str] = ..., params_json: _Optional[str] = ..., context: _Optional[str] = ...) -> None: ...
+
+class StartWorkflowExecutionResponse(_message.Message):
+    __slots__ = ("execution",)
+    EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    execution: _common_pb2.WorkflowExecution
+    def __init__(self, execution: _Optional[_Union[_common_pb2.WorkflowExecution, _Mapping]] = ...) -> None: ...
+
+class StopWorkflowExecutionRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    def __init__(self, execution_id: _Optional[int] = ...) -> None: ...
+
+class StopWorkflowExecutionResponse(_message.Message):
+    __slots__ = ("execution",)
+    EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    execution: _common_pb2.WorkflowExecution
+    def __init__(self, execution: _Optional[_Union[_common_pb2.WorkflowExecution, _Mapping]] = ...) -> None: ...
+
+class GetWorkflowExecutionRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    def __init__(self, execution_id: _Optional[int] = ...) -> None: ...
+
+class GetWorkflowExecutionResponse(_message.Message):
+    __slots__ = ("execution",)
+    EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    execution: _common_pb2.WorkflowExecution
+    def __init__(self, execution: _Optional[_Union[_common_pb2.WorkflowExecution, _Mapping]] = ...) -> None: ...
+
+class ListWorkflowExecutionsRequest(_message.Message):
+    __slots__ = ("workflow", "status", "limit")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    status: _common_pb2.ExecutionStatus
+    limit: int
+    def __init__(self, workflow: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.ExecutionStatus, str]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListWorkflowExecutionsResponse(_message.Message):
+    __slots__ = ("executions",)
+    EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
+    executions: _containers.RepeatedCompositeFieldContainer[_common_pb2.WorkflowExecution]
+    def __init__(self, executions: _Optional[_Iterable[_Union[_common_pb2.WorkflowExecution, _Mapping]]] = ...) -> None: ...
+
+class ListJobExecutionsRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    def __init__(self, execution_id: _Optional[int] = ...) -> None: ...
+
+class ListJobExecutionsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_common_pb2.JobExecution]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_common_pb2.JobExecution, _Mapping]]] = ...) -> None: ...
+
+class StopJobRequest(_message.Message):
+    __slots__ = ("execution_id", "job")
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    job: str
+    def __init__(self, execution_id: _Optional[int] = ..., job: _Optional[str] = ...) -> None: ...
+
+class StopJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.JobExecution
+    def __init__(self, job: _Optional[_Union[_common_pb2.JobExecution, _Mapping]] = ...) -> None: ...
+
+class RestartJobRequest(_message.Message):
+    __slots__ = ("execution_id", "job")
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    job: str
+    def __init__(self, execution_id: _Optional[int] = ..., job: _Optional[str] = ...) -> None: ...
+
+class RestartJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _common_pb2.JobExecution
+    def __init__(self, job: _Optional[_Union[_common_pb2.JobExecution, _Mapping]] = ...) -> None: ...
+
+class ListExecutionActionsRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    def __init__(self, execution_id: _Optional[int] = ...) -> None: ...
+
+class ListExecutionActionsResponse(_message.Message):
+    __slots__ = ("actions",)
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    actions: _containers.RepeatedCompositeFieldContainer[_common_pb2.ExecutionAction]
+    def __init__(self, actions: _Optional[_Iterable[_Union[_common_pb2.ExecutionAction, _Mapping]]] = ...) -> None: ...
+
+class GetWaitingOnRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    def __init__(self, execution_id: _Optional[int] = ...) -> None: ...
+
+class WaitingRules(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rules: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetWaitingOnResponse(_message.Message):
+    __slots__ = ("jobs",)
+    class JobsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: WaitingRules
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[WaitingRules, _Mapping]] = ...) -> None: ...
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.MessageMap[str, WaitingRules]
+    def __init__(self, jobs: _Optional[_Mapping[str, WaitingRules]] = ...) -> None: ...
+
+class GetJobLogsRequest(_message.Message):
+    __slots__ = ("execution_id", "job", "attempt", "after", "tail", "limit")
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    TAIL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    execution_id: int
+    job: str
+    attempt: int
+    after: int
+    tail: int
+    limit: int
+    def __init__(self, execution_id: _Optional[int] = ..., job: _Optional[str] = ..., attempt: _Optional[int] = ..., after: _Optional[int] = ..., tail: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetJobLogsResponse(_message.Message):
+    __slots__ = ("attempt", "status", "text", "start", "after", "size", "complete")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    status: _common_pb2.JobStatus
+    text: str
+    start: int
+    after: int
+    size: int
+    complete: bool
+    def __init__(self, attempt: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., text: _Optional[str] = ..., start: _Optional[int] = ..., after: _Optional[int] = ..., size: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class WorkflowSettings(_message.Message):
+    __slots__ = ("paused", "max_active_executions")
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACTIVE_EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
+    paused: bool
+    max_active_executions: int
+    def __init__(self, paused: _Optional[bool] = ..., max_active_executions: _Optional[int] = ...) -> None: ...
+
+class PauseWorkflowRequest(_message.Message):
+    __slots__ = ("workflow",)
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    def __init__(self, workflow: _Optional[str] = ...) -> None: ...
+
+class PauseWorkflowResponse(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: WorkflowSettings
+    def __init__(self, settings: _Optional[_Union[WorkflowSettings, _Mapping]] = ...) -> None: ...
+
+class ResumeWorkflowRequest(_message.Message):
+    __slots__ = ("workflow",)
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    def __init__(self, workflow: _Optional[str] = ...) -> None: ...
+
+class ResumeWorkflowResponse(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: WorkflowSettings
+    def __init__(self, settings: _Optional[_Union[WorkflowSettings, _Mapping]] = ...) -> None: ...
+
+class SetMaxActiveExecutionsRequest(_message.Message):
+    __slots__ = ("workflow", "max_active_executions")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_ACTIVE_EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    max_active_executions: int
+    def __init__(self, workflow: _Optional[str] = ..., max_active_executions: _Optional[int] = ...) -> None: ...
+
+class SetMaxActiveExecutionsResponse(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: WorkflowSettings
+    def __init__(self, settings: _Optional[_Union[WorkflowSettings, _Mapping]] = ...) -> None: ...
+
+class GetWorkflowSettingsRequest(_message.Message):
+    __slots__ = ("workflow",)
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    def __init__(self, workflow: _Optional[str] = ...) -> None: ...
+
+class GetWorkflowSettingsResponse(_message.Message):
+    __slots__ = ("settings",)
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    settings: WorkflowSettings
+    def __init__(self, settings: _Optional[_Union[WorkflowSettings, _Mapping]] = ...) -> None: ...

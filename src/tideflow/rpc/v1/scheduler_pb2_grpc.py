@@ -74,6 +74,76 @@ class SchedulerServiceStub:
                 request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListSnapshotsRequest.SerializeToString,
                 response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListSnapshotsResponse.FromString,
                 _registered_method=True)
+        self.StartWorkflowExecution = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/StartWorkflowExecution',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StartWorkflowExecutionRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StartWorkflowExecutionResponse.FromString,
+                _registered_method=True)
+        self.StopWorkflowExecution = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/StopWorkflowExecution',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopWorkflowExecutionRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopWorkflowExecutionResponse.FromString,
+                _registered_method=True)
+        self.GetWorkflowExecution = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/GetWorkflowExecution',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowExecutionRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowExecutionResponse.FromString,
+                _registered_method=True)
+        self.ListWorkflowExecutions = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/ListWorkflowExecutions',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListWorkflowExecutionsRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListWorkflowExecutionsResponse.FromString,
+                _registered_method=True)
+        self.ListJobExecutions = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/ListJobExecutions',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListJobExecutionsRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListJobExecutionsResponse.FromString,
+                _registered_method=True)
+        self.StopJob = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/StopJob',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopJobRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopJobResponse.FromString,
+                _registered_method=True)
+        self.RestartJob = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/RestartJob',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.RestartJobRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.RestartJobResponse.FromString,
+                _registered_method=True)
+        self.ListExecutionActions = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/ListExecutionActions',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListExecutionActionsRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListExecutionActionsResponse.FromString,
+                _registered_method=True)
+        self.GetWaitingOn = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/GetWaitingOn',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWaitingOnRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWaitingOnResponse.FromString,
+                _registered_method=True)
+        self.GetJobLogs = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/GetJobLogs',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetJobLogsRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetJobLogsResponse.FromString,
+                _registered_method=True)
+        self.PauseWorkflow = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/PauseWorkflow',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.PauseWorkflowRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.PauseWorkflowResponse.FromString,
+                _registered_method=True)
+        self.ResumeWorkflow = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/ResumeWorkflow',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ResumeWorkflowRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ResumeWorkflowResponse.FromString,
+                _registered_method=True)
+        self.SetMaxActiveExecutions = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/SetMaxActiveExecutions',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.SetMaxActiveExecutionsRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.SetMaxActiveExecutionsResponse.FromString,
+                _registered_method=True)
+        self.GetWorkflowSettings = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/GetWorkflowSettings',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServiceServicer:
@@ -132,6 +202,98 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartWorkflowExecution(self, request, context):
+        """Starts an execution on the workflow's latest snapshot (FAILED_PRECONDITION when the
+        workflow is paused or at its max_active_executions).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopWorkflowExecution(self, request, context):
+        """Stops every live job and ends the execution as STOPPED (FAILED_PRECONDITION, as an
+        illegal transition, once it has ended).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflowExecution(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflowExecutions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobExecutions(self, request, context):
+        """Every attempt of every job of an execution, in creation order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExecutionActions(self, request, context):
+        """The actions taken in an execution, each with its rule and event offset, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWaitingOn(self, request, context):
+        """For each idle job of a running execution, the rules it waits on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobLogs(self, request, context):
+        """A bounded read of one attempt's log, by byte offset (a follower reads again after it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMaxActiveExecutions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflowSettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -174,6 +336,76 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.ListSnapshots,
                     request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListSnapshotsRequest.FromString,
                     response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'StartWorkflowExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartWorkflowExecution,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StartWorkflowExecutionRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StartWorkflowExecutionResponse.SerializeToString,
+            ),
+            'StopWorkflowExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopWorkflowExecution,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopWorkflowExecutionRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopWorkflowExecutionResponse.SerializeToString,
+            ),
+            'GetWorkflowExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflowExecution,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowExecutionRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowExecutionResponse.SerializeToString,
+            ),
+            'ListWorkflowExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflowExecutions,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListWorkflowExecutionsRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListWorkflowExecutionsResponse.SerializeToString,
+            ),
+            'ListJobExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobExecutions,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListJobExecutionsRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListJobExecutionsResponse.SerializeToString,
+            ),
+            'StopJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopJob,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopJobRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopJobResponse.SerializeToString,
+            ),
+            'RestartJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartJob,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.RestartJobRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.RestartJobResponse.SerializeToString,
+            ),
+            'ListExecutionActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecutionActions,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListExecutionActionsRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListExecutionActionsResponse.SerializeToString,
+            ),
+            'GetWaitingOn': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWaitingOn,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWaitingOnRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWaitingOnResponse.SerializeToString,
+            ),
+            'GetJobLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobLogs,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetJobLogsRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetJobLogsResponse.SerializeToString,
+            ),
+            'PauseWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseWorkflow,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.PauseWorkflowRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.PauseWorkflowResponse.SerializeToString,
+            ),
+            'ResumeWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeWorkflow,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ResumeWorkflowRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ResumeWorkflowResponse.SerializeToString,
+            ),
+            'SetMaxActiveExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMaxActiveExecutions,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.SetMaxActiveExecutionsRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.SetMaxActiveExecutionsResponse.SerializeToString,
+            ),
+            'GetWorkflowSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflowSettings,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -392,6 +624,384 @@ class SchedulerService:
             '/tideflow.v1.SchedulerService/ListSnapshots',
             tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListSnapshotsRequest.SerializeToString,
             tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartWorkflowExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/StartWorkflowExecution',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StartWorkflowExecutionRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StartWorkflowExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopWorkflowExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/StopWorkflowExecution',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopWorkflowExecutionRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopWorkflowExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflowExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/GetWorkflowExecution',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowExecutionRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflowExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/ListWorkflowExecutions',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListWorkflowExecutionsRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListWorkflowExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/ListJobExecutions',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListJobExecutionsRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListJobExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/StopJob',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopJobRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.StopJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/RestartJob',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.RestartJobRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.RestartJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecutionActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/ListExecutionActions',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListExecutionActionsRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ListExecutionActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWaitingOn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/GetWaitingOn',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWaitingOnRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWaitingOnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/GetJobLogs',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetJobLogsRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetJobLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/PauseWorkflow',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.PauseWorkflowRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.PauseWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/ResumeWorkflow',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ResumeWorkflowRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.ResumeWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMaxActiveExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/SetMaxActiveExecutions',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.SetMaxActiveExecutionsRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.SetMaxActiveExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflowSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/GetWorkflowSettings',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,
