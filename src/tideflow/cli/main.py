@@ -11,7 +11,10 @@ import typer
 from tideflow._version import __version__
 from tideflow.cli.db import db_app
 from tideflow.cli.event import event_app
+from tideflow.cli.execution import execution_app
+from tideflow.cli.job import job_app
 from tideflow.cli.model import model_app
+from tideflow.cli.run import run_command
 from tideflow.cli.server import server_app
 from tideflow.cli.token import token_app
 from tideflow.cli.workflow import workflow_app
@@ -29,6 +32,9 @@ app.add_typer(model_app, name="model")
 app.add_typer(event_app, name="event")
 app.add_typer(server_app, name="server")
 app.add_typer(token_app, name="token")
+app.add_typer(execution_app, name="execution")
+app.add_typer(job_app, name="job")
+app.command("run")(run_command)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""``tideflow workflow ...``: compile, submit, list, show and delete workflows."""
+"""``tideflow workflow ...``: compile, submit, list, show, delete, start, stop, pause, resume."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.tree import Tree
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
 from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.execution import ParamOption, parse_params
 from tideflow.cli.output import fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
@@ -250,6 +251,112 @@ def delete_command(
     with open_client(db, project, server=server, token=token) as client:
         client.workflows.delete(name)
     stdout.print(f"deleted workflow [bold]{name}[/]")
+
+
+@workflow_app.command("start")
+def start_command(
+    name: str = typer.Argument(..., help="Workflow name."),
+    param: ParamOption = None,
+    context: str | None = typer.Option(
+        None, "--context", help="For per_context workflows: the context string it serves."
+    ),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Start an execution of NAME on its latest snapshot; print its id.
+
+    Jobs no START rule targets start at once; `execution show ID` follows it, and
+    `tideflow run FILE` submits, starts and follows in one go. A paused workflow, or one at
+    its max active executions, refuses (exit 1, saying why).
+    """
+    from tideflow.cli.execution import execution_dict
+
+    params = parse_params(param)
+    with open_client(db, project, server=server, token=token) as client:
+        execution = client.workflows.start(name, params=params, context=context)
+    if json_output:
+        print_json(execution_dict(execution))
+    else:
+        stdout.print(
+            f"started execution [bold]{execution.execution_id}[/] of workflow [bold]{name}[/] "
+            f"(snapshot {execution.snapshot_id})"
+        )
+
+
+@workflow_app.command("stop")
+def stop_command(
+    execution_id: int = typer.Argument(..., help="Execution id."),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop execution EXECUTION_ID: its live jobs are stopped and it ends as STOPPED.
+
+    An execution that has already ended cannot be stopped (exit 1, naming its status).
+    """
+    from tideflow.cli.execution import execution_dict
+
+    with open_client(db, project, server=server, token=token) as client:
+        execution = client.executions.stop(execution_id)
+    if json_output:
+        print_json(execution_dict(execution))
+    else:
+        stdout.print(
+            f"stopped execution [bold]{execution_id}[/] of workflow [bold]{execution.workflow}[/]"
+        )
+
+
+def _settings_command(name: str, pause: bool, **connection: Any) -> None:
+    json_output = connection.pop("json_output")
+    with open_client(**connection) as client:
+        settings = client.workflows.pause(name) if pause else client.workflows.resume(name)
+    if json_output:
+        print_json(
+            {
+                "workflow": name,
+                "paused": settings.paused,
+                "max_active_executions": settings.max_active_executions,
+            }
+        )
+    elif pause:
+        stdout.print(f"paused workflow [bold]{name}[/]: it starts no new executions")
+    else:
+        stdout.print(f"resumed workflow [bold]{name}[/]")
+
+
+@workflow_app.command("pause")
+def pause_command(
+    name: str = typer.Argument(..., help="Workflow name."),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Pause NAME: no new executions start (by hand or by start_on rules); running ones go on."""
+    _settings_command(
+        name, True, db=db, project=project, server=server, token=token, json_output=json_output
+    )
+
+
+@workflow_app.command("resume")
+def resume_command(
+    name: str = typer.Argument(..., help="Workflow name."),
+    db: DbOption = None,
+    project: ProjectOption = DEFAULT_PROJECT,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Resume NAME: executions may start again."""
+    _settings_command(
+        name, False, db=db, project=project, server=server, token=token, json_output=json_output
+    )
 
 
 def _time(value: datetime | None) -> str:
