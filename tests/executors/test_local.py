@@ -247,3 +247,68 @@ def test_context_shortcuts_reach_the_store(rig: Rig, steps: Any) -> None:
     }
     (metric,) = rig.client.metrics.list(job_execution_id=start.job_execution_id)
     assert (metric.name, metric.value) == ("rows", 42.0)
+
+
+def test_a_spawn_whose_reply_was_lost_is_adopted_not_run_again(
+    rig: Rig, steps: Any, tmp_path: Path
+) -> None:
+    from tideflow.scheduler import crash
+
+    record = tmp_path / "record.txt"
+    with tide.workflow("wf") as wf, tide.job("once"):
+        tide.read_dataset("raw", processor=steps.Record(str(record)))
+
+    def lose_the_reply(point: str) -> None:
+        if point == "launch.after_spawn":
+            raise RuntimeError("the server died before it recorded the spawn")
+
+    crash.set_hook(lose_the_reply)
+    try:
+        start = rig.start_job(wf, "once")
+        wait_until(lambda: "process " in (record.read_text() if record.exists() else ""))
+        rig.stop()
+    finally:
+        crash.set_hook(None)
+    assert rig.job(start).status is JobStatus.INIT  # nothing recorded the spawn
+
+    rig.start()
+    rig.outbox.put(start)  # re-offered after the restart
+
+    job = rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+    assert job.status is JobStatus.FINISHED
+    assert record.read_text().count("process ") == 1
+
+
+def test_a_twin_spawned_for_a_claimed_attempt_runs_nothing(tmp_path: Path) -> None:
+    import queue
+
+    from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
+
+    replies: queue.Queue[dict[str, Any]] = queue.Queue()
+    server = ForkServer([], replies.put)
+    claim = tmp_path / "spawned.json"
+    try:
+        for key in ("first", "twin"):
+            server.spawn(
+                key,
+                cwd=str(tmp_path),
+                log=str(tmp_path / f"{key}.log"),
+                env={},
+                entry="time:sleep",
+                arg=0,
+                claim=str(claim),
+            )
+        exits: dict[str, int] = {}
+        pids: dict[str, int] = {}
+        while len(exits) < 2:
+            message = replies.get(timeout=30)
+            if message["op"] == "spawned":
+                pids[message["key"]] = message["pid"]
+            elif message["op"] == "exit":
+                exits[message["key"]] = message["returncode"]
+    finally:
+        server.close()
+    # Whichever child claimed first ran; the other ran nothing.
+    assert sorted(exits.values()) == [0, CLAIM_LOST_EXIT]
+    (winner,) = [key for key, code in exits.items() if code == 0]
+    assert json.loads(claim.read_text())["pid"] == pids[winner]

@@ -11,6 +11,8 @@ file           written by meaning
 attempt.json   executor   :class:`AttemptSpec`: identity, params, heartbeat interval
 plan.json      executor   a one-job :class:`~tideflow.compiler.WorkflowPlan` (with payloads)
 launch.json    executor   the pid (and its start time) the attempt runs as, once spawned
+spawned.json   process    the same, claimed by the attempt's own process (``O_EXCL``) before
+                          it runs anything: a twin spawned after a crash finds it and exits
 stop.json      executor   a stop was requested, and why (``STOPPED``, a timeout, ...)
 heartbeat      runtime    touched every ``heartbeat_interval`` seconds while alive
 running        runtime    exists once every processor is open (the job is RUNNING)
@@ -131,6 +133,11 @@ class AttemptFiles:
     def launch(self) -> Path:
         """``launch.json``."""
         return self.control / "launch.json"
+
+    @property
+    def spawned(self) -> Path:
+        """``spawned.json``."""
+        return self.control / "spawned.json"
 
     @property
     def stop(self) -> Path:

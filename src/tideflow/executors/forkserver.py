@@ -12,6 +12,8 @@ Protocol: JSON lines. The executor writes requests to the fork server's stdin::
     {"op": "spawn", "key": K, "cwd": DIR, "log": FILE, "env": {...},
      "entry": "module:function", "arg": DIR}          # fork, then call function(arg)
     {"op": "spawn", ..., "argv": [PYTHON, ...]}       # fork, then exec argv (another venv)
+    (optional in both: "claim": FILE -- the child first creates FILE with O_EXCL and its pid,
+    and exits with CLAIM_LOST_EXIT, running nothing, if FILE exists)
 
 and reads replies from its stdout: ``{"op": "spawned", "key", "pid"}`` (or ``"error"``),
 ``{"op": "running", "key"}`` when the child writes ``running`` to its status pipe, and
@@ -40,9 +42,12 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from tideflow.domain.attempt import STATUS_FD_VARIABLE
+from tideflow.executors import process
 
 STATUS_FD = 3
 """The file descriptor a child's status pipe has in the child."""
+CLAIM_LOST_EXIT = 75
+"""How a child exits when another process already claimed its attempt (it ran nothing)."""
 
 # -- the fork server process -------------------------------------------------------------------
 
@@ -161,10 +166,28 @@ class _Server:
         self.send({"op": "spawned", "key": key, "pid": pid})
 
 
+def _claim(path: str) -> bool:
+    """Create ``path`` (``O_EXCL``) holding this process's pid; ``False``: it exists already.
+
+    The attempt's own process claims it before running anything, so that an attempt spawned
+    again after a crash (its first spawn was never recorded) runs once: the twin exits.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as out:
+        json.dump({"pid": os.getpid(), "started": process.start_time(os.getpid())}, out)
+    return True
+
+
 def _child(request: dict[str, Any], status_w: int) -> None:
     """Become the job: new session, working dir, log as stdout/stderr, then run or exec."""
     code = 1
     try:
+        claim = request.get("claim")
+        if claim and not _claim(str(claim)):
+            os._exit(CLAIM_LOST_EXIT)
         os.setsid()
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):

@@ -69,7 +69,8 @@ from tideflow.errors import IllegalTransitionError, InvalidArgumentError, Tidefl
 from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext
 from tideflow.executors.environment import RequirementsEnvironments
-from tideflow.executors.forkserver import ForkServer
+from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
+from tideflow.scheduler import crash
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ class LocalExecutor(Executor):
                 ended = False
                 if attempt.state is not _State.STOPPING:
                     self._request_stop(attempt, _STOPPED, graceful=True)
+        crash.reach("executor.after_stop_signal")
         if ended:
             self._report_end(attempt, JobStatus.STOPPED, None)
 
@@ -335,6 +337,7 @@ class LocalExecutor(Executor):
         if stopped:
             self._report_end(attempt, JobStatus.STOPPED, None)
             return
+        crash.reach("launch.before_spawn")
         try:
             self._fork_server().spawn(attempt.key, **request)
         except OSError as exc:
@@ -344,7 +347,11 @@ class LocalExecutor(Executor):
         """Whether the attempt was launched before (by any instance): then attach, not start."""
         command = attempt.command
         job = self.context.executions.get_job_execution(command.project, command.job_execution_id)
-        launched = attempt.files.read_json(attempt.files.launch)
+        # launch.json is written once the spawn is known; spawned.json by the process itself,
+        # so a spawn whose reply a crash lost is found too.
+        launched = attempt.files.read_json(attempt.files.launch) or attempt.files.read_json(
+            attempt.files.spawned
+        )
         if job.status is JobStatus.INIT and launched is None:
             return False
         if job.status.is_terminal:
@@ -402,7 +409,12 @@ class LocalExecutor(Executor):
             env[SERVER_VARIABLE] = self.context.server_url
         if self.context.token:
             env[TOKEN_VARIABLE] = self.context.token
-        request: dict[str, Any] = {"cwd": str(workdir), "log": str(attempt.log), "env": env}
+        request: dict[str, Any] = {
+            "cwd": str(workdir),
+            "log": str(attempt.log),
+            "env": env,
+            "claim": str(attempt.files.spawned),
+        }
         requirements = workdir / REQUIREMENTS
         if requirements.exists():
             python = self.environments.ensure(requirements, log=attempt.log)
@@ -460,6 +472,7 @@ class LocalExecutor(Executor):
             self._end_before_start(attempt, str(message.get("error", "the job did not start")))
             return
         pid = int(message["pid"])
+        crash.reach("launch.after_spawn")
         with self._lock:
             attempt.pid = pid
             attempt.started = process.start_time(pid)
@@ -478,8 +491,10 @@ class LocalExecutor(Executor):
                 }
             ),
         )
+        crash.reach("launch.before_starting")
         try:
             self._set_status(attempt, JobStatus.STARTING, pid=pid, host=self.host)
+            crash.reach("launch.after_starting")
         except IllegalTransitionError:
             # Someone else ended the job meanwhile (it was stopped): it must not run.
             process.signal_group(pid, signal.SIGKILL)
@@ -508,6 +523,7 @@ class LocalExecutor(Executor):
                 if len(self._latencies) > 1000:
                     self._latencies.popitem(last=False)
         self._set_status(attempt, JobStatus.RUNNING)
+        crash.reach("job.after_running")
 
     def _fork_server_gone(self) -> None:
         """The fork server exited: its children are watched by polling from now on."""
@@ -614,6 +630,7 @@ class LocalExecutor(Executor):
             if status is JobStatus.FINISHED and attempt.reported is JobStatus.STARTING:
                 self._set_status(attempt, JobStatus.RUNNING)
             self._set_status(attempt, status, error=error, exit_code=attempt.returncode)
+            crash.reach("job.after_end")
         except IllegalTransitionError as exc:
             log.warning("job execution %s already ended: %s", attempt.key, exc)
         finally:
@@ -741,6 +758,8 @@ class LocalExecutor(Executor):
 def _describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "the job's process is gone and left no result"
+    if returncode == CLAIM_LOST_EXIT:
+        return "another process already runs this attempt (spawned before a crash); this one ran nothing"
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name

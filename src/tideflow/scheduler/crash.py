@@ -53,6 +53,14 @@ POINTS: tuple[str, ...] = (
     "take.before_commit",  # commands claimed, not committed
     "take.after_commit",  # commands claimed and committed, not yet handed to the executor
     "complete.after_commit",
+    # The local executor (in the server process), launching and ending job attempts.
+    "launch.before_spawn",  # the attempt is prepared, the fork server not asked yet
+    "launch.after_spawn",  # the fork server spawned it, launch.json not written
+    "launch.before_starting",  # launch.json written, STARTING not committed
+    "launch.after_starting",  # STARTING committed, the START command not completed
+    "job.after_running",  # RUNNING committed
+    "job.after_end",  # FINISHED / FAILED / STOPPED committed, its commands not completed
+    "executor.after_stop_signal",  # a STOP's SIGTERM sent (or the attempt dequeued)
 )
 
 _hook: Callable[[str], None] | None = None

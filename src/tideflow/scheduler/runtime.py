@@ -3,15 +3,24 @@
 :class:`Scheduler` wires them to a :class:`~tideflow.scheduler.service.SchedulerService` so
 that they share its clock, plan cache and configuration, and so that a commit that issued
 commands wakes the executors and one that added timers wakes the timer thread.
+
+Starting it first re-offers the outbox commands an executor of the previous server instance
+took but never acted on (see :meth:`OutboxRepository.reoffer_taken`): it must run before this
+server's executors take commands.
 """
 
 from __future__ import annotations
+
+import logging
 
 from tideflow.scheduler.actions import Effects
 from tideflow.scheduler.dispatcher import Dispatcher
 from tideflow.scheduler.service import SchedulerService
 from tideflow.scheduler.timer import TimerService
 from tideflow.store import Store
+from tideflow.store.repositories.outbox import OutboxRepository
+
+log = logging.getLogger(__name__)
 
 
 class Scheduler:
@@ -19,6 +28,7 @@ class Scheduler:
 
     def __init__(self, store: Store, service: SchedulerService) -> None:
         self.service = service
+        self._store = store
         self.dispatcher = Dispatcher(
             store, service.clock, service.plans, service.config, on_effects=service.notify
         )
@@ -30,7 +40,14 @@ class Scheduler:
             self.timers.wake()
 
     def start(self) -> None:
-        """Start both threads."""
+        """Re-offer commands taken but never acted on, then start both threads."""
+        reoffered = self._store.run(lambda c: OutboxRepository(c).reoffer_taken())
+        if reoffered:
+            log.warning(
+                "re-offering %d job command(s) taken before a restart but not carried out: %s",
+                len(reoffered),
+                ", ".join(reoffered[:20]),
+            )
         self.dispatcher.start()
         self.timers.start()
 

@@ -171,6 +171,53 @@ class OutboxRepository:
         value: datetime | None = self._c.execute(query).scalar()
         return value
 
+    def reoffer_taken(self, executor: str | None = None) -> list[str]:
+        """Put back (TAKEN -> PENDING) the commands a crashed executor took but never acted on.
+
+        A START whose attempt is still INIT (the executor took it and died before the job
+        was spawned -- or before it said so), and every STOP not done yet. Deterministic ids
+        and the executor's own checks (the attempt's status, its ``launch.json`` / ``pid``
+        files) make handing them out again safe. STARTs of attempts that got further are
+        re-attached instead (:meth:`live_starts`). Only for server start-up: a live executor
+        may be acting on a TAKEN command right now.
+
+        Returns:
+            The ids of the commands put back, oldest first.
+        """
+        init_attempt = (
+            select(JOB.c.id)
+            .where(
+                JOB.c.id == COMMAND.c.job_execution_id,
+                JOB.c.status == JobStatus.INIT.value,
+            )
+            .exists()
+        )
+        where = [
+            COMMAND.c.status == CommandStatus.TAKEN.value,
+            or_(COMMAND.c.action == CommandAction.STOP.value, init_attempt),
+        ]
+        if executor is not None:
+            where.append(COMMAND.c.executor == executor)
+        ids = [
+            row.command_id
+            for row in self._c.execute(
+                select(COMMAND.c.command_id)
+                .where(*where)
+                .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
+                .with_for_update()
+            )
+        ]
+        if ids:
+            self._c.execute(
+                update(COMMAND)
+                .where(
+                    COMMAND.c.command_id.in_(ids),
+                    COMMAND.c.status == CommandStatus.TAKEN.value,
+                )
+                .values(status=CommandStatus.PENDING.value, taken_by=None, taken_time=None)
+            )
+        return ids
+
     def live_starts(self, executor: str) -> list[JobCommand]:
         """START commands taken (or done) by ``executor`` whose attempt is still live."""
         query = (
