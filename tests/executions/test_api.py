@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tideflow as tide
 from tests.executions.conftest import WAIT, submit, wait_for_job
-from tideflow.client import Client
+from tideflow.client import Client, connect
 from tideflow.client.default import set_default_client
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
 from tideflow.errors import (
@@ -258,3 +259,15 @@ def test_the_executors_calls_are_refused_by_a_remote_client(client: Client) -> N
         scheduler.running_attempts("local")
     with pytest.raises(FailedPreconditionError, match="complete_command"):
         scheduler.complete_command("1:a:1:START")
+
+
+def test_an_in_process_client_on_the_servers_store_starts_what_the_server_runs(
+    server: Any, project: str, flows: Path
+) -> None:
+    with connect(server.db_url, project=project) as local:
+        assert local.store is not None
+        submit(local, flows, "chain")
+        run = local.workflows.start("chain")
+        done = local.executions.wait(run.execution_id, timeout=WAIT)
+        assert done.status is ExecutionStatus.FINISHED
+        assert "first says hello" in local.jobs.logs(run.execution_id, "first")
