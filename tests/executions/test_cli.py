@@ -228,3 +228,28 @@ def test_run_starts_the_local_server_of_the_home_by_default(tmp_path: Path, flow
         local("server", "stop")
         if info is not None and pid_alive(int(info["pid"])):
             os.kill(int(info["pid"]), 9)
+
+
+def test_the_live_board_keeps_each_jobs_latest_attempt() -> None:
+    from rich.console import Console
+
+    from tideflow.cli.run import JobBoard
+    from tideflow.domain.events import Event
+
+    def event(job: str, attempt: int, status: str) -> Event:
+        return Event(
+            key=f"wf.{job}",
+            value=status,
+            event_type="JOB_STATUS_CHANGED",
+            context={"execution_id": 1, "attempt": attempt},
+        )
+
+    board = JobBoard("wf", ["a", "b"])
+    assert board.apply(event("a", 2, "RUNNING")) == ("a", 2, "RUNNING")
+    board.apply(event("a", 1, "STOPPED"))  # a late event of the old attempt
+    assert board.states == {"a": (2, "RUNNING"), "b": (None, "waiting")}
+    console = Console(record=True, width=80)
+    console.print(board.table("execution 1 of wf"))
+    text = console.export_text()
+    assert "RUNNING" in text
+    assert "waiting" in text
