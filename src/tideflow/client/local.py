@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tideflow.client.blobs import Blobs
 from tideflow.client.events import Events
 from tideflow.client.executions import Executions, Jobs
 from tideflow.client.metadata import Artifacts, Datasets, Lineage, Metrics
@@ -31,6 +32,7 @@ class Client:
         workflows: Submitted workflows and their snapshots; start executions, pause, resume.
         executions: Workflow executions: list, get, stop, actions, waiting_on, wait.
         jobs: Jobs of executions: list, stop, restart, logs, follow_logs.
+        blobs: Content-addressed bytes in the blob store: put, get.
         url: What it was connected to (a SQL URL or ``grpc://host:port``).
     """
 
@@ -50,6 +52,7 @@ class Client:
         self.workflows = Workflows(services.workflows, project, scheduler=services.scheduler)
         self.executions = Executions(services.scheduler, project, services.notifications)
         self.jobs = Jobs(services.scheduler, project, services.notifications)
+        self.blobs = Blobs(services.blobs, project)
 
     @property
     def services(self) -> Services:

@@ -19,6 +19,7 @@ from tideflow.metadata import (
     ProjectService,
     WorkflowService,
 )
+from tideflow.metadata.blob import BlobService
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
 from tideflow.scheduler.clock import clock_from_env
@@ -42,6 +43,8 @@ class Services:
     workflows: WorkflowService
     scheduler: SchedulerService | None = None
     """Executions, jobs and the job-command outbox (``None`` until the remote bundle has it)."""
+    blobs: BlobService | None = None
+    """Content-addressed blobs (models, artifacts); ``None`` for a bundle built without them."""
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -97,6 +100,7 @@ def local_services(
     scheduler = SchedulerService(
         store, clock=clock_from_env(), log_root=home or default_home(store.url)
     )
+    blobs = BlobStore(blob_url or default_blob_root(store.url))
     services = Services(
         projects=ProjectService(store),
         model_center=ModelCenter(store),
@@ -105,8 +109,9 @@ def local_services(
         metrics=MetricService(store),
         lineage=LineageService(store),
         notifications=notifications,
-        workflows=WorkflowService(store, BlobStore(blob_url or default_blob_root(store.url))),
+        workflows=WorkflowService(store, blobs),
         scheduler=scheduler,
+        blobs=BlobService(blobs),
     )
     if owns_store:
         services.closers.append(store.close)

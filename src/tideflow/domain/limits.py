@@ -33,6 +33,8 @@ MAX_PLAN_LENGTH = 16_777_215
 """A serialised workflow plan."""
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 """A code package (the zip of a workflow's directory), checked by the packager and the server."""
+MAX_BLOB_BYTES = 512 * 1024 * 1024
+"""A blob of the Blob Service (a serialised model, an artifact), checked by client and server."""
 
 
 def check_name(value: object, what: str) -> str:

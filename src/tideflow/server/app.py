@@ -28,11 +28,13 @@ from tideflow.errors import UnavailableError
 from tideflow.metadata.access import AccessService
 from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
+from tideflow.rpc.servicers.blob import BlobServicer
 from tideflow.rpc.servicers.metadata import MetadataServicer, MetadataServices
 from tideflow.rpc.servicers.model_center import ModelCenterServicer
 from tideflow.rpc.servicers.notification import NotificationServicer
 from tideflow.rpc.servicers.scheduler import SchedulerServicer
 from tideflow.rpc.v1 import (
+    blob_pb2_grpc,
     metadata_pb2_grpc,
     model_center_pb2_grpc,
     notification_pb2_grpc,
@@ -68,6 +70,8 @@ def register_servicers(
     scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(
         SchedulerServicer(services.workflows, services.scheduler), server
     )
+    if services.blobs is not None:
+        blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(services.blobs), server)
     return notification
 
 

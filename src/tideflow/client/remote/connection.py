@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tideflow.client.remote.blob import RemoteBlobService
 from tideflow.client.remote.channel import RpcChannel, TlsConfig
 from tideflow.client.remote.metadata import (
     RemoteArtifactService,
@@ -33,6 +34,7 @@ def remote_services(
         notifications=notifications,
         workflows=RemoteWorkflowService(channel),
         scheduler=RemoteSchedulerService(channel),
+        blobs=RemoteBlobService(channel),
     )
     services.closers.append(channel.close)
     services.closers.append(notifications.close)  # listeners end before the channel closes
