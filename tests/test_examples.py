@@ -460,6 +460,9 @@ class FakeContext:
     def log_metric(self, name: str, value: float, **kwargs: Any) -> None:
         self.metrics.append((name, float(value)))
 
+    def record_input(self, ref: Any) -> None:
+        pass
+
     def log_model(
         self, obj: Any, *, model: str, metrics: Mapping[str, Any] | None = None, **kw: Any
     ) -> int:

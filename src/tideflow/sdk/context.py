@@ -80,6 +80,13 @@ class JobContext(Protocol):
     def log_metric(self, name: str, value: float, **kwargs: Any) -> None:
         """Log a metric attached to this job execution."""
 
+    def record_input(self, ref: Any) -> None:
+        """Declare that the job read ``ref``; ``log_model`` records it as lineage.
+
+        ``ref`` is a ``LineageRef`` of a dataset version with its stream offset range, or a
+        dataset name. Sources call it as they read.
+        """
+
     def log_model(self, obj: Any, *, model: str, **kwargs: Any) -> Any:
         """Save ``obj`` to the blob store and register a GENERATED version of ``model``."""
 

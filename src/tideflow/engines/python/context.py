@@ -6,6 +6,14 @@ which is connected on first use -- a job that never touches ``ctx.client`` never
 connection. The client is a remote one to the server named in the attempt
 (``$TIDEFLOW_SERVER`` with ``$TIDEFLOW_TOKEN``, set by the executor), or an in-process one on
 the store when the executor knew no server (embedded use and tests).
+
+Models: ``ctx.log_model`` and ``ctx.load_model`` are :mod:`tideflow.client.model_artifact`
+bound to the attempt (its job execution for lineage, one model cache for all its nodes).
+What a model was trained on comes from ``inputs=`` or, when that is not given, from what the
+job's sources declared with ``ctx.record_input(LineageRef.dataset(name, version,
+start_offset=, end_offset=))``: the attempt keeps one entry per dataset version, widening its
+offset range as more is read, so every version a streaming trainer logs names the whole range
+the model has seen so far in this attempt.
 """
 
 from __future__ import annotations
@@ -13,18 +21,57 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from tideflow.compiler.plan import PlanJob, PlanNode
 from tideflow.domain.attempt import AttemptSpec
-from tideflow.errors import FailedPreconditionError
+from tideflow.domain.lineage import LineageRef
+from tideflow.domain.model import ModelVersion
+from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.settings import SERVER_VARIABLE, TOKEN_VARIABLE
 
-ONLINE_LEARNING = (
-    "ctx.{name} is not available yet: model shortcuts come with the online-learning issue; "
-    "use ctx.client.models meanwhile"
-)
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _upper(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class InputRecorder:
+    """What an attempt read: one reference per (kind, name, version), ranges widened."""
+
+    def __init__(self) -> None:
+        self._refs: dict[tuple[str, str, int | None], LineageRef] = {}
+        self._lock = threading.Lock()
+
+    def record(self, ref: LineageRef | str) -> None:
+        """Add ``ref`` (a dataset name stands for its current version)."""
+        if isinstance(ref, str):
+            ref = LineageRef.dataset(ref)
+        if not isinstance(ref, LineageRef):
+            raise InvalidArgumentError(
+                f"record_input takes a LineageRef or a dataset name, got {ref!r}", field="ref"
+            )
+        key = (ref.kind.value, ref.name, ref.version)
+        with self._lock:
+            known = self._refs.get(key)
+            if known is not None:
+                ref = LineageRef(
+                    ref.kind,
+                    ref.name,
+                    ref.version,
+                    _lower(known.start_offset, ref.start_offset),
+                    _upper(known.end_offset, ref.end_offset),
+                )
+            self._refs[key] = ref
+
+    def refs(self) -> list[LineageRef]:
+        """Everything recorded, in first-recorded order."""
+        with self._lock:
+            return list(self._refs.values())
 
 
 class AttemptState:
@@ -37,6 +84,9 @@ class AttemptState:
         """Set when the attempt is asked to stop (SIGTERM)."""
         self._client: Any = None
         self._lock = threading.Lock()
+        self._loader: Any = None
+        self.inputs = InputRecorder()
+        """What the job's sources declared they read (``ctx.record_input``)."""
 
     @property
     def client(self) -> Any:
@@ -56,6 +106,17 @@ class AttemptState:
                     url, project=spec.project, token=os.environ.get(TOKEN_VARIABLE)
                 )
             return self._client
+
+    @property
+    def loader(self) -> Any:
+        """The attempt's :class:`~tideflow.client.model_artifact.ModelLoader` (one cache)."""
+        client = self.client
+        with self._lock:
+            if self._loader is None:
+                from tideflow.client.model_artifact import ModelLoader
+
+                self._loader = ModelLoader(client)
+            return self._loader
 
     def close(self) -> None:
         """Close the client, if one was opened."""
@@ -178,13 +239,73 @@ class RuntimeContext:
         kwargs.setdefault("job_execution_id", self._state.spec.job_execution_id)
         self.client.metrics.log(name, value, **kwargs)
 
-    def log_model(self, obj: Any, *, model: str, **kwargs: Any) -> Any:
-        """Not available yet (online-learning issue)."""
-        raise NotImplementedError(ONLINE_LEARNING.format(name="log_model"))
+    def record_input(self, ref: LineageRef | str) -> None:
+        """Declare that this job read ``ref`` (a dataset version, with a stream offset range).
 
-    def load_model(self, model: str, **selector: Any) -> Any:
-        """Not available yet (online-learning issue)."""
-        raise NotImplementedError(ONLINE_LEARNING.format(name="load_model"))
+        Sources call it as they read; ``log_model`` records what was declared as the inputs of
+        the versions it registers. Repeated calls for one dataset version widen its range.
+        """
+        self._state.inputs.record(ref)
+
+    @property
+    def recorded_inputs(self) -> list[LineageRef]:
+        """What the job's sources declared with :meth:`record_input` so far."""
+        return self._state.inputs.refs()
+
+    def log_model(
+        self,
+        obj: Any,
+        *,
+        model: str,
+        flavour: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        inputs: Sequence[LineageRef | str] | None = None,
+        **kwargs: Any,
+    ) -> ModelVersion:
+        """Save ``obj`` to the blob store as a GENERATED version of ``model``, with lineage.
+
+        Args:
+            obj: The model object.
+            model: The registered model (created on first use).
+            flavour: ``sklearn``, ``river``, ``tideflow`` or ``pickle``; inferred when ``None``.
+            metrics: Numbers measured when it was made.
+            params: Its training parameters (JSON-serialisable).
+            inputs: What it was trained on; :attr:`recorded_inputs` when ``None``.
+            **kwargs: ``tags=``, ``description=``.
+
+        Returns:
+            The new model version.
+        """
+        from tideflow.client.model_artifact import save_model
+
+        chosen = self.recorded_inputs if inputs is None else list(inputs)
+        return save_model(
+            self.client,
+            obj,
+            model=model,
+            flavour=flavour,
+            metrics=metrics,
+            params=params,
+            job_execution_id=self._state.spec.job_execution_id,
+            inputs=chosen,
+            **kwargs,
+        )
+
+    def load_model(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        status: str | None = None,
+        alias: str | None = None,
+    ) -> Any:
+        """The object of a version of ``model`` (the DEPLOYED one when no selector is given).
+
+        Loaded objects are cached by ``(model, version)`` for the attempt.
+        """
+        loaded = self._state.loader.load(model, version=version, status=status, alias=alias)
+        return loaded.model
 
     def __repr__(self) -> str:
         spec = self._state.spec
