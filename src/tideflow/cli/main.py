@@ -15,6 +15,7 @@ from tideflow.cli.execution import execution_app
 from tideflow.cli.job import job_app
 from tideflow.cli.model import model_app
 from tideflow.cli.run import run_command
+from tideflow.cli.serve import serve_command
 from tideflow.cli.server import server_app
 from tideflow.cli.token import token_app
 from tideflow.cli.workflow import workflow_app
@@ -35,6 +36,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(execution_app, name="execution")
 app.add_typer(job_app, name="job")
 app.command("run")(run_command)
+app.command("serve")(serve_command)
 
 
 @app.command()

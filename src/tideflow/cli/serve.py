@@ -1,0 +1,72 @@
+"""``tideflow serve MODEL``: the online predictor of a model, over HTTP, until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
+from tideflow.cli.output import fail
+
+
+def serve_command(
+    model: Annotated[str, typer.Argument(help="The registered model to serve.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port (0 picks a free one).")] = 8000,
+    server: ServerOption = None,
+    project: ProjectOption = "default",
+    token: TokenOption = None,
+    db: Annotated[
+        str | None, typer.Option(help="Store URL, for in-process use instead of a server.")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON Lines file every prediction is appended to "
+            "(default $TIDEFLOW_HOME/predictions/PROJECT/MODEL.jsonl)."
+        ),
+    ] = None,
+    max_batch: Annotated[int, typer.Option(help="Most records per model call.")] = 256,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="Longest a request waits for a batch to fill, in ms.")
+    ] = 1.0,
+) -> None:
+    """Serve MODEL's DEPLOYED version on POST /predict, swapping to each new deploy."""
+    from tideflow.serving.http import PredictorServer
+    from tideflow.serving.predictor import Predictor
+    from tideflow.serving.sink import JsonLinesSink
+    from tideflow.settings import Settings
+
+    path = predictions or Settings.from_env().home / "predictions" / project / f"{model}.jsonl"
+    with open_client(db, project, server=server, token=token) as client:
+        predictor = Predictor(
+            client,
+            model,
+            sink=JsonLinesSink(path),
+            max_batch=max_batch,
+            max_wait=max_wait_ms / 1000,
+        )
+        http = PredictorServer(predictor, host=host, port=port)
+        try:
+            http.start()
+        except OSError as e:
+            predictor.stop()
+            fail(f"cannot serve on {host}:{port}: {e.strerror}")
+        stopped = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopped.set())
+        served = predictor.holder.current
+        typer.echo(
+            f"serving model {model!r} of project {project!r} on {http.url} "
+            f"(version {served.version.version if served else 'none deployed yet'}); "
+            f"predictions to {path}",
+            err=True,
+        )
+        try:
+            stopped.wait()
+        finally:
+            http.stop()
