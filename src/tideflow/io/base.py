@@ -82,7 +82,22 @@ class OffsetRange:
         )
 
 
-class _Ranged:
+@dataclass(frozen=True)
+class Location:
+    """Where a source or sink keeps its data, as registered for its dataset.
+
+    Attributes:
+        uri: ``file:///...`` for files and local streams, ``redis://host:port/db#key`` for Redis.
+        format: ``csv``, ``parquet``, ``jsonl`` or ``redis``.
+        stream: True for an unbounded stream.
+    """
+
+    uri: str
+    format: str
+    stream: bool
+
+
+class _Ranged(ABC):
     """Tracks the first and last offset seen in a session."""
 
     dataset: str | None
@@ -104,6 +119,10 @@ class _Ranged:
         if self.dataset is None or not self._touched:
             return None
         return OffsetRange(self.dataset, self._first, self._last)
+
+    @abstractmethod
+    def location(self) -> Location:
+        """Where the data is (what a dataset registration records)."""
 
 
 class Source(_Ranged, ABC):

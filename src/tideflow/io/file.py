@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tideflow.errors import InvalidArgumentError
-from tideflow.io.base import OffsetRange, Sink, Source, records_of
+from tideflow.io.base import Location, OffsetRange, Sink, Source, records_of
 
 FORMATS = ("csv", "parquet", "jsonl")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
@@ -88,6 +88,10 @@ class FileSource(Source):
         self._rows: list[dict[str, Any]] | None = None
         self._next = 0
 
+    def location(self) -> Location:
+        """The file's URI and format; not a stream."""
+        return Location(self.path.resolve().as_uri(), self.format, False)
+
     def read_arrow(self) -> Any:
         """The whole file as a pyarrow Table."""
         self._track(None, None)
@@ -124,6 +128,10 @@ class FileSink(Sink):
         self.format = format_of(path, format)
         self._writer: Any = None
         self._schema: Any = None
+
+    def location(self) -> Location:
+        """The file's URI and format; not a stream."""
+        return Location(self.path.resolve().as_uri(), self.format, False)
 
     def write(self, table: Any) -> OffsetRange | None:
         """Append ``table``'s rows to the file (the first call creates or replaces it)."""

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
-from tideflow.io.base import OffsetRange, Sink, Source, records_of
+from tideflow.io.base import Location, OffsetRange, Sink, Source, records_of
 from tideflow.io.offsets import FileOffsetStore, OffsetStore, StreamPosition
 
 logger = logging.getLogger(__name__)
@@ -174,6 +174,10 @@ class LocalStreamReader(Source):
         self._committed = stored or StreamPosition()
         self._position = self._committed
         self._parts: list[PartFile] = []
+
+    def location(self) -> Location:
+        """The stream directory's URI; JSON Lines; a stream."""
+        return Location(self.directory.resolve().as_uri(), "jsonl", True)
 
     @property
     def position(self) -> StreamPosition:
@@ -315,6 +319,10 @@ class LocalStreamWriter(Sink):
         self._part_records = 0
         self._part_bytes = 0
         self._opened = 0.0
+
+    def location(self) -> Location:
+        """The stream directory's URI; JSON Lines; a stream."""
+        return Location(self.directory.resolve().as_uri(), "jsonl", True)
 
     @property
     def offset(self) -> int:
