@@ -124,3 +124,39 @@ def test_flavour_is_inferred_from_the_class_and_its_bases() -> None:
     assert infer_flavour(LogisticRegression()) == "sklearn"
     assert infer_flavour(Custom()) == "sklearn"
     assert infer_flavour({"a": 1}) == "pickle"
+
+
+def test_tideflow_ml_stages_round_trip_in_their_own_save_format(
+    server: TideflowTestServer,
+) -> None:
+    import pandas as pd
+
+    from tideflow.ml import StandardScaler
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0]})
+    scaler = StandardScaler(["a", "b"]).fit(frame)
+    with connect(server.db_url, project="stages") as client:
+        version = save_model(client, scaler, model="scaler")
+        assert version.flavour == "tideflow"
+        loaded = load_model(client, "scaler", version=version.version)
+        assert type(loaded) is type(scaler)
+        pd.testing.assert_frame_equal(loaded.transform(frame), scaler.transform(frame))
+
+
+def test_a_local_stream_is_a_prediction_sink(server: TideflowTestServer, tmp_path: Path) -> None:
+    from tideflow.io.local_stream import LocalStreamReader, LocalStreamWriter
+    from tideflow.serving.predictor import Predictor
+
+    with connect(server.url, project="stream-sink") as client:
+        save_model(client, {"w": 1}, model="m")
+        client.models.set_status("m", 1, "VALIDATED")
+        client.models.deploy("m", 1)
+        sink = LocalStreamWriter(tmp_path / "predictions")
+        with Predictor(client, "m", sink=sink, scorer=lambda m, rs: [m["w"]] * len(rs)) as p:
+            p.predict([{"x": 1}, {"x": 2}], ["a", "b"])
+    reader = LocalStreamReader(tmp_path / "predictions")
+    records = list(reader.records(idle_timeout=0))
+    assert [(r["request_id"], r["score"], r["version"]) for r in records] == [
+        ("a", 1, 1),
+        ("b", 1, 1),
+    ]

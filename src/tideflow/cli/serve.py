@@ -26,8 +26,8 @@ def serve_command(
     predictions: Annotated[
         Path | None,
         typer.Option(
-            help="JSON Lines file every prediction is appended to "
-            "(default $TIDEFLOW_HOME/predictions/PROJECT/MODEL.jsonl)."
+            help="Where every prediction is written: a local stream directory (default "
+            "$TIDEFLOW_HOME/predictions/PROJECT/MODEL), or a JSON Lines file if it ends in .jsonl."
         ),
     ] = None,
     max_batch: Annotated[int, typer.Option(help="Most records per model call.")] = 256,
@@ -38,15 +38,25 @@ def serve_command(
     """Serve MODEL's DEPLOYED version on POST /predict, swapping to each new deploy."""
     from tideflow.serving.http import PredictorServer
     from tideflow.serving.predictor import Predictor
-    from tideflow.serving.sink import JsonLinesSink
+    from tideflow.serving.sink import JsonLinesSink, PredictionSink
     from tideflow.settings import Settings
 
-    path = predictions or Settings.from_env().home / "predictions" / project / f"{model}.jsonl"
+    path = predictions or Settings.from_env().home / "predictions" / project / model
+    if path.suffix == ".jsonl":
+        sink: PredictionSink = JsonLinesSink(path)
+    else:
+        from tideflow.errors import TideflowError
+        from tideflow.io.local_stream import LocalStreamWriter
+
+        try:
+            sink = LocalStreamWriter(path, dataset=f"predictions_{model}")
+        except TideflowError as e:
+            fail(f"cannot write predictions to {path}: {e}")
     with open_client(db, project, server=server, token=token) as client:
         predictor = Predictor(
             client,
             model,
-            sink=JsonLinesSink(path),
+            sink=sink,
             max_batch=max_batch,
             max_wait=max_wait_ms / 1000,
         )

@@ -10,9 +10,8 @@ flavour     objects                                            format
 =========== ================================================== ===========================
 ``sklearn`` anything whose class (or a base) is from ``sklearn`` ``joblib.dump``
 ``river``   anything whose class (or a base) is from ``river``   cloudpickle
-``tideflow`` ``tideflow.ml`` pipelines and models                cloudpickle (until
-                                                               ``tideflow.ml`` registers its
-                                                               own format)
+``tideflow`` ``tideflow.ml`` pipelines and models                the stage's save directory
+                                                               (manifest + parts), zipped
 ``pickle``  anything else (the default)                        cloudpickle
 =========== ================================================== ===========================
 
@@ -61,6 +60,42 @@ def _cloudpickle_dump(obj: Any) -> bytes:
 def _pickle_load(data: bytes) -> Any:
     # cloudpickle output is read by the standard unpickler.
     return pickle.loads(data)
+
+
+def _stage_dump(obj: Any) -> bytes:
+    """A ``tideflow.ml`` stage's own save format (a directory), zipped."""
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    if not hasattr(obj, "save"):  # some other tideflow.ml object: pickle it
+        return _cloudpickle_dump(obj)
+    with tempfile.TemporaryDirectory(prefix="tideflow-stage-") as tmp:
+        root = Path(obj.save(Path(tmp) / "stage"))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                archive.write(file, file.relative_to(root).as_posix())
+        return buffer.getvalue()
+
+
+def _stage_load(data: bytes) -> Any:
+    if data[:2] != b"PK":  # pickled (not a stage)
+        return _pickle_load(data)
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    from tideflow.ml.persist import load_stage
+    from tideflow.ml.stage import Stage
+
+    with tempfile.TemporaryDirectory(prefix="tideflow-stage-") as tmp:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for name in archive.namelist():  # refuse paths that leave the directory
+                if name.startswith("/") or ".." in Path(name).parts:
+                    raise InvalidArgumentError(f"unsafe path {name!r} in a saved stage")
+            archive.extractall(tmp)
+        return load_stage(Path(tmp), Stage)
 
 
 def _joblib_dump(obj: Any) -> bytes:
@@ -128,7 +163,7 @@ def infer_flavour(obj: Any) -> str:
 
 for _builtin in (
     # Most specific first: tideflow.ml pipelines may wrap scikit-learn or River objects.
-    Flavour("tideflow", _cloudpickle_dump, _pickle_load, ("tideflow.ml",)),
+    Flavour("tideflow", _stage_dump, _stage_load, ("tideflow.ml",)),
     Flavour("sklearn", _joblib_dump, _joblib_load, ("sklearn",)),
     Flavour("river", _cloudpickle_dump, _pickle_load, ("river",)),
     Flavour(PICKLE, _cloudpickle_dump, _pickle_load),

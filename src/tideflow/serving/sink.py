@@ -2,8 +2,10 @@
 
 Each prediction is one record ``{request_id, model, version, offset, features, score, time}``
 (``time`` in ISO 8601 UTC), so labels arriving later can be joined to it by ``request_id``.
-The default is :class:`JsonLinesSink`, one JSON object per line in a file (readable as a stream
-by any tail-following reader); anything with ``write(records)`` and ``close()`` will do.
+``tideflow serve`` writes to a local stream (:class:`tideflow.io.local_stream.LocalStreamWriter`,
+which is a sink as it is: part files with offsets, readable by ``LocalStreamReader``), or to a
+:class:`JsonLinesSink` file when the path ends in ``.jsonl``; anything with ``write(records)``
+and ``close()`` will do.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any, Protocol
 class PredictionSink(Protocol):
     """Receives the predictions of each batch, in serving order."""
 
-    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Append ``records`` (durably enough for the sink's purpose)."""
+    def write(self, records: Sequence[Mapping[str, Any]]) -> object:
+        """Append ``records`` (durably enough for the sink's purpose); the result is ignored."""
 
     def close(self) -> None:
         """Flush and release."""
