@@ -14,6 +14,7 @@ from tideflow.cli.event import event_app
 from tideflow.cli.execution import execution_app
 from tideflow.cli.job import job_app
 from tideflow.cli.model import model_app
+from tideflow.cli.quickstart import quickstart_command
 from tideflow.cli.run import run_command
 from tideflow.cli.serve import serve_command
 from tideflow.cli.server import server_app
@@ -37,30 +38,13 @@ app.add_typer(execution_app, name="execution")
 app.add_typer(job_app, name="job")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
+app.command("quickstart")(quickstart_command)
 
 
 @app.command()
 def version() -> None:
     """Print Tideflow's version."""
     typer.echo(__version__)
-
-
-@app.command()
-def quickstart(
-    duration: float = typer.Option(
-        60.0, help="How long to run the online-learning demo, in seconds."
-    ),
-    json_output: bool = typer.Option(False, "--json", help="End with one JSON summary line."),
-) -> None:
-    """Run the online click-through-rate demo end to end on the embedded server."""
-    from tideflow.cli.output import fail
-
-    fail(
-        "tideflow quickstart is not built yet: it needs the server, scheduler and online-learning "
-        "loop, which have not landed. What works today: `tideflow workflow compile "
-        "examples/ad_ctr/workflow.py` shows the compiled plan of the demo.",
-        code=2,
-    )
 
 
 def main() -> None:
