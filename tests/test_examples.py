@@ -5,7 +5,7 @@ job runtime exists, the processors are exercised here on a small in-memory stand
 Model Center and ``JobContext`` (``FakeContext`` below), running each job's nodes from the
 *compiled plan's payloads* in the plan's order -- so what is checked is what will ship. The
 digits examples need pandas and scikit-learn (the ``ml`` extra) for that part and skip it
-without them; ``ad_ctr`` is plain Python and always runs.
+without them; ``ad_ctr`` runs for real in tests/test_ad_ctr.py.
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ import pytest
 
 import tideflow as tide
 from tideflow.compiler import WorkflowPlan, digest
-from tideflow.domain.events import JOB_STATUS_CHANGED
 from tideflow.domain.graph import NodeKind
-from tideflow.domain.rules import AllOf, EventMatch, Periodic, RuleKind
+from tideflow.domain.rules import EventMatch, RuleKind
 from tideflow.domain.status import MODEL_TRANSITIONS
 from tideflow.sdk import Workflow, as_processor, collect_workflows
 
@@ -179,65 +178,13 @@ def test_digits_example_shape(example: str) -> None:
 
 def test_ad_ctr_shape() -> None:
     plan = only_plan("ad_ctr")
-    assert plan.workflow == "ctr_online"
+    assert plan.workflow == "ad_ctr"
     assert not plan.per_context
     assert shape(plan) == {
-        "train": (
-            True,
-            [("read_dataset_1", "read_dataset"), ("featurize", "transform"), ("learn", "train")],
-        ),
-        "validate": (
-            False,
-            [
-                ("read_holdout", "read_dataset"),
-                ("featurize_holdout", "transform"),
-                ("judge", "validate"),
-            ],
-        ),
+        "generate": (True, [("click_stream", "user")]),
+        "train": (True, [("click_streams", "read_dataset"), ("learn", "train")]),
+        "validate": (False, [("judge", "validate")]),
         "push": (False, [("deploy", "push_model")]),
-        "predict": (
-            True,
-            [
-                ("read_requests", "read_dataset"),
-                ("featurize_requests", "transform"),
-                ("score", "predict"),
-                ("write_predictions", "write_dataset"),
-            ],
-        ),
-        "monitor": (
-            True,
-            [
-                ("read_traffic", "read_dataset"),
-                ("featurize_traffic", "transform"),
-                ("drift_monitor", "user"),
-            ],
-        ),
-        "report": (
-            False,
-            [
-                ("read_report_holdout", "read_dataset"),
-                ("featurize_report", "transform"),
-                ("evaluate_deployed", "evaluate"),
-                ("write_report", "write_dataset"),
-            ],
-        ),
-        "retrain": (
-            False,
-            [
-                ("read_history", "read_dataset"),
-                ("featurize_history", "transform"),
-                ("refit", "train"),
-            ],
-        ),
-    }
-    datasets = {node.dataset for job in plan.jobs for node in job.nodes if node.dataset is not None}
-    assert datasets == {
-        "clicks",
-        "holdout",
-        "requests",
-        "predictions",
-        "ctr_reports",
-        "click_history",
     }
 
 
@@ -247,36 +194,13 @@ def test_ad_ctr_rules_are_those_of_the_design() -> None:
     assert rules == [
         ("validate", RuleKind.MODEL_VERSION, tide.JobAction.START),
         ("push", RuleKind.MODEL_VERSION, tide.JobAction.START),
-        ("report", RuleKind.AFTER, tide.JobAction.START),
-        ("monitor", RuleKind.WITH_START, tide.JobAction.START),
-        ("retrain", RuleKind.PERIODIC, tide.JobAction.START),
-        ("train", RuleKind.EVENT, tide.JobAction.RESTART),
-        ("report", RuleKind.EVENT, tide.JobAction.START),
     ]
-    validate, push, report, monitor, retrain, train, report_on_drift = plan.rules
+    validate, push = plan.rules
     assert validate.condition == EventMatch(key="ctr", event_type="MODEL_GENERATED")
     assert push.condition == EventMatch(key="ctr", event_type="MODEL_VALIDATED")
-    # after(report, validate, push) is ONE rule needing both upstreams to have FINISHED.
-    assert report.upstreams == ("validate", "push")
-    assert report.condition == AllOf(
-        (
-            EventMatch(key="ctr_online.validate", event_type=JOB_STATUS_CHANGED, value="FINISHED"),
-            EventMatch(key="ctr_online.push", event_type=JOB_STATUS_CHANGED, value="FINISHED"),
-        )
-    )
-    assert monitor.upstreams == ("predict",)
-    assert monitor.condition == EventMatch(
-        key="ctr_online.predict", event_type=JOB_STATUS_CHANGED, value="RUNNING"
-    )
-    assert retrain.condition == Periodic(cron="0 * * * *", timezone="UTC")
-    assert train.condition == EventMatch(key="*", event_type="DRIFT_DETECTED")
-    assert report_on_drift.condition == tide.all_of(
-        tide.EventMatch(key="ctr", event_type="DRIFT_DETECTED"),
-        tide.EventMatch(key="ctr", event_type="MODEL_DEPLOYED"),
-    )
-    # Jobs without a START rule start with the execution: the two streaming producers.
+    # Jobs without a START rule start with the execution: the generator and the trainer.
     started_by_rules = {rule.job for rule in plan.rules if rule.action == tide.JobAction.START}
-    assert {job.name for job in plan.jobs} - started_by_rules == {"train", "predict"}
+    assert {job.name for job in plan.jobs} - started_by_rules == {"generate", "train"}
 
 
 def test_plans_are_self_contained_in_a_fresh_interpreter(tmp_path: Path) -> None:
@@ -546,49 +470,3 @@ def test_digits_example_runs_train_validate_push_predict(example: str, tmp_path:
     assert all(0 <= row["prediction"] <= 9 for row in rows)
     accuracy = {name: value for name, value in runtime.metrics}["holdout_accuracy"]
     assert accuracy >= 0.85
-
-
-def test_ad_ctr_runs_the_online_loop(tmp_path: Path) -> None:
-    plan = only_plan("ad_ctr")
-    runtime = FakeRuntime(plan, tmp_path)
-    models = runtime.client.models
-    fast = {"interval_seconds": 0, "drift_after": None}
-
-    # 100 micro-batches of 50 clicks, one version per 2,000 clicks.
-    assert runtime.run("train", read_dataset_1={**fast, "max_batches": 100}) == 5000
-    assert models.statuses("ctr") == ["GENERATED", "GENERATED"]
-    assert runtime.run("validate") == tide.ModelStatus.VALIDATED
-    assert runtime.run("push") == 2
-    holdout_auc = dict(runtime.metrics)["holdout_auc"]
-    assert 0.6 <= holdout_auc < 1.0
-
-    # Streaming prediction serves the deployed version.
-    assert (
-        runtime.run(
-            "predict", read_requests={**fast, "max_batches": 3}, score={"refresh_seconds": 0}
-        )
-        == 150
-    )
-    served = runtime.lines("ctr_predictions.jsonl")
-    assert {row["model_version"] for row in served} == {2}
-    assert all(0.0 < row["ctr"] < 1.0 for row in served)
-
-    # The monitor stays quiet on the training mix and raises DRIFT_DETECTED on drifted traffic.
-    window = {"window": 500, "cooldown_seconds": 0}
-    assert (
-        runtime.run("monitor", read_traffic={**fast, "max_batches": 20}, drift_monitor=window) == 0
-    )
-    drifted = {"interval_seconds": 0, "drift_after": 0, "max_batches": 20}
-    assert runtime.run("monitor", read_traffic=drifted, drift_monitor=window) > 0
-    assert {(key, event_type) for key, _, event_type in runtime.events} == {
-        ("ctr", "DRIFT_DETECTED")
-    }
-    assert all(float(value) > 0.1 for _, value, _ in runtime.events)
-
-    # The report evaluates the deployed version; the hourly retrain logs a new candidate.
-    assert runtime.run("report", read_report_holdout={"rows": 1000}) == 1
-    (report,) = runtime.lines("ctr_reports.jsonl")
-    assert report["version"] == 2
-    assert report["auc"] > 0.6
-    assert runtime.run("retrain", read_history={"rows": 2000}, refit={"epochs": 1}) == 3
-    assert models.statuses("ctr") == ["GENERATED", "DEPLOYED", "GENERATED"]

@@ -1,0 +1,167 @@
+"""The flagship ad_ctr loop for real: ``tideflow run``, ``tideflow quickstart``, trainer resume
+and a rejected version never deployed -- real processes, a fresh ``$TIDEFLOW_HOME`` each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+import itertools
+
+import tideflow as tide
+from tideflow.client.embedded import ensure_local_server, running_server
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
+    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN", "TIDEFLOW_DB"):
+        env.pop(variable, None)
+    return subprocess.run(
+        [sys.executable, "-m", "tideflow", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "home"
+    yield home
+    stopped = tideflow("server", "stop", home=home, timeout=60)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture
+def client(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("TIDEFLOW_HOME", str(home))
+    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_DB"):
+        monkeypatch.delenv(variable, raising=False)
+    info = ensure_local_server(home)
+    c = tide.connect(str(info["url"]), project="default")
+    from tideflow.cli.loader import load_workflows
+    from tideflow.examples.ad_ctr import WORKFLOW_FILE
+
+    (wf,) = load_workflows(WORKFLOW_FILE)
+    c.workflows.submit(wf)
+    yield c
+    c.close()
+
+
+def versions(c: Any) -> list[Any]:
+    from tideflow.examples.ad_ctr.jobs import all_versions
+
+    return all_versions(c, "ctr")
+
+
+def wait_for(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def assert_disjoint_ranges(found: list[Any]) -> None:
+    ranges = sorted((v.params["clicks_start"], v.params["clicks_end"]) for v in found)
+    assert ranges
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        assert start > end, ranges  # nothing trained into two versions
+
+
+def test_tideflow_run_ad_ctr_ends_finished(home: Path) -> None:
+    run = tideflow(
+        "run",
+        "examples/ad_ctr/workflow.py",
+        "--param",
+        "duration=12",
+        "--param",
+        "version_every_seconds=3",
+        "--param",
+        "idle_timeout=2",
+        "--timeout",
+        "150",
+        home=home,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "FINISHED" in run.stdout
+
+
+def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
+    home = tmp_path / "fresh"
+    done = tideflow("quickstart", "--duration", "20", "--json", home=home, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["versions_generated"] >= 1
+    assert summary["versions_validated"] >= 1
+    assert summary["versions_deployed"] >= 1
+    assert summary["predictions"] > 0
+    assert summary["failed_requests"] == 0
+    assert summary["swaps"] >= 1
+    assert 0.0 <= summary["online_auc"] <= 1.0
+    assert running_server(home) is None  # it started the server, so it stopped it
+
+
+def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None:
+    run = client.workflows.start(
+        "ad_ctr", params={"duration": 16, "version_every_seconds": 2, "idle_timeout": 3}
+    )
+    wait_for(lambda: len(versions(client)) >= 2, 60)
+    client.jobs.restart(run.execution_id, "train")
+    client.executions.wait(run.execution_id, timeout=120)
+    attempts = [j for j in client.jobs.list(run.execution_id) if j.job == "train"]
+    assert len(attempts) >= 2
+    found = versions(client)
+    producers = {v.job_execution_id for v in found}
+    assert len(producers) >= 2  # versions from both attempts
+    assert_disjoint_ranges(found)
+    for v in found:  # lineage names the same range as the params
+        (record,) = client.lineage.upstream(model="ctr", version=v.version)[:1]
+        clicks = [ref for ref in record.inputs if ref.name == "ctr_clicks"]
+        assert any(
+            ref.start_offset <= v.params["clicks_start"]
+            and ref.end_offset >= v.params["clicks_end"]
+            for ref in clicks
+        )
+
+
+def test_a_version_that_fails_validation_is_never_deployed(client: Any) -> None:
+    run = client.workflows.start(
+        "ad_ctr",
+        params={"duration": 8, "version_every_seconds": 2, "idle_timeout": 2, "min_auc": 1.01},
+    )
+    wait_for(
+        lambda: any(
+            j.job == "train" and str(j.status) == "FINISHED"
+            for j in client.jobs.list(run.execution_id)
+        ),
+        90,
+    )
+    wait_for(
+        lambda: all(str(v.status) != "GENERATED" for v in versions(client)),
+        60,
+    )
+    found = versions(client)
+    assert found
+    assert {str(v.status) for v in found} == {"REJECTED"}
+    for v in found:
+        assert "DEPLOYED" not in {
+            str(change.status) for change in client.models.history("ctr", v.version)
+        }
+    client.executions.stop(run.execution_id)
