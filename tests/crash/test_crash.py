@@ -212,12 +212,16 @@ class Rig:
 
         self.until(lambda: status("c") is JobStatus.FINISHED, "a, b and c to finish")
         self.until(lambda: status("s") is JobStatus.RUNNING, "the stream to run")
+        # RUNNING means its processors are open; wait until process() has recorded its run
+        # too, or a restart could stop the attempt before that (then it "ran" nothing).
+        self.until(lambda: self._recorded("s", 1), "the stream's processor to run")
         self.once(
             lambda: client.jobs.restart(run, "s"),
             lambda: self.latest(run, "s").attempt >= 2,
             "restart the stream",
         )
         self.until(lambda: status("s", 2) is JobStatus.RUNNING, "the restarted stream to run")
+        self.until(lambda: self._recorded("s", 2), "the restarted stream's processor to run")
 
         self.once(lambda: client.jobs.stop(run, "s"), lambda: self._stop_issued(run), "stop")
         self.until(lambda: status("s", 2) is JobStatus.STOPPED, "the stream to stop")
@@ -229,6 +233,11 @@ class Rig:
             "the execution to end",
         )
         return run
+
+    def _recorded(self, job: str, attempt: int) -> bool:
+        return self.record.exists() and any(
+            r["job"] == job and r["attempt"] == attempt for r in self.ran()
+        )
 
     def _stop_issued(self, run: int) -> bool:
         return any(c.command_id == f"{run}:s:2:STOP" for c in self.commands(run))
