@@ -368,7 +368,7 @@ class Validator(tide.Processor):
                 return verdicts
 
     def _holdout(self, ctx: tide.JobContext) -> list[dict[str, Any]]:
-        size = int(setting(ctx, "holdout_size", 2000))
+        size = int(setting(ctx, "holdout_size", 600))
         least = int(setting(ctx, "holdout_min", 100))
         deadline = time.monotonic() + 10.0
         while True:

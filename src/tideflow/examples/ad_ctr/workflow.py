@@ -44,7 +44,7 @@ with tide.workflow("ad_ctr") as wf:
             model=MODEL,
             processor=Validator(),
             name="judge",
-            config={"min_auc": 0.6, "tolerance": 0.01, "holdout_size": 2000},
+            config={"min_auc": 0.6, "tolerance": 0.01, "holdout_size": 600},
         )
     with tide.job("push"):
         tide.push_model(model=MODEL, processor=Pusher(), name="deploy")
