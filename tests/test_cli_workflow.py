@@ -111,10 +111,11 @@ def test_compile_of_a_file_that_raises_shows_the_users_traceback(tmp_path):
     assert "raises.py" in result.output
 
 
-def test_quickstart_says_what_is_missing_and_fails():
-    result = runner.invoke(app, ["quickstart"])
+def test_quickstart_refuses_a_duration_too_short_to_show_anything():
+    # The real run is tests/test_ad_ctr.py::test_quickstart_json_in_a_fresh_home.
+    result = runner.invoke(app, ["quickstart", "--duration", "3"])
     assert result.exit_code == 2
-    assert "not built yet" in result.output
+    assert "at least 10 seconds" in result.output
 
 
 def test_console_script_runs_as_a_real_process(good_file):

@@ -147,11 +147,14 @@ def quickstart_command(
 ) -> None:
     """Run the online click-through-rate demo (ad_ctr) end to end on the local server."""
     if duration < 10:
-        fail("--duration must be at least 10 seconds")
+        fail("--duration must be at least 10 seconds", code=2)
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        fail("the quickstart needs the ml extra: pip install -e '.[ml]' (or 'tideflow[ml]')")
+        fail(
+            "the quickstart needs the ml extra: pip install -e '.[ml]' (or 'tideflow[ml]')",
+            code=2,
+        )
     code = _run(duration, json_output)
     raise typer.Exit(code)
 
