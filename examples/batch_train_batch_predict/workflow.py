@@ -51,6 +51,36 @@ def map_batches(function: Callable[[Any], Any], data: Any) -> Any:
     return function(data)
 
 
+def setting(ctx: tide.JobContext, name: str, default: Any) -> Any:
+    """``ctx.params[name]`` (``tideflow run --param``), else ``ctx.config[name]``, else ``default``."""
+    if name in ctx.params:
+        return ctx.params[name]
+    return ctx.config.get(name, default)
+
+
+def all_versions(ctx: tide.JobContext, model: str) -> list[Any]:
+    """Every version of ``model``, oldest first (none while the model does not exist)."""
+    found: list[Any] = []
+    cursor = None
+    try:
+        while True:
+            page = ctx.client.models.list_versions(model, limit=100, cursor=cursor)
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return found
+    except tide.NotFoundError:
+        return found
+
+
+def deployed_version(ctx: tide.JobContext, model: str) -> int | None:
+    """The number of the DEPLOYED version of ``model``, or ``None``."""
+    try:
+        return int(ctx.client.models.get_version(model, status=tide.ModelStatus.DEPLOYED).version)
+    except tide.NotFoundError:
+        return None
+
+
 class ReadDigits(tide.Processor):
     """Reads one part of the digits data set as a table; the serving part has no labels."""
 
@@ -93,21 +123,33 @@ class TrainClassifier(tide.Processor):
 
         table = inputs[0]
         x, y = pixels(table), table["target"].to_numpy()
-        c = float(ctx.params.get("C", ctx.config.get("C", 1.0)))
-        classifier = LogisticRegression(C=c, max_iter=int(ctx.config.get("max_iter", 1000)))
+        c = float(setting(ctx, "C", 1.0))
+        classifier = LogisticRegression(C=c, max_iter=int(setting(ctx, "max_iter", 1000)))
         classifier.fit(x, y)
         accuracy = float(classifier.score(x, y))
         ctx.log_metric("train_accuracy", accuracy)
-        return ctx.log_model(
-            classifier, model=self.model, metrics={"train_accuracy": accuracy}, params={"C": c}
+        version = ctx.log_model(
+            classifier,
+            model=self.model,
+            flavour="sklearn",
+            metrics={"train_accuracy": accuracy},
+            params={"C": c, "rows": len(table)},
         )
+        ctx.logger.info("logged %s version %s", self.model, version.version)
+        return version
 
 
 class HoldoutValidator(tide.Processor):
-    """Validates the newest GENERATED version on the holdout part against the deployed one.
+    """Validates GENERATED versions on the holdout part against the deployed one.
 
     A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
     ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
+
+    Which version: ``ctx.trigger`` is ``None`` (the runtime does not pass the triggering event
+    yet), and a version generated while this job runs starts no new attempt. So it judges the
+    newest GENERATED version, REJECTS older GENERATED ones as superseded, and looks again until
+    none is GENERATED. A version whose status changed meanwhile is left alone. Returns the
+    status given to the last version it judged (``None`` when there was none).
     """
 
     def __init__(self, model: str) -> None:
@@ -116,42 +158,75 @@ class HoldoutValidator(tide.Processor):
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
         holdout = inputs[0]
         x, y = pixels(holdout), holdout["target"].to_numpy()
-        models = ctx.client.models
-        candidate = models.get_version(self.model, status=tide.ModelStatus.GENERATED)
-        accuracy = float(ctx.load_model(self.model, version=candidate.version).score(x, y))
-        try:
-            baseline = float(
-                ctx.load_model(self.model, status=tide.ModelStatus.DEPLOYED).score(x, y)
-            )
-        except tide.NotFoundError:
-            baseline = 0.0
-        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=candidate.version)
-        floor = float(ctx.config.get("min_accuracy", 0.9))
-        tolerance = float(ctx.config.get("tolerance", 0.01))
+        verdict: tide.ModelStatus | None = None
+        while True:
+            waiting = [
+                v.version
+                for v in all_versions(ctx, self.model)
+                if v.status == tide.ModelStatus.GENERATED
+            ]
+            if not waiting:
+                return verdict
+            for older in waiting[:-1]:
+                ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
+                self._set(ctx, older, tide.ModelStatus.REJECTED)
+            verdict = self._judge(ctx, waiting[-1], x, y)
+
+    def _judge(self, ctx: tide.JobContext, version: int, x: Any, y: Any) -> tide.ModelStatus:
+        accuracy = float(ctx.load_model(self.model, version=version).score(x, y))
+        deployed = deployed_version(ctx, self.model)
+        baseline = (
+            0.0
+            if deployed is None
+            else float(ctx.load_model(self.model, version=deployed).score(x, y))
+        )
+        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=version)
+        floor = float(setting(ctx, "min_accuracy", 0.9))
+        tolerance = float(setting(ctx, "tolerance", 0.01))
         good = accuracy >= floor and accuracy >= baseline - tolerance
         status = tide.ModelStatus.VALIDATED if good else tide.ModelStatus.REJECTED
-        models.set_status(self.model, candidate.version, status)
+        self._set(ctx, version, status)
         ctx.logger.info(
-            "version %s: accuracy %.3f, deployed %.3f -> %s",
-            candidate.version,
-            accuracy,
-            baseline,
-            status,
+            "version %s: accuracy %.3f, deployed %.3f -> %s", version, accuracy, baseline, status
         )
         return status
 
+    def _set(self, ctx: tide.JobContext, version: int, status: tide.ModelStatus) -> None:
+        try:
+            ctx.client.models.set_status(self.model, version, status)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile, left alone: %s", version, e)
+
 
 class DeployValidated(tide.Processor):
-    """Deploys the newest VALIDATED version; the previously deployed one becomes DEPRECATED."""
+    """Deploys the newest VALIDATED version if it is newer than the deployed one.
+
+    ``ctx.client.models.deploy`` makes the previously deployed version DEPRECATED in the same
+    step. Returns the version deployed, or ``None``.
+    """
 
     def __init__(self, model: str) -> None:
         self.model = model
 
-    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
-        version = ctx.client.models.get_version(self.model, status=tide.ModelStatus.VALIDATED)
-        ctx.client.models.deploy(self.model, version.version)
-        ctx.logger.info("deployed %s version %s", self.model, version.version)
-        return int(version.version)
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int | None:
+        models = ctx.client.models
+        try:
+            candidate = int(
+                models.get_version(self.model, status=tide.ModelStatus.VALIDATED).version
+            )
+        except tide.NotFoundError:
+            return None
+        deployed = deployed_version(ctx, self.model)
+        if deployed is not None and deployed > candidate:
+            ctx.logger.info("version %s is older than deployed %s", candidate, deployed)
+            return None
+        try:
+            models.deploy(self.model, candidate)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile: %s", candidate, e)
+            return None
+        ctx.logger.info("deployed %s version %s", self.model, candidate)
+        return candidate
 
 
 class BatchPredictor(tide.Processor):
@@ -161,11 +236,14 @@ class BatchPredictor(tide.Processor):
         self.model = model
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
-        deployed = ctx.client.models.get_version(self.model, status=tide.ModelStatus.DEPLOYED)
-        classifier = ctx.load_model(self.model, version=deployed.version)
+        version = deployed_version(ctx, self.model)
+        if version is None:
+            raise tide.NotFoundError("model version", f"{self.model} status=DEPLOYED")
+        classifier = ctx.load_model(self.model, version=version)
         table = inputs[0].copy()
         table["prediction"] = classifier.predict(pixels(table))
-        table["model_version"] = deployed.version
+        table["model_version"] = version
+        ctx.logger.info("scored %d rows with %s version %s", len(table), self.model, version)
         return table
 
 

@@ -4,7 +4,8 @@
         ──MODEL_VALIDATED──► push ──MODEL_DEPLOYED──► predict (batch)
 
 - ``train`` (streaming) learns from a stream of labelled digits with ``partial_fit`` and logs a
-  GENERATED version of ``digits`` every ``publish_every`` micro-batches; it runs until stopped.
+  GENERATED version of ``digits`` every ``publish_every`` micro-batches and once at the end of
+  its bounded stream (one pass over the training part); then it FINISHES.
 - Each new version is validated on the holdout part, and a validated one is deployed.
 - ``predict`` (batch) scores the serving part each time a version is deployed.
 
@@ -51,6 +52,36 @@ def map_batches(function: Callable[[Any], Any], data: Any) -> Any:
     return function(data)
 
 
+def setting(ctx: tide.JobContext, name: str, default: Any) -> Any:
+    """``ctx.params[name]`` (``tideflow run --param``), else ``ctx.config[name]``, else ``default``."""
+    if name in ctx.params:
+        return ctx.params[name]
+    return ctx.config.get(name, default)
+
+
+def all_versions(ctx: tide.JobContext, model: str) -> list[Any]:
+    """Every version of ``model``, oldest first (none while the model does not exist)."""
+    found: list[Any] = []
+    cursor = None
+    try:
+        while True:
+            page = ctx.client.models.list_versions(model, limit=100, cursor=cursor)
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return found
+    except tide.NotFoundError:
+        return found
+
+
+def deployed_version(ctx: tide.JobContext, model: str) -> int | None:
+    """The number of the DEPLOYED version of ``model``, or ``None``."""
+    try:
+        return int(ctx.client.models.get_version(model, status=tide.ModelStatus.DEPLOYED).version)
+    except tide.NotFoundError:
+        return None
+
+
 class ReadDigits(tide.Processor):
     """Reads one part of the digits data set as a table; the serving part has no labels."""
 
@@ -64,10 +95,12 @@ class ReadDigits(tide.Processor):
 
 
 class StreamDigits(tide.Processor):
-    """Replays one part of the digits data set as an endless stream of micro-batches.
+    """Replays one part of the digits data set as a bounded stream of micro-batches.
 
-    Node config: ``batch_size`` (rows per micro-batch), ``interval_seconds`` (pause between
-    micro-batches) and ``max_batches`` (stop after that many; endless when absent).
+    The part is split into micro-batches of ``batch_size`` rows, sent in order one pass over it
+    (``passes``, default 1), ``interval_seconds`` apart; ``max_batches`` stops it earlier. The
+    stream ends on its own, so the streaming job that reads it FINISHES; it also ends early when
+    the job is asked to stop.
     """
 
     def __init__(self, part: str, *, labelled: bool = True) -> None:
@@ -79,15 +112,22 @@ class StreamDigits(tide.Processor):
 
     def _batches(self, ctx: tide.JobContext) -> Iterator[Any]:
         table = load_part(self.part, labelled=self.labelled)
-        size = int(ctx.config.get("batch_size", 32))
-        pause = float(ctx.config.get("interval_seconds", 0.2))
-        limit = ctx.config.get("max_batches")
-        sent, start = 0, 0
-        while limit is None or sent < int(limit):
-            rows = [(start + offset) % len(table) for offset in range(size)]
-            yield table.iloc[rows].reset_index(drop=True)
-            sent, start = sent + 1, (start + size) % len(table)
-            time.sleep(pause)
+        size = int(setting(ctx, "batch_size", 32))
+        pause = float(setting(ctx, "interval_seconds", 0.2))
+        limit = setting(ctx, "max_batches", None)
+        starts = [
+            start
+            for _ in range(int(setting(ctx, "passes", 1)))
+            for start in range(0, len(table), size)
+        ]
+        if limit is not None:
+            starts = starts[: int(limit)]
+        for sent, start in enumerate(starts):
+            if ctx.stopping:
+                return
+            if sent and pause > 0:
+                time.sleep(pause)
+            yield table.iloc[start : start + size].reset_index(drop=True)
 
 
 class ScalePixels(tide.Processor):
@@ -113,9 +153,9 @@ class OnlineTrainer(tide.Processor):
     """Learns from a stream with ``partial_fit`` and publishes a model version now and then.
 
     Accuracy is measured prequentially (each micro-batch is scored before it is learnt from).
-    Every ``publish_every`` micro-batches (node config) a copy of the model is logged as a
-    GENERATED version, which starts the validation job. It drains its input: a streaming job
-    ends when its source is stopped.
+    Every ``publish_every`` micro-batches (node config) and once more when the stream ends, a
+    copy of the model is logged as a GENERATED version, which starts the validation job. It
+    drains its bounded input and returns, so the streaming job FINISHES.
     """
 
     def __init__(self, model: str) -> None:
@@ -124,9 +164,9 @@ class OnlineTrainer(tide.Processor):
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
         from sklearn.linear_model import SGDClassifier
 
-        every = int(ctx.config.get("publish_every", 20))
+        every = int(setting(ctx, "publish_every", 20))
         classifier = SGDClassifier(loss="log_loss", alpha=1e-4, random_state=0)
-        batches = correct = seen = 0
+        batches = correct = seen = published = 0
         for batch in inputs[0]:
             x, y = pixels(batch), batch["target"].to_numpy()
             if batches:
@@ -135,22 +175,39 @@ class OnlineTrainer(tide.Processor):
             classifier.partial_fit(x, y, classes=list(range(10)))
             batches += 1
             if batches % every == 0:
-                accuracy = correct / seen if seen else 0.0
-                ctx.log_metric("prequential_accuracy", accuracy, step=batches)
-                ctx.log_model(
-                    copy.deepcopy(classifier),
-                    model=self.model,
-                    metrics={"prequential_accuracy": accuracy},
-                    params={"batches": batches},
-                )
+                self._publish(ctx, classifier, batches, correct / seen if seen else 0.0)
+                published = batches
+        if batches > published:  # what was learnt since the last version
+            self._publish(ctx, classifier, batches, correct / seen if seen else 0.0)
         return batches
+
+    def _publish(
+        self, ctx: tide.JobContext, classifier: Any, batches: int, accuracy: float
+    ) -> None:
+        ctx.log_metric("prequential_accuracy", accuracy, step=batches)
+        version = ctx.log_model(
+            copy.deepcopy(classifier),
+            model=self.model,
+            flavour="sklearn",
+            metrics={"prequential_accuracy": accuracy},
+            params={"batches": batches},
+        )
+        ctx.logger.info(
+            "after %d micro-batches: %s version %s", batches, self.model, version.version
+        )
 
 
 class HoldoutValidator(tide.Processor):
-    """Validates the newest GENERATED version on the holdout part against the deployed one.
+    """Validates GENERATED versions on the holdout part against the deployed one.
 
     A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
     ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
+
+    Which version: ``ctx.trigger`` is ``None`` (the runtime does not pass the triggering event
+    yet), and a version generated while this job runs starts no new attempt. So it judges the
+    newest GENERATED version, REJECTS older GENERATED ones as superseded, and looks again until
+    none is GENERATED. A version whose status changed meanwhile is left alone. Returns the
+    status given to the last version it judged (``None`` when there was none).
     """
 
     def __init__(self, model: str) -> None:
@@ -159,42 +216,75 @@ class HoldoutValidator(tide.Processor):
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
         holdout = inputs[0]
         x, y = pixels(holdout), holdout["target"].to_numpy()
-        models = ctx.client.models
-        candidate = models.get_version(self.model, status=tide.ModelStatus.GENERATED)
-        accuracy = float(ctx.load_model(self.model, version=candidate.version).score(x, y))
-        try:
-            baseline = float(
-                ctx.load_model(self.model, status=tide.ModelStatus.DEPLOYED).score(x, y)
-            )
-        except tide.NotFoundError:
-            baseline = 0.0
-        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=candidate.version)
-        floor = float(ctx.config.get("min_accuracy", 0.9))
-        tolerance = float(ctx.config.get("tolerance", 0.01))
+        verdict: tide.ModelStatus | None = None
+        while True:
+            waiting = [
+                v.version
+                for v in all_versions(ctx, self.model)
+                if v.status == tide.ModelStatus.GENERATED
+            ]
+            if not waiting:
+                return verdict
+            for older in waiting[:-1]:
+                ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
+                self._set(ctx, older, tide.ModelStatus.REJECTED)
+            verdict = self._judge(ctx, waiting[-1], x, y)
+
+    def _judge(self, ctx: tide.JobContext, version: int, x: Any, y: Any) -> tide.ModelStatus:
+        accuracy = float(ctx.load_model(self.model, version=version).score(x, y))
+        deployed = deployed_version(ctx, self.model)
+        baseline = (
+            0.0
+            if deployed is None
+            else float(ctx.load_model(self.model, version=deployed).score(x, y))
+        )
+        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=version)
+        floor = float(setting(ctx, "min_accuracy", 0.9))
+        tolerance = float(setting(ctx, "tolerance", 0.01))
         good = accuracy >= floor and accuracy >= baseline - tolerance
         status = tide.ModelStatus.VALIDATED if good else tide.ModelStatus.REJECTED
-        models.set_status(self.model, candidate.version, status)
+        self._set(ctx, version, status)
         ctx.logger.info(
-            "version %s: accuracy %.3f, deployed %.3f -> %s",
-            candidate.version,
-            accuracy,
-            baseline,
-            status,
+            "version %s: accuracy %.3f, deployed %.3f -> %s", version, accuracy, baseline, status
         )
         return status
 
+    def _set(self, ctx: tide.JobContext, version: int, status: tide.ModelStatus) -> None:
+        try:
+            ctx.client.models.set_status(self.model, version, status)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile, left alone: %s", version, e)
+
 
 class DeployValidated(tide.Processor):
-    """Deploys the newest VALIDATED version; the previously deployed one becomes DEPRECATED."""
+    """Deploys the newest VALIDATED version if it is newer than the deployed one.
+
+    ``ctx.client.models.deploy`` makes the previously deployed version DEPRECATED in the same
+    step. Returns the version deployed, or ``None``.
+    """
 
     def __init__(self, model: str) -> None:
         self.model = model
 
-    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
-        version = ctx.client.models.get_version(self.model, status=tide.ModelStatus.VALIDATED)
-        ctx.client.models.deploy(self.model, version.version)
-        ctx.logger.info("deployed %s version %s", self.model, version.version)
-        return int(version.version)
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int | None:
+        models = ctx.client.models
+        try:
+            candidate = int(
+                models.get_version(self.model, status=tide.ModelStatus.VALIDATED).version
+            )
+        except tide.NotFoundError:
+            return None
+        deployed = deployed_version(ctx, self.model)
+        if deployed is not None and deployed > candidate:
+            ctx.logger.info("version %s is older than deployed %s", candidate, deployed)
+            return None
+        try:
+            models.deploy(self.model, candidate)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile: %s", candidate, e)
+            return None
+        ctx.logger.info("deployed %s version %s", self.model, candidate)
+        return candidate
 
 
 class BatchPredictor(tide.Processor):
@@ -204,11 +294,14 @@ class BatchPredictor(tide.Processor):
         self.model = model
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
-        deployed = ctx.client.models.get_version(self.model, status=tide.ModelStatus.DEPLOYED)
-        classifier = ctx.load_model(self.model, version=deployed.version)
+        version = deployed_version(ctx, self.model)
+        if version is None:
+            raise tide.NotFoundError("model version", f"{self.model} status=DEPLOYED")
+        classifier = ctx.load_model(self.model, version=version)
         table = inputs[0].copy()
         table["prediction"] = classifier.predict(pixels(table))
-        table["model_version"] = deployed.version
+        table["model_version"] = version
+        ctx.logger.info("scored %d rows with %s version %s", len(table), self.model, version)
         return table
 
 
@@ -250,7 +343,7 @@ with tide.workflow("digits_stream_batch") as wf:
             model=MODEL,
             processor=OnlineTrainer(MODEL),
             name="learn",
-            config={"publish_every": 20},
+            config={"publish_every": 20},  # and once at the end of the stream
         )
     with tide.job("validate"):
         holdout = tide.read_dataset(

@@ -7,7 +7,8 @@
   GENERATED version of ``digits`` every ``publish_every`` micro-batches.
 - Each new version is validated on the holdout part, and a validated one is deployed.
 - ``predict`` (streaming) scores a stream of unlabelled digit images and switches to each newly
-  deployed version without a restart. Both streaming jobs run until the execution is stopped.
+  deployed version without a restart. Both streams are bounded (one pass over their part of
+  the data set), so both streaming jobs, and the execution, FINISH on their own.
 
 The data set is split deterministically (60 % train, 20 % holdout, 20 % serving), so runs are
 reproducible. pandas and scikit-learn are imported inside the processors: compiling this file
@@ -52,6 +53,36 @@ def map_batches(function: Callable[[Any], Any], data: Any) -> Any:
     return function(data)
 
 
+def setting(ctx: tide.JobContext, name: str, default: Any) -> Any:
+    """``ctx.params[name]`` (``tideflow run --param``), else ``ctx.config[name]``, else ``default``."""
+    if name in ctx.params:
+        return ctx.params[name]
+    return ctx.config.get(name, default)
+
+
+def all_versions(ctx: tide.JobContext, model: str) -> list[Any]:
+    """Every version of ``model``, oldest first (none while the model does not exist)."""
+    found: list[Any] = []
+    cursor = None
+    try:
+        while True:
+            page = ctx.client.models.list_versions(model, limit=100, cursor=cursor)
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return found
+    except tide.NotFoundError:
+        return found
+
+
+def deployed_version(ctx: tide.JobContext, model: str) -> int | None:
+    """The number of the DEPLOYED version of ``model``, or ``None``."""
+    try:
+        return int(ctx.client.models.get_version(model, status=tide.ModelStatus.DEPLOYED).version)
+    except tide.NotFoundError:
+        return None
+
+
 class ReadDigits(tide.Processor):
     """Reads one part of the digits data set as a table; the serving part has no labels."""
 
@@ -65,10 +96,12 @@ class ReadDigits(tide.Processor):
 
 
 class StreamDigits(tide.Processor):
-    """Replays one part of the digits data set as an endless stream of micro-batches.
+    """Replays one part of the digits data set as a bounded stream of micro-batches.
 
-    Node config: ``batch_size`` (rows per micro-batch), ``interval_seconds`` (pause between
-    micro-batches) and ``max_batches`` (stop after that many; endless when absent).
+    The part is split into micro-batches of ``batch_size`` rows, sent in order one pass over it
+    (``passes``, default 1), ``interval_seconds`` apart; ``max_batches`` stops it earlier. The
+    stream ends on its own, so the streaming job that reads it FINISHES; it also ends early when
+    the job is asked to stop.
     """
 
     def __init__(self, part: str, *, labelled: bool = True) -> None:
@@ -80,15 +113,22 @@ class StreamDigits(tide.Processor):
 
     def _batches(self, ctx: tide.JobContext) -> Iterator[Any]:
         table = load_part(self.part, labelled=self.labelled)
-        size = int(ctx.config.get("batch_size", 32))
-        pause = float(ctx.config.get("interval_seconds", 0.2))
-        limit = ctx.config.get("max_batches")
-        sent, start = 0, 0
-        while limit is None or sent < int(limit):
-            rows = [(start + offset) % len(table) for offset in range(size)]
-            yield table.iloc[rows].reset_index(drop=True)
-            sent, start = sent + 1, (start + size) % len(table)
-            time.sleep(pause)
+        size = int(setting(ctx, "batch_size", 32))
+        pause = float(setting(ctx, "interval_seconds", 0.2))
+        limit = setting(ctx, "max_batches", None)
+        starts = [
+            start
+            for _ in range(int(setting(ctx, "passes", 1)))
+            for start in range(0, len(table), size)
+        ]
+        if limit is not None:
+            starts = starts[: int(limit)]
+        for sent, start in enumerate(starts):
+            if ctx.stopping:
+                return
+            if sent and pause > 0:
+                time.sleep(pause)
+            yield table.iloc[start : start + size].reset_index(drop=True)
 
 
 class ScalePixels(tide.Processor):
@@ -114,9 +154,9 @@ class OnlineTrainer(tide.Processor):
     """Learns from a stream with ``partial_fit`` and publishes a model version now and then.
 
     Accuracy is measured prequentially (each micro-batch is scored before it is learnt from).
-    Every ``publish_every`` micro-batches (node config) a copy of the model is logged as a
-    GENERATED version, which starts the validation job. It drains its input: a streaming job
-    ends when its source is stopped.
+    Every ``publish_every`` micro-batches (node config) and once more when the stream ends, a
+    copy of the model is logged as a GENERATED version, which starts the validation job. It
+    drains its bounded input and returns, so the streaming job FINISHES.
     """
 
     def __init__(self, model: str) -> None:
@@ -125,9 +165,9 @@ class OnlineTrainer(tide.Processor):
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
         from sklearn.linear_model import SGDClassifier
 
-        every = int(ctx.config.get("publish_every", 20))
+        every = int(setting(ctx, "publish_every", 20))
         classifier = SGDClassifier(loss="log_loss", alpha=1e-4, random_state=0)
-        batches = correct = seen = 0
+        batches = correct = seen = published = 0
         for batch in inputs[0]:
             x, y = pixels(batch), batch["target"].to_numpy()
             if batches:
@@ -136,22 +176,39 @@ class OnlineTrainer(tide.Processor):
             classifier.partial_fit(x, y, classes=list(range(10)))
             batches += 1
             if batches % every == 0:
-                accuracy = correct / seen if seen else 0.0
-                ctx.log_metric("prequential_accuracy", accuracy, step=batches)
-                ctx.log_model(
-                    copy.deepcopy(classifier),
-                    model=self.model,
-                    metrics={"prequential_accuracy": accuracy},
-                    params={"batches": batches},
-                )
+                self._publish(ctx, classifier, batches, correct / seen if seen else 0.0)
+                published = batches
+        if batches > published:  # what was learnt since the last version
+            self._publish(ctx, classifier, batches, correct / seen if seen else 0.0)
         return batches
+
+    def _publish(
+        self, ctx: tide.JobContext, classifier: Any, batches: int, accuracy: float
+    ) -> None:
+        ctx.log_metric("prequential_accuracy", accuracy, step=batches)
+        version = ctx.log_model(
+            copy.deepcopy(classifier),
+            model=self.model,
+            flavour="sklearn",
+            metrics={"prequential_accuracy": accuracy},
+            params={"batches": batches},
+        )
+        ctx.logger.info(
+            "after %d micro-batches: %s version %s", batches, self.model, version.version
+        )
 
 
 class HoldoutValidator(tide.Processor):
-    """Validates the newest GENERATED version on the holdout part against the deployed one.
+    """Validates GENERATED versions on the holdout part against the deployed one.
 
     A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
     ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
+
+    Which version: ``ctx.trigger`` is ``None`` (the runtime does not pass the triggering event
+    yet), and a version generated while this job runs starts no new attempt. So it judges the
+    newest GENERATED version, REJECTS older GENERATED ones as superseded, and looks again until
+    none is GENERATED. A version whose status changed meanwhile is left alone. Returns the
+    status given to the last version it judged (``None`` when there was none).
     """
 
     def __init__(self, model: str) -> None:
@@ -160,50 +217,83 @@ class HoldoutValidator(tide.Processor):
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
         holdout = inputs[0]
         x, y = pixels(holdout), holdout["target"].to_numpy()
-        models = ctx.client.models
-        candidate = models.get_version(self.model, status=tide.ModelStatus.GENERATED)
-        accuracy = float(ctx.load_model(self.model, version=candidate.version).score(x, y))
-        try:
-            baseline = float(
-                ctx.load_model(self.model, status=tide.ModelStatus.DEPLOYED).score(x, y)
-            )
-        except tide.NotFoundError:
-            baseline = 0.0
-        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=candidate.version)
-        floor = float(ctx.config.get("min_accuracy", 0.9))
-        tolerance = float(ctx.config.get("tolerance", 0.01))
+        verdict: tide.ModelStatus | None = None
+        while True:
+            waiting = [
+                v.version
+                for v in all_versions(ctx, self.model)
+                if v.status == tide.ModelStatus.GENERATED
+            ]
+            if not waiting:
+                return verdict
+            for older in waiting[:-1]:
+                ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
+                self._set(ctx, older, tide.ModelStatus.REJECTED)
+            verdict = self._judge(ctx, waiting[-1], x, y)
+
+    def _judge(self, ctx: tide.JobContext, version: int, x: Any, y: Any) -> tide.ModelStatus:
+        accuracy = float(ctx.load_model(self.model, version=version).score(x, y))
+        deployed = deployed_version(ctx, self.model)
+        baseline = (
+            0.0
+            if deployed is None
+            else float(ctx.load_model(self.model, version=deployed).score(x, y))
+        )
+        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=version)
+        floor = float(setting(ctx, "min_accuracy", 0.9))
+        tolerance = float(setting(ctx, "tolerance", 0.01))
         good = accuracy >= floor and accuracy >= baseline - tolerance
         status = tide.ModelStatus.VALIDATED if good else tide.ModelStatus.REJECTED
-        models.set_status(self.model, candidate.version, status)
+        self._set(ctx, version, status)
         ctx.logger.info(
-            "version %s: accuracy %.3f, deployed %.3f -> %s",
-            candidate.version,
-            accuracy,
-            baseline,
-            status,
+            "version %s: accuracy %.3f, deployed %.3f -> %s", version, accuracy, baseline, status
         )
         return status
 
+    def _set(self, ctx: tide.JobContext, version: int, status: tide.ModelStatus) -> None:
+        try:
+            ctx.client.models.set_status(self.model, version, status)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile, left alone: %s", version, e)
+
 
 class DeployValidated(tide.Processor):
-    """Deploys the newest VALIDATED version; the previously deployed one becomes DEPRECATED."""
+    """Deploys the newest VALIDATED version if it is newer than the deployed one.
+
+    ``ctx.client.models.deploy`` makes the previously deployed version DEPRECATED in the same
+    step. Returns the version deployed, or ``None``.
+    """
 
     def __init__(self, model: str) -> None:
         self.model = model
 
-    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
-        version = ctx.client.models.get_version(self.model, status=tide.ModelStatus.VALIDATED)
-        ctx.client.models.deploy(self.model, version.version)
-        ctx.logger.info("deployed %s version %s", self.model, version.version)
-        return int(version.version)
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int | None:
+        models = ctx.client.models
+        try:
+            candidate = int(
+                models.get_version(self.model, status=tide.ModelStatus.VALIDATED).version
+            )
+        except tide.NotFoundError:
+            return None
+        deployed = deployed_version(ctx, self.model)
+        if deployed is not None and deployed > candidate:
+            ctx.logger.info("version %s is older than deployed %s", candidate, deployed)
+            return None
+        try:
+            models.deploy(self.model, candidate)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile: %s", candidate, e)
+            return None
+        ctx.logger.info("deployed %s version %s", self.model, candidate)
+        return candidate
 
 
 class StreamingPredictor(tide.Processor):
     """Scores a stream with the DEPLOYED version and switches versions without a restart.
 
-    Every ``refresh_seconds`` (node config) it asks the Model Center which version is deployed
-    and loads it if it changed (hot swap). Micro-batches that arrive before any version is
-    deployed are skipped and counted in the ``unscored_batches`` metric.
+    It first waits (up to ``wait_seconds``, node config) until a version is deployed, so no
+    request goes unscored; then, every ``refresh_seconds``, it asks the Model Center which
+    version is deployed and loads it if it changed (hot swap). It ends with its input stream.
     """
 
     def __init__(self, model: str) -> None:
@@ -212,29 +302,29 @@ class StreamingPredictor(tide.Processor):
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Iterator[Any]:
         return self._score(ctx, inputs[0])
 
+    def _wait_for_deployment(self, ctx: tide.JobContext) -> int:
+        patience = float(setting(ctx, "wait_seconds", 120.0))
+        deadline = time.monotonic() + patience
+        while (version := deployed_version(ctx, self.model)) is None:
+            if ctx.stopping or time.monotonic() > deadline:
+                raise TimeoutError(f"no version of {self.model} deployed within {patience} s")
+            time.sleep(0.2)
+        return version
+
     def _score(self, ctx: tide.JobContext, stream: Iterator[Any]) -> Iterator[Any]:
-        refresh = float(ctx.config.get("refresh_seconds", 1.0))
-        classifier: Any = None
-        version: int | None = None
-        checked = float("-inf")
-        unscored = 0
+        refresh = float(setting(ctx, "refresh_seconds", 1.0))
+        version = self._wait_for_deployment(ctx)
+        classifier = ctx.load_model(self.model, version=version)
+        ctx.logger.info("now serving %s version %s", self.model, version)
+        checked = time.monotonic()
         for batch in stream:
             if time.monotonic() - checked >= refresh:
                 checked = time.monotonic()
-                try:
-                    deployed = ctx.client.models.get_version(
-                        self.model, status=tide.ModelStatus.DEPLOYED
-                    )
-                except tide.NotFoundError:
-                    deployed = None
-                if deployed is not None and deployed.version != version:
-                    classifier = ctx.load_model(self.model, version=deployed.version)
-                    ctx.logger.info("now serving %s version %s", self.model, deployed.version)
-                    version = deployed.version
-            if classifier is None:
-                unscored += 1
-                ctx.log_metric("unscored_batches", unscored)
-                continue
+                deployed = deployed_version(ctx, self.model)
+                if deployed is not None and deployed != version:
+                    classifier = ctx.load_model(self.model, version=deployed)
+                    ctx.logger.info("now serving %s version %s", self.model, deployed)
+                    version = deployed
             scored = batch.copy()
             scored["prediction"] = classifier.predict(pixels(batch))
             scored["model_version"] = version
@@ -279,7 +369,7 @@ with tide.workflow("digits_stream_stream") as wf:
             model=MODEL,
             processor=OnlineTrainer(MODEL),
             name="learn",
-            config={"publish_every": 20},
+            config={"publish_every": 20},  # and once at the end of the stream
         )
     with tide.job("validate"):
         holdout = tide.read_dataset(
@@ -299,14 +389,14 @@ with tide.workflow("digits_stream_stream") as wf:
             "digits_requests",
             processor=StreamDigits("serving", labelled=False),
             name="read_requests",
-            config={"batch_size": 16, "interval_seconds": 0.2},
+            config={"batch_size": 16, "interval_seconds": 0.1},
         )
         scored = tide.predict(
             tide.transform(requests, processor=ScalePixels(), name="scale_requests"),
             model=MODEL,
             processor=StreamingPredictor(MODEL),
             name="score",
-            config={"refresh_seconds": 1.0},
+            config={"refresh_seconds": 0.5, "wait_seconds": 120},
         )
         tide.write_dataset(
             scored,
