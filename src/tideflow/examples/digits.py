@@ -1,0 +1,442 @@
+"""The processors shared by the four digits examples (``examples/*_train_*_predict/``).
+
+Each example declares only its workflow -- jobs, rules and node config -- and imports its
+processors from here, so the four loops on scikit-learn's digits data set run the same code:
+
+- reading: :class:`ReadDigits` (a part of the data set as a table) and :class:`StreamDigits`
+  (a part replayed as a bounded stream of micro-batches);
+- features: :class:`ScalePixels` (tables and micro-batches alike);
+- training: :class:`TrainClassifier` (batch) and :class:`OnlineTrainer` (streaming);
+- the model life cycle: :class:`HoldoutValidator` and :class:`DeployValidated`;
+- serving: :class:`BatchPredictor`, :class:`StreamingPredictor` and :class:`WritePredictions`.
+
+The data set is split deterministically (60 % train, 20 % holdout, 20 % serving), so runs are
+reproducible. pandas and scikit-learn are imported inside the functions that need them:
+importing this module (and compiling an example) needs only Tideflow, running one needs
+``pip install 'tideflow[ml]'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import tideflow as tide
+
+__all__ = [
+    "MODEL",
+    "PARTS",
+    "BatchPredictor",
+    "DeployValidated",
+    "HoldoutValidator",
+    "OnlineTrainer",
+    "ReadDigits",
+    "ScalePixels",
+    "StreamDigits",
+    "StreamingPredictor",
+    "TrainClassifier",
+    "WritePredictions",
+    "all_versions",
+    "deployed_version",
+    "load_part",
+    "map_batches",
+    "pixels",
+    "setting",
+    "stopping",
+]
+
+MODEL = "digits"
+PARTS = {"train": (0.0, 0.6), "holdout": (0.6, 0.8), "serving": (0.8, 1.0)}
+
+
+def load_part(part: str, *, labelled: bool = True) -> Any:
+    """One part of the digits data set as a DataFrame (``pixel_*`` columns + ``target``)."""
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    start, stop = (round(len(frame) * share) for share in PARTS[part])
+    table = frame.iloc[start:stop].reset_index(drop=True)
+    return table if labelled else table.drop(columns=["target"])
+
+
+def pixels(table: Any) -> Any:
+    """The feature matrix of a digits table or micro-batch."""
+    return table[[column for column in table.columns if column.startswith("pixel_")]].to_numpy()
+
+
+def map_batches(function: Callable[[Any], Any], data: Any) -> Any:
+    """Apply ``function`` to a table, or lazily to every micro-batch of a stream."""
+    if isinstance(data, Iterator):
+        return (function(batch) for batch in data)
+    return function(data)
+
+
+def setting(ctx: tide.JobContext, name: str, default: Any) -> Any:
+    """``ctx.params[name]`` (``tideflow run --param``), else ``ctx.config[name]``, else ``default``."""
+    if name in ctx.params:
+        return ctx.params[name]
+    return ctx.config.get(name, default)
+
+
+def stopping(ctx: tide.JobContext) -> bool:
+    """Whether the job is asked to stop (``ctx.stopping`` of the engine's context).
+
+    The SDK's :class:`~tideflow.JobContext` protocol does not declare ``stopping`` yet, so a
+    context without it counts as never stopping.
+    """
+    return bool(getattr(ctx, "stopping", False))
+
+
+def all_versions(ctx: tide.JobContext, model: str) -> list[Any]:
+    """Every version of ``model``, oldest first (none while the model does not exist)."""
+    found: list[Any] = []
+    cursor = None
+    try:
+        while True:
+            page = ctx.client.models.list_versions(model, limit=100, cursor=cursor)
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return found
+    except tide.NotFoundError:
+        return found
+
+
+def deployed_version(ctx: tide.JobContext, model: str) -> int | None:
+    """The number of the DEPLOYED version of ``model``, or ``None``."""
+    try:
+        return int(ctx.client.models.get_version(model, status=tide.ModelStatus.DEPLOYED).version)
+    except tide.NotFoundError:
+        return None
+
+
+class ReadDigits(tide.Processor):
+    """Reads one part of the digits data set as a table; the serving part has no labels."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        """Return the part as a table."""
+        table = load_part(self.part, labelled=self.part != "serving")
+        ctx.logger.info("read %d rows of digits/%s", len(table), self.part)
+        return table
+
+
+class StreamDigits(tide.Processor):
+    """Replays one part of the digits data set as a bounded stream of micro-batches.
+
+    The part is split into micro-batches of ``batch_size`` rows, sent in order one pass over it
+    (``passes``, default 1), ``interval_seconds`` apart; ``max_batches`` stops it earlier. The
+    stream ends on its own, so the streaming job that reads it FINISHES; it also ends early when
+    the job is asked to stop.
+    """
+
+    def __init__(self, part: str, *, labelled: bool = True) -> None:
+        self.part = part
+        self.labelled = labelled
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Iterator[Any]:
+        """Return the lazy stream of micro-batches."""
+        return self._batches(ctx)
+
+    def _batches(self, ctx: tide.JobContext) -> Iterator[Any]:
+        table = load_part(self.part, labelled=self.labelled)
+        size = int(setting(ctx, "batch_size", 32))
+        pause = float(setting(ctx, "interval_seconds", 0.2))
+        limit = setting(ctx, "max_batches", None)
+        starts = [
+            start
+            for _ in range(int(setting(ctx, "passes", 1)))
+            for start in range(0, len(table), size)
+        ]
+        if limit is not None:
+            starts = starts[: int(limit)]
+        for sent, start in enumerate(starts):
+            if stopping(ctx):
+                return
+            if sent and pause > 0:
+                time.sleep(pause)
+            yield table.iloc[start : start + size].reset_index(drop=True)
+
+
+class ScalePixels(tide.Processor):
+    """Scales pixel intensities from 0..16 to 0..1.
+
+    The same processor serves batch jobs (a table) and streaming jobs (micro-batches), so
+    training and serving see identical features.
+    """
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        """Scale the input table, or each micro-batch of the input stream."""
+        return map_batches(self.scale, inputs[0])
+
+    @staticmethod
+    def scale(table: Any) -> Any:
+        """A copy of ``table`` with its pixel columns scaled."""
+        scaled = table.copy()
+        columns = [column for column in scaled.columns if column.startswith("pixel_")]
+        scaled[columns] = scaled[columns] / 16.0
+        return scaled
+
+
+class TrainClassifier(tide.Processor):
+    """Fits a logistic regression and registers it as a new GENERATED model version."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        """Fit on the input table and return the logged model version."""
+        from sklearn.linear_model import LogisticRegression
+
+        table = inputs[0]
+        x, y = pixels(table), table["target"].to_numpy()
+        c = float(setting(ctx, "C", 1.0))
+        classifier = LogisticRegression(C=c, max_iter=int(setting(ctx, "max_iter", 1000)))
+        classifier.fit(x, y)
+        accuracy = float(classifier.score(x, y))
+        ctx.log_metric("train_accuracy", accuracy)
+        version = ctx.log_model(
+            classifier,
+            model=self.model,
+            flavour="sklearn",
+            metrics={"train_accuracy": accuracy},
+            params={"C": c, "rows": len(table)},
+        )
+        ctx.logger.info("logged %s version %s", self.model, version.version)
+        return version
+
+
+class OnlineTrainer(tide.Processor):
+    """Learns from a stream with ``partial_fit`` and publishes a model version now and then.
+
+    Accuracy is measured prequentially (each micro-batch is scored before it is learnt from).
+    Every ``publish_every`` micro-batches (node config) and once more when the stream ends, a
+    copy of the model is logged as a GENERATED version, which starts the validation job. It
+    drains its bounded input and returns, so the streaming job FINISHES.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
+        """Learn from the input stream and return the number of micro-batches seen."""
+        from sklearn.linear_model import SGDClassifier
+
+        every = int(setting(ctx, "publish_every", 20))
+        classifier = SGDClassifier(loss="log_loss", alpha=1e-4, random_state=0)
+        batches = correct = seen = published = 0
+        for batch in inputs[0]:
+            x, y = pixels(batch), batch["target"].to_numpy()
+            if batches:
+                correct += int((classifier.predict(x) == y).sum())
+                seen += len(y)
+            classifier.partial_fit(x, y, classes=list(range(10)))
+            batches += 1
+            if batches % every == 0:
+                self._publish(ctx, classifier, batches, correct / seen if seen else 0.0)
+                published = batches
+        if batches > published:  # what was learnt since the last version
+            self._publish(ctx, classifier, batches, correct / seen if seen else 0.0)
+        return batches
+
+    def _publish(
+        self, ctx: tide.JobContext, classifier: Any, batches: int, accuracy: float
+    ) -> None:
+        ctx.log_metric("prequential_accuracy", accuracy, step=batches)
+        version = ctx.log_model(
+            copy.deepcopy(classifier),
+            model=self.model,
+            flavour="sklearn",
+            metrics={"prequential_accuracy": accuracy},
+            params={"batches": batches},
+        )
+        ctx.logger.info(
+            "after %d micro-batches: %s version %s", batches, self.model, version.version
+        )
+
+
+class HoldoutValidator(tide.Processor):
+    """Validates GENERATED versions on the holdout part against the deployed one.
+
+    A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
+    ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
+
+    Which version: ``ctx.trigger`` is ``None`` (the runtime does not pass the triggering event
+    yet), and a version generated while this job runs starts no new attempt. So it judges the
+    newest GENERATED version, REJECTS older GENERATED ones as superseded, and looks again until
+    none is GENERATED. A version whose status changed meanwhile is left alone. Returns the
+    status given to the last version it judged (``None`` when there was none).
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        """Judge every GENERATED version on the holdout table."""
+        holdout = inputs[0]
+        x, y = pixels(holdout), holdout["target"].to_numpy()
+        verdict: tide.ModelStatus | None = None
+        while True:
+            waiting = [
+                v.version
+                for v in all_versions(ctx, self.model)
+                if v.status == tide.ModelStatus.GENERATED
+            ]
+            if not waiting:
+                return verdict
+            for older in waiting[:-1]:
+                ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
+                self._set(ctx, older, tide.ModelStatus.REJECTED)
+            verdict = self._judge(ctx, waiting[-1], x, y)
+
+    def _judge(self, ctx: tide.JobContext, version: int, x: Any, y: Any) -> tide.ModelStatus:
+        accuracy = float(ctx.load_model(self.model, version=version).score(x, y))
+        deployed = deployed_version(ctx, self.model)
+        baseline = (
+            0.0
+            if deployed is None
+            else float(ctx.load_model(self.model, version=deployed).score(x, y))
+        )
+        ctx.log_metric("holdout_accuracy", accuracy, model=self.model, version=version)
+        floor = float(setting(ctx, "min_accuracy", 0.9))
+        tolerance = float(setting(ctx, "tolerance", 0.01))
+        good = accuracy >= floor and accuracy >= baseline - tolerance
+        status = tide.ModelStatus.VALIDATED if good else tide.ModelStatus.REJECTED
+        self._set(ctx, version, status)
+        ctx.logger.info(
+            "version %s: accuracy %.3f, deployed %.3f -> %s", version, accuracy, baseline, status
+        )
+        return status
+
+    def _set(self, ctx: tide.JobContext, version: int, status: tide.ModelStatus) -> None:
+        try:
+            ctx.client.models.set_status(self.model, version, status)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile, left alone: %s", version, e)
+
+
+class DeployValidated(tide.Processor):
+    """Deploys the newest VALIDATED version if it is newer than the deployed one.
+
+    ``ctx.client.models.deploy`` makes the previously deployed version DEPRECATED in the same
+    step. Returns the version deployed, or ``None``.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int | None:
+        """Deploy the newest VALIDATED version, if any."""
+        models = ctx.client.models
+        try:
+            candidate = int(
+                models.get_version(self.model, status=tide.ModelStatus.VALIDATED).version
+            )
+        except tide.NotFoundError:
+            return None
+        deployed = deployed_version(ctx, self.model)
+        if deployed is not None and deployed > candidate:
+            ctx.logger.info("version %s is older than deployed %s", candidate, deployed)
+            return None
+        try:
+            models.deploy(self.model, candidate)
+        except tide.IllegalTransitionError as e:
+            ctx.logger.warning("version %s changed meanwhile: %s", candidate, e)
+            return None
+        ctx.logger.info("deployed %s version %s", self.model, candidate)
+        return candidate
+
+
+class BatchPredictor(tide.Processor):
+    """Adds ``prediction`` and ``model_version`` columns computed by the DEPLOYED version."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        """Return a copy of the input table with the predictions added."""
+        version = deployed_version(ctx, self.model)
+        if version is None:
+            raise tide.NotFoundError("model version", f"{self.model} status=DEPLOYED")
+        classifier = ctx.load_model(self.model, version=version)
+        table = inputs[0].copy()
+        table["prediction"] = classifier.predict(pixels(table))
+        table["model_version"] = version
+        ctx.logger.info("scored %d rows with %s version %s", len(table), self.model, version)
+        return table
+
+
+class StreamingPredictor(tide.Processor):
+    """Scores a stream with the DEPLOYED version and switches versions without a restart.
+
+    It first waits (up to ``wait_seconds``, node config) until a version is deployed, so no
+    request goes unscored; then, every ``refresh_seconds``, it asks the Model Center which
+    version is deployed and loads it if it changed (hot swap). It ends with its input stream.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Iterator[Any]:
+        """Return the lazy stream of scored micro-batches."""
+        return self._score(ctx, inputs[0])
+
+    def _wait_for_deployment(self, ctx: tide.JobContext) -> int:
+        patience = float(setting(ctx, "wait_seconds", 120.0))
+        deadline = time.monotonic() + patience
+        while (version := deployed_version(ctx, self.model)) is None:
+            if stopping(ctx) or time.monotonic() > deadline:
+                raise TimeoutError(f"no version of {self.model} deployed within {patience} s")
+            time.sleep(0.2)
+        return version
+
+    def _score(self, ctx: tide.JobContext, stream: Iterator[Any]) -> Iterator[Any]:
+        refresh = float(setting(ctx, "refresh_seconds", 1.0))
+        version = self._wait_for_deployment(ctx)
+        classifier = ctx.load_model(self.model, version=version)
+        ctx.logger.info("now serving %s version %s", self.model, version)
+        checked = time.monotonic()
+        for batch in stream:
+            if time.monotonic() - checked >= refresh:
+                checked = time.monotonic()
+                deployed = deployed_version(ctx, self.model)
+                if deployed is not None and deployed != version:
+                    classifier = ctx.load_model(self.model, version=deployed)
+                    ctx.logger.info("now serving %s version %s", self.model, deployed)
+                    version = deployed
+            scored = batch.copy()
+            scored["prediction"] = classifier.predict(pixels(batch))
+            scored["model_version"] = version
+            yield scored
+
+
+class WritePredictions(tide.Processor):
+    """Appends ``{"prediction", "model_version"}`` JSON lines to ``path`` (node config).
+
+    Takes a table (batch job) or a stream of micro-batches (streaming job), flushing after
+    each micro-batch so readers see predictions as they are made.
+    """
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
+        """Append the predictions and return how many were written."""
+        path = Path(ctx.config.get("path", "digits_predictions.jsonl"))
+        data = inputs[0]
+        batches = data if isinstance(data, Iterator) else iter([data])
+        written = 0
+        with path.open("a", encoding="utf-8") as out:
+            for batch in batches:
+                for prediction, version in zip(
+                    batch["prediction"], batch["model_version"], strict=True
+                ):
+                    record = {"prediction": int(prediction), "model_version": int(version)}
+                    out.write(json.dumps(record) + "\n")
+                written += len(batch)
+                out.flush()
+        ctx.logger.info("wrote %d predictions to %s", written, path)
+        return written
