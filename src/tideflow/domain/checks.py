@@ -40,6 +40,10 @@ def graph_problems(graph: AIGraph) -> list[GraphProblem]:
     return problems
 
 
+CLUSTER_ENGINES = frozenset({"flink", "spark"})
+"""Engines whose jobs run on the engine's own cluster, through the executor of that name."""
+
+
 def _job_spec_problems(wf: str, jobs: Iterable[JobSpec]) -> list[GraphProblem]:
     problems: list[GraphProblem] = []
     seen: dict[str, JobSpec] = {}
@@ -59,6 +63,14 @@ def _job_spec_problems(wf: str, jobs: Iterable[JobSpec]) -> list[GraphProblem]:
         for label, value in (("engine", job.engine), ("platform", job.platform)):
             if (msg := name_problem(value, label)) is not None:
                 problems.append(problem(msg))
+        if job.engine in CLUSTER_ENGINES and job.platform != job.engine:
+            problems.append(
+                problem(
+                    f"a {job.engine} job runs on its {job.engine} cluster, so its platform must "
+                    f"be {job.engine!r} (or left out), not {job.platform!r}; platform= chooses "
+                    "where a python job runs (local or ray)"
+                )
+            )
         if not isinstance(job.streaming, bool):
             problems.append(problem(f"streaming must be True or False, got {job.streaming!r}"))
         if not isinstance(job.retries, int) or isinstance(job.retries, bool) or job.retries < 0:

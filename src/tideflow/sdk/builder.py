@@ -316,7 +316,7 @@ def job(
     name: str,
     *,
     engine: str = "python",
-    platform: str = "local",
+    platform: str | None = None,
     streaming: bool = False,
     config: dict[str, Any] | None = None,
     retries: int = 0,
@@ -328,7 +328,9 @@ def job(
     Args:
         name: Unique within the workflow.
         engine: ``python`` (default), ``flink`` or ``spark``, or a plugin's engine.
-        platform: Where a Python job runs: ``local`` processes (default) or ``ray``.
+        platform: Where a Python job runs: ``local`` processes (default) or ``ray``. A Flink
+            or Spark job runs on its engine's cluster, so its platform defaults to the engine
+            (``flink`` / ``spark``): the platform names the executor that takes its commands.
         streaming: ``True`` for a job that runs until stopped.
         config: Engine / executor settings, JSON-serialisable.
         retries: How often a failed attempt is retried.
@@ -346,7 +348,7 @@ def job(
     spec = JobSpec(
         name=name,
         engine=engine,
-        platform=platform,
+        platform=platform if platform is not None else default_platform(engine),
         streaming=streaming,
         config=dict(config or {}),
         retries=retries,
@@ -360,6 +362,15 @@ def job(
         yield spec
     finally:
         _current_job.reset(token)
+
+
+def default_platform(engine: str) -> str:
+    """The executor a job of ``engine`` goes to when the job names no platform.
+
+    Python jobs run as local processes; a cluster engine's jobs go to the executor of the
+    same name, which submits them to that engine's cluster.
+    """
+    return "local" if engine == "python" else engine
 
 
 def current_workflow(what: str) -> Workflow:
