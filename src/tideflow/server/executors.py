@@ -1,12 +1,15 @@
 """The server's executors: one command loop per executor on the scheduler's outbox.
 
-The server runs the ``local`` executor (more, such as ``ray``, by name). Jobs connect back to
+The server runs every registered executor (``local``, and ``ray`` / ``flink`` / ``spark`` where
+their plugins are registered): an idle executor costs a thread and nothing else -- clusters start
+and engine libraries are imported only when a job needs them, so a workflow with a Flink job works
+without configuring which executors a server runs. Jobs connect back to
 this server (``$TIDEFLOW_SERVER`` = its gRPC URL). Stopping the server stops the loops and the
 fork server but never the jobs: they run on in their own sessions, and the next server on the
 same ``$TIDEFLOW_HOME`` re-attaches to them.
 
 ``$TIDEFLOW_EXECUTORS`` (comma-separated names; empty for none) chooses which executors a server
-runs, ``local`` by default. Tests that play the executor themselves (setting job statuses by
+runs, every registered one by default. Tests that play the executor themselves (setting job statuses by
 hand) start their server with it empty.
 """
 
@@ -29,11 +32,11 @@ EXECUTORS_VARIABLE = "TIDEFLOW_EXECUTORS"
 
 
 def executor_names(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The executors a server runs: ``$TIDEFLOW_EXECUTORS``, else ``local``."""
+    """The executors a server runs: ``$TIDEFLOW_EXECUTORS``, else every registered one."""
     env = os.environ if environ is None else environ
     text = env.get(EXECUTORS_VARIABLE)
     if text is None:
-        return ("local",)
+        return tuple(default_registry.names())
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
