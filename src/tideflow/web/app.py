@@ -1,24 +1,65 @@
 """The FastAPI application the server serves on its HTTP port.
 
-It reads only through what it is given (a health check and a Prometheus registry now; the
-services when the UI lands), so it can be tested without a gRPC server.
+It reads only through what it is given -- a health check, a Prometheus registry and the
+server's services (:class:`~tideflow.web.deps.WebServices`) -- so it can be tested on a
+temporary store without a gRPC server. Routes:
+
+- ``/healthz`` (200 while serving, 503 otherwise) and ``/metrics`` (Prometheus), open to all;
+- ``/api/v1/...``: the JSON read API (``tideflow.web.api``), its OpenAPI document at
+  ``/api/v1/openapi.json``;
+- ``/ui/login`` and ``/ui/logout`` (``tideflow.web.auth``), and the pages under ``/ui/...``
+  (``tideflow.web.pages``) with their static files under ``/static``.
+
+Without services (``services=None``) only health and metrics are served.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from tideflow._version import __version__
+from tideflow.web.deps import WebServices
+from tideflow.web.errors import install_error_handlers
+
+OPENAPI_URL = "/api/v1/openapi.json"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(*, healthy: Callable[[], bool], registry: CollectorRegistry) -> FastAPI:
-    """The HTTP app: ``/healthz`` (200 while serving, 503 otherwise) and ``/metrics``."""
-    app = FastAPI(title="Tideflow", version=__version__, docs_url=None, redoc_url=None)
+def _optional_router(module: str) -> object | None:
+    """``module.router`` if that module exists (the pages land separately from the API)."""
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module.startswith(e.name):
+            return None
+        raise
+    return getattr(found, "router", None)
 
-    @app.get("/healthz")
+
+def create_app(
+    *,
+    healthy: Callable[[], bool],
+    registry: CollectorRegistry,
+    services: WebServices | None = None,
+) -> FastAPI:
+    """The HTTP app: health, metrics and, given ``services``, the JSON API and the pages."""
+    app = FastAPI(
+        title="Tideflow",
+        version=__version__,
+        summary="Read API of a Tideflow server: workflows, executions, models, lineage, events.",
+        openapi_url=OPENAPI_URL if services is not None else None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
         ok = healthy()
         return Response(
@@ -27,8 +68,24 @@ def create_app(*, healthy: Callable[[], bool], registry: CollectorRegistry) -> F
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics")
+    @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    if services is None:
+        return app
+
+    from fastapi.routing import APIRouter
+
+    from tideflow.web import auth
+
+    app.include_router(auth.router)
+    for module in ("tideflow.web.api", "tideflow.web.pages"):
+        router = _optional_router(module)
+        if isinstance(router, APIRouter):
+            app.include_router(router)
+    if STATIC_DIR.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

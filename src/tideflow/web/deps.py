@@ -1,0 +1,88 @@
+"""What the web app reads through: the server's services, bundled, and how routes get them.
+
+The server already holds every service (it builds one :class:`~tideflow.client.services.Services`
+bundle for its gRPC servicers); the web app gets the same objects, so a page or an API call
+reads exactly what an RPC would, from the same store, with no second copy of any logic. The
+bundle is kept on ``app.state`` and handed to routes by the :func:`web_services` dependency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from tideflow.client.services import Services
+from tideflow.metadata import (
+    DatasetService,
+    LineageService,
+    MetricService,
+    ProjectService,
+    WorkflowService,
+)
+from tideflow.metadata.access import AccessService
+from tideflow.modelcenter import ModelCenter
+from tideflow.notification.service import NotificationService
+from tideflow.scheduler.service import SchedulerService
+
+
+@dataclass(frozen=True)
+class WebServices:
+    """The services the web app reads, the token checker and whether tokens are required.
+
+    Attributes:
+        projects: Projects.
+        workflows: Workflows, their snapshots (plans).
+        scheduler: Executions, job attempts, scheduler actions, job logs.
+        models: The Model Center.
+        datasets: Datasets.
+        metrics: Metrics (model version metrics for charts).
+        lineage: Lineage of job executions.
+        events: The notification service (event lists and live streams).
+        access: Looks up API tokens.
+        auth_required: Whether a request without a token is refused (401); with ``False`` (a
+            loopback server by default) it is admitted as ``admin`` of any project.
+    """
+
+    projects: ProjectService
+    workflows: WorkflowService
+    scheduler: SchedulerService
+    models: ModelCenter
+    datasets: DatasetService
+    metrics: MetricService
+    lineage: LineageService
+    events: NotificationService
+    access: AccessService
+    auth_required: bool = False
+
+    @classmethod
+    def of(cls, services: Services, access: AccessService, *, auth_required: bool) -> WebServices:
+        """The web bundle of a server's (in-process) service bundle.
+
+        Raises:
+            ValueError: ``services`` has no scheduler (a remote bundle): the web app serves a
+                server's own store only.
+        """
+        if services.scheduler is None:
+            raise ValueError("the web app needs in-process services with a scheduler")
+        return cls(
+            projects=services.projects,
+            workflows=services.workflows,
+            scheduler=services.scheduler,
+            models=services.model_center,
+            datasets=services.datasets,
+            metrics=services.metrics,
+            lineage=services.lineage,
+            events=services.notifications,
+            access=access,
+            auth_required=auth_required,
+        )
+
+
+def web_services(request: Request) -> WebServices:
+    """FastAPI dependency: the app's :class:`WebServices`."""
+    found: Any = getattr(request.app.state, "services", None)
+    if not isinstance(found, WebServices):
+        raise RuntimeError("create_app(services=...) was not given the services")
+    return found
