@@ -92,6 +92,7 @@ class TideflowServer:
         self._scheduler: Scheduler | None = None
         self._executors: ServerExecutors | None = None
         self._request_log: StoreRequestLog | None = None
+        self._access: AccessService | None = None
 
     @property
     def url(self) -> str:
@@ -118,8 +119,9 @@ class TideflowServer:
             self._scheduler = Scheduler(store, services.scheduler)
             self._scheduler.start()
         self._request_log = StoreRequestLog(store)
+        self._access = AccessService(store)
         interceptor = EdgeInterceptor(
-            authenticator=TokenAuthenticator(AccessService(store), required=config.auth_required),
+            authenticator=TokenAuthenticator(self._access, required=config.auth_required),
             request_log=self._request_log,
             observer=self.metrics,
         )
@@ -215,8 +217,14 @@ class TideflowServer:
         import uvicorn
 
         from tideflow.web.app import create_app
+        from tideflow.web.deps import WebServices
 
-        app = create_app(healthy=lambda: self._serving, registry=self.metrics.registry)
+        assert self._services is not None
+        assert self._access is not None
+        web = WebServices.of(self._services, self._access, auth_required=self.config.auth_required)
+        app = create_app(
+            healthy=lambda: self._serving, registry=self.metrics.registry, services=web
+        )
         sock = self._bind_http()
         self.http_port = sock.getsockname()[1]
         self._http = uvicorn.Server(
