@@ -14,6 +14,7 @@ from tideflow.cli.event import event_app
 from tideflow.cli.execution import execution_app
 from tideflow.cli.job import job_app
 from tideflow.cli.model import model_app
+from tideflow.cli.monitor import monitor_app
 from tideflow.cli.quickstart import quickstart_command
 from tideflow.cli.run import run_command
 from tideflow.cli.serve import serve_command
@@ -36,6 +37,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(token_app, name="token")
 app.add_typer(execution_app, name="execution")
 app.add_typer(job_app, name="job")
+app.add_typer(monitor_app, name="monitor")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
 app.command("quickstart")(quickstart_command)
