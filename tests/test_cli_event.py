@@ -55,6 +55,26 @@ def test_send_then_list(db: str) -> None:
     assert "DRIFT_DETECTED" in table.stdout
 
 
+def test_list_pages_with_a_cursor_and_filters_by_time(db: str) -> None:
+    offsets = []
+    for i in range(3):
+        sent = tideflow("event", "send", "k", str(i), "--json", db=db)
+        assert sent.returncode == 0, sent.stderr
+        offsets.append(json.loads(sent.stdout)["offset"])
+    first = tideflow("event", "list", "--limit", "2", "--json", db=db)
+    assert [e["offset"] for e in json.loads(first.stdout)] == offsets[:2]
+    assert "--cursor " in first.stderr
+    cursor = first.stderr.split("--cursor ", 1)[1].split()[0]
+    rest = tideflow("event", "list", "--limit", "2", "--cursor", cursor, "--json", db=db)
+    assert [e["offset"] for e in json.loads(rest.stdout)] == offsets[2:]
+    future = tideflow("event", "list", "--since", "2999-01-01", "--json", db=db)
+    assert json.loads(future.stdout) == []
+    past = tideflow("event", "list", "--until", "2000-01-01T00:00:00", "--json", db=db)
+    assert json.loads(past.stdout) == []
+    everything = tideflow("event", "list", "--since", "2000-01-01", "--json", db=db)
+    assert [e["offset"] for e in json.loads(everything.stdout)] == offsets
+
+
 def test_bad_input_is_a_clear_error(db: str) -> None:
     bad_context = tideflow("event", "send", "k", "v", "--context", "[1]", db=db)
     assert bad_context.returncode == 2

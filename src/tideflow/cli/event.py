@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -92,7 +93,19 @@ def list_events(
     event_types: TypesOption = None,
     sender: SenderOption = None,
     after: Annotated[int, typer.Option("--after", help="Only events after this offset.")] = 0,
+    since: Annotated[
+        datetime | None,
+        typer.Option("--since", help="Only events created at or after this time (UTC if naive)."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option("--until", help="Only events created before this time (UTC if naive)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 100,
+    cursor: Annotated[
+        str | None,
+        typer.Option("--cursor", help="Continue a listing: the cursor the previous page printed."),
+    ] = None,
     db: DbOption = None,
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
@@ -102,10 +115,19 @@ def list_events(
     """List stored events, oldest first."""
     with open_client(db, project, server=server, token=token) as client:
         page = client.events.list(
-            keys=keys, event_types=event_types, sender=sender, after_offset=after, limit=limit
+            keys=keys,
+            event_types=event_types,
+            sender=sender,
+            after_offset=after,
+            since=_utc(since),
+            until=_utc(until),
+            limit=limit,
+            cursor=cursor,
         )
     if json_output:
         print_json([event_dict(e) for e in page])
+        if page.next_cursor is not None:
+            stderr.print(f"more events follow: --cursor {page.next_cursor}")
         return
     from rich.table import Table
 
@@ -115,7 +137,14 @@ def list_events(
         table.add_row(str(e.offset), when, e.event_type, e.key, e.value, e.sender)
     stdout.print(table)
     if page.next_cursor is not None:
-        stderr.print(f"more events follow: --after {page[-1].offset}")
+        stderr.print(f"more events follow: --cursor {page.next_cursor}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Typer parses ISO times without a zone; the store compares in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 @event_app.command("watch")
