@@ -68,6 +68,14 @@ def start(
             "one more is refused (RESOURCE_EXHAUSTED) rather than slowing other calls.",
         ),
     ] = 256,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster (its dashboard / Job Submission address, http://HOST:8265) for "
+            "jobs with platform='ray' that name none in their config (default: a local head "
+            "started on loopback when the first Ray job runs)."
+        ),
+    ] = None,
 ) -> None:
     """Start a server: every service in one process, on one store, until stopped.
 
@@ -103,6 +111,7 @@ def start(
         ready_file=ready_file,
         port_search=port_search,
         max_listeners=max_listeners,
+        executor_options=_executor_options(ray_address=ray_address),
     )
     from tideflow.client.embedded import running_server
 
@@ -128,6 +137,14 @@ def start(
         fail(f"cannot start the server on {host}:{port}: {e}")
     # Outside the try: typer.Exit is a RuntimeError, which would read as a failed start.
     raise typer.Exit(code)
+
+
+def _executor_options(*, ray_address: str | None) -> dict[str, dict[str, Any]]:
+    """Per executor, the options given on the command line (only those given)."""
+    options: dict[str, dict[str, Any]] = {}
+    if ray_address:
+        options.setdefault("ray", {})["address"] = ray_address
+    return options
 
 
 def _start_daemon(home: Path, argv: list[str]) -> None:

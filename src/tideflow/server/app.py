@@ -151,6 +151,7 @@ class TideflowServer:
                 workflows=services.workflows,
                 server_url=self.url,
                 db_url=config.db_url,
+                options=config.executor_options,
             )
             self._executors.start()
         self._start_http()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tideflow.settings import Settings
 
@@ -32,6 +34,8 @@ class ServerConfig:
         grace: Seconds in-flight calls get on shutdown.
         max_listeners: Most ``Listen`` streams open at once; each holds a worker thread, so
             the pool has this many threads for streams on top of those kept for other calls.
+        executor_options: Per executor name, its ``ExecutorContext.options`` (``--ray-address``
+            becomes ``{"ray": {"address": ...}}``).
     """
 
     db_url: str
@@ -47,6 +51,7 @@ class ServerConfig:
     port_search: int = 0
     grace: float = 5.0
     max_listeners: int = DEFAULT_MAX_LISTENERS
+    executor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:
