@@ -1,0 +1,1 @@
+"""The ``spark`` engine: jobs whose processors take and return Spark DataFrames."""

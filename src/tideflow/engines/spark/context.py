@@ -1,0 +1,64 @@
+"""What a Spark processor is given: identity, parameters, its node's config and the session.
+
+Spark processors are data-only (DataFrames in, DataFrames out), so this context has no
+``client``: nothing of Tideflow's gRPC stack has to be importable where Spark runs. Status,
+logs and the Spark application id are reported by the ``spark`` executor from outside.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SparkJobContext:
+    """The ``ctx`` of a Spark processor's ``open`` / ``process`` / ``close``.
+
+    Attributes:
+        spark: The job's ``SparkSession`` (master and conf come from ``spark-submit``).
+        workflow: The workflow's name.
+        execution_id: The workflow execution.
+        job: The job's name.
+        attempt: The attempt number, from 1.
+        node: The node whose processor is called.
+        streaming: Whether the job is a streaming job (inputs are streaming DataFrames).
+        params: The execution's parameters.
+        config: The node's config.
+        model: The node's model, if any.
+        dataset: The node's dataset, if any.
+        stopping: Set once the attempt was asked to stop.
+    """
+
+    spark: Any
+    workflow: str
+    execution_id: int
+    job: str
+    attempt: int
+    node: str
+    streaming: bool = False
+    params: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    dataset: str | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger named after the node; its lines go to the job's log."""
+        return logging.getLogger(f"tideflow.spark.{self.job}.{self.node}")
+
+    @property
+    def client(self) -> Any:
+        """Not available: Spark processors are data-only.
+
+        Raises:
+            AttributeError: Always, naming the way to hand results over instead.
+        """
+        raise AttributeError(
+            "Spark processors are data-only and have no Tideflow client: write results with "
+            "write_dataset and let a Python job downstream register models or send events"
+        )
