@@ -238,6 +238,31 @@ class LineageService:
 
         return self._store.run(work, write=False)
 
+    def readers(self, project: str, ref: LineageRef) -> list[LineageRecord]:
+        """The job executions that read ``ref`` (any version when its version is ``None``).
+
+        Unlike :meth:`downstream`, an unknown entity is no error: nothing read it.
+        """
+        return self._touching(project, INPUT, ref)
+
+    def writers(self, project: str, ref: LineageRef) -> list[LineageRecord]:
+        """The job executions that wrote ``ref`` (any version when its version is ``None``)."""
+        return self._touching(project, OUTPUT, ref)
+
+    def _touching(self, project: str, direction: str, ref: LineageRef) -> list[LineageRecord]:
+        if not isinstance(ref, LineageRef):
+            raise InvalidArgumentError(f"expected a LineageRef, got {ref!r}", field="ref")
+        _optional_int(ref.version, "version", minimum=1)
+
+        def work(c: Connection) -> list[LineageRecord]:
+            repo = LineageRepository(c)
+            ids = repo.job_executions_with(
+                project, direction, ref.kind.value, ref.name, ref.version
+            )
+            return repo.records(ids)
+
+        return self._store.run(work, write=False)
+
 
 def _as_ref(ref: LineageRef | str) -> LineageRef:
     if isinstance(ref, str):

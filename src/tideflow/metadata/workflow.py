@@ -300,14 +300,21 @@ class ExecutionService:
         workflow: str | None = None,
         status: ExecutionStatus | str | None = None,
         limit: int = 100,
+        before: int | None = None,
     ) -> list[WorkflowExecution]:
-        """The newest executions, optionally of one workflow and/or in one status."""
+        """The newest executions, optionally of one workflow and/or in one status.
+
+        ``before`` (an execution id) pages backwards: only executions older than it.
+        """
         check_limit(limit)
+        _check_int32(before, "before", 1)
         wanted = (
             None if status is None else _enum(ExecutionStatus, status, "execution status").value
         )
         return self._store.run(
-            lambda c: WorkflowRepository(c).list_executions(project, workflow, wanted, limit),
+            lambda c: WorkflowRepository(c).list_executions(
+                project, workflow, wanted, limit, before
+            ),
             write=False,
         )
 

@@ -220,10 +220,17 @@ class WorkflowRepository:
         return WorkflowExecutionRow.to_domain(row._mapping, row.workflow)
 
     def list_executions(
-        self, project: str, workflow: str | None, status: str | None, limit: int
+        self,
+        project: str,
+        workflow: str | None,
+        status: str | None,
+        limit: int,
+        before: int | None = None,
     ) -> list[WorkflowExecution]:
-        """The newest ``limit`` executions, optionally of one workflow and/or in one status."""
+        """The newest ``limit`` executions (with an id below ``before``), optionally filtered."""
         query = _executions(project)
+        if before is not None:
+            query = query.where(EXECUTION.c.id < before)
         if workflow is not None:
             query = query.where(WORKFLOW.c.name == workflow)
         if status is not None:
