@@ -10,5 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from tideflow.web.api import datasets, events, executions, logs, models, workflows
+
 router = APIRouter(prefix="/api/v1")
 """Every API route; ``create_app`` includes it."""
+for _module in (workflows, executions, logs, models, datasets, events):
+    router.include_router(_module.router)
+
+__all__ = ["router"]
