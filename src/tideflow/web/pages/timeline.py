@@ -1,0 +1,211 @@
+"""An execution's jobs on a time axis: one row per job, one bar per attempt, one mark per action.
+
+The scheduler records every action it takes (start, stop, restart) with the rule that fired and
+the offset of the event behind it (:class:`~tideflow.domain.metadata.ExecutionAction`); attempts
+are the job executions. An attempt is matched with the newest START or RESTART of its job
+recorded no later than the attempt was created (a retry has none: the scheduler retried it), and
+with the STOP or RESTART of its job recorded while it ran (what ended it, if an action did).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tideflow.domain.events import Event
+from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
+from tideflow.domain.status import JobAction
+
+LABEL_WIDTH = 150.0
+AXIS_WIDTH = 760.0
+ROW_HEIGHT = 30.0
+TOP = 28.0
+SLACK = timedelta(seconds=1)
+"""How much earlier than an action an attempt's row may have been written (same transaction
+in practice; this only absorbs clock rounding)."""
+
+
+@dataclass(frozen=True)
+class Cause:
+    """An action and, when an event made a rule fire, that event."""
+
+    action: ExecutionAction
+    event: Event | None = None
+
+    @property
+    def text(self) -> str:
+        """``RESTART by rule ... (event DRIFT_DETECTED key=... from ..., offset 12)``."""
+        text = f"{self.action.action} by {self.action.rule or 'the scheduler'}"
+        if self.event is not None:
+            e = self.event
+            text += f" (event {e.event_type} key={e.key}"
+            text += f" from {e.sender}" if e.sender else ""
+            text += f", offset {e.offset})"
+        elif self.action.event_offset is not None:
+            text += f" (event offset {self.action.event_offset})"
+        return text
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One attempt on its job's row."""
+
+    attempt: JobExecution
+    x: float
+    y: float
+    width: float
+    duration: float | None
+    started_by: Cause | None
+    ended_by: Cause | None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One action on its job's row."""
+
+    cause: Cause
+    x: float
+    y: float
+
+
+@dataclass
+class Timeline:
+    """What the timeline template draws, and the rows of its tables."""
+
+    width: float
+    height: float
+    start: datetime
+    end: datetime
+    rows: list[tuple[str, float]] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+    causes: list[Cause] = field(default_factory=list)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def build_timeline(
+    execution: WorkflowExecution,
+    attempts: Sequence[JobExecution],
+    actions: Sequence[ExecutionAction],
+    events: Mapping[int, Event],
+    *,
+    jobs: Sequence[str] = (),
+    now: datetime | None = None,
+) -> Timeline:
+    """Lay out ``attempts`` and ``actions`` of ``execution`` on one time axis.
+
+    Args:
+        execution: The workflow execution.
+        attempts: Its job executions.
+        actions: The scheduler's actions in it, oldest first.
+        events: The events behind the actions, by offset (missing ones are shown by offset).
+        jobs: Job names in the order to show them (the plan's); jobs not listed follow.
+        now: The end of the axis for what still runs (the current time by default).
+    """
+    now = _aware(now or datetime.now(UTC))
+    causes = [
+        Cause(a, events.get(a.event_offset) if a.event_offset is not None else None)
+        for a in actions
+    ]
+    times = [_aware(t) for t in (execution.start_time, execution.end_time) if t is not None]
+    for attempt in attempts:
+        times.extend(
+            _aware(t)
+            for t in (attempt.create_time, attempt.start_time, attempt.end_time)
+            if t is not None
+        )
+    times.extend(_aware(c.action.time) for c in causes if c.action.time is not None)
+    start = min(times, default=now)
+    end = max([*times, now] if execution.end_time is None else times, default=now)
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x_of(when: datetime | None) -> float:
+        if when is None:
+            return LABEL_WIDTH
+        return LABEL_WIDTH + AXIS_WIDTH * (_aware(when) - start).total_seconds() / span
+
+    order = list(
+        dict.fromkeys(
+            [*jobs, *(a.job for a in attempts), *(c.action.job for c in causes if c.action.job)]
+        )
+    )
+    row_y = {job: TOP + i * ROW_HEIGHT for i, job in enumerate(order)}
+    timeline = Timeline(
+        width=LABEL_WIDTH + AXIS_WIDTH + 20,
+        height=TOP + ROW_HEIGHT * max(len(order), 1) + 10,
+        start=start,
+        end=end,
+        rows=list(row_y.items()),
+        causes=causes,
+    )
+    for i in range(5):
+        fraction = i / 4
+        when = start + timedelta(seconds=span * fraction)
+        timeline.ticks.append((LABEL_WIDTH + AXIS_WIDTH * fraction, when.strftime("%H:%M:%S")))
+    used: set[int] = set()
+    for attempt in attempts:
+        began = attempt.start_time or attempt.create_time
+        finished = attempt.end_time
+        x1 = x_of(began)
+        x2 = x_of(finished or (now if execution.end_time is None else end))
+        duration = (
+            (_aware(finished) - _aware(began)).total_seconds() if began and finished else None
+        )
+        timeline.bars.append(
+            Bar(
+                attempt,
+                x1,
+                row_y[attempt.job] + 5,
+                max(x2 - x1, 3.0),
+                duration,
+                _started_by(attempt, causes, used),
+                _ended_by(attempt, causes),
+            )
+        )
+    for cause in causes:
+        if cause.action.job is not None and cause.action.time is not None:
+            timeline.marks.append(Mark(cause, x_of(cause.action.time), row_y[cause.action.job]))
+    return timeline
+
+
+def _started_by(attempt: JobExecution, causes: Sequence[Cause], used: set[int]) -> Cause | None:
+    if attempt.create_time is None:
+        return None
+    created = _aware(attempt.create_time) + SLACK
+    found = None
+    for cause in causes:
+        a = cause.action
+        if (
+            a.job == attempt.job
+            and a.action in (JobAction.START, JobAction.RESTART)
+            and a.time is not None
+            and _aware(a.time) <= created
+            and a.action_id not in used
+        ):
+            found = cause
+    if found is not None:
+        used.add(found.action.action_id)
+    return found
+
+
+def _ended_by(attempt: JobExecution, causes: Sequence[Cause]) -> Cause | None:
+    began = attempt.start_time or attempt.create_time
+    if began is None:
+        return None
+    until = _aware(attempt.end_time) + SLACK if attempt.end_time is not None else None
+    for cause in causes:
+        a = cause.action
+        if (
+            a.job == attempt.job
+            and a.action in (JobAction.STOP, JobAction.RESTART)
+            and a.time is not None
+            and _aware(a.time) >= _aware(began)
+            and (until is None or _aware(a.time) <= until)
+        ):
+            return cause
+    return None

@@ -1,0 +1,165 @@
+// Tideflow pages: live updates pushed over Server-Sent Events. No framework, no build step.
+//
+// Every page body says what it listens for (data-live-*). The script opens one EventSource on
+// the project's event stream, starting at the offset the page was rendered at, so nothing that
+// happens after the render is missed and nothing before it is replayed. Then:
+//  - "fragment" pages refetch their own live part (?fragment=1, the same server-side template)
+//    when a relevant event arrives, and swap it in;
+//  - the events page adds each event as a new row;
+//  - a log page also follows the attempt's log stream and appends what arrives.
+// The browser's EventSource reconnects by itself and sends Last-Event-ID, so a dropped
+// connection resumes where it stopped. Nothing polls on a timer.
+"use strict";
+
+(() => {
+  const body = document.body;
+  const project = body.dataset.project;
+  if (!project) return;
+  const api = `/api/v1/projects/${encodeURIComponent(project)}`;
+  const stateLabel = document.getElementById("live-state");
+
+  function setState(text, live) {
+    if (!stateLabel) return;
+    stateLabel.textContent = text;
+    stateLabel.classList.toggle("on", live);
+  }
+
+  function like(pattern, value) {
+    if (!pattern) return true;
+    if (pattern.endsWith("*")) return String(value).startsWith(pattern.slice(0, -1));
+    return pattern === String(value);
+  }
+
+  function relevant(event) {
+    const types = (body.dataset.liveTypes || "").split(",").filter(Boolean);
+    if (types.length && !types.some((t) => like(t, event.event_type))) return false;
+    if (!like(body.dataset.liveKey, event.key)) return false;
+    const execution = body.dataset.liveExecution;
+    const context = event.context || {};
+    if (execution && context.execution_id != null && String(context.execution_id) !== execution) {
+      return false;
+    }
+    return true;
+  }
+
+  function openStream(url, onData) {
+    const source = new EventSource(url);
+    const handle = (message) => onData(message.data, message.lastEventId);
+    source.addEventListener("open", () => setState("● live", true));
+    source.addEventListener("error", () => setState("○ reconnecting", false));
+    source.addEventListener("message", handle);
+    return source;
+  }
+
+  function parse(data) {
+    try {
+      return JSON.parse(data);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // -- fragment pages: refetch the live part when a relevant event arrives ------------------
+  let fetching = false;
+  let again = false;
+
+  async function refresh() {
+    if (fetching) {
+      again = true; // one more fetch after this one: it may have missed the newest change
+      return;
+    }
+    fetching = true;
+    try {
+      do {
+        again = false;
+        const url = new URL(window.location.href);
+        url.searchParams.set("fragment", "1");
+        const response = await fetch(url, { credentials: "same-origin" });
+        if (response.ok) {
+          document.getElementById("live").innerHTML = await response.text();
+          body.dataset.refreshed = String(Number(body.dataset.refreshed || 0) + 1);
+        }
+      } while (again);
+    } finally {
+      fetching = false;
+    }
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text == null ? "" : String(text);
+    if (className) td.className = className;
+    return td;
+  }
+
+  function addEventRow(event) {
+    const table = document.getElementById("events");
+    if (!table) return;
+    const tbody = table.tBodies[0];
+    if (tbody.querySelector(`tr[data-offset="${event.offset}"]`)) return;
+    const row = document.createElement("tr");
+    row.dataset.offset = String(event.offset);
+    row.className = "new";
+    const time = (event.create_time || "").replace("T", " ").slice(0, 19);
+    const context = event.context && Object.keys(event.context).length ? JSON.stringify(event.context) : "";
+    row.append(
+      cell(event.offset),
+      cell(time),
+      cell(event.event_type, "type"),
+      cell(event.key, "key"),
+      cell(event.value, "value"),
+      cell(event.sender, "sender"),
+      cell(context, "mono"),
+    );
+    tbody.insertBefore(row, tbody.firstChild);
+    while (tbody.rows.length > 1000) tbody.deleteRow(tbody.rows.length - 1);
+    const empty = document.getElementById("no-events");
+    if (empty) empty.remove();
+  }
+
+  const mode = body.dataset.liveStream;
+  if (mode) {
+    const params = new URLSearchParams();
+    if (body.dataset.liveAfter) params.set("after_offset", body.dataset.liveAfter);
+    const table = document.getElementById("events");
+    if (mode === "events" && table) {
+      for (const [name, value] of Object.entries({
+        key: table.dataset.key,
+        event_type: table.dataset.eventType,
+        sender: table.dataset.sender,
+      })) {
+        if (value) params.set(name, value);
+      }
+    }
+    openStream(`${api}/events/stream?${params}`, (data) => {
+      const event = parse(data);
+      if (!event || event.offset == null) return;
+      body.dataset.lastOffset = String(event.offset);
+      if (mode === "events") addEventRow(event);
+      else if (relevant(event)) refresh();
+    });
+  }
+
+  // -- a job's log: follow it while the attempt runs ------------------------------------------
+  const log = document.getElementById("log");
+  if (log && log.dataset.complete !== "true") {
+    const params = new URLSearchParams({ after: log.dataset.offset || "0" });
+    const source = openStream(
+      `${api}/job-executions/${log.dataset.jobExecution}/logs/stream?${params}`,
+      (data) => {
+        const piece = parse(data);
+        const text = piece && typeof piece === "object" ? piece.text || "" : data;
+        if (!text) return;
+        const follow = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+        log.append(document.createTextNode(text));
+        if (piece && piece.after != null) log.dataset.offset = String(piece.after);
+        if (follow) window.scrollTo(0, document.body.scrollHeight);
+      },
+    );
+    source.addEventListener("end", () => {
+      source.close();
+      log.dataset.complete = "true";
+      refresh();
+    });
+  }
+})();
