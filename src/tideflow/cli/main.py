@@ -10,6 +10,7 @@ import typer
 
 from tideflow._version import __version__
 from tideflow.cli.db import db_app
+from tideflow.cli.engines import engines_app
 from tideflow.cli.event import event_app
 from tideflow.cli.execution import execution_app
 from tideflow.cli.job import job_app
@@ -38,6 +39,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(execution_app, name="execution")
 app.add_typer(job_app, name="job")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(engines_app, name="engines")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
 app.command("quickstart")(quickstart_command)
