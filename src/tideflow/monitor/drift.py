@@ -6,9 +6,11 @@ distinct values too (hashed ids, small enums), other numbers numeric. Numeric fe
 and KS, categorical ones chi-square (:mod:`tideflow.monitor.statistics`).
 
 Thresholds: ``psi`` (default 0.2) is a fixed PSI line; ``alpha`` (default 0.01) is the
-**family-wise** significance of one window: it is divided over the window's KS and chi-square
-tests (Bonferroni), so the chance that a window of a stationary stream raises any alarm stays
-near ``alpha`` however many features there are. Per-feature overrides: ``thresholds={"price":
+**family-wise** significance of ``window`` samples: it is divided over the window's KS and
+chi-square tests and, when windows overlap (``step < window``), over the ``ceil(window /
+step)`` windows that cover each sample (Bonferroni) -- so a stationary stream raises an alarm
+in about ``alpha`` of its windows' worth of samples however many features there are and
+however often they are scored. Per-feature overrides: ``thresholds={"price":
 {"psi": 0.3, "alpha": 0.001}}``. A numeric feature drifts when its PSI *or* its KS crosses its
 line; the report names the first that did (PSI, then KS).
 """
@@ -89,6 +91,8 @@ class DriftScorer:
         thresholds: Per-feature ``{"psi": x, "alpha": y}`` overrides.
         bins: PSI bins.
         max_categories: Numbers with at most this many distinct values are categorical.
+        overlap: How many windows cover each sample (``ceil(window / step)``): the tests of
+            that many windows share ``alpha``.
 
     Raises:
         InvalidArgumentError: An empty baseline, or a watched feature the baseline lacks.
@@ -105,6 +109,7 @@ class DriftScorer:
         thresholds: Mapping[str, Mapping[str, float]] | None = None,
         bins: int = 10,
         max_categories: int = 20,
+        overlap: int = 1,
     ) -> None:
         rows = [features_of(r) for r in baseline]
         if not rows:
@@ -133,7 +138,7 @@ class DriftScorer:
         import numpy as np
 
         self._numbers = {
-            n: np.asarray([float(x) for x in v if _finite(x)])
+            n: np.sort(np.asarray([float(x) for x in v if _finite(x)]))
             for n, v in columns.items()
             if self.kinds[n] == NUMERIC
         }
@@ -141,8 +146,10 @@ class DriftScorer:
         self._categories = {
             n: Categories.of(v) for n, v in columns.items() if self.kinds[n] == CATEGORICAL
         }
-        self.tests = len(names)
-        """How many KS / chi-square tests one window makes (the Bonferroni divisor)."""
+        if overlap < 1:
+            raise InvalidArgumentError(f"overlap must be >= 1, got {overlap}", field="overlap")
+        self.tests = len(names) * overlap
+        """The Bonferroni divisor: KS / chi-square tests per window, times the overlap."""
 
     @property
     def features(self) -> list[str]:
@@ -173,11 +180,11 @@ class DriftScorer:
                         edges=self._edges[feature],
                         threshold=self._threshold(feature, "psi", self.psi),
                     ),
-                    ks(base, numbers, alpha=alpha),
+                    ks(base, numbers, alpha=alpha, p_value=False, presorted=True),
                 ]
             else:
                 report.results[feature] = [
-                    chi_square(self._categories[feature], values, alpha=alpha)
+                    chi_square(self._categories[feature], values, alpha=alpha, p_value=False)
                 ]
         return report
 

@@ -116,7 +116,9 @@ class ExampleMonitor(Processor):
         self.ctx = ctx
         self.model = model_of(ctx, self.given, "ExampleMonitor")
         size = int(self._get(ctx, "window", 500))
-        self.window = SlidingWindow[Mapping[str, Any]](size, int(self._get(ctx, "step", size)))
+        step = int(self._get(ctx, "step", size))
+        self.window = SlidingWindow[Mapping[str, Any]](size, step)
+        self.overlap = -(-size // step)
         self.rearm = int(self._get(ctx, "rearm", 1))
         max_samples = self._get(ctx, "max_samples")
         idle = self._get(ctx, "idle_timeout")
@@ -208,6 +210,7 @@ class ExampleMonitor(Processor):
             psi=float(self._get(ctx, "psi", 0.2)),
             alpha=float(self._get(ctx, "alpha", 0.01)),
             thresholds=self._get(ctx, "thresholds"),
+            overlap=self.overlap,
         )
         ctx.logger.info(
             "monitoring %s version %s: %d baseline samples, features %s",

@@ -7,24 +7,28 @@ line without knowing which it is:
 - **PSI** (population stability index) of a numeric feature: the window is binned on the
   baseline's quantiles (``bins`` bins, open-ended at both sides), empty bins are smoothed with
   ``eps``; the threshold is a fixed number (0.2 by convention: "significant shift").
-- **KS**: the two-sample Kolmogorov-Smirnov statistic ``D`` (``scipy.stats.ks_2samp``); the
+- **KS**: the two-sample Kolmogorov-Smirnov statistic ``D`` (as ``scipy.stats.ks_2samp``); the
   threshold is the critical ``D`` at significance ``alpha`` for these sample sizes (SciPy's
   ``kstwo`` distribution of the effective size ``n*m/(n+m)``), so ``D > threshold`` is the same
   as the asymptotic test's p-value < ``alpha``.
 - **chi-square** of a categorical feature: a 2 x k contingency table (baseline counts, window
-  counts) tested for homogeneity (``scipy.stats.chi2_contingency``); categories too rare in the
+  counts) tested for homogeneity (Pearson's statistic, as ``scipy.stats.chi2_contingency``
+  without continuity correction); categories too rare in the
   baseline to test (expected count below 5) and categories the baseline never saw share one
   "other" cell, so a new category appearing often still counts. The threshold is the critical
   chi-square at ``alpha`` for the table's degrees of freedom.
 
 ``alpha`` passed here is the per-test level: :func:`bonferroni` divides a family-wise level over
 the tests of one window, so monitoring many features does not multiply false alarms.
+Critical values are cached per (sizes, alpha) / (degrees of freedom, alpha): a monitor asks
+for the same ones every window, and SciPy's inversions cost milliseconds.
 
 SciPy and NumPy are imported lazily (the ``ml`` extra).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
@@ -134,27 +138,52 @@ def psi(
     return TestResult(Statistic.PSI, score, threshold)
 
 
+@functools.lru_cache(maxsize=256)
 def ks_critical(n: int, m: int, alpha: float) -> float:
-    """The KS statistic above which two samples of sizes ``n`` and ``m`` differ at ``alpha``."""
+    """The KS statistic above which two samples of sizes ``n`` and ``m`` differ at ``alpha``.
+
+    Cached: a monitor's window and baseline sizes repeat, and SciPy's inversion is slow.
+    """
     from scipy.stats import kstwo
 
-    effective = max(round(n * m / (n + m)), 1)
-    return float(kstwo.isf(alpha, effective))
+    return float(kstwo.isf(alpha, _effective(n, m)))
 
 
-def ks(baseline: ArrayLike, current: ArrayLike, *, alpha: float = 0.01) -> TestResult:
-    """Two-sample Kolmogorov-Smirnov test (asymptotic p-value) of ``current`` vs ``baseline``."""
-    from scipy.stats import ks_2samp
+def _effective(n: int, m: int) -> int:
+    return max(round(n * m / (n + m)), 1)
+
+
+def ks(
+    baseline: ArrayLike,
+    current: ArrayLike,
+    *,
+    alpha: float = 0.01,
+    p_value: bool = True,
+    presorted: bool = False,
+) -> TestResult:
+    """Two-sample Kolmogorov-Smirnov test of ``current`` vs ``baseline``.
+
+    ``D`` is computed as ``scipy.stats.ks_2samp`` does; the p-value (SciPy's asymptotic one,
+    ``kstwo.sf``) only when ``p_value`` is true, since the verdict needs only the cached
+    critical value. ``presorted``: ``baseline`` is already a sorted array (a monitor sorts its
+    baseline once).
+    """
+    import numpy as np
 
     base = _numbers(baseline, "baseline")
-    cur = _numbers(current, "current")
-    found = ks_2samp(base, cur, method="asymp")
-    return TestResult(
-        Statistic.KS,
-        float(found.statistic),
-        ks_critical(base.size, cur.size, alpha),
-        float(found.pvalue),
-    )
+    if not presorted:
+        base = np.sort(base)
+    cur = np.sort(_numbers(current, "current"))
+    both = np.concatenate([base, cur])
+    below_base = np.searchsorted(base, both, side="right") / base.size
+    below_cur = np.searchsorted(cur, both, side="right") / cur.size
+    d = float(np.max(np.abs(below_base - below_cur)))
+    p = None
+    if p_value:
+        from scipy.stats import kstwo
+
+        p = float(np.clip(kstwo.sf(d, _effective(base.size, cur.size)), 0.0, 1.0))
+    return TestResult(Statistic.KS, d, ks_critical(base.size, cur.size, alpha), p)
 
 
 @dataclass(frozen=True)
@@ -183,18 +212,28 @@ def _category(value: Any) -> Hashable:
     return repr(value)
 
 
+@functools.lru_cache(maxsize=256)
+def chi2_critical(dof: int, alpha: float) -> float:
+    """The chi-square statistic above which ``dof`` degrees of freedom reject at ``alpha``."""
+    from scipy.stats import chi2
+
+    return float(chi2.isf(alpha, dof))
+
+
 def chi_square(
     baseline: Sequence[Hashable] | Categories,
     current: Sequence[Hashable],
     *,
     alpha: float = 0.01,
+    p_value: bool = True,
 ) -> TestResult:
     """Chi-square test of homogeneity of ``current``'s categories against ``baseline``'s.
 
-    With fewer than two cells to compare there is nothing to test: score 0.
+    The statistic is Pearson's on the 2 x k table (as ``scipy.stats.chi2_contingency`` without
+    continuity correction); the p-value only when ``p_value`` is true. With fewer than two
+    cells to compare there is nothing to test: score 0.
     """
     import numpy as np
-    from scipy.stats import chi2, chi2_contingency
 
     base = baseline if isinstance(baseline, Categories) else Categories.of(baseline)
     if not current:
@@ -210,10 +249,15 @@ def chi_square(
         c[index.get(k, other)] += n
     used = (b + c) > 0
     table = np.vstack([b[used], c[used]])
-    if table.shape[1] < 2:
+    cells = table.shape[1]
+    if cells < 2:
         return TestResult(Statistic.CHI2, 0.0, math.inf, 1.0)
-    found = chi2_contingency(table, correction=False)
-    dof = int(found.dof)
-    return TestResult(
-        Statistic.CHI2, float(found.statistic), float(chi2.isf(alpha, dof)), float(found.pvalue)
-    )
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = cells - 1
+    p = None
+    if p_value:
+        from scipy.stats import chi2
+
+        p = float(chi2.sf(statistic, dof))
+    return TestResult(Statistic.CHI2, statistic, chi2_critical(dof, alpha), p)
