@@ -23,11 +23,13 @@ from typing import Any
 
 import grpc
 
+from tideflow._version import __version__
 from tideflow.client.services import Services, local_services
 from tideflow.errors import UnavailableError
 from tideflow.metadata.access import AccessService
 from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
+from tideflow.rpc.server_info import server_info_handler
 from tideflow.rpc.servicers.blob import BlobServicer
 from tideflow.rpc.servicers.metadata import MetadataServicer, MetadataServices
 from tideflow.rpc.servicers.model_center import ModelCenterServicer
@@ -53,6 +55,8 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 RPC_WORKERS = 64
 """Pool threads kept for calls other than ``Listen`` streams."""
 SERVER_FILE = "server.json"
+HTTP_GRACE_SECONDS = 5
+"""How long stopping HTTP waits for open responses (e.g. live streams) before closing them."""
 
 
 def register_servicers(
@@ -139,6 +143,7 @@ class TideflowServer:
             ],
         )
         notification = register_servicers(self._grpc, services, max_listeners=config.max_listeners)
+        self._grpc.add_generic_rpc_handlers((server_info_handler(self.info),))
         self.metrics.track_listeners(
             lambda: notification.open_streams, maximum=config.max_listeners
         )
@@ -229,7 +234,15 @@ class TideflowServer:
         sock = self._bind_http()
         self.http_port = sock.getsockname()[1]
         self._http = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                # Open SSE streams end when the listeners close (stop() does that first);
+                # this only bounds a stream that somehow does not.
+                timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
+            )
         )
         self._http.install_signal_handlers = lambda: None  # signals belong to the main thread
         self._http_thread = threading.Thread(
@@ -237,15 +250,18 @@ class TideflowServer:
         )
         self._http_thread.start()
 
-    def _write_files(self) -> None:
-        info = {
+    def info(self) -> dict[str, Any]:
+        """Where this server serves (``server.json``; ``GetServerInfo`` for remote clients)."""
+        return {
             "url": self.url,
             "grpc_port": self.grpc_port,
             "http_port": self.http_port,
             "http_url": f"http://{self.config.host}:{self.http_port}",
-            "pid": os.getpid(),
-            "db": self.config.db_url,
+            "version": __version__,
         }
+
+    def _write_files(self) -> None:
+        info = {**self.info(), "pid": os.getpid(), "db": self.config.db_url}
         self.config.home.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.config.home / SERVER_FILE, info)
         if self.config.ready_file is not None:
