@@ -21,6 +21,7 @@ from tideflow.cli.run import run_command
 from tideflow.cli.serve import serve_command
 from tideflow.cli.server import server_app
 from tideflow.cli.token import token_app
+from tideflow.cli.ui import ui_command
 from tideflow.cli.workflow import workflow_app
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.add_typer(engines_app, name="engines")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
 app.command("quickstart")(quickstart_command)
+app.command("ui")(ui_command)
 
 
 @app.command()
