@@ -179,6 +179,7 @@ def _run(duration: float, json_output: bool) -> int:
     except tide.TideflowError as e:
         fail(str(e))
     say(f"server {'started' if started_server else 'attached'} at {info['url']}")
+    say(f"web UI at {info['http_url']}/ui/{DEFAULT_PROJECT}/workflows (or `tideflow ui`)")
     client = tide.connect(str(info["url"]), project=DEFAULT_PROJECT)
     execution_id: int | None = None
     http_server: PredictorServer | None = None
