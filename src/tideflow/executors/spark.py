@@ -44,7 +44,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -70,6 +69,7 @@ from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext
+from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ DEFAULT_MASTER = "local[*]"
 DEFAULT_CONF: Mapping[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "WARN",
 }
 """Conf every submission gets unless the executor's or job's ``spark_conf`` overrides it."""
 MAX_ERROR = 2000
@@ -144,7 +145,8 @@ class _Attempt:
     state: Path
     timeout: float | None = None
     plan: WorkflowPlan | None = None
-    popen: subprocess.Popen[bytes] | None = None
+    child: bool = False
+    returncode: int | None = None
     pid: int | None = None
     started: int | None = None
     driver_pid: int | None = None
@@ -294,23 +296,14 @@ class SparkExecutor(Executor):
             self._report_end(attempt, JobStatus.STOPPED, None)
             return
         try:
-            with open(attempt.log, "ab") as out:
-                popen = subprocess.Popen(
-                    argv,
-                    cwd=attempt.workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            pid = _spawn(argv, env, attempt.workdir, attempt.log)
         except OSError as exc:
             self._end_before_start(attempt, f"spark-submit could not be started: {exc}")
             return
         with self._lock:
-            attempt.popen = popen
-            attempt.pid = popen.pid
-            attempt.started = process.start_time(popen.pid)
+            attempt.child = True
+            attempt.pid = pid
+            attempt.started = process.start_time(pid)
             if attempt.timeout:
                 attempt.deadline = time.monotonic() + attempt.timeout
         self._write_state(attempt)
@@ -318,12 +311,12 @@ class SparkExecutor(Executor):
             self._set_status(
                 attempt,
                 JobStatus.STARTING,
-                pid=popen.pid,
+                pid=pid,
                 host=self.host,
                 log_uri=str(attempt.log),
             )
         except IllegalTransitionError:  # stopped by someone else meanwhile: must not run
-            process.signal_group(popen.pid, signal.SIGKILL)
+            process.signal_group(pid, signal.SIGKILL)
             with self._lock:
                 attempt.stop_reason = attempt.stop_reason or _STOPPED
         self._start_done(attempt)
@@ -424,6 +417,8 @@ class SparkExecutor(Executor):
                     p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p
                 ),
                 ATTEMPT_DIR_VARIABLE: str(workdir),
+                HOME_VARIABLE: str(self.home),
+                PROJECT_VARIABLE: command.project,
             }
         )
         with open(attempt.log, "a") as out:
@@ -509,13 +504,25 @@ class SparkExecutor(Executor):
         if attempt.running and attempt.reported is JobStatus.STARTING:
             with contextlib.suppress(IllegalTransitionError):
                 self._set_status(attempt, JobStatus.RUNNING, external_id=attempt.app_id)
-        if attempt.popen is not None:
-            alive = attempt.popen.poll() is None
-        else:
-            alive = process.is_alive(attempt.pid, attempt.started)
+        alive = self._alive(attempt)
         if not alive:
             self._read_progress(attempt)
             self._finish(attempt)
+
+    def _alive(self, attempt: _Attempt) -> bool:
+        """Whether spark-submit still runs; reaps it (and keeps its exit code) when ours."""
+        assert attempt.pid is not None
+        if attempt.child:
+            try:
+                pid, status = os.waitpid(attempt.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere, or not our child after all
+                attempt.child = False
+            else:
+                if pid == 0:
+                    return True
+                attempt.returncode = os.waitstatus_to_exitcode(status)
+                return False
+        return process.is_alive(attempt.pid, attempt.started)
 
     def _read_progress(self, attempt: _Attempt) -> None:
         """Act on the progress lines the driver appended to the log since the last read."""
@@ -572,7 +579,7 @@ class SparkExecutor(Executor):
                 return
             attempt.ended = True
             reason = attempt.stop_reason
-        returncode = attempt.popen.returncode if attempt.popen is not None else None
+        returncode = attempt.returncode
         assert attempt.pid is not None
         process.signal_group(attempt.pid, signal.SIGKILL)  # leftovers of the group, if any
         error: str | None = None
@@ -687,6 +694,7 @@ class SparkExecutor(Executor):
             self._read_progress(attempt)
             self._finish_without_process(attempt)
             return
+        self._read_progress(attempt)  # the driver's pid, app id and state so far
         log.info("re-attached to spark job execution %s (pid %s)", attempt.key, attempt.pid)
         self._ensure_supervisor()
         with self._lock:
@@ -740,6 +748,22 @@ def _conf(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise InvalidArgumentError(f"{what} must be a mapping of Spark conf keys to values")
     return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
+
+def _spawn(argv: list[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> int:
+    """Start ``argv`` in ``cwd`` in a new session, output appended to ``log_path``; its pid.
+
+    ``posix_spawn`` rather than :class:`subprocess.Popen`: the job outlives this executor
+    instance (and the server), so nothing here may own it beyond its pid; the executor reaps it
+    with ``waitpid`` while it watches. ``sh`` changes directory, then execs (the pid stays).
+    """
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    shell = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', str(cwd), *argv]
+    return os.posix_spawn(shell[0], shell, dict(env), file_actions=actions, setsid=True)
 
 
 def _group_of(pid: int) -> int | None:

@@ -1,0 +1,95 @@
+"""Spark test rigs: the ``spark`` executor on a temporary home, fed by the executor tests' outbox.
+
+Real ``spark-submit`` runs (``local[*]`` on loopback), so a test needs PySpark and Java: without
+them the tests skip with the reason outside CI and fail in CI (``CI=true``). A tiny local job
+takes ~30 s on this machine, so the suite keeps the number of submissions small.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.executors.conftest import Rig
+from tideflow.executors.base import ExecutorContext
+from tideflow.executors.loop import CommandLoop
+from tideflow.executors.spark import SparkExecutor
+
+STEPS = Path(__file__).with_name("steps.py")
+FAST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+"""Conf that keeps tiny test jobs quick on 2 cores (and shows spark_conf reaching --conf)."""
+
+
+def spark_missing() -> str | None:
+    """Why Spark jobs cannot run here, or ``None`` when they can."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "PySpark is not installed (pip install -e '.[spark]')"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (spark-submit needs java on PATH or JAVA_HOME)"
+    return None
+
+
+def require_spark() -> None:
+    """Skip (outside CI) or fail (in CI) when Spark cannot run."""
+    reason = spark_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"Spark is required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def spark() -> None:
+    """Marks a test as needing a working ``spark-submit``."""
+    require_spark()
+
+
+@pytest.fixture
+def sparksteps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The ``tfsparksteps`` module (``steps.py``), importable in the test process."""
+    directory = tmp_path_factory.getbasetemp() / "tfsparksteps"
+    directory.mkdir(exist_ok=True)
+    shutil.copy(STEPS, directory / "tfsparksteps.py")
+    sys.path.insert(0, str(directory))
+    try:
+        import tfsparksteps
+
+        yield tfsparksteps
+    finally:
+        sys.path.remove(str(directory))
+
+
+class SparkRig(Rig):
+    """The executor tests' rig with the ``spark`` executor (restartable on the same home)."""
+
+    def __init__(self, root: Path, **options: Any) -> None:
+        self.spark_options: dict[str, Any] = {"stop_grace": 30.0, **options}
+        super().__init__(root)
+        shutil.copy(STEPS, self.code / "tfsparksteps.py")
+
+    def start(self, source: Any = None, **options: Any) -> Any:
+        context = ExecutorContext(
+            home=self.home,
+            executions=self.executions,
+            workflows=self.client.services.workflows,
+            db_url=self.url,
+            options={**self.spark_options, **options},
+        )
+        self.executor = SparkExecutor(context)  # type: ignore[assignment]
+        self.loop = CommandLoop(source or self.outbox, self.executor, idle_wait=0.1).start()
+        return self.executor
+
+
+@pytest.fixture
+def spark_rig(tmp_path: Path, sparksteps: Any) -> Iterator[SparkRig]:
+    made = SparkRig(tmp_path)
+    yield made
+    made.close()
