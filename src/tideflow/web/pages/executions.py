@@ -146,6 +146,7 @@ def job_log(
             "after": after,
         },
         attempt=attempt,
+        tail=LOG_TAIL,
         text=text,
         offset=offset,
         complete=complete,

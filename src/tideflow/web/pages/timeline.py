@@ -2,9 +2,8 @@
 
 The scheduler records every action it takes (start, stop, restart) with the rule that fired and
 the offset of the event behind it (:class:`~tideflow.domain.metadata.ExecutionAction`); attempts
-are the job executions. An attempt is matched with the newest START or RESTART of its job
-recorded no later than the attempt was created (a retry has none: the scheduler retried it), and
-with the STOP or RESTART of its job recorded while it ran (what ended it, if an action did).
+are the job executions. Which action started and which ended each attempt is the JSON API's
+answer (:func:`tideflow.web.api.triggers.attempt_triggers`), so page and API never disagree.
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 from tideflow.domain.events import Event
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
-from tideflow.domain.status import JobAction
+from tideflow.web.api.triggers import attempt_triggers
 
 LABEL_WIDTH = 150.0
 AXIS_WIDTH = 760.0
 ROW_HEIGHT = 30.0
 TOP = 28.0
-SLACK = timedelta(seconds=1)
-"""How much earlier than an action an attempt's row may have been written (same transaction
-in practice; this only absorbs clock rounding)."""
 
 
 @dataclass(frozen=True)
@@ -147,12 +143,14 @@ def build_timeline(
         fraction = i / 4
         when = start + timedelta(seconds=span * fraction)
         timeline.ticks.append((LABEL_WIDTH + AXIS_WIDTH * fraction, when.strftime("%H:%M:%S")))
-    used: set[int] = set()
+    by_action = {c.action.action_id: c for c in causes}
+    triggers = attempt_triggers(list(attempts), list(actions))
     for attempt in attempts:
         began = attempt.start_time or attempt.create_time
         finished = attempt.end_time
         x1 = x_of(began)
         x2 = x_of(finished or (now if execution.end_time is None else end))
+        t = triggers[attempt.job_execution_id]
         duration = (
             (_aware(finished) - _aware(began)).total_seconds() if began and finished else None
         )
@@ -163,49 +161,11 @@ def build_timeline(
                 row_y[attempt.job] + 5,
                 max(x2 - x1, 3.0),
                 duration,
-                _started_by(attempt, causes, used),
-                _ended_by(attempt, causes),
+                by_action.get(started.action_id) if (started := t.started_by) else None,
+                by_action.get(stopped.action_id) if (stopped := t.stopped_by) else None,
             )
         )
     for cause in causes:
         if cause.action.job is not None and cause.action.time is not None:
             timeline.marks.append(Mark(cause, x_of(cause.action.time), row_y[cause.action.job]))
     return timeline
-
-
-def _started_by(attempt: JobExecution, causes: Sequence[Cause], used: set[int]) -> Cause | None:
-    if attempt.create_time is None:
-        return None
-    created = _aware(attempt.create_time) + SLACK
-    found = None
-    for cause in causes:
-        a = cause.action
-        if (
-            a.job == attempt.job
-            and a.action in (JobAction.START, JobAction.RESTART)
-            and a.time is not None
-            and _aware(a.time) <= created
-            and a.action_id not in used
-        ):
-            found = cause
-    if found is not None:
-        used.add(found.action.action_id)
-    return found
-
-
-def _ended_by(attempt: JobExecution, causes: Sequence[Cause]) -> Cause | None:
-    began = attempt.start_time or attempt.create_time
-    if began is None:
-        return None
-    until = _aware(attempt.end_time) + SLACK if attempt.end_time is not None else None
-    for cause in causes:
-        a = cause.action
-        if (
-            a.job == attempt.job
-            and a.action in (JobAction.STOP, JobAction.RESTART)
-            and a.time is not None
-            and _aware(a.time) >= _aware(began)
-            and (until is None or _aware(a.time) <= until)
-        ):
-            return cause
-    return None

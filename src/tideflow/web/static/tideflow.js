@@ -143,7 +143,11 @@
   // -- a job's log: follow it while the attempt runs ------------------------------------------
   const log = document.getElementById("log");
   if (log && log.dataset.complete !== "true") {
-    const params = new URLSearchParams({ after: log.dataset.offset || "0" });
+    // The stream starts with the same last lines the server rendered (tail), then follows; its
+    // first message replaces the rendered text, later ones append (a reconnect resumes at the
+    // byte offset of the last message, through Last-Event-ID).
+    let first = true;
+    const params = new URLSearchParams({ tail: log.dataset.tail || "500" });
     const source = openStream(
       `${api}/job-executions/${log.dataset.jobExecution}/logs/stream?${params}`,
       (data) => {
@@ -151,6 +155,8 @@
         const text = piece && typeof piece === "object" ? piece.text || "" : data;
         if (!text) return;
         const follow = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+        if (first) log.textContent = "";
+        first = false;
         log.append(document.createTextNode(text));
         if (piece && piece.after != null) log.dataset.offset = String(piece.after);
         if (follow) window.scrollTo(0, document.body.scrollHeight);
