@@ -45,6 +45,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def package_java_opts(flink_home: Path) -> str:
+    """The JVM options (``--add-opens`` ...) the package's own ``config.yaml`` gives every JVM.
+
+    Java 17 refuses Flink's reflection without them, so every conf directory Tideflow writes
+    (the local cluster's and a remote cluster's client conf) carries them.
+    """
+    original = (flink_home / "conf" / "config.yaml").read_text()
+    match = re.search(r"^\s*all:\s*(.+)$", original, flags=re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
 class LocalFlinkCluster:
     """One local standalone cluster (a JobManager and a TaskManager) under ``root``.
 
@@ -156,9 +167,7 @@ class LocalFlinkCluster:
 
     def _write_conf(self, flink_home: Path, rest_port: int) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        original = (flink_home / "conf" / "config.yaml").read_text()
-        match = re.search(r"^\s*all:\s*(.+)$", original, flags=re.MULTILINE)
-        java_opts = match.group(1).strip() if match else ""
+        java_opts = package_java_opts(flink_home)
         python = str(self.environment.python)
         settings = {
             "env.java.opts.all": java_opts,

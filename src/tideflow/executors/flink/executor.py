@@ -63,7 +63,7 @@ from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext
-from tideflow.executors.flink.cluster import LocalFlinkCluster
+from tideflow.executors.flink.cluster import LocalFlinkCluster, package_java_opts
 from tideflow.executors.flink.environment import FlinkEnvironment, default_venv
 from tideflow.executors.flink.rest import FlinkRest, FlinkRestError, normalise_address
 
@@ -807,9 +807,15 @@ def _remote_env(
     conf_dir.mkdir(parents=True, exist_ok=True)
     host, _, port = address.split("://", 1)[-1].partition(":")
     python = str(environment.python)
+    settings = {
+        "env.java.opts.all": package_java_opts(flink_home),
+        "rest.address": host,
+        "rest.port": int(port or 8081),
+        "python.executable": python,
+        "python.client.executable": python,
+    }
     (conf_dir / "config.yaml").write_text(
-        f'rest.address: "{host}"\nrest.port: {port or 8081}\n'
-        f'python.executable: "{python}"\npython.client.executable: "{python}"\n'
+        "".join(f"{key}: {json.dumps(value)}\n" for key, value in settings.items())
     )
     for name in ("log4j-cli.properties", "log4j.properties"):
         source = flink_home / "conf" / name
