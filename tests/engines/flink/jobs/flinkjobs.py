@@ -75,3 +75,22 @@ def stream_sql(path: str, rows_per_second: int = 50) -> str:
           'sink.rolling-policy.check-interval' = '1 s');
         INSERT INTO out_json SELECT id, v FROM gen
     """
+
+
+class ContractFinish(tide.Processor):
+    """The contract suite's ``finish`` job: a few rows into a blackhole sink, and a log line."""
+
+    def process(self, ctx: Any, inputs: Sequence[Any]) -> None:
+        print("flink contract job ran", flush=True)
+        ctx.t_env.execute_sql(
+            "CREATE TEMPORARY TABLE contract_sink (n BIGINT) WITH ('connector' = 'blackhole')"
+        )
+        ctx.insert(ctx.t_env.from_elements([(1,), (2,), (3,)], ["n"]), "contract_sink")
+
+
+CONTRACT_STREAM = """
+    CREATE TEMPORARY TABLE contract_gen (n BIGINT) WITH (
+      'connector' = 'datagen', 'rows-per-second' = '5');
+    CREATE TEMPORARY TABLE contract_hole (n BIGINT) WITH ('connector' = 'blackhole');
+    INSERT INTO contract_hole SELECT n FROM contract_gen
+"""
