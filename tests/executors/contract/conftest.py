@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.executors.contract.harness import ContractRig, Harness
+from tests.executors.contract.harness_flink import flink_harness  # noqa: F401
 from tests.executors.contract.harness_local import local_harness  # noqa: F401
 from tests.executors.contract.harness_ray import ray_harness  # noqa: F401
 
 EXECUTORS = [
     pytest.param("local", id="local"),
     pytest.param("ray", id="ray", marks=[pytest.mark.ray, pytest.mark.slow]),
+    pytest.param("flink", id="flink", marks=[pytest.mark.flink, pytest.mark.slow]),
 ]
 
 
