@@ -76,6 +76,14 @@ def start(
             "started on loopback when the first Ray job runs)."
         ),
     ] = None,
+    flink_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Flink cluster (its REST address, http://HOST:8081) for Flink jobs that name "
+            "none in their config (default: a local cluster started on loopback when the first "
+            "Flink job runs). See docs/engines.md."
+        ),
+    ] = None,
 ) -> None:
     """Start a server: every service in one process, on one store, until stopped.
 
@@ -111,7 +119,7 @@ def start(
         ready_file=ready_file,
         port_search=port_search,
         max_listeners=max_listeners,
-        executor_options=_executor_options(ray_address=ray_address),
+        executor_options=_executor_options(ray_address=ray_address, flink_address=flink_address),
     )
     from tideflow.client.embedded import running_server
 
@@ -139,11 +147,15 @@ def start(
     raise typer.Exit(code)
 
 
-def _executor_options(*, ray_address: str | None) -> dict[str, dict[str, Any]]:
+def _executor_options(
+    *, ray_address: str | None, flink_address: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Per executor, the options given on the command line (only those given)."""
     options: dict[str, dict[str, Any]] = {}
     if ray_address:
         options.setdefault("ray", {})["address"] = ray_address
+    if flink_address:
+        options.setdefault("flink", {})["flink_address"] = flink_address
     return options
 
 
