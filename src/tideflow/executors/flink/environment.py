@@ -132,7 +132,7 @@ class FlinkEnvironment:
                 output lines.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.parent / f".{self.path.name}.lock"
+        lock_path = self.path.with_name(self.path.name + ".lock")
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (CI and a test session)
             info = self.info()
