@@ -91,7 +91,7 @@ def main() -> None:
             latencies.append(time.monotonic() - started)
             wait_status(client, run.execution_id, "main", JobStatus.FINISHED)
         latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+        p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
         with tide.workflow("bench_stream") as wf, tide.job("main", engine="flink", streaming=True):
             tide.user_node(processor=flinkjobs.Sql(STREAM), name="stream")
         client.workflows.submit(wf, source=JOBS)
