@@ -1,0 +1,215 @@
+"""The pages as HTML (no browser): every page renders from real data, fragments, errors.
+
+The app is served by uvicorn over a populated temporary store (``api_support``: a workflow
+whose ``train`` job was restarted by a ``DRIFT_DETECTED`` event, three model versions with
+lineage, a second project). The drawings' geometry is checked on its own below.
+"""
+
+from __future__ import annotations
+
+import html as markup
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+import tideflow as tide
+from tests.web.api_support import OTHER, PROJECT, WORKFLOW, World, build_workflow, start_world
+from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
+from tideflow.domain.model import ModelVersion
+from tideflow.domain.status import JobAction, JobStatus
+from tideflow.web.pages.chart import build_chart
+from tideflow.web.pages.graph import build_graph
+from tideflow.web.pages.layout import Box, layered
+from tideflow.web.pages.timeline import build_timeline
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    w = start_world(tmp_path_factory.mktemp("web-pages"))
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def ui(world: World) -> Iterator[httpx.Client]:
+    cookies = {"tideflow_token": world.tokens["reader"]}
+    with httpx.Client(base_url=world.url, cookies=cookies, timeout=60) as client:
+        yield client
+
+
+def _attr(html: str, name: str) -> list[str]:
+    return [markup.unescape(v) for v in re.findall(rf'{name}="([^"]*)"', html)]
+
+
+def test_every_page_renders(ui: httpx.Client, world: World) -> None:
+    execution = world.ids["execution"]
+    pages = {
+        f"/ui/{PROJECT}/workflows": WORKFLOW,
+        f"/ui/{PROJECT}/workflows/{WORKFLOW}": 'data-job="train"',
+        f"/ui/{PROJECT}/executions": f'data-execution="{execution}"',
+        f"/ui/{PROJECT}/executions/{execution}": 'data-action="RESTART"',
+        f"/ui/{PROJECT}/job-executions/{world.ids['train_1']}/log": "line 5",
+        f"/ui/{PROJECT}/models": 'data-model="ctr"',
+        f"/ui/{PROJECT}/models/ctr": 'id="chart"',
+        f"/ui/{PROJECT}/lineage": "?dataset=clicks",
+        f"/ui/{PROJECT}/lineage?model=ctr&version=2": "model_version:ctr@2",
+        f"/ui/{PROJECT}/lineage?dataset=clicks": "job_execution:",
+        f"/ui/{PROJECT}/events": "DRIFT_DETECTED",
+    }
+    for path, expected in pages.items():
+        response = ui.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        assert response.headers["content-type"].startswith("text/html")
+        assert expected in response.text, path
+        assert "/static/tideflow.js" in response.text
+        assert not re.search(r'(src|href)="(https?:)?//', response.text), path  # offline
+
+
+def test_the_graph_draws_every_job_node_and_edge(ui: httpx.Client) -> None:
+    plan = tide.compile(build_workflow())
+    html = ui.get(f"/ui/{PROJECT}/workflows/{WORKFLOW}").text
+    assert set(_attr(html, "data-job")) == {job.name for job in plan.jobs}
+    assert set(_attr(html, "data-node")) == {n.name for job in plan.jobs for n in job.nodes}
+    edges = set(_attr(html, "data-edge"))
+    data = {f"data:{e.source.node}->{e.target}" for job in plan.jobs for e in job.edges}
+    assert data <= edges
+    control = {e for e in edges if e.startswith("control:")}
+    assert "control:validate->report" in control
+    assert "control:push->report" in control
+    assert len(control) == 2 + 3  # after(report; validate, push) + three triggers
+    assert 'data-job="train" data-streaming="true"' in html
+    assert "after validate, push FINISHED" in html
+    assert "on MODEL_GENERATED of model ctr" in html
+
+
+def test_the_timeline_names_the_event_behind_the_restart(ui: httpx.Client, world: World) -> None:
+    html = ui.get(f"/ui/{PROJECT}/executions/{world.ids['execution']}").text
+    rows = re.findall(r'<tr data-action="RESTART" data-job="train">.*?</tr>', html, re.S)
+    assert len(rows) == 2  # the first drift started train, the second restarted it
+    assert all("DRIFT_DETECTED" in row for row in rows)
+    assert f"offset {world.ids['drift_2']}" in rows[1]
+    assert 'data-job="train" data-attempt="2"' in html
+
+
+def test_a_fragment_is_only_the_live_part(ui: httpx.Client) -> None:
+    full = ui.get(f"/ui/{PROJECT}/models/ctr").text
+    part = ui.get(f"/ui/{PROJECT}/models/ctr", params={"fragment": "1"}).text
+    assert "<html" in full
+    assert "<html" not in part
+    assert 'id="versions"' in part
+    assert 'data-version="3"' in part
+    assert 'data-live-types="MODEL_*"' in full
+
+
+def test_bad_input_is_a_4xx_page_never_a_500(ui: httpx.Client, world: World) -> None:
+    cases = {
+        f"/ui/{PROJECT}/models/nope": 404,
+        f"/ui/{PROJECT}/models/ctr?version=99": 404,
+        f"/ui/{PROJECT}/models/ctr?version=zero": 400,
+        f"/ui/{PROJECT}/workflows/nope": 404,
+        f"/ui/{PROJECT}/executions/999999": 404,
+        f"/ui/{PROJECT}/executions/abc": 400,
+        f"/ui/{PROJECT}/executions?status=DANCING": 400,
+        f"/ui/{PROJECT}/job-executions/999999/log": 404,
+        f"/ui/{PROJECT}/lineage?model=ctr": 400,
+        f"/ui/{PROJECT}/lineage?dataset=nope": 404,
+        f"/ui/{PROJECT}/events?key=" + "k" * 300: 400,
+        "/ui/Bad%20Name/workflows": 400,
+    }
+    for path, status in cases.items():
+        response = ui.get(path)
+        assert response.status_code == status, (path, response.status_code, response.text[:200])
+        assert response.headers["content-type"].startswith("text/html")
+
+
+def test_another_projects_pages_are_refused(ui: httpx.Client, world: World) -> None:
+    response = ui.get(f"/ui/{OTHER}/models")
+    assert response.status_code == 403
+    assert OTHER in response.text
+    with httpx.Client(base_url=world.url, timeout=60) as anonymous:
+        refused = anonymous.get(f"/ui/{PROJECT}/models")
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/ui/login?next=")
+
+
+def test_home_leads_to_the_tokens_project(ui: httpx.Client) -> None:
+    for path in ("/", "/ui"):
+        response = ui.get(path)
+        assert response.status_code == 307
+        assert response.headers["location"] == f"/ui/{PROJECT}/workflows"
+
+
+# -- geometry ------------------------------------------------------------------------------
+
+
+def test_layered_layout_puts_edges_left_to_right_and_survives_cycles() -> None:
+    boxes = [Box(name, 50, 20) for name in "abcd"]
+    layout = layered(boxes, [("a", "b"), ("b", "c"), ("a", "c"), ("c", "a"), ("d", "d")])
+    x = {name: box.x for name, box in layout.boxes.items()}
+    assert x["a"] < x["b"] < x["c"]
+    assert layout.back_edges == {("c", "a")}
+    same_column = [b for b in layout.boxes.values() if b.x == x["a"]]
+    assert len({(b.y, b.y + b.height) for b in same_column}) == len(same_column)  # no overlap
+
+
+def test_a_long_chain_lays_out_without_recursion() -> None:
+    boxes = [Box(f"j{i}", 40, 20) for i in range(3000)]
+    edges = [(f"j{i}", f"j{i + 1}") for i in range(2999)]
+    layout = layered(boxes, edges)
+    assert layout.boxes["j2999"].x > layout.boxes["j0"].x
+
+
+def test_graph_of_a_hundred_jobs() -> None:
+    with tide.workflow("wide") as wf:
+        for i in range(100):
+            with tide.job(f"job{i}"):
+                tide.user_node(processor=lambda ctx, inputs: None, name=f"n{i}")
+        for i in range(1, 100):
+            wf.after(f"job{i}", f"job{i - 1}")
+    scene = build_graph(tide.compile(wf))
+    assert len(scene.jobs) == 100
+    assert len(scene.edges) == 99
+    xs = [job.x for job in scene.jobs]
+    assert xs == sorted(xs)
+
+
+def test_timeline_places_attempts_in_time_and_links_actions() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    execution = WorkflowExecution(1, "w", 1, start_time=t0)
+    attempts = [
+        JobExecution(1, 1, "w", "train", 1, JobStatus.STOPPED, t0, t0, t0 + timedelta(seconds=60)),
+        JobExecution(2, 1, "w", "train", 2, JobStatus.RUNNING, t0 + timedelta(seconds=60), t0 + timedelta(seconds=61)),
+    ]  # fmt: skip
+    actions = [
+        ExecutionAction(1, 1, "train", JobAction.START, "start of execution", None, t0),
+        ExecutionAction(2, 1, "train", JobAction.RESTART, "on drift", 7, t0 + timedelta(seconds=60)),
+    ]  # fmt: skip
+    timeline = build_timeline(
+        execution, attempts, actions, {}, jobs=["train", "idle"], now=t0 + timedelta(seconds=120)
+    )
+    first, second = timeline.bars
+    assert first.x < second.x
+    assert first.duration == 60
+    assert second.duration is None
+    assert first.ended_by is not None
+    assert first.ended_by.action.action is JobAction.RESTART
+    assert second.started_by is not None
+    assert "event offset 7" in second.started_by.text
+    assert [job for job, _ in timeline.rows] == ["train", "idle"]
+    assert second.x + second.width == pytest.approx(timeline.width - 20)  # runs until now
+
+
+def test_chart_orders_versions_and_scales_values() -> None:
+    versions = [
+        ModelVersion("m", 2, metrics={"auc": 0.8}),
+        ModelVersion("m", 1, metrics={"auc": 0.6}),
+        ModelVersion("m", 3, metrics={"loss": 1.0}),
+    ]
+    chart = build_chart("auc", versions)
+    assert [p.version for p in chart.points] == [1, 2]
+    low, high = chart.points
+    assert high.y < low.y  # higher values are drawn higher
+    assert low.x < high.x
