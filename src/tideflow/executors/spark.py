@@ -432,7 +432,14 @@ class SparkExecutor(Executor):
             InvalidArgumentError: PySpark is not installed (and no ``spark_submit`` was given).
         """
         if self.settings.spark_submit:
-            return self.settings.spark_submit
+            submit = shutil.which(self.settings.spark_submit)
+            if submit is None:
+                raise InvalidArgumentError(
+                    f"spark-submit not found: the spark executor's spark_submit option names "
+                    f"{self.settings.spark_submit!r}, which is not an executable",
+                    field="spark_submit",
+                )
+            return submit
         spec = importlib.util.find_spec("pyspark")
         if spec is None or not spec.submodule_search_locations:
             raise InvalidArgumentError(

@@ -99,7 +99,8 @@ def test_a_spark_submit_that_cannot_start_fails_the_job_not_the_executor(
             tide.read_dataset("nums", processor=sparksteps.Numbers())
         start = rig.start_job(wf, "main")
         job = rig.wait_status(start, JobStatus.FAILED)
-        assert "spark-submit could not be started" in (job.error or "")
+        assert "spark-submit not found" in (job.error or "")
+        assert "no-such-spark-submit" in (job.error or "")
         assert "no-such-spark-submit" in rig.log(start)
         assert start.command_id in rig.outbox.done
     finally:

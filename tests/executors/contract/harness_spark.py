@@ -47,7 +47,7 @@ def spark_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
             log_text=steps.LOG_TEXT,
             error_text=steps.ERROR_TEXT,
             source=source,
-            timeout=300.0,
+            timeout=600.0,
         )
     finally:
         sys.path.remove(str(source))

@@ -1,0 +1,67 @@
+"""The ad_ctr batch feature job on Spark, run as users run it: ``tideflow run`` in a fresh home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(900)]
+ROOT = Path(__file__).resolve().parents[3]
+WORKFLOW = ROOT / "src" / "tideflow" / "examples" / "ad_ctr" / "spark_workflow.py"
+
+
+def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
+    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN", "TIDEFLOW_DB"):
+        env.pop(variable, None)
+    return subprocess.run(
+        [sys.executable, "-m", "tideflow", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_tideflow_run_writes_ctr_features_with_spark(tmp_path: Path, spark: None) -> None:
+    import pyarrow.parquet as pq
+
+    home, output = tmp_path / "home", tmp_path / "features"
+    try:
+        run = tideflow(
+            "run",
+            str(WORKFLOW),
+            "--param",
+            f"output={output}",
+            "--param",
+            "generate_rows=3000",
+            "--timeout",
+            "600",
+            home=home,
+            timeout=800,
+        )
+    finally:
+        stopped = tideflow("server", "stop", home=home, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "FINISHED" in run.stdout
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    table = pq.read_table(output)
+    assert set(table.column_names) == {
+        "segment",
+        "category",
+        "device",
+        "impressions",
+        "clicks",
+        "mean_position",
+        "ctr",
+    }
+    rows = table.to_pylist()
+    assert sum(r["impressions"] for r in rows) == 3000  # every drawn impression, counted once
+    assert 0 < sum(r["clicks"] for r in rows) < 3000
+    assert all(0.0 < r["ctr"] < 1.0 for r in rows)
+    assert len({(r["segment"], r["category"], r["device"]) for r in rows}) == len(rows)
