@@ -32,7 +32,7 @@ from tideflow.errors import NotFoundError
 from tideflow.io.local_stream import LocalStreamReader
 from tideflow.monitor.baseline import load_baseline
 from tideflow.monitor.drift import DriftScorer, WindowDrift
-from tideflow.monitor.source import model_of, open_stream, setting
+from tideflow.monitor.source import model_of, open_stream, setting, with_inputs
 from tideflow.monitor.window import SlidingWindow
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.processor import Processor
@@ -114,6 +114,7 @@ class ExampleMonitor(Processor):
     def process(self, ctx: JobContext, inputs: Sequence[Any]) -> dict[str, int]:
         """Score windows until stopped, idle or ``max_samples``; return counts."""
         self.ctx = ctx
+        given = with_inputs(self.given, inputs, ("predictions",))
         self.model = model_of(ctx, self.given, "ExampleMonitor")
         size = int(self._get(ctx, "window", 500))
         step = int(self._get(ctx, "step", size))
@@ -122,7 +123,7 @@ class ExampleMonitor(Processor):
         self.rearm = int(self._get(ctx, "rearm", 1))
         max_samples = self._get(ctx, "max_samples")
         idle = self._get(ctx, "idle_timeout")
-        self._reader = reader = open_stream(ctx, self.given, "predictions")
+        self._reader = reader = open_stream(ctx, given, "predictions")
         self.version: int | None = None
         self.scorer: DriftScorer | None = None
         self.armed = True

@@ -37,7 +37,7 @@ from typing import Any
 from tideflow.io.local_stream import LocalStreamReader
 from tideflow.monitor.join import Joined, LabelJoin
 from tideflow.monitor.quality import DegradationDetector, Quality, window_quality
-from tideflow.monitor.source import model_of, open_stream, poll, setting
+from tideflow.monitor.source import model_of, open_stream, poll, setting, with_inputs
 from tideflow.monitor.window import SlidingWindow
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.processor import Processor
@@ -122,6 +122,7 @@ class ModelMonitor(Processor):
     def process(self, ctx: JobContext, inputs: Sequence[Any]) -> dict[str, int]:
         """Join and judge until stopped, idle or ``max_samples``; return counts."""
         self.ctx = ctx
+        given = with_inputs(self.given, inputs, ("predictions", "labels"))
         self.model = model_of(ctx, self.given, "ModelMonitor")
         size = int(self._get(ctx, "window", 1000))
         self.window = SlidingWindow[tuple[int, float]](size, int(self._get(ctx, "step", size)))
@@ -140,8 +141,8 @@ class ModelMonitor(Processor):
         max_samples = self._get(ctx, "max_samples")
         idle = self._get(ctx, "idle_timeout")
         interval = float(self._get(ctx, "poll_interval", 0.1))
-        predictions = open_stream(ctx, self.given, "predictions")
-        labels = open_stream(ctx, self.given, "labels")
+        predictions = open_stream(ctx, given, "predictions")
+        labels = open_stream(ctx, given, "labels")
         self._readers = [predictions, labels]
         self.version: int | None = None
         self.counts = {"samples": 0, "windows": 0, "events": 0}

@@ -43,7 +43,9 @@ class Rollback(Processor):
         except (NotFoundError, IllegalTransitionError) as e:
             ctx.logger.warning("cannot roll %s back: %s", model, e)
             return None
-        ctx.log_metric("rollback_version", float(restored.version), model=model)
+        ctx.log_metric(
+            "rollback_version", float(restored.version), model=model, version=restored.version
+        )
         ctx.logger.info(
             "rolled %s back: version %s deployed again (was %s)", model, restored.version, current
         )

@@ -6,15 +6,16 @@ workflow fixes a monitor's window in its config and ``tide.start(..., params={"m
 5000})`` bounds one run.
 
 **Streams** (:func:`open_stream`): the predictions (or labels) stream is a local stream
-directory, named directly (``predictions="/path"``) or by a registered dataset
-(``predictions_dataset="ctr_predictions"``, whose ``file://`` URI is the directory). The
+directory, named directly (``predictions="/path"``), by a registered dataset
+(``predictions_dataset="ctr_predictions"``, whose ``file://`` URI is the directory), or handed
+over by an upstream node (a directory, or ``{"predictions": dir, "labels": dir}``). The
 reader's consumer is ``<workflow>-<job>-<stream>``, so a restarted monitor goes on after what it
 had handled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,23 @@ def open_stream(ctx: JobContext, given: Mapping[str, Any], stream: str) -> Local
     dataset = setting(ctx, given, f"{stream}_dataset")
     consumer = consumer_name(str(dataset or stream), ctx.job, workflow=ctx.workflow)
     return LocalStreamReader(path, consumer=consumer, dataset=dataset)
+
+
+def with_inputs(
+    given: Mapping[str, Any], inputs: Sequence[Any], streams: Sequence[str]
+) -> dict[str, Any]:
+    """``given`` with stream directories taken from the node's inputs, if it has any.
+
+    An upstream node (a ``read_dataset`` that resolves where the streams are) may hand over a
+    directory (the first of ``streams``) or a mapping ``{stream: directory}``.
+    """
+    merged = dict(given)
+    for value in inputs:
+        if isinstance(value, str | Path):
+            merged[streams[0]] = str(value)
+        elif isinstance(value, Mapping):
+            merged.update({k: str(v) for k, v in value.items() if k in streams and v})
+    return merged
 
 
 def poll(reader: LocalStreamReader, max_records: int = 1000) -> list[dict[str, Any]]:
