@@ -84,6 +84,13 @@ def start(
             "Flink job runs). See docs/engines.md."
         ),
     ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL (spark://HOST:7077, yarn, k8s://...) for Spark jobs that "
+            "name none in their config (default: local[*]). See docs/engines.md."
+        ),
+    ] = None,
 ) -> None:
     """Start a server: every service in one process, on one store, until stopped.
 
@@ -119,7 +126,9 @@ def start(
         ready_file=ready_file,
         port_search=port_search,
         max_listeners=max_listeners,
-        executor_options=_executor_options(ray_address=ray_address, flink_address=flink_address),
+        executor_options=_executor_options(
+            ray_address=ray_address, flink_address=flink_address, spark_master=spark_master
+        ),
     )
     from tideflow.client.embedded import running_server
 
@@ -148,7 +157,10 @@ def start(
 
 
 def _executor_options(
-    *, ray_address: str | None, flink_address: str | None = None
+    *,
+    ray_address: str | None,
+    flink_address: str | None = None,
+    spark_master: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per executor, the options given on the command line (only those given)."""
     options: dict[str, dict[str, Any]] = {}
@@ -156,6 +168,8 @@ def _executor_options(
         options.setdefault("ray", {})["address"] = ray_address
     if flink_address:
         options.setdefault("flink", {})["flink_address"] = flink_address
+    if spark_master:
+        options.setdefault("spark", {})["spark_master"] = spark_master
     return options
 
 
