@@ -113,3 +113,12 @@ def test_progress_lines_round_trip_and_other_lines_are_ignored() -> None:
     assert parse_progress("26/11/27 INFO SparkContext: Running Spark") is None
     assert parse_progress('@@tideflow {"event": "result", "sta') is None  # torn
     assert parse_progress('@@tideflow ["event"]') is None
+
+
+def test_server_start_spark_master_becomes_the_spark_executors_option() -> None:
+    from tideflow.cli.server import _executor_options
+
+    options = _executor_options(ray_address=None, spark_master="spark://10.0.0.5:7077")
+    assert options == {"spark": {"spark_master": "spark://10.0.0.5:7077"}}
+    assert SparkSettings.from_options(options["spark"]).spark_master == "spark://10.0.0.5:7077"
+    assert _executor_options(ray_address=None) == {}
