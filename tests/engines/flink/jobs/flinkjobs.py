@@ -66,9 +66,7 @@ def stream_sql(path: str, rows_per_second: int = 50) -> str:
     """An unbounded datagen source into a JSON Lines filesystem sink at ``path``."""
     return f"""
         CREATE TEMPORARY TABLE gen (id BIGINT, v DOUBLE) WITH (
-          'connector' = 'datagen', 'rows-per-second' = '{rows_per_second}',
-          'fields.id.kind' = 'sequence', 'fields.id.start' = '1',
-          'fields.id.end' = '100000000');
+          'connector' = 'datagen', 'rows-per-second' = '{rows_per_second}');
         CREATE TEMPORARY TABLE out_json (id BIGINT, v DOUBLE) WITH (
           'connector' = 'filesystem', 'path' = '{path}', 'format' = 'json',
           'sink.rolling-policy.rollover-interval' = '1 s',
