@@ -8,7 +8,9 @@ pure layers and PyFlink: no gRPC, no protobuf, no server connection.
 Semantics (docs/engines.md):
 
 - One ``TableEnvironment`` per job, in streaming mode for ``streaming=True`` jobs and batch mode
-  otherwise. Job ``config=`` keys containing a dot are Flink options (``parallelism.default``);
+  otherwise. Flink restarts a failing job at most 3 times, 5 s apart (further retries are the
+  scheduler's). Job ``config=`` keys containing a dot are Flink options (``parallelism.default``,
+  ``restart-strategy.type``);
   ``checkpoint_interval`` (seconds, streaming jobs; default 5) sets
   ``execution.checkpointing.interval``.
 - Processors (standard pickle, by reference) are opened, then called once each in topological
@@ -167,6 +169,12 @@ def _table_environment(job: PlanJob, spec: AttemptSpec) -> Any:
     if job.streaming:
         seconds = float(job.config.get("checkpoint_interval", DEFAULT_CHECKPOINT_SECONDS))
         config.set("execution.checkpointing.interval", f"{int(seconds * 1000)} ms")
+    if not any(key.startswith("restart-strategy") for key in job.config):
+        # Retries are the scheduler's (the job's retries=); Flink only rides out blips, so a
+        # job failing for good ends FAILED instead of restarting for ever.
+        config.set("restart-strategy.type", "fixed-delay")
+        config.set("restart-strategy.fixed-delay.attempts", "3")
+        config.set("restart-strategy.fixed-delay.delay", "5 s")
     for key, value in job.config.items():
         if "." in key:
             config.set(key, str(value).lower() if isinstance(value, bool) else str(value))

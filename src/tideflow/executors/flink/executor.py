@@ -582,12 +582,15 @@ class FlinkExecutor(Executor):
         self._report_end(attempt, JobStatus.FAILED, error)
 
     def _send_stop(self, attempt: _Attempt) -> None:
-        attempt.stop_sent = True
-        attempt.save()
         if attempt.job_id is None:
+            # Not submitted yet: end the client (again each look, until it exits or a job id
+            # shows up after all -- then that job is stopped below).
+            attempt.save()
             if attempt.pid is not None and not self._client_exited(attempt):
                 process.signal_group(attempt.pid, signal.SIGTERM)
             return
+        attempt.stop_sent = True
+        attempt.save()
         assert attempt.address is not None
         rest = FlinkRest(attempt.address)
         with _append(attempt.log) as out:
