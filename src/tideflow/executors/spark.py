@@ -522,14 +522,21 @@ class SparkExecutor(Executor):
         if attempt.child:
             try:
                 pid, status = os.waitpid(attempt.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere, or not our child after all
+            except ChildProcessError:  # reaped elsewhere
                 attempt.child = False
             else:
                 if pid == 0:
                     return True
                 attempt.returncode = os.waitstatus_to_exitcode(status)
                 return False
-        return process.is_alive(attempt.pid, attempt.started)
+        if process.is_alive(attempt.pid, attempt.started):
+            return True
+        if attempt.started is not None and process.start_time(attempt.pid) == attempt.started:
+            # A zombie: spawned by an earlier executor instance in this same process (reap it).
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(attempt.pid, os.WNOHANG)
+                attempt.returncode = os.waitstatus_to_exitcode(status)
+        return False
 
     def _read_progress(self, attempt: _Attempt) -> None:
         """Act on the progress lines the driver appended to the log since the last read."""
