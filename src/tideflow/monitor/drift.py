@@ -169,8 +169,8 @@ class DriftScorer:
                 continue
             alpha = bonferroni(self._threshold(feature, "alpha", self.alpha), self.tests)
             if kind == NUMERIC:
-                numbers = [float(v) for v in values if _finite(v)]
-                if not numbers:
+                numbers = _finite_array(values)
+                if numbers.size == 0:
                     continue
                 base = self._numbers[feature]
                 report.results[feature] = [
@@ -187,6 +187,17 @@ class DriftScorer:
                     chi_square(self._categories[feature], values, alpha=alpha, p_value=False)
                 ]
         return report
+
+
+def _finite_array(values: list[Any]) -> Any:
+    """The finite numbers among ``values`` as a float array (one NumPy pass when all are)."""
+    import numpy as np
+
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        array = np.asarray([float(v) for v in values if _finite(v)], dtype=float)
+    return array[np.isfinite(array)]
 
 
 def _finite(value: Any) -> bool:

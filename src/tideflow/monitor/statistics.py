@@ -206,10 +206,17 @@ class Categories:
         return [k for k, n in self.counts.items() if n / self.total * window >= MIN_EXPECTED]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _category(value: Any) -> Hashable:
-    if isinstance(value, Hashable):
-        return value
-    return repr(value)
+    if type(value) in _PLAIN:  # the common case, without an ABC isinstance check
+        return value  # type: ignore[no-any-return]
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=256)
