@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from tideflow.domain.events import Event
 from tideflow.notification.filters import make_filter
 from tideflow.web.auth import Access, current_access
 from tideflow.web.deps import WebServices, web_services
@@ -16,9 +17,10 @@ router = APIRouter()
 Services = Annotated[WebServices, Depends(web_services)]
 Allowed = Annotated[Access, Depends(current_access)]
 SHOWN = 100
-LOOK_BACK = 10_000
-"""How far back (in offsets) the first render looks for the newest matching events; the live
-stream then adds every new one."""
+WINDOWS = (200, 2_000, 10_000)
+"""How far back (in offsets) the first render looks for the newest matching events, widening
+until it has :data:`SHOWN` of them: the log is read oldest first, so the newest are found by
+reading a window that ends now. The live stream then adds every new one."""
 
 Text = Annotated[str | None, Query(max_length=256)]
 
@@ -38,10 +40,13 @@ def event_page(
     event_filter = make_filter(
         key=key or None, event_type=event_type or None, sender=sender or None
     )
-    page = services.events.list(
-        project, event_filter, after_offset=max(latest - LOOK_BACK, 0), limit=LOOK_BACK
-    )
-    events = list(reversed(page.items[-SHOWN:]))
+    found: tuple[Event, ...] = ()
+    for window in WINDOWS:
+        start = max(latest - window, 0)
+        found = services.events.list(project, event_filter, after_offset=start, limit=window).items
+        if len(found) >= SHOWN or start == 0:
+            break
+    events = list(reversed(found[-SHOWN:]))
     return render(
         request,
         "events.html",

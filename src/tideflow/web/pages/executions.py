@@ -12,6 +12,7 @@ from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.events import Event
 from tideflow.domain.status import ExecutionStatus
 from tideflow.errors import FailedPreconditionError, NotFoundError
+from tideflow.web.api.triggers import attempt_triggers
 from tideflow.web.auth import Access, current_access
 from tideflow.web.deps import WebServices, web_services
 from tideflow.web.pages.render import render
@@ -22,8 +23,10 @@ Services = Annotated[WebServices, Depends(web_services)]
 Allowed = Annotated[Access, Depends(current_access)]
 JOB_EVENTS = "JOB_STATUS_CHANGED"
 LOG_TAIL = 500
+SHOWN = 200
+"""Attempts and actions a timeline draws (the newest); the JSON API pages through all."""
 EVENT_PAGE = 1000
-EVENT_PAGES = 10
+EVENT_PAGES = 5
 
 
 @router.get("/ui/{project}/executions")
@@ -57,7 +60,7 @@ def execution_list(
 
 
 def events_at(services: WebServices, project: str, offsets: Iterable[int]) -> dict[int, Event]:
-    """The events at ``offsets`` (of ``project``), read a page at a time from the lowest."""
+    """The (still stored) events of ``project`` at ``offsets``, a page at a time from the lowest."""
     wanted = sorted(set(offsets))
     found: dict[int, Event] = {}
     if not wanted:
@@ -65,18 +68,16 @@ def events_at(services: WebServices, project: str, offsets: Iterable[int]) -> di
     after = wanted[0] - 1
     for _ in range(EVENT_PAGES):
         page = services.events.list(project, after_offset=after, limit=EVENT_PAGE)
-        for event in page:
-            if event.offset in wanted:
-                found[event.offset] = event
+        found.update((e.offset, e) for e in page if e.offset in wanted)
         if not page.items or page.items[-1].offset >= wanted[-1]:
             return found
         after = page.items[-1].offset
-    # Far apart (a long-running execution): fetch the rest one by one.
+    # Far apart (a long-running execution): the rest one by one.
     for offset in wanted:
         if offset not in found:
-            page = services.events.list(project, after_offset=offset - 1, limit=1)
-            if page.items and page.items[0].offset == offset:
-                found[offset] = page.items[0]
+            one = services.events.list(project, after_offset=offset - 1, limit=1)
+            if one.items and one.items[0].offset == offset:
+                found[offset] = one.items[0]
     return found
 
 
@@ -89,7 +90,18 @@ def execution_timeline(
     execution = services.scheduler.get_execution(project, execution_id)
     attempts = services.scheduler.list_job_executions(project, execution_id)
     actions = services.scheduler.list_actions(project, execution_id)
-    events = events_at(services, project, (a.event_offset for a in actions if a.event_offset))
+    shown = actions[-SHOWN:]
+    events = events_at(
+        services,
+        project,
+        [a.event_offset for a in shown if a.event_offset is not None]
+        + [
+            a.event_offset
+            for t in attempt_triggers(attempts, actions).values()
+            for a in (t.started_by, t.stopped_by)
+            if a is not None and a.event_offset is not None
+        ][-2 * SHOWN :],
+    )
     snapshot = services.workflows.get_snapshot(project, execution.snapshot_id)
     plan = WorkflowPlan.from_json(snapshot.plan)
     waiting = (
@@ -98,7 +110,7 @@ def execution_timeline(
         else {}
     )
     timeline = build_timeline(
-        execution, attempts, actions, events, jobs=[job.name for job in plan.jobs]
+        execution, attempts, actions, events, jobs=[job.name for job in plan.jobs], limit=SHOWN
     )
     return render(
         request,

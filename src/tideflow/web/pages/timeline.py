@@ -78,6 +78,8 @@ class Timeline:
     marks: list[Mark] = field(default_factory=list)
     ticks: list[tuple[float, str]] = field(default_factory=list)
     causes: list[Cause] = field(default_factory=list)
+    total_attempts: int = 0
+    total_actions: int = 0
 
 
 def _aware(value: datetime) -> datetime:
@@ -92,6 +94,7 @@ def build_timeline(
     *,
     jobs: Sequence[str] = (),
     now: datetime | None = None,
+    limit: int | None = None,
 ) -> Timeline:
     """Lay out ``attempts`` and ``actions`` of ``execution`` on one time axis.
 
@@ -102,12 +105,22 @@ def build_timeline(
         events: The events behind the actions, by offset (missing ones are shown by offset).
         jobs: Job names in the order to show them (the plan's); jobs not listed follow.
         now: The end of the axis for what still runs (the current time by default).
+        limit: Draw and list only the newest ``limit`` attempts and actions (a long-running
+            execution has thousands; the JSON API pages through all of them).
     """
     now = _aware(now or datetime.now(UTC))
-    causes = [
-        Cause(a, events.get(a.event_offset) if a.event_offset is not None else None)
-        for a in actions
-    ]
+    # Which action started / ended an attempt is worked out from the whole history, in order.
+    triggers = attempt_triggers(list(attempts), list(actions))
+    total_attempts, total_actions = len(attempts), len(actions)
+    if limit is not None:
+        attempts = sorted(attempts, key=lambda a: a.job_execution_id)[-limit:]
+        actions = list(actions)[-limit:]
+
+    def cause_of(action: ExecutionAction) -> Cause:
+        offset = action.event_offset
+        return Cause(action, events.get(offset) if offset is not None else None)
+
+    causes = [cause_of(a) for a in actions]
     times = [_aware(t) for t in (execution.start_time, execution.end_time) if t is not None]
     for attempt in attempts:
         times.extend(
@@ -123,7 +136,7 @@ def build_timeline(
     def x_of(when: datetime | None) -> float:
         if when is None:
             return LABEL_WIDTH
-        return LABEL_WIDTH + AXIS_WIDTH * (_aware(when) - start).total_seconds() / span
+        return round(LABEL_WIDTH + AXIS_WIDTH * (_aware(when) - start).total_seconds() / span, 1)
 
     order = list(
         dict.fromkeys(
@@ -138,13 +151,13 @@ def build_timeline(
         end=end,
         rows=list(row_y.items()),
         causes=causes,
+        total_attempts=total_attempts,
+        total_actions=total_actions,
     )
     for i in range(5):
         fraction = i / 4
         when = start + timedelta(seconds=span * fraction)
         timeline.ticks.append((LABEL_WIDTH + AXIS_WIDTH * fraction, when.strftime("%H:%M:%S")))
-    by_action = {c.action.action_id: c for c in causes}
-    triggers = attempt_triggers(list(attempts), list(actions))
     for attempt in attempts:
         began = attempt.start_time or attempt.create_time
         finished = attempt.end_time
@@ -159,10 +172,10 @@ def build_timeline(
                 attempt,
                 x1,
                 row_y[attempt.job] + 5,
-                max(x2 - x1, 3.0),
+                round(max(x2 - x1, 3.0), 1),
                 duration,
-                by_action.get(started.action_id) if (started := t.started_by) else None,
-                by_action.get(stopped.action_id) if (stopped := t.stopped_by) else None,
+                cause_of(t.started_by) if t.started_by is not None else None,
+                cause_of(t.stopped_by) if t.stopped_by is not None else None,
             )
         )
     for cause in causes:
