@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -370,13 +370,18 @@ class ExecutionService:
 
         return self._store.run(work)
 
-    def list_actions(self, project: str, execution_id: int) -> list[ExecutionAction]:
-        """The actions recorded in an execution, oldest first."""
+    def list_actions(
+        self, project: str, execution_id: int, *, jobs: Sequence[str] | None = None
+    ) -> list[ExecutionAction]:
+        """The actions recorded in an execution, oldest first.
+
+        With ``jobs``, only those on these jobs and on the execution itself.
+        """
 
         def work(c: Connection) -> list[ExecutionAction]:
             repo = WorkflowRepository(c)
             repo.get_execution(project, execution_id)
-            return repo.list_actions(execution_id)
+            return repo.list_actions(execution_id, jobs)
 
         return self._store.run(work, write=False)
 
@@ -424,10 +429,35 @@ class ExecutionService:
             lambda c: WorkflowRepository(c).get_job(project, job_execution_id), write=False
         )
 
-    def list_job_executions(self, project: str, execution_id: int) -> list[JobExecution]:
-        """The job executions of an execution, in creation order."""
+    def list_job_executions(
+        self,
+        project: str,
+        execution_id: int,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        job: str | None = None,
+    ) -> list[JobExecution]:
+        """The job executions of an execution, in creation order.
+
+        ``after`` (a job execution id), ``limit`` and ``job`` page and filter them.
+        """
+        if limit is not None:
+            check_limit(limit)
+        _check_int32(after, "after", 0)
         return self._store.run(
-            lambda c: WorkflowRepository(c).list_jobs(project, execution_id), write=False
+            lambda c: WorkflowRepository(c).list_jobs(
+                project, execution_id, after=after, limit=limit, job=job
+            ),
+            write=False,
+        )
+
+    def latest_job_executions(
+        self, project: str, execution_id: int
+    ) -> list[tuple[JobExecution, int]]:
+        """The latest attempt of each job of an execution and how many it had, by job start."""
+        return self._store.run(
+            lambda c: WorkflowRepository(c).latest_jobs(project, execution_id), write=False
         )
 
     def set_job_status(

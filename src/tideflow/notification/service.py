@@ -34,7 +34,7 @@ from tideflow.store import (
     last_offset,
     list_events,
 )
-from tideflow.store.event import MAX_LIST_LIMIT
+from tideflow.store.event import MAX_LIST_LIMIT, events_at
 
 LISTEN_BATCH = 500
 
@@ -139,6 +139,19 @@ class NotificationService:
         if len(events) > limit:
             return Page(tuple(events[:limit]), encode_cursor(events[limit - 1].offset))
         return Page(tuple(events))
+
+    def get_many(self, namespace: str, offsets: Sequence[int]) -> dict[int, Event]:
+        """The events of ``namespace`` at ``offsets`` that are still stored (not compacted).
+
+        For showing what caused something recorded with an event offset (scheduler actions).
+        """
+        check_name(namespace, "namespace")
+        if len(offsets) > MAX_LIST_LIMIT:
+            raise InvalidArgumentError(
+                f"at most {MAX_LIST_LIMIT} offsets at a time, got {len(offsets)}", field="offsets"
+            )
+        found = self._store.run(lambda c: events_at(c, namespace, offsets), write=False)
+        return {event.offset: event for event in found}
 
     def latest_offset(self) -> int:
         """The offset of the newest event of the log (0 when empty): listen after it for "now"."""

@@ -215,6 +215,19 @@ def list_events(
     return [EventRow.to_domain(row._mapping) for row in rows]
 
 
+def events_at(connection: Connection, namespace: str, offsets: Sequence[int]) -> list[Event]:
+    """The events of ``namespace`` at ``offsets`` (those still stored), by offset."""
+    wanted = sorted(set(offsets))
+    if not wanted:
+        return []
+    query = (
+        select(_EVENT)
+        .where(_EVENT.c.namespace == namespace, _EVENT.c.offset.in_(wanted))
+        .order_by(_EVENT.c.offset)
+    )
+    return [EventRow.to_domain(row._mapping) for row in connection.execute(query)]
+
+
 def last_offset(connection: Connection) -> int:
     """The highest offset handed out so far (committed, as seen by ``connection``)."""
     return int(connection.execute(_READ_LAST).scalar_one())

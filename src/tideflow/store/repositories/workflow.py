@@ -6,11 +6,11 @@ racing to move one job execution cannot both succeed, on any backend, without a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, select, update
+from sqlalchemy import Connection, Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.domain.metadata import (
@@ -247,11 +247,17 @@ class WorkflowRepository:
         result = self._c.execute(ACTION.insert(), values)
         return ExecutionActionRow.to_domain({**values, "id": inserted_id(result)})
 
-    def list_actions(self, execution_id: int) -> list[ExecutionAction]:
-        """The actions of an execution, oldest first."""
-        rows = self._c.execute(
-            select(ACTION).where(ACTION.c.execution_id == execution_id).order_by(ACTION.c.id)
-        )
+    def list_actions(
+        self, execution_id: int, jobs: Sequence[str] | None = None
+    ) -> list[ExecutionAction]:
+        """The actions of an execution, oldest first; with ``jobs``, those on these jobs only.
+
+        Actions on the execution itself (``job`` NULL) are always included.
+        """
+        query = select(ACTION).where(ACTION.c.execution_id == execution_id)
+        if jobs is not None:
+            query = query.where(or_(ACTION.c.job.in_(list(jobs)), ACTION.c.job.is_(None)))
+        rows = self._c.execute(query.order_by(ACTION.c.id))
         return [ExecutionActionRow.to_domain(row._mapping) for row in rows]
 
     # -- job executions ----------------------------------------------------------------------
@@ -277,12 +283,45 @@ class WorkflowRepository:
             raise NotFoundError("job execution", job_execution_id)
         return JobExecutionRow.to_domain(row._mapping, row.workflow)
 
-    def list_jobs(self, project: str, execution_id: int) -> list[JobExecution]:
-        """The job executions of an execution, by id."""
-        rows = self._c.execute(
-            _jobs(project).where(JOB.c.execution_id == execution_id).order_by(JOB.c.id)
-        )
+    def list_jobs(
+        self,
+        project: str,
+        execution_id: int,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        job: str | None = None,
+    ) -> list[JobExecution]:
+        """The job executions of an execution, by id (after id ``after``, of ``job``)."""
+        query = _jobs(project).where(JOB.c.execution_id == execution_id)
+        if after:
+            query = query.where(JOB.c.id > after)
+        if job is not None:
+            query = query.where(JOB.c.job == job)
+        query = query.order_by(JOB.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = self._c.execute(query)
         return [JobExecutionRow.to_domain(row._mapping, row.workflow) for row in rows]
+
+    def latest_jobs(self, project: str, execution_id: int) -> list[tuple[JobExecution, int]]:
+        """The latest attempt of each job of an execution, with its number of attempts."""
+        per_job = (
+            select(func.max(JOB.c.id).label("id"), func.count().label("attempts"))
+            .where(JOB.c.execution_id == execution_id)
+            .group_by(JOB.c.job)
+            .subquery()
+        )
+        query = (
+            _jobs(project)
+            .add_columns(per_job.c.attempts)
+            .join(per_job, per_job.c.id == JOB.c.id)
+            .order_by(JOB.c.id)
+        )
+        return [
+            (JobExecutionRow.to_domain(row._mapping, row.workflow), int(row.attempts))
+            for row in self._c.execute(query)
+        ]
 
     def last_attempt(self, execution_id: int, job: str) -> int:
         """The highest attempt number of ``job`` in the execution (0 if it never ran)."""
