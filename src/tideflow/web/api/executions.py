@@ -10,7 +10,6 @@ from tideflow.domain.events import Event
 from tideflow.domain.limits import check_name
 from tideflow.domain.metadata import ExecutionAction
 from tideflow.domain.status import ExecutionStatus
-from tideflow.notification.service import NotificationService
 from tideflow.store.cursor import decode_cursor, encode_cursor
 from tideflow.web.api import encode
 from tideflow.web.api.params import (
@@ -27,16 +26,6 @@ from tideflow.web.api.triggers import attempt_triggers
 
 router = APIRouter(tags=["executions"])
 ExecutionId = Annotated[int, Path(ge=1, lt=2**31, description="The workflow execution.")]
-
-
-def events_at(events: NotificationService, project: str, offsets: set[int]) -> dict[int, Event]:
-    """The events of ``project`` at ``offsets`` that are still in the log (not compacted)."""
-    found: dict[int, Event] = {}
-    for offset in sorted(offsets):
-        listed = events.list(project, after_offset=offset - 1, limit=1)
-        if listed.items and listed.items[0].offset == offset:
-            found[offset] = listed.items[0]
-    return found
 
 
 def _action(a: ExecutionAction | None, events: dict[int, Event]) -> dict[str, Any] | None:
@@ -83,14 +72,10 @@ def get_execution(
     """An execution, the latest attempt of each job, and the rules idle jobs wait on."""
     scheduler = services.scheduler
     execution = scheduler.get_execution(project, execution_id)
-    latest: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    for attempt in scheduler.list_job_executions(project, execution_id):
-        latest[attempt.job] = attempt
-        counts[attempt.job] = counts.get(attempt.job, 0) + 1
+    latest = scheduler.executions.latest_job_executions(project, execution_id)
     return {
         **encode.execution(execution),
-        "jobs": [{**encode.job_execution(a), "attempts": counts[job]} for job, a in latest.items()],
+        "jobs": [{**encode.job_execution(a), "attempts": count} for a, count in latest],
         "waiting_on": scheduler.waiting_on(project, execution_id),
     }
 
@@ -118,23 +103,23 @@ def list_job_executions(
     if job is not None:
         check_name(job, "job")
     after = decode_cursor("job_execution", cursor) or 0
-    scheduler = services.scheduler
-    scheduler.get_execution(project, execution_id)  # 404 for another project's execution
-    attempts = scheduler.list_job_executions(project, execution_id)
-    triggers = attempt_triggers(attempts, scheduler.list_actions(project, execution_id))
-    chosen = [a for a in attempts if a.job_execution_id > after and (job is None or a.job == job)]
+    executions = services.scheduler.executions
+    executions.get_execution(project, execution_id)  # 404 for another project's execution
+    chosen = executions.list_job_executions(
+        project, execution_id, after=after, limit=limit + 1, job=job
+    )
     more = len(chosen) > limit
     chosen = chosen[:limit]
+    # The actions of the jobs on this page only: each job's are needed from its first attempt.
+    actions = executions.list_actions(project, execution_id, jobs=sorted({a.job for a in chosen}))
+    triggers = attempt_triggers(chosen, actions)
     offsets = {
         action.event_offset
-        for a in chosen
-        for action in (
-            triggers[a.job_execution_id].started_by,
-            triggers[a.job_execution_id].stopped_by,
-        )
+        for t in triggers.values()
+        for action in (t.started_by, t.stopped_by)
         if action is not None and action.event_offset is not None
     }
-    events = events_at(services.events, project, offsets)
+    events = services.events.get_many(project, sorted(offsets))
     items = [
         {
             **encode.job_execution(a),
