@@ -537,6 +537,8 @@ class FlinkExecutor(Executor):
                 )
                 self._set_status(attempt, JobStatus.RUNNING, external_id=attempt.job_id)
         elif state == "FINISHED":
+            if attempt.savepoint_trigger is not None:
+                self._check_savepoint(attempt)  # it completed since the look above
             if attempt.stop_requested or attempt.savepoint is not None:
                 self._report_end(attempt, JobStatus.STOPPED, None)
             else:
