@@ -103,9 +103,18 @@ def test_tideflow_run_ad_ctr_ends_finished(home: Path) -> None:
     assert "FINISHED" in run.stdout
 
 
+DRIFT_DELAY_BOUND = 1500
+"""Drifted predictions up to the end of the window that raised the Example Monitor's
+DRIFT_DETECTED: its windows hold 500, so the window straddling the drift or the next one."""
+DEGRADED_DELAY_BOUND = 6000
+"""The same for the Model Monitor's MODEL_DEGRADED (joined samples after the drift): ADWIN
+needs enough post-drift losses to cut its window."""
+
+
 def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
+    """The default run: the loop works, the drift is detected in bounded samples and retrains."""
     home = tmp_path / "fresh"
-    done = tideflow("quickstart", "--duration", "20", "--json", home=home, timeout=240)
+    done = tideflow("quickstart", "--json", home=home, timeout=480)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["versions_generated"] >= 1
@@ -116,6 +125,38 @@ def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
     assert summary["swaps"] >= 1
     assert 0.0 <= summary["online_auc"] <= 1.0
     assert running_server(home) is None  # it started the server, so it stopped it
+    # The monitors: the drift is detected and retrains the model, shown live.
+    assert summary["drifts_detected"] >= 1, done.stderr
+    assert summary["retrains_triggered"] >= 1, done.stderr
+    assert "market: concept drift" in done.stderr
+    assert "train restarted" in done.stderr
+    delays = summary["detection_delay_samples"]
+    assert summary["monitor_events"]["DRIFT_DETECTED"] >= 1, done.stderr
+    assert delays["DRIFT_DETECTED"] is not None
+    assert delays["DRIFT_DETECTED"] <= DRIFT_DELAY_BOUND, delays
+    if delays["MODEL_DEGRADED"] is not None:
+        assert delays["MODEL_DEGRADED"] <= DEGRADED_DELAY_BOUND, delays
+    with tide.connect(f"sqlite:///{home / 'tideflow.db'}", project="default") as c:
+        adapted = [v for v in versions(c) if v.params.get("monitor_offset")]
+        assert adapted, "no version was trained by a trainer restarted on a monitor's event"
+        assert any(v.params["learning_rate"] > 0.05 for v in adapted)  # it learnt faster
+        drift = [m for m in c.metrics.list(model="ctr", limit=1000) if m.name.startswith("drift.")]
+        assert {m.name for m in drift} >= {"drift.device.chi2", "drift.site.chi2"}
+    report = tideflow(
+        "monitor",
+        "report",
+        "ctr",
+        "--db",
+        f"sqlite:///{home / 'tideflow.db'}",
+        "--json",
+        home=home,
+        timeout=60,
+    )
+    assert report.returncode == 0, report.stderr
+    found = json.loads(report.stdout)
+    assert found["drift"]
+    assert any(w["breaches"] for w in found["drift"])
+    assert "DRIFT_DETECTED" in {e["event_type"] for e in found["events"]}
 
 
 def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None:

@@ -185,22 +185,50 @@ def test_ad_ctr_shape() -> None:
         "train": (True, [("click_streams", "read_dataset"), ("learn", "train")]),
         "validate": (False, [("judge", "validate")]),
         "push": (False, [("deploy", "push_model")]),
+        "predict": (True, [("impressions", "read_dataset"), ("serve", "predict")]),
+        "monitor_examples": (
+            True,
+            [("served", "read_dataset"), ("example_monitor", "evaluate")],
+        ),
+        "monitor_model": (
+            True,
+            [("served_to_join", "read_dataset"), ("model_monitor", "evaluate")],
+        ),
     }
 
 
 def test_ad_ctr_rules_are_those_of_the_design() -> None:
     plan = only_plan("ad_ctr")
     rules = [(rule.job, rule.kind, rule.action) for rule in plan.rules]
-    assert rules == [
+    assert [r for r in rules if r[0] == "train"][1:] == [
+        ("train", RuleKind.EVENT, tide.JobAction.RESTART),
+        ("train", RuleKind.EVENT, tide.JobAction.RESTART),
+    ]
+    assert [r for r in rules if r[0] != "train"] == [
         ("validate", RuleKind.MODEL_VERSION, tide.JobAction.START),
         ("push", RuleKind.MODEL_VERSION, tide.JobAction.START),
     ]
-    validate, push = plan.rules
+    by_job = {rule.job: rule for rule in plan.rules if rule.job != "train"}
+    validate, push = by_job["validate"], by_job["push"]
     assert validate.condition == EventMatch(key="ctr", event_type="MODEL_GENERATED")
     assert push.condition == EventMatch(key="ctr", event_type="MODEL_VALIDATED")
-    # Jobs without a START rule start with the execution: the generator and the trainer.
-    started_by_rules = {rule.job for rule in plan.rules if rule.action == tide.JobAction.START}
-    assert {job.name for job in plan.jobs} - started_by_rules == {"generate", "train"}
+    restarts = [r.condition for r in plan.rules if r.action == tide.JobAction.RESTART]
+    assert restarts == [
+        EventMatch(event_type="DRIFT_DETECTED"),
+        EventMatch(event_type="MODEL_DEGRADED"),
+    ]
+    # Jobs no rule starts start with the execution; the trainer starts with the generator.
+    started_by_rules = {
+        rule.job
+        for rule in plan.rules
+        if rule.action in (tide.JobAction.START, tide.JobAction.RESTART)
+    }
+    assert {job.name for job in plan.jobs} - started_by_rules == {
+        "generate",
+        "predict",
+        "monitor_examples",
+        "monitor_model",
+    }
 
 
 def test_plans_are_self_contained_in_a_fresh_interpreter(tmp_path: Path) -> None:

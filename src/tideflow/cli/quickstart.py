@@ -4,11 +4,14 @@
 2. Submit the ``ad_ctr`` workflow that ships in the package (:mod:`tideflow.examples.ad_ctr`)
    and start an execution: the generator streams impressions and delayed click labels with a
    concept drift half-way, the trainer logs a ``ctr`` version every few seconds, each is
-   validated on the holdout and the good ones are deployed.
+   validated on the holdout and the good ones are deployed. The workflow's own ``predict`` job
+   serves the impressions into a predictions stream that the Example Monitor and the Model
+   Monitor watch; their ``DRIFT_DETECTED`` / ``MODEL_DEGRADED`` events restart the trainer.
 3. Start the online predictor (HTTP, in this process, on a free port) and, from the first
    deploy on, send it ad requests drawn from the same market; the market's known click model
    gives each request's label, so the online AUC of what was served is measured.
-4. Show live progress; after ``--duration`` seconds stop what it started (the predictor, the
+4. Show live progress -- and a line for the drift, each monitor finding and each retrain
+   it triggered; after ``--duration`` seconds stop what it started (the predictor, the
    execution, and the server only if it started it) and print a summary (with ``--json``, the
    last line is one JSON object).
 
@@ -35,8 +38,14 @@ MODEL = "ctr"
 WORKFLOW = "ad_ctr"
 REQUEST_RECORDS = 8
 WINDOW = 4000
-GRACE = 60.0
-"""Seconds past ``--duration`` to wait for a first deployed version before giving up."""
+GRACE = 120.0
+"""Most seconds past ``--duration`` to wait for the story to play out on a slow machine: a first
+deployed version, then the drift (``DRIFT_AFTER_SERVING`` after the first prediction) and
+``AFTER_DRIFT``."""
+DRIFT_AFTER_SERVING = 15.0
+"""The market drifts this long after the first prediction (so it hits a served, watched model)."""
+AFTER_DRIFT = 45.0
+"""The generator runs at least this long after the drift: detection and retraining."""
 
 
 @dataclass
@@ -71,9 +80,12 @@ class Driver(threading.Thread):
         conn = _connection(self.port)
         sent = 0
         while not self.stop_event.is_set():
-            records = [MARKET.impression(rng, f"qs-{sent + i}") for i in range(REQUEST_RECORDS)]
-            sent += len(records)
             drifted = time.time() >= self.drift_at
+            records = [
+                MARKET.impression(rng, f"qs-{sent + i}", drifted=drifted)
+                for i in range(REQUEST_RECORDS)
+            ]
+            sent += len(records)
             try:
                 conn.request(
                     "POST",
@@ -165,6 +177,7 @@ def _run(duration: float, json_output: bool) -> int:
     from tideflow.client.embedded import ensure_local_server, running_server
     from tideflow.examples.ad_ctr import WORKFLOW_FILE
     from tideflow.examples.ad_ctr.market import auc
+    from tideflow.examples.ad_ctr.monitoring import Detections, detection_delays
     from tideflow.serving.http import PredictorServer
     from tideflow.serving.predictor import Predictor
     from tideflow.settings import DEFAULT_PROJECT, Settings
@@ -190,20 +203,25 @@ def _run(duration: float, json_output: bool) -> int:
         head = _head(client)
         (workflow,) = [wf for wf in load_workflows(WORKFLOW_FILE) if wf.name == WORKFLOW]
         client.workflows.submit(workflow)
-        drift_at = time.time() + duration / 2
         params = {
             "duration": duration,
-            "drift_at": drift_at,
-            "version_every_seconds": max(2.0, min(10.0, duration / 10)),
+            "drift_after_serving": DRIFT_AFTER_SERVING,
+            "after_drift": AFTER_DRIFT,
+            "max_duration": duration + GRACE,
+            "version_every_seconds": max(2.0, min(8.0, duration / 12)),
             "idle_timeout": 3.0,
         }
         execution_id = client.workflows.start(WORKFLOW, params=params).execution_id
-        say(f"execution {execution_id} of workflow {WORKFLOW} started (drift at half-time)")
+        say(
+            f"execution {execution_id} of workflow {WORKFLOW} started (the market drifts "
+            f"{DRIFT_AFTER_SERVING:.0f} s after the first prediction)"
+        )
         predictor = Predictor(client, MODEL, sink=_sink(home, DEFAULT_PROJECT))
         http_server = PredictorServer(predictor, port=0).start()
         say(f"online predictor on {http_server.url}/predict (swaps on MODEL_DEPLOYED)")
         deadline = began + duration
-        driver = Driver(_port(http_server.url), drift_at, stop)
+        driver = Driver(_port(http_server.url), float("inf"), stop)
+        detections = Detections(client, execution_id, after_offset=head)
         board = _Board(json_output)
         driving = False
         with board:
@@ -214,6 +232,10 @@ def _run(duration: float, json_output: bool) -> int:
                     driving = True
                     driver.start()
                 counts = _count_events(client, head)
+                for line in detections.poll():
+                    board.say(f"{now - began:5.0f} s  {line}")
+                if detections.drift_time is not None:
+                    driver.drift_at = detections.drift_time  # its labels follow the market
                 board.update(
                     elapsed=now - began,
                     duration=duration,
@@ -223,7 +245,11 @@ def _run(duration: float, json_output: bool) -> int:
                     served=None if served is None else served.version.version,
                     auc_value=_auc(driver.tally, auc),
                 )
-                if now >= deadline and (driver.tally.predictions or now >= deadline + GRACE):
+                if now >= deadline + GRACE or (
+                    now >= deadline
+                    and driver.tally.predictions
+                    and _job_ended(client, execution_id, "generate")
+                ):
                     break
                 time.sleep(0.5)
         stop.set()
@@ -231,6 +257,10 @@ def _run(duration: float, json_output: bool) -> int:
             driver.join(15)
         counts = _count_events(client, head)
         swaps = predictor.holder.swaps
+        detections.poll()
+        delays = detection_delays(
+            client, home / "streams" / WORKFLOW / "predictions", after_offset=head
+        )
     finally:
         stop.set()
         if http_server is not None:
@@ -254,6 +284,15 @@ def _run(duration: float, json_output: bool) -> int:
         "swaps": swaps,
         "versions_served": sorted(tally.versions),
         "online_auc": _auc(tally, auc),
+        "drifts_detected": detections.drifts_detected,
+        "retrains_triggered": detections.retrains,
+        "monitor_events": {
+            "DRIFT_DETECTED": detections.counts["DRIFT_DETECTED"],
+            "MODEL_DEGRADED": detections.counts["MODEL_DEGRADED"],
+        },
+        "detection_delay_samples": {
+            name: delays[name] for name in ("DRIFT_DETECTED", "MODEL_DEGRADED")
+        },
         "execution_id": execution_id,
         "seconds": round(time.monotonic() - began, 1),
     }
@@ -269,6 +308,13 @@ def _run(duration: float, json_output: bool) -> int:
         stdout.file.write(json.dumps(summary, sort_keys=True) + "\n")
         stdout.file.flush()
     return 0 if ok else 1
+
+
+def _job_ended(client: Any, execution_id: int, job: str) -> bool:
+    attempts = [a for a in client.jobs.list(execution_id) if a.job == job]
+    return bool(attempts) and all(
+        str(a.status) in ("FINISHED", "FAILED", "STOPPED") for a in attempts
+    )
 
 
 def _head(client: Any) -> int:
@@ -340,6 +386,13 @@ class _Board:
         if self.live is not None:
             self.live.__exit__(None, None, None)
 
+    def say(self, line: str) -> None:
+        """Print one line above the live table (or between the progress lines)."""
+        from rich.text import Text
+
+        console = self.live.console if self.live is not None else stderr
+        console.print(Text(line))
+
     def update(
         self,
         *,
@@ -391,11 +444,19 @@ def _summary(
         f"by versions {summary['versions_served']} with {summary['swaps']} hot swaps and "
         f"{summary['failed_requests']} failed requests; online AUC {summary['online_auc']}."
     )
+    say(
+        f"Monitors: {summary['drifts_detected']} detections "
+        f"({summary['monitor_events']['DRIFT_DETECTED']} DRIFT_DETECTED, "
+        f"{summary['monitor_events']['MODEL_DEGRADED']} MODEL_DEGRADED), "
+        f"{summary['retrains_triggered']} retrains triggered; predictions served between the "
+        f"drift and the first detection: {summary['detection_delay_samples']}."
+    )
     for error in errors:
         say(f"  request error: {error}")
     say("\nTry next:")
     say(f"  tideflow execution show {execution_id}      # jobs, attempts, actions and their rules")
     say(f"  tideflow model versions {MODEL}             # every version and its status")
     say(f"  tideflow job logs {execution_id} validate    # why a version was validated or rejected")
+    say(f"  tideflow monitor report {MODEL} --out report   # drift and quality per window, plots")
     say(f"  tideflow serve {MODEL}                      # the online predictor, on port 8000")
     say("  tideflow run examples/ad_ctr/workflow.py --param duration=30   # the workflow alone")

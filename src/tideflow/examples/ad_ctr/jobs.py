@@ -2,8 +2,8 @@
 
 Streams live under ``$TIDEFLOW_HOME/streams/<workflow>/`` (or the ``stream_root`` param):
 ``impressions`` (features, written as each ad is shown), ``clicks`` (``{request_id, clicked,
-impression_offset}``, written ``label_delay`` seconds after the impression, in impression
-order) and ``holdout`` (a tenth of the impressions, with their labels: never trained on).
+label, impression_offset}``, written ``label_delay`` seconds after the impression, in
+impression order) and ``holdout`` (a tenth of the impressions, with their labels: never trained on).
 
 Every setting is read from the execution's params first, then from the node's config
 (:func:`setting`), so ``tide.start("ad_ctr", params={"duration": 20})`` bounds a run.
@@ -75,9 +75,10 @@ class GenerateClicks(tide.Processor):
 
     Each impression is written to the impressions stream at once, and its label to the clicks
     stream (or, for the holdout tenth, the impression with its label to the holdout stream)
-    ``label_delay`` seconds later. Clicks follow the market's known model; at ``drift_at``
-    (epoch seconds; default ``drift_fraction`` of the way through) the model drifts and a
-    ``CONCEPT_DRIFT`` event (key ``ctr``) is sent. Ends by itself (FINISHED) after ``duration``.
+    ``label_delay`` seconds later. Clicks follow the market's known model; at the drift time
+    (:class:`DriftSchedule`) the model drifts and the traffic mix shifts, and a ``CONCEPT_DRIFT``
+    event (key ``ctr``, value the epoch time) is sent. Ends by itself (FINISHED) after
+    ``duration`` (or later, see :class:`DriftSchedule`).
     """
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> int:
@@ -86,12 +87,7 @@ class GenerateClicks(tide.Processor):
         rate = float(setting(ctx, "rate", 400.0))
         delay = float(setting(ctx, "label_delay", 0.25))
         start = time.time()
-        drift_at = setting(ctx, "drift_at", None)
-        drift_time = (
-            float(drift_at)
-            if drift_at is not None
-            else start + duration * float(setting(ctx, "drift_fraction", 0.5))
-        )
+        schedule = DriftSchedule(ctx, start, duration)
         rng = random.Random(
             int(setting(ctx, "seed", 1)) * 1000 + ctx.execution_id * 10 + ctx.attempt
         )
@@ -109,16 +105,20 @@ class GenerateClicks(tide.Processor):
         sent = clicks = 0
         drifted = False
         try:
-            while time.time() < start + duration and not getattr(ctx, "stopping", False):
+            while schedule.running(time.time()) and not getattr(ctx, "stopping", False):
                 now = time.time()
-                if not drifted and now >= drift_time:
+                drift_time = schedule.drift_time(ctx, now)
+                if not drifted and drift_time is not None and now >= drift_time:
                     drifted = True
+                    schedule.drifted_at = now
                     ctx.send_event(MODEL, f"{now:.3f}", event_type="CONCEPT_DRIFT")
                     ctx.logger.info("concept drift: segment/category affinities changed")
                 due = int((now - start) * rate) - sent
                 rows = []
                 for i in range(due):
-                    row = MARKET.impression(rng, f"{ctx.execution_id}-{ctx.attempt}-{sent + i}")
+                    row = MARKET.impression(
+                        rng, f"{ctx.execution_id}-{ctx.attempt}-{sent + i}", drifted=drifted
+                    )
                     row["time"] = now
                     row["holdout"] = is_holdout(row["request_id"])
                     rows.append(row)
@@ -158,12 +158,70 @@ class GenerateClicks(tide.Processor):
                 holdout.append({**row, "clicked": label})
             else:
                 labels.append(
-                    {"request_id": row["request_id"], "clicked": label, "impression_offset": offset}
+                    {
+                        "request_id": row["request_id"],
+                        "clicked": label,
+                        "label": label,  # the name the Model Monitor joins on
+                        "impression_offset": offset,
+                    }
                 )
         if labels:
             writers[CLICKS].write(labels)
         if holdout:
             writers[HOLDOUT].write(holdout)
+
+
+class DriftSchedule:
+    """When the generator's market drifts, and how long the generator runs.
+
+    - ``drift_at`` (epoch seconds), else ``drift_fraction`` (0.5) of ``duration`` after the
+      start: a drift at a fixed time (``tideflow run``).
+    - ``drift_after_serving`` (seconds): instead, that long after the first prediction of the
+      ``predict`` job reached the predictions stream -- so the drift always hits a model that
+      is being served and monitored, however slowly a busy machine gets there (the
+      quickstart).
+    - ``after_drift`` (seconds): keep generating at least that long after the drift, past
+      ``duration`` if needed, so the monitors see the new market and the retrained model
+      serves it; never past ``max_duration`` (3 x ``duration``) after the start.
+    """
+
+    def __init__(self, ctx: tide.JobContext, start: float, duration: float) -> None:
+        self.end = start + duration
+        self.latest_end = start + float(setting(ctx, "max_duration", 3 * duration))
+        self.after_drift = float(setting(ctx, "after_drift", 0.0) or 0.0)
+        after_serving = setting(ctx, "drift_after_serving", None)
+        self.after_serving = float(after_serving) if after_serving is not None else None
+        self.predictions = stream_dir(ctx, "predictions")
+        drift_at = setting(ctx, "drift_at", None)
+        self.time: float | None = None
+        if self.after_serving is None:
+            self.time = (
+                float(drift_at)
+                if drift_at is not None
+                else start + duration * float(setting(ctx, "drift_fraction", 0.5))
+            )
+        self.drifted_at: float | None = None
+        self._looked = 0.0
+
+    def drift_time(self, ctx: tide.JobContext, now: float) -> float | None:
+        """The drift time, ``None`` while it waits for a first prediction (looked for each 1 s)."""
+        if self.time is None and self.after_serving is not None and now - self._looked >= 1.0:
+            self._looked = now
+            if self.predictions.is_dir() and any(
+                p.name.startswith(("part-", ".part-")) for p in self.predictions.iterdir()
+            ):
+                self.time = now + self.after_serving
+        return self.time
+
+    def running(self, now: float) -> bool:
+        """Whether the generator goes on at ``now``."""
+        if now >= self.latest_end:
+            return False
+        if now < self.end:
+            return True
+        if self.after_drift <= 0:
+            return False
+        return self.drifted_at is None or now < self.drifted_at + self.after_drift
 
 
 class OnlineTrainer(tide.Processor):
@@ -177,6 +235,14 @@ class OnlineTrainer(tide.Processor):
     stream positions are committed right after the version is registered. A restarted trainer
     therefore warm-starts from the newest version and resumes after its ``clicks_end``: no
     sample is trained into two versions.
+
+    Adapting after a monitor's finding: a restart alone would carry on exactly as before, so a
+    trainer that starts and finds a ``DRIFT_DETECTED`` or ``MODEL_DEGRADED`` event of its
+    execution newer than the last one a version handled (``monitor_offset`` in the versions'
+    params) learns ``adapt_factor`` times faster for the next ``adapt_samples`` samples, then
+    returns to ``learning_rate``: the model catches up with the changed market in a few
+    thousand samples instead of tens of thousands, keeping what still holds (user, ad and
+    context effects). Each version's params say ``learning_rate`` and ``monitor_offset``.
     """
 
     clicks_range: tuple[int | None, int] = (None, 0)
@@ -202,6 +268,7 @@ class OnlineTrainer(tide.Processor):
             CLICKS: register_dataset(ctx.client, CLICKS, clicks),
         }
         self.model, trained_until = self._resume(ctx, lr)
+        self._adapt(ctx, lr)
         self.clicks = clicks
         self.pending: dict[int, dict[str, Any]] = {}
         self._reset_window()
@@ -227,6 +294,7 @@ class OnlineTrainer(tide.Processor):
                 self.window_predictions.extend(self.model.scores(rows))
                 self.window_labels.extend(labels)
                 self.model.learn(rows, labels)
+                self._count_adapted(len(rows), lr)
             new = len(self.window_labels)
             elapsed = time.monotonic() - self.window_started
             if new >= self.every_n or (new >= self.min_samples and elapsed >= self.every_t):
@@ -252,6 +320,37 @@ class OnlineTrainer(tide.Processor):
                 )
                 return model, int(version.params["clicks_end"])
         return CtrModel(learning_rate=lr), 0
+
+    def _adapt(self, ctx: tide.JobContext, lr: float) -> None:
+        """Learn faster for a while if a monitor found drift since the last version adapted."""
+        handled = max(
+            (int(v.params.get("monitor_offset") or 0) for v in all_versions(ctx.client, MODEL)),
+            default=0,
+        )
+        self.monitor_offset = handled
+        self.adapt_left = 0
+        self.model.set_learning_rate(lr)
+        finding = latest_monitor_event(ctx, after_offset=handled)
+        if finding is None:
+            return
+        self.monitor_offset = finding.offset
+        self.adapt_left = int(setting(ctx, "adapt_samples", 6000))
+        boosted = lr * float(setting(ctx, "adapt_factor", 4.0))
+        self.model.set_learning_rate(boosted)
+        ctx.logger.info(
+            "adapting after %s (offset %s): learning rate %g for %d samples",
+            finding.event_type,
+            finding.offset,
+            boosted,
+            self.adapt_left,
+        )
+
+    def _count_adapted(self, samples: int, lr: float) -> None:
+        if self.adapt_left > 0:
+            self.adapt_left -= samples
+            if self.adapt_left <= 0:
+                self.model.set_learning_rate(lr)
+                self.ctx.logger.info("adapted: learning rate back to %g", lr)
 
     def _reset_window(self) -> None:
         self.window_labels: list[int] = []
@@ -312,6 +411,8 @@ class OnlineTrainer(tide.Processor):
                 "clicks_end": last,
                 "impressions_end": self.impressions_end,
                 "total_samples": self.model.samples,
+                "learning_rate": self.model.learning_rate,
+                "monitor_offset": self.monitor_offset,
             },
             inputs=inputs,
         )
@@ -477,6 +578,28 @@ class Pusher(tide.Processor):
         )
         ctx.logger.info("deployed %s version %s", MODEL, candidate.version)
         return int(candidate.version)
+
+
+MONITOR_EVENTS = ("DRIFT_DETECTED", "MODEL_DEGRADED")
+
+
+def latest_monitor_event(ctx: tide.JobContext, *, after_offset: int) -> Any | None:
+    """The newest ``DRIFT_DETECTED`` / ``MODEL_DEGRADED`` event of ``ctr`` in this execution."""
+    found = None
+    cursor = None
+    while True:
+        page = ctx.client.events.list(
+            key=MODEL,
+            event_types=list(MONITOR_EVENTS),
+            after_offset=after_offset,
+            limit=1000,
+            cursor=cursor,
+        )
+        for event in page.items:
+            if str(event.context.get("execution_id")) == str(ctx.execution_id):
+                found = event
+        if (cursor := page.next_cursor) is None:
+            return found
 
 
 def _trigger_version(ctx: tide.JobContext) -> int | None:

@@ -4,7 +4,10 @@ Every impression shows one ad (with a category and a quality) to one user (with 
 a context (device, site, slot position, hour). Whether it is clicked follows a known logistic
 model; at the **drift time** the affinity of user segments for ad categories is replaced by
 another one (a concept drift: P(click | features) changes, the features do not), so a model
-trained before the drift gets worse and the online trainer has to catch up.
+trained before the drift gets worse and the online trainer has to catch up. The traffic shifts
+at the same moment (a new campaign: most requests come from mobile devices and the first few
+sites), so the serving data stops looking like the training data: a covariate shift the Example
+Monitor can see, while the Model Monitor sees the concept drift in the click labels.
 
 Plain Python (no NumPy), so the quickstart's request driver and the jobs share it cheaply.
 """
@@ -21,6 +24,11 @@ N_USERS, N_SEGMENTS = 2000, 6
 N_ADS, N_CATEGORIES = 60, 8
 N_DEVICES, N_SITES, N_POSITIONS = 3, 10, 4
 BASE_LOGIT = -1.6
+
+DRIFTED_DEVICE_MIX = (0.1, 0.15, 0.75)
+"""P(device) after the drift (uniform before)."""
+DRIFTED_SITES, DRIFTED_SITE_SHARE = 3, 0.7
+"""After the drift, ``DRIFTED_SITE_SHARE`` of requests come from sites ``0..DRIFTED_SITES-1``."""
 
 FEATURE_FIELDS = ("user", "segment", "ad", "category", "device", "site", "position", "hour")
 CROSSES = (("segment", "category"), ("device", "category"))
@@ -54,18 +62,28 @@ class AdMarket:
             for _ in range(2)  # [0]: before the drift, [1]: after it
         ]
 
-    def impression(self, rng: random.Random, request_id: str) -> dict[str, Any]:
-        """One ad request's features (no label)."""
+    def impression(
+        self, rng: random.Random, request_id: str, *, drifted: bool = False
+    ) -> dict[str, Any]:
+        """One ad request's features (no label); the device and site mix shifts with the drift."""
         user = rng.randrange(N_USERS)
         ad = rng.randrange(N_ADS)
+        if drifted:
+            device = rng.choices(range(N_DEVICES), weights=DRIFTED_DEVICE_MIX)[0]
+            if rng.random() < DRIFTED_SITE_SHARE:
+                site = rng.randrange(DRIFTED_SITES)
+            else:
+                site = rng.randrange(N_SITES)
+        else:
+            device, site = rng.randrange(N_DEVICES), rng.randrange(N_SITES)
         return {
             "request_id": request_id,
             "user": user,
             "segment": self.user_segment[user],
             "ad": ad,
             "category": self.ad_category[ad],
-            "device": rng.randrange(N_DEVICES),
-            "site": rng.randrange(N_SITES),
+            "device": device,
+            "site": site,
             "position": rng.randrange(N_POSITIONS),
             "hour": rng.randrange(24),
         }

@@ -39,6 +39,15 @@ class CtrModel:
     def _matrix(self, records: Sequence[dict[str, Any]]) -> Any:
         return self.hasher.transform(tokens(dict(row)) for row in records)
 
+    @property
+    def learning_rate(self) -> float:
+        """The SGD step size in use."""
+        return float(self.classifier.eta0)
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        """Change the step size of the next ``learn`` calls (kept when saved)."""
+        self.classifier.set_params(eta0=learning_rate)
+
     def learn(self, records: Sequence[dict[str, Any]], labels: Sequence[int]) -> None:
         """One ``partial_fit`` step on a micro-batch of impressions and their labels."""
         if records:
