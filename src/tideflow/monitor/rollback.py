@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tideflow.errors import IllegalTransitionError, NotFoundError
+from tideflow.errors import FailedPreconditionError, IllegalTransitionError, NotFoundError
 from tideflow.monitor.source import model_of
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.processor import Processor
@@ -40,7 +40,7 @@ class Rollback(Processor):
             current = None
         try:
             restored = ctx.client.models.rollback(model)
-        except (NotFoundError, IllegalTransitionError) as e:
+        except (NotFoundError, FailedPreconditionError, IllegalTransitionError) as e:
             ctx.logger.warning("cannot roll %s back: %s", model, e)
             return None
         ctx.log_metric(
