@@ -264,8 +264,9 @@ quality metric per window, see the RPC section). CPU time per 1,000 samples over
 
 Detection delay in samples after the shift (median and p99 over {results["seeds"]} seeds; the
 Model Monitor's detectors are fed the per-sample log-loss of a calibrated model; the Example
-Monitor's delay counts to the end of the first window that flags the shifted feature), and
-false alarms of the detectors on 100,000 stationary samples:
+Monitor's delay counts to the end of the first window that flags the shifted feature; "missed"
+counts seeds where a detector never fired after the shift, or fired before it and was still deaf
+in its cooldown), and false alarms of the detectors on 100,000 stationary samples:
 
 | shift | median delay | p99 delay | missed | false alarms / 100k |
 |---|---|---|---|---|
