@@ -319,6 +319,10 @@ def test_the_log_page_shows_the_running_attempt(page: Any, client: Client, execu
         "n => document.getElementById('log').textContent.includes(`train attempt ${n} running`)",
         arg=attempt.attempt,
     )
+    # The follower's first message replaced the rendered tail: nothing shows twice.
+    page.locator('#log[data-streamed="true"]').wait_for()
+    line = f"train attempt {attempt.attempt} running"
+    assert page.locator("#log").text_content().count(line) == 1
     _shot(page, "job-log")
 
 

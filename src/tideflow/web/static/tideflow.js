@@ -157,6 +157,7 @@
         const follow = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
         if (first) log.textContent = "";
         first = false;
+        log.dataset.streamed = "true";
         log.append(document.createTextNode(text));
         if (piece && piece.after != null) log.dataset.offset = String(piece.after);
         if (follow) window.scrollTo(0, document.body.scrollHeight);
