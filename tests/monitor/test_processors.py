@@ -96,7 +96,11 @@ def test_example_monitor_rereads_the_baseline_when_the_version_changes(
     client: Client, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(1)
-    v1 = trained_version(client, tmp_path, "train_a", normal(rng, 2000))
+    # training rows carry more than the served features: ids and times are not watched
+    stamped = [
+        {**r, "request_id": f"t{i}", "time": 1e9 + i} for i, r in enumerate(normal(rng, 2000))
+    ]
+    v1 = trained_version(client, tmp_path, "train_a", stamped)
     v2 = trained_version(client, tmp_path, "train_b", normal(rng, 2000, mean=3.0))
     predictions = tmp_path / "predictions"
     with LocalStreamWriter(predictions) as out:
@@ -123,6 +127,7 @@ def test_example_monitor_rereads_the_baseline_when_the_version_changes(
     # the baseline was the lineage's range only (the "pad" record before it has no x)
     assert monitor.scorer is not None
     assert monitor.scorer.size == 2000
+    assert monitor.scorer.features == ["x"]
 
 
 def test_example_monitor_alarms_once_per_episode_and_rearms(client: Client, tmp_path: Path) -> None:

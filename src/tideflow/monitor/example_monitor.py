@@ -6,7 +6,8 @@
 
 It reads the predictions stream (one record per prediction, ``{request_id, model, version,
 features, score, time}``), keeps the records of its model, and scores sliding windows of them
-(``window`` samples every ``step``) against the **baseline**: the training samples of the
+(``window`` samples every ``step``) -- of the features the served records carry and the
+training samples have too, unless ``features`` names them -- against the **baseline**: the training samples of the
 version that served them, found through lineage (:mod:`tideflow.monitor.baseline`), or the
 records passed as ``baseline=``. When the served version changes (a record names another
 ``version``; records without one are scored against the DEPLOYED version, looked up per
@@ -31,7 +32,7 @@ from typing import Any
 from tideflow.errors import NotFoundError
 from tideflow.io.local_stream import LocalStreamReader
 from tideflow.monitor.baseline import load_baseline
-from tideflow.monitor.drift import DriftScorer, WindowDrift
+from tideflow.monitor.drift import DriftScorer, WindowDrift, features_of
 from tideflow.monitor.source import model_of, open_stream, setting, with_inputs
 from tideflow.monitor.window import SlidingWindow
 from tideflow.sdk.context import JobContext
@@ -39,6 +40,16 @@ from tideflow.sdk.processor import Processor
 
 DRIFT_DETECTED = "DRIFT_DETECTED"
 SENDER = "example_monitor"
+NOT_FEATURES = frozenset({"request_id", "model", "version", "offset", "score", "time", "label"})
+"""Fields of a prediction record that are not features (when it has no ``features`` mapping)."""
+
+
+def serving_features(record: Mapping[str, Any]) -> list[str]:
+    """The feature names of a prediction record: its ``features`` keys, or its own fields."""
+    inner = record.get("features")
+    if isinstance(inner, Mapping):
+        return sorted(str(k) for k in inner if k != "request_id")
+    return sorted(str(k) for k in record if k not in NOT_FEATURES)
 
 
 class ExampleMonitor(Processor):
@@ -52,7 +63,8 @@ class ExampleMonitor(Processor):
         predictions_dataset: A registered dataset naming that directory.
         window: Samples per window (default 500).
         step: Samples between windows (default ``window``).
-        features: Features to watch (default: those of the baseline).
+        features: Features to watch (default: those of the first served record that the
+            baseline also has).
         kinds: ``{feature: "numeric" | "categorical"}`` (default: inferred).
         psi: PSI threshold (default 0.2).
         alpha: Family-wise significance per window (default 0.01, Bonferroni over features).
@@ -144,7 +156,7 @@ class ExampleMonitor(Processor):
                     deployed = deployed if deployed is not None else self._deployed()
                     version = deployed
                 if version != self.version:
-                    self._switch(None if version is None else int(version))
+                    self._switch(None if version is None else int(version), record)
                 if self.scorer is None:
                     counts["skipped"] += 1
                     continue
@@ -175,20 +187,21 @@ class ExampleMonitor(Processor):
         except NotFoundError:
             return None
 
-    def _switch(self, version: int | None) -> None:
+    def _switch(self, version: int | None, record: Mapping[str, Any]) -> None:
         """Serve ``version`` from now on: read its baseline, start an empty window."""
         ctx = self.ctx
         self.version = version
         self.window.reset()
         self.armed, self.quiet = True, 0
         self.scorer = None
+        configured = self._get(ctx, "features")
+        wanted = list(configured) if configured else serving_features(record)
         if self.baseline is not None:
             rows = self.baseline
         elif version is None:
             ctx.logger.warning("no version of %s is deployed: nothing to compare with", self.model)
             return
         else:
-            wanted = self._get(ctx, "features")
             rows = load_baseline(
                 ctx.client,
                 self.model,
@@ -197,16 +210,20 @@ class ExampleMonitor(Processor):
                 datasets=self._get(ctx, "baseline_datasets"),
                 limit=int(self._get(ctx, "baseline_size", 5000)),
             )
-        if not rows:
+        if not configured:  # watch what both sides have (training rows carry ids, times, ...)
+            present = {name for row in rows for name in features_of(row)}
+            wanted = [name for name in wanted if name in present]
+        if not rows or not wanted:
             ctx.logger.warning(
-                "%s version %s has no training samples in its lineage: not monitored",
+                "%s version %s has no training samples with the served features in its "
+                "lineage: not monitored",
                 self.model,
                 version,
             )
             return
         self.scorer = DriftScorer(
             rows,
-            features=self._get(ctx, "features"),
+            features=wanted,
             kinds=self._get(ctx, "kinds"),
             psi=float(self._get(ctx, "psi", 0.2)),
             alpha=float(self._get(ctx, "alpha", 0.01)),
