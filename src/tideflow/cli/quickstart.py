@@ -248,7 +248,7 @@ def _run(duration: float, json_output: bool) -> int:
                 if now >= deadline + GRACE or (
                     now >= deadline
                     and driver.tally.predictions
-                    and _job_ended(client, execution_id, "generate")
+                    and _story_told(client, execution_id, detections)
                 ):
                     break
                 time.sleep(0.5)
@@ -308,6 +308,23 @@ def _run(duration: float, json_output: bool) -> int:
         stdout.file.write(json.dumps(summary, sort_keys=True) + "\n")
         stdout.file.flush()
     return 0 if ok else 1
+
+
+def _story_told(client: Any, execution_id: int, detections: Any) -> bool:
+    """The generator has ended, and each monitor has either spoken since the drift or ended.
+
+    Monitors read behind their streams on a busy machine: stopping the execution as soon as
+    the generator ends could cut a detection that is seconds away.
+    """
+    if not _job_ended(client, execution_id, "generate"):
+        return False
+    for event_type, job in (
+        ("DRIFT_DETECTED", "monitor_examples"),
+        ("MODEL_DEGRADED", "monitor_model"),
+    ):
+        if not detections.counts[event_type] and not _job_ended(client, execution_id, job):
+            return False
+    return True
 
 
 def _job_ended(client: Any, execution_id: int, job: str) -> bool:
