@@ -87,6 +87,8 @@ class RaySettings:
             Tideflow's own.
         head_num_cpus: CPUs the local head offers (``None``: Ray counts them).
         head_start_timeout: Seconds the local head gets to answer.
+        head_startup_nice: Niceness the local head starts with (negative: more CPU while it
+            starts, for a busy machine; see :class:`~tideflow.executors.ray_head.LocalRayHead`).
         submit_timeout: Seconds a submission is retried while the cluster says "try again
             later" (a head that just started has no job agent yet).
     """
@@ -99,6 +101,7 @@ class RaySettings:
     runtime_env: Mapping[str, Any] = field(default_factory=dict)
     head_num_cpus: int | None = None
     head_start_timeout: float = 120.0
+    head_startup_nice: int = 0
     submit_timeout: float = 120.0
 
     @classmethod
@@ -204,6 +207,7 @@ class RayExecutor(Executor):
                     num_cpus=self.settings.head_num_cpus,
                     stop_wait=self.settings.stop_wait,
                     start_timeout=self.settings.head_start_timeout,
+                    startup_nice=self.settings.head_startup_nice,
                 )
             return self._head
 

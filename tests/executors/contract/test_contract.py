@@ -8,9 +8,14 @@ the same home (a server restart), stopped, and restarted as a second attempt.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.executors.conftest import wait_until
 from tests.executors.contract.harness import ContractRig
 from tideflow.domain.status import JobStatus
+
+# Cluster jobs on a busy machine: the first test of a session also starts the cluster.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_a_job_runs_to_finished_once_with_its_logs(contract_rig: ContractRig) -> None:
