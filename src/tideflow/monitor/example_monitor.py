@@ -156,7 +156,8 @@ class ExampleMonitor(Processor):
                     deployed = deployed if deployed is not None else self._deployed()
                     version = deployed
                 if version != self.version:
-                    self._switch(None if version is None else int(version), record)
+                    self._first = record  # what _switch reads the served features from
+                    self._switch(None if version is None else int(version))
                 if self.scorer is None:
                     counts["skipped"] += 1
                     continue
@@ -187,8 +188,12 @@ class ExampleMonitor(Processor):
         except NotFoundError:
             return None
 
-    def _switch(self, version: int | None, record: Mapping[str, Any]) -> None:
-        """Serve ``version`` from now on: read its baseline, start an empty window."""
+    def _switch(self, version: int | None) -> None:
+        """Serve ``version`` from now on: read its baseline, start an empty window.
+
+        The served features are those of :attr:`_first`, the record that named ``version``.
+        """
+        record = getattr(self, "_first", None) or {}
         ctx = self.ctx
         self.version = version
         self.window.reset()
