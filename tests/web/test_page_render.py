@@ -21,6 +21,7 @@ from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExec
 from tideflow.domain.model import ModelVersion
 from tideflow.domain.status import JobAction, JobStatus
 from tideflow.web.pages.chart import build_chart
+from tideflow.web.pages.executions import newest_attempts
 from tideflow.web.pages.graph import build_graph
 from tideflow.web.pages.layout import Box, layered
 from tideflow.web.pages.timeline import build_timeline
@@ -92,6 +93,17 @@ def test_the_timeline_names_the_event_behind_the_restart(ui: httpx.Client, world
     assert all("DRIFT_DETECTED" in row for row in rows)
     assert f"offset {world.ids['drift_2']}" in rows[1]
     assert 'data-job="train" data-attempt="2"' in html
+
+
+def test_a_long_execution_shows_its_newest_attempts(world: World) -> None:
+    eid = world.ids["execution"]
+    every = world.web.scheduler.executions.list_job_executions(PROJECT, eid)
+    assert len(every) > 2
+    newest, total = newest_attempts(world.web, PROJECT, eid, 2)
+    assert total == len(every)
+    assert newest == every[-2:]
+    shown, _ = newest_attempts(world.web, PROJECT, eid, 1000)
+    assert shown == every
 
 
 def test_a_fragment_is_only_the_live_part(ui: httpx.Client) -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.events import Event
+from tideflow.domain.metadata import JobExecution
 from tideflow.domain.status import ExecutionStatus
 from tideflow.errors import FailedPreconditionError, NotFoundError
 from tideflow.web.api.triggers import attempt_triggers
@@ -25,8 +26,7 @@ JOB_EVENTS = "JOB_STATUS_CHANGED"
 LOG_TAIL = 500
 SHOWN = 200
 """Attempts and actions a timeline draws (the newest); the JSON API pages through all."""
-EVENT_PAGE = 1000
-EVENT_PAGES = 5
+EVENT_BATCH = 1000
 
 
 @router.get("/ui/{project}/executions")
@@ -60,47 +60,63 @@ def execution_list(
 
 
 def events_at(services: WebServices, project: str, offsets: Iterable[int]) -> dict[int, Event]:
-    """The (still stored) events of ``project`` at ``offsets``, a page at a time from the lowest."""
+    """The (still stored) events of ``project`` at ``offsets``, one read per 1,000."""
     wanted = sorted(set(offsets))
     found: dict[int, Event] = {}
-    if not wanted:
-        return found
-    after = wanted[0] - 1
-    for _ in range(EVENT_PAGES):
-        page = services.events.list(project, after_offset=after, limit=EVENT_PAGE)
-        found.update((e.offset, e) for e in page if e.offset in wanted)
-        if not page.items or page.items[-1].offset >= wanted[-1]:
-            return found
-        after = page.items[-1].offset
-    # Far apart (a long-running execution): the rest one by one.
-    for offset in wanted:
-        if offset not in found:
-            one = services.events.list(project, after_offset=offset - 1, limit=1)
-            if one.items and one.items[0].offset == offset:
-                found[offset] = one.items[0]
+    for i in range(0, len(wanted), EVENT_BATCH):
+        found.update(services.events.get_many(project, wanted[i : i + EVENT_BATCH]))
     return found
+
+
+def newest_attempts(
+    services: WebServices, project: str, execution_id: int, count: int
+) -> tuple[list[JobExecution], int]:
+    """The newest ``count`` attempts of an execution (creation order) and how many it has.
+
+    Job execution ids grow with creation, but other executions' attempts interleave, so the
+    newest are read forward from a window below the newest id, widened until it holds enough.
+    """
+    executions = services.scheduler.executions
+    latest = executions.latest_job_executions(project, execution_id)
+    total = sum(n for _, n in latest)
+    if total <= count:
+        return executions.list_job_executions(project, execution_id), total
+    newest = max(a.job_execution_id for a, _ in latest)
+    window = count
+    while True:
+        after = max(newest - window, 0)
+        found = executions.list_job_executions(project, execution_id, after=after)
+        if len(found) >= count or after == 0:
+            return found[-count:], total
+        window *= 4
 
 
 @router.get("/ui/{project}/executions/{execution_id}")
 def execution_timeline(
     project: str, execution_id: int, request: Request, _: Allowed, services: Services
 ) -> HTMLResponse:
-    """The execution's attempts and actions on a time axis, and the events behind them."""
+    """The execution's newest attempts and actions on a time axis, and the events behind them.
+
+    Which action started or ended an attempt needs every action of its job (the scheduler
+    records actions per job, in order), so those are read for the jobs shown.
+    """
     after = services.events.latest_offset()
     execution = services.scheduler.get_execution(project, execution_id)
-    attempts = services.scheduler.list_job_executions(project, execution_id)
-    actions = services.scheduler.list_actions(project, execution_id)
-    shown = actions[-SHOWN:]
+    attempts, total = newest_attempts(services, project, execution_id, SHOWN)
+    actions = services.scheduler.executions.list_actions(
+        project, execution_id, jobs=sorted({a.job for a in attempts})
+    )
+    triggers = attempt_triggers(attempts, actions)
     events = events_at(
         services,
         project,
-        [a.event_offset for a in shown if a.event_offset is not None]
+        [a.event_offset for a in actions[-SHOWN:] if a.event_offset is not None]
         + [
             a.event_offset
-            for t in attempt_triggers(attempts, actions).values()
+            for t in triggers.values()
             for a in (t.started_by, t.stopped_by)
             if a is not None and a.event_offset is not None
-        ][-2 * SHOWN :],
+        ],
     )
     snapshot = services.workflows.get_snapshot(project, execution.snapshot_id)
     plan = WorkflowPlan.from_json(snapshot.plan)
@@ -110,7 +126,13 @@ def execution_timeline(
         else {}
     )
     timeline = build_timeline(
-        execution, attempts, actions, events, jobs=[job.name for job in plan.jobs], limit=SHOWN
+        execution,
+        attempts,
+        actions,
+        events,
+        jobs=[job.name for job in plan.jobs],
+        limit=SHOWN,
+        total_attempts=total,
     )
     return render(
         request,

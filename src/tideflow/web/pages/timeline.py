@@ -95,6 +95,7 @@ def build_timeline(
     jobs: Sequence[str] = (),
     now: datetime | None = None,
     limit: int | None = None,
+    total_attempts: int | None = None,
 ) -> Timeline:
     """Lay out ``attempts`` and ``actions`` of ``execution`` on one time axis.
 
@@ -107,11 +108,14 @@ def build_timeline(
         now: The end of the axis for what still runs (the current time by default).
         limit: Draw and list only the newest ``limit`` attempts and actions (a long-running
             execution has thousands; the JSON API pages through all of them).
+        total_attempts: How many attempts the execution has (when ``attempts`` are only the
+            newest of them).
     """
     now = _aware(now or datetime.now(UTC))
     # Which action started / ended an attempt is worked out from the whole history, in order.
     triggers = attempt_triggers(list(attempts), list(actions))
-    total_attempts, total_actions = len(attempts), len(actions)
+    total_actions = len(actions)
+    total_attempts = len(attempts) if total_attempts is None else total_attempts
     if limit is not None:
         attempts = sorted(attempts, key=lambda a: a.job_execution_id)[-limit:]
         actions = list(actions)[-limit:]
