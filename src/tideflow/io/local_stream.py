@@ -1,7 +1,9 @@
 """The local stream: a directory of append-only JSON Lines part files (the embedded default).
 
 Layout -- the one a Flink ``FileSink`` produces with ``OutputFileConfig`` suffix ``.jsonl`` and
-the base-path bucket assigner, so a Flink job can write a stream that Tideflow reads and back::
+the base-path bucket assigner, so a Flink job can write a stream that Tideflow reads and back
+(Flink's filesystem *table* sink with ``'format' = 'json'`` names its parts
+``part-<uuid>-<subtask>-<n>``, read the same way; docs/engines.md)::
 
     <dir>/
       part-<uuid>-0.jsonl                        closed: complete, never changes again
@@ -59,7 +61,10 @@ from tideflow.io.offsets import FileOffsetStore, OffsetStore, StreamPosition
 
 logger = logging.getLogger(__name__)
 
-_CLOSED = re.compile(r"^part-(?P<uid>[0-9a-fA-F-]{36})-(?P<n>\d+)(?P<suffix>.*)$")
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# ``part-<uuid>-<n><suffix>`` (this writer, Flink's DataStream FileSink) or
+# ``part-<uuid>-<subtask>-<n>`` (Flink's filesystem table sink: the subtask joins the uid).
+_CLOSED = re.compile(rf"^part-(?P<uid>{_UUID}(?:-\d+)?)-(?P<n>\d+)(?P<suffix>.*)$")
 _IN_PROGRESS = re.compile(r"^\.(?P<base>part-.+)\.inprogress\.[0-9a-fA-F-]+$")
 _CHUNK = 1 << 16
 
