@@ -122,3 +122,14 @@ def test_server_start_spark_master_becomes_the_spark_executors_option() -> None:
     assert options == {"spark": {"spark_master": "spark://10.0.0.5:7077"}}
     assert SparkSettings.from_options(options["spark"]).spark_master == "spark://10.0.0.5:7077"
     assert _executor_options(ray_address=None) == {}
+
+
+def test_the_driver_needs_no_grpc_store_or_client() -> None:
+    script = (
+        "import sys, tideflow.engines.spark.driver\n"
+        "heavy = {'grpc', 'sqlalchemy', 'google.protobuf', 'tideflow.client', 'pyspark'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # PySpark itself is imported once the job builds its session
