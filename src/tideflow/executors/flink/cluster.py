@@ -111,7 +111,12 @@ class LocalFlinkCluster:
             if address is not None:
                 return address
             self._stop_daemons()  # a half-dead earlier cluster must not hold the pid files
-            return self._start(timeout)
+            try:
+                return self._start(timeout)
+            except FlinkClusterError:
+                # Once more: a JobManager starved of CPU at start gives up for good.
+                self._stop_daemons()
+                return self._start(timeout)
 
     def _start(self, timeout: float) -> str:
         flink_home = self.environment.flink_home()
@@ -137,6 +142,8 @@ class LocalFlinkCluster:
         rest = FlinkRest(address, timeout=3.0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if not self._daemons_alive():
+                break  # the JobManager or TaskManager exited: no use waiting
             if rest.alive():
                 tmp = self.root / (CLUSTER_FILE + ".tmp")
                 tmp.write_text(json.dumps({"rest": address, "started": time.time()}) + "\n")
@@ -146,9 +153,21 @@ class LocalFlinkCluster:
         tail = self.log_tail()
         self._stop_daemons()
         raise FlinkClusterError(
-            f"the local Flink cluster in {str(self.root)!r} did not answer at {address} within "
-            f"{timeout:.0f} s; its log ends:\n{tail}"
+            f"the local Flink cluster in {str(self.root)!r} did not answer at {address} (within "
+            f"{timeout:.0f} s, or a daemon exited); its log ends:\n{tail}"
         )
+
+    def _daemons_alive(self) -> bool:
+        """Whether every process in the cluster's pid files still runs."""
+        for pid_file in self.root.glob("*.pid"):
+            for line in pid_file.read_text().split():
+                try:
+                    os.kill(int(line), 0)
+                except (ValueError, ProcessLookupError):
+                    return False
+                except PermissionError:
+                    continue
+        return True
 
     def env(self, flink_home: Path | None = None) -> dict[str, str]:
         """The environment Flink's scripts (and ``bin/flink``) run with for this cluster."""
@@ -188,6 +207,11 @@ class LocalFlinkCluster:
             "rest.bind-address": "127.0.0.1",
             "rest.port": rest_port,
             "blob.server.port": "0",
+            # Generous timeouts: on a loaded machine the defaults (10 s to start the RPC system,
+            # 50 s of missed heartbeats) kill a healthy cluster.
+            "pekko.startup-timeout": "120 s",
+            "pekko.ask.timeout": "60 s",
+            "heartbeat.timeout": 180000,
             "python.executable": python,
             "python.client.executable": python,
             "execution.checkpointing.dir": f"file://{self.root / 'checkpoints'}",
