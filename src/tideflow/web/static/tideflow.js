@@ -122,6 +122,14 @@
     const params = new URLSearchParams();
     if (body.dataset.liveAfter) params.set("after_offset", body.dataset.liveAfter);
     const table = document.getElementById("events");
+    if (mode === "fragment") {
+      // Let the server filter what it can (one exact type, one exact key); the rest is
+      // checked here (patterns, the execution in the event's context).
+      const types = (body.dataset.liveTypes || "").split(",").filter(Boolean);
+      if (types.length === 1 && !types[0].endsWith("*")) params.set("event_type", types[0]);
+      const key = body.dataset.liveKey;
+      if (key && !key.endsWith("*")) params.set("key", key);
+    }
     if (mode === "events" && table) {
       for (const [name, value] of Object.entries({
         key: table.dataset.key,
