@@ -20,6 +20,7 @@ from tests.web.api_support import OTHER, PROJECT, WORKFLOW, World, build_workflo
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
 from tideflow.domain.model import ModelVersion
 from tideflow.domain.status import JobAction, JobStatus
+from tideflow.web.api.triggers import Triggers
 from tideflow.web.pages.chart import build_chart
 from tideflow.web.pages.executions import newest_attempts
 from tideflow.web.pages.graph import build_graph
@@ -199,8 +200,18 @@ def test_timeline_places_attempts_in_time_and_links_actions() -> None:
         ExecutionAction(1, 1, "train", JobAction.START, "start of execution", None, t0),
         ExecutionAction(2, 1, "train", JobAction.RESTART, "on drift", 7, t0 + timedelta(seconds=60)),
     ]  # fmt: skip
+    triggers = {
+        1: Triggers(started_by=actions[0], stopped_by=actions[1]),
+        2: Triggers(started_by=actions[1]),
+    }
     timeline = build_timeline(
-        execution, attempts, actions, {}, jobs=["train", "idle"], now=t0 + timedelta(seconds=120)
+        execution,
+        attempts,
+        actions,
+        {},
+        triggers,
+        jobs=["train", "idle"],
+        now=t0 + timedelta(seconds=120),
     )
     first, second = timeline.bars
     assert first.x < second.x

@@ -130,6 +130,7 @@ def execution_timeline(
         attempts,
         actions,
         events,
+        triggers,
         jobs=[job.name for job in plan.jobs],
         limit=SHOWN,
         total_attempts=total,

@@ -3,7 +3,8 @@
 The scheduler records every action it takes (start, stop, restart) with the rule that fired and
 the offset of the event behind it (:class:`~tideflow.domain.metadata.ExecutionAction`); attempts
 are the job executions. Which action started and which ended each attempt is the JSON API's
-answer (:func:`tideflow.web.api.triggers.attempt_triggers`), so page and API never disagree.
+answer (:func:`tideflow.web.api.triggers.attempt_triggers`), passed in, so page and API never
+disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from tideflow.domain.events import Event
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
-from tideflow.web.api.triggers import attempt_triggers
+from tideflow.web.api.triggers import Triggers
 
 LABEL_WIDTH = 150.0
 AXIS_WIDTH = 760.0
@@ -91,6 +92,7 @@ def build_timeline(
     attempts: Sequence[JobExecution],
     actions: Sequence[ExecutionAction],
     events: Mapping[int, Event],
+    triggers: Mapping[int, Triggers],
     *,
     jobs: Sequence[str] = (),
     now: datetime | None = None,
@@ -104,6 +106,7 @@ def build_timeline(
         attempts: Its job executions.
         actions: The scheduler's actions in it, oldest first.
         events: The events behind the actions, by offset (missing ones are shown by offset).
+        triggers: The actions that started and ended each attempt, by job execution id.
         jobs: Job names in the order to show them (the plan's); jobs not listed follow.
         now: The end of the axis for what still runs (the current time by default).
         limit: Draw and list only the newest ``limit`` attempts and actions (a long-running
@@ -112,8 +115,6 @@ def build_timeline(
             newest of them).
     """
     now = _aware(now or datetime.now(UTC))
-    # Which action started / ended an attempt is worked out from the whole history, in order.
-    triggers = attempt_triggers(list(attempts), list(actions))
     total_actions = len(actions)
     total_attempts = len(attempts) if total_attempts is None else total_attempts
     if limit is not None:
@@ -167,7 +168,7 @@ def build_timeline(
         finished = attempt.end_time
         x1 = x_of(began)
         x2 = x_of(finished or (now if execution.end_time is None else end))
-        t = triggers[attempt.job_execution_id]
+        t = triggers.get(attempt.job_execution_id, Triggers())
         duration = (
             (_aware(finished) - _aware(began)).total_seconds() if began and finished else None
         )
