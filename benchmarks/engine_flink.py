@@ -71,6 +71,10 @@ def main() -> None:
     sys.path.insert(0, str(JOBS))
     import flinkjobs
 
+    import tideflow.testing
+
+    tideflow.testing.START_TIMEOUT = 300.0  # a busy shared machine starts servers slowly
+
     server = TideflowTestServer(
         env={
             "TIDEFLOW_EXECUTORS": "flink",
