@@ -197,3 +197,29 @@ def test_rollback_without_a_previous_version_finishes_quietly(client: Client) ->
     client.models.deploy("m", version)
     assert Rollback().process(Ctx(client, model="m"), []) is None  # type: ignore[arg-type]
     assert client.models.get_version("m", status="DEPLOYED").version == version
+
+
+def test_the_baseline_of_a_version_trained_on_a_file_is_the_whole_file(
+    client: Client, tmp_path: Path
+) -> None:
+    from tideflow.io.file import FileSink
+    from tideflow.monitor.baseline import load_baseline
+
+    rows = [{"x": float(i), "c": "a" if i % 2 else "b"} for i in range(300)]
+    with FileSink(tmp_path / "train.parquet") as sink:
+        sink.write(rows)
+        register_dataset(client, "train_file", sink)
+    plan = json.dumps({"workflow": "trainer", "jobs": []})
+    WorkflowService(client.store).create_snapshot("mon", "trainer", plan=plan)
+    executions = ExecutionService(client.store)
+    run = executions.create_execution("mon", "trainer")
+    job = executions.create_job_execution("mon", run.execution_id, "train").job_execution_id
+    version = client.models.create_version("m", job_execution_id=job).version
+    client.lineage.record(
+        job,
+        inputs=[LineageRef.dataset("train_file")],
+        outputs=[LineageRef.model_version("m", version)],
+    )
+    found = load_baseline(client, "m", version, features=["x"], limit=100)
+    assert [r["x"] for r in found] == [float(i) for i in range(200, 300)]  # the newest 100
+    assert load_baseline(client, "m", version, datasets=["elsewhere"]) == []

@@ -98,10 +98,11 @@ def load_baseline(
     for ref in training_inputs(client, model, version):
         if datasets is not None and ref.name not in datasets:
             continue
-        before = len(kept)
+        taken = 0
         for record in read_ref(client, ref):
             row = features_of(record)
             if features is None or any(name in row for name in features):
                 kept.append(record)
-        log.info("baseline of %s v%s: %d samples from %s", model, version, len(kept) - before, ref)
+                taken += 1
+        log.info("baseline of %s v%s: %d samples from %s", model, version, taken, ref)
     return list(kept)
