@@ -25,6 +25,7 @@ from tests.executors.contract.harness_local import python_workflows
 from tests.executors.contract.harness_ray import require_ray, shared_ray_address
 from tideflow.cli.server import _executor_options
 from tideflow.client import connect
+from tideflow.domain.scheduling import CommandAction
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import InvalidArgumentError
 from tideflow.executors.ray import RayExecutor, RaySettings
@@ -180,3 +181,32 @@ def test_without_an_address_the_executor_starts_a_local_head(
         sys.path.remove(str(source))
     assert head.recorded() is None
     assert not os.path.exists(head.record)
+
+
+def test_a_stop_before_the_start_ends_the_job_without_any_cluster(tmp_path: Path) -> None:
+    # No Ray needed: nothing was submitted, so nothing is asked of a cluster.
+    source, workflows = python_workflows(tmp_path / "steps", platform="ray")
+    harness = Harness(
+        executor="ray",
+        options={"address": "http://127.0.0.1:9"},  # nothing listens there
+        workflow=workflows.__getitem__,
+        log_text="",
+        error_text="",
+        source=source,
+        timeout=60.0,
+    )
+    rig = ContractRig(tmp_path / "rig", harness)
+    try:
+        wf, snapshot_id, execution_id = rig.new_execution("stream")
+        je = rig.executions.create_job_execution(rig.project, execution_id, "main")
+        stop = rig.command(
+            wf.name, execution_id, snapshot_id, 1, je.job_execution_id, CommandAction.STOP
+        )
+        rig.outbox.put(stop)
+
+        rig.wait_done(stop.command_id)
+        assert rig.job(stop).status is JobStatus.STOPPED
+        assert not (rig.home / "ray").exists()
+    finally:
+        rig.close()
+        sys.path.remove(str(source))

@@ -250,7 +250,10 @@ class RayExecutor(Executor):
             job = self.context.executions.get_job_execution(
                 command.project, command.job_execution_id
             )
-            if job.status is JobStatus.INIT and not self.record_path(command).exists():
+            if job.status is JobStatus.INIT:
+                recorded = _read_json(self.record_path(command))
+                if recorded is not None:  # a crash between recording and reporting STARTING
+                    self._stop_recorded(recorded)
                 self.context.executions.set_job_status(
                     command.project, command.job_execution_id, JobStatus.STOPPED
                 )
@@ -274,6 +277,14 @@ class RayExecutor(Executor):
             log.exception("stopping job execution %s failed", command.job_execution_id)
             return
         self.context.on_command_done(command.command_id)
+
+    def _stop_recorded(self, recorded: Mapping[str, Any]) -> None:
+        """Stop a recorded submission that may or may not have reached Ray."""
+        address, submission_id = recorded.get("address"), recorded.get("submission_id")
+        if not address or not submission_id:
+            return
+        with contextlib.suppress(RuntimeError):  # not there: it never reached Ray
+            self._client(str(address)).stop_job(str(submission_id))
 
     def _new_attempt(self, command: JobCommand) -> _Attempt:
         return _Attempt(
