@@ -385,6 +385,28 @@ class ExecutionService:
 
         return self._store.run(work, write=False)
 
+    def attempt_actions(
+        self, project: str, execution_id: int, attempts: Sequence[JobExecution]
+    ) -> tuple[dict[tuple[str, int], ExecutionAction], list[ExecutionAction]]:
+        """What started and what may have stopped ``attempts`` (of one execution).
+
+        Returns:
+            The START / RESTART actions that created attempt n and n + 1 of each job, by
+            ``(job, n)``; and the STOP actions on these jobs or on the execution.
+        """
+
+        def work(c: Connection) -> tuple[dict[tuple[str, int], ExecutionAction], list[Any]]:
+            repo = WorkflowRepository(c)
+            repo.get_execution(project, execution_id)
+            jobs = {a.job for a in attempts}
+            ordinals = {n for a in attempts for n in (a.attempt, a.attempt + 1)}
+            return (
+                repo.start_actions(execution_id, jobs, ordinals),
+                repo.stop_actions(execution_id, jobs),
+            )
+
+        return self._store.run(work, write=False)
+
     # -- job executions ----------------------------------------------------------------------
 
     def create_job_execution(

@@ -6,7 +6,7 @@ racing to move one job execution cannot both succeed, on any backend, without a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from tideflow.domain.metadata import (
     Workflow,
     WorkflowExecution,
 )
+from tideflow.domain.status import JobStatus
 from tideflow.errors import AlreadyExistsError, NotFoundError
 from tideflow.store.errors import is_unique_violation
 from tideflow.store.repositories import inserted_id
@@ -60,6 +61,10 @@ def _jobs(project: str) -> Select[Any]:
         .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
         .where(_in_project(project))
     )
+
+
+SKIPPED_MARK = "(skipped"
+"""What the scheduler writes into the rule of an action it recorded but did not take."""
 
 
 class WorkflowRepository:
@@ -260,6 +265,51 @@ class WorkflowRepository:
         rows = self._c.execute(query.order_by(ACTION.c.id))
         return [ExecutionActionRow.to_domain(row._mapping) for row in rows]
 
+    def start_actions(
+        self, execution_id: int, jobs: Collection[str], ordinals: Collection[int]
+    ) -> dict[tuple[str, int], ExecutionAction]:
+        """The n-th START or RESTART taken (not skipped) on each job, for n in ``ordinals``.
+
+        Within a job the n-th such action created attempt n, so this maps attempts to what
+        started them without reading every action of a long execution.
+        """
+        if not jobs or not ordinals:
+            return {}
+        numbered = (
+            select(
+                ACTION,
+                func.row_number()
+                .over(partition_by=ACTION.c.job, order_by=ACTION.c.id)
+                .label("ordinal"),
+            )
+            .where(
+                ACTION.c.execution_id == execution_id,
+                ACTION.c.job.in_(sorted(jobs)),
+                ACTION.c.action.in_(["START", "RESTART"]),
+                ~ACTION.c.rule.contains(SKIPPED_MARK, autoescape=True),
+            )
+            .subquery()
+        )
+        query = select(numbered).where(numbered.c.ordinal.in_(sorted(ordinals)))
+        return {
+            (row.job, int(row.ordinal)): ExecutionActionRow.to_domain(row._mapping)
+            for row in self._c.execute(query)
+        }
+
+    def stop_actions(self, execution_id: int, jobs: Collection[str]) -> list[ExecutionAction]:
+        """STOP actions taken (not skipped) on ``jobs`` or on the whole execution, oldest first."""
+        query = (
+            select(ACTION)
+            .where(
+                ACTION.c.execution_id == execution_id,
+                ACTION.c.action == "STOP",
+                or_(ACTION.c.job.in_(sorted(jobs)), ACTION.c.job.is_(None)),
+                ~ACTION.c.rule.contains(SKIPPED_MARK, autoescape=True),
+            )
+            .order_by(ACTION.c.id)
+        )
+        return [ExecutionActionRow.to_domain(row._mapping) for row in self._c.execute(query)]
+
     # -- job executions ----------------------------------------------------------------------
 
     def create_job(self, execution: WorkflowExecution, values: Mapping[str, Any]) -> JobExecution:
@@ -291,9 +341,15 @@ class WorkflowRepository:
         after: int = 0,
         limit: int | None = None,
         job: str | None = None,
+        live: bool = False,
     ) -> list[JobExecution]:
-        """The job executions of an execution, by id (after id ``after``, of ``job``)."""
+        """The job executions of an execution, by id (after id ``after``, of ``job``).
+
+        ``live`` keeps only attempts that have not ended.
+        """
         query = _jobs(project).where(JOB.c.execution_id == execution_id)
+        if live:
+            query = query.where(JOB.c.status.in_([s.value for s in JobStatus if not s.is_terminal]))
         if after:
             query = query.where(JOB.c.id > after)
         if job is not None:

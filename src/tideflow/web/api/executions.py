@@ -110,9 +110,8 @@ def list_job_executions(
     )
     more = len(chosen) > limit
     chosen = chosen[:limit]
-    # The actions of the jobs on this page only: each job's are needed from its first attempt.
-    actions = executions.list_actions(project, execution_id, jobs=sorted({a.job for a in chosen}))
-    triggers = attempt_triggers(chosen, actions)
+    starts, stops = executions.attempt_actions(project, execution_id, chosen)
+    triggers = attempt_triggers(chosen, starts, stops)
     offsets = {
         action.event_offset
         for t in triggers.values()

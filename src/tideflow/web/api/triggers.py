@@ -1,24 +1,23 @@
 """Which scheduler action started, stopped or restarted each job attempt.
 
 The scheduler records every action with the rule and the event offset behind it, per job but
-not per attempt. The attempt is recovered from the order of the records: within one job each
-START that was not skipped, and each RESTART, created the next attempt (in attempt order); a
-job STOP, or a RESTART, ended the attempt that was current then; an execution STOP ended the
-current attempt of every job that ended STOPPED.
+not per attempt. The attempt is recovered from the order of the records: within one job the
+n-th START or RESTART that was taken (not skipped) created attempt n. Attempt n ended by the
+first STOP taken on its job (or on the whole execution, if it ended STOPPED) after that start
+and before the next one, else by the RESTART that created attempt n + 1 (unless it had
+FINISHED or FAILED by itself).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from tideflow.domain.metadata import ExecutionAction, JobExecution
 from tideflow.domain.status import JobAction, JobStatus
 
-SKIPPED = "(skipped"
-"""What the scheduler appends to the rule of an action it did not take."""
 
-
-@dataclass
+@dataclass(frozen=True)
 class Triggers:
     """The actions behind one attempt."""
 
@@ -26,47 +25,41 @@ class Triggers:
     stopped_by: ExecutionAction | None = None
 
 
-@dataclass
-class _JobState:
-    attempts: dict[int, JobExecution] = field(default_factory=dict)
-    current: int = 0
-
-
 def attempt_triggers(
-    attempts: list[JobExecution], actions: list[ExecutionAction]
+    attempts: Sequence[JobExecution],
+    starts: Mapping[tuple[str, int], ExecutionAction],
+    stops: Sequence[ExecutionAction],
 ) -> dict[int, Triggers]:
-    """``job_execution_id -> Triggers`` for every attempt of one execution."""
-    jobs: dict[str, _JobState] = {}
+    """``job_execution_id -> Triggers`` for ``attempts``.
+
+    Args:
+        attempts: Attempts of one execution.
+        starts: The n-th START / RESTART taken on each job, by ``(job, n)``, for every attempt
+            number n and n + 1 of ``attempts``.
+        stops: The STOP actions taken on their jobs or on the execution, oldest first.
+    """
     result: dict[int, Triggers] = {}
     for a in attempts:
-        jobs.setdefault(a.job, _JobState()).attempts[a.attempt] = a
-        result[a.job_execution_id] = Triggers()
-
-    def current(state: _JobState) -> Triggers | None:
-        found = state.attempts.get(state.current)
-        return None if found is None else result[found.job_execution_id]
-
-    for action in sorted(actions, key=lambda x: x.action_id):
-        if SKIPPED in action.rule:
-            continue
-        if action.job is None:
-            if action.action is JobAction.STOP:
-                for state in jobs.values():
-                    attempt = state.attempts.get(state.current)
-                    if attempt is not None and attempt.status is JobStatus.STOPPED:
-                        t = result[attempt.job_execution_id]
-                        t.stopped_by = t.stopped_by or action
-            continue
-        found = jobs.get(action.job)
-        if found is None:
-            continue
-        state = found
-        now = current(state)
-        if action.action in (JobAction.STOP, JobAction.RESTART) and now is not None:
-            now.stopped_by = now.stopped_by or action
-        if action.action in (JobAction.START, JobAction.RESTART):
-            state.current += 1
-            started = current(state)
-            if started is not None:
-                started.started_by = action
+        started = starts.get((a.job, a.attempt))
+        following = starts.get((a.job, a.attempt + 1))
+        low = started.action_id if started is not None else 0
+        high = following.action_id if following is not None else None
+        stopped = next(
+            (
+                s
+                for s in stops
+                if s.action_id > low
+                and (high is None or s.action_id < high)
+                and (s.job == a.job or (s.job is None and a.status is JobStatus.STOPPED))
+            ),
+            None,
+        )
+        if (
+            stopped is None
+            and following is not None
+            and following.action is JobAction.RESTART
+            and a.status not in (JobStatus.FINISHED, JobStatus.FAILED)  # not ended on its own
+        ):
+            stopped = following
+        result[a.job_execution_id] = Triggers(started_by=started, stopped_by=stopped)
     return result
