@@ -250,7 +250,9 @@ class SchedulerService:
                 return {}
             plan = self.plans.get(c, execution.snapshot_id)
             view = ExecutionView(project, execution, plan)
-            for attempt in actor.workflows.list_jobs(project, execution_id):
+            # Only whether a job is live matters here: reading ended attempts (10,000s in a
+            # long execution) would only cost time.
+            for attempt in actor.workflows.list_jobs(project, execution_id, live=True):
                 view.record(attempt)
             stored = actor.scheduling.rule_states(execution_id)
             result: dict[str, list[str]] = {}
