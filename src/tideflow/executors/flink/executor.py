@@ -12,7 +12,8 @@ Life of an attempt (docs/engines.md tells users the same):
    <execution>/<job>/<attempt>.log`` (the job's log); the job becomes STARTING with the client's
    pid. The in-engine driver (:mod:`tideflow.engines.flink.driver`) builds the program and
    writes the Flink job id to ``flink_job.json``.
-3. **Watched** over the REST API: Flink's ``RUNNING`` -> RUNNING (the Flink job id is stored as
+3. **Watched** over the REST API: Flink's ``RUNNING`` with every task deployed -> RUNNING (the
+   Flink job id is stored as
    the job execution's ``external_id``), ``FINISHED`` -> FINISHED, ``FAILED`` -> FAILED with
    Flink's root exception, ``CANCELED`` -> STOPPED. A client that exits non-zero before
    submitting fails the attempt with the driver's one-line error.
@@ -519,7 +520,7 @@ class FlinkExecutor(Executor):
             self._check_savepoint(attempt)
         assert attempt.address is not None
         try:
-            state = FlinkRest(attempt.address).job_state(attempt.job_id)
+            state, tasks_running = FlinkRest(attempt.address).job_status(attempt.job_id)
         except FlinkRestError as exc:
             log.debug("flink job %s: %s", attempt.job_id, exc)
             return  # a transient outage: look again next time
@@ -530,7 +531,7 @@ class FlinkExecutor(Executor):
                 f"Flink at {attempt.address} no longer knows job {attempt.job_id}",
             )
         elif state in _RUNNING_STATES:
-            if attempt.reported is JobStatus.STARTING:
+            if attempt.reported is JobStatus.STARTING and tasks_running:
                 attempt.running_at = time.monotonic()
                 self._latencies[attempt.command.job_execution_id] = (
                     attempt.running_at - attempt.received

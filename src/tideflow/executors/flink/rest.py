@@ -99,6 +99,27 @@ class FlinkRest:
             raise
         return str(answer.get("state")) if isinstance(answer, dict) else None
 
+    def job_status(self, job_id: str) -> tuple[str | None, bool]:
+        """``(state, tasks_running)``: the job's state, and whether every task is deployed.
+
+        Flink calls a job RUNNING as soon as it is scheduled, while its tasks may still be
+        deploying (a savepoint then fails); Tideflow's RUNNING waits for the tasks.
+
+        Raises:
+            FlinkRestError: The cluster is unreachable.
+        """
+        try:
+            answer = self.call("GET", f"/jobs/{job_id}")
+        except FlinkRestError as exc:
+            if " 404:" in str(exc):
+                return None, False
+            raise
+        if not isinstance(answer, dict):
+            return None, False
+        vertices = answer.get("vertices") or []
+        ready = bool(vertices) and all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
+        return str(answer.get("state")), ready
+
     def failure(self, job_id: str) -> str:
         """The root exception of a failed job (its first lines), or ``""``."""
         try:
