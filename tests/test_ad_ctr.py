@@ -84,6 +84,7 @@ def assert_disjoint_ranges(found: list[Any]) -> None:
         assert start > end, ranges  # nothing trained into two versions
 
 
+@pytest.mark.timeout(420)
 def test_tideflow_run_ad_ctr_ends_finished(home: Path) -> None:
     run = tideflow(
         "run",
@@ -95,9 +96,9 @@ def test_tideflow_run_ad_ctr_ends_finished(home: Path) -> None:
         "--param",
         "idle_timeout=2",
         "--timeout",
-        "150",
+        "300",
         home=home,
-        timeout=240,
+        timeout=400,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "FINISHED" in run.stdout
@@ -111,6 +112,7 @@ DEGRADED_DELAY_BOUND = 6000
 needs enough post-drift losses to cut its window."""
 
 
+@pytest.mark.timeout(600)
 def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
     """The default run: the loop works, the drift is detected in bounded samples and retrains."""
     home = tmp_path / "fresh"
@@ -159,13 +161,20 @@ def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
     assert "DRIFT_DETECTED" in {e["event_type"] for e in found["events"]}
 
 
+@pytest.mark.timeout(300)
 def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None:
     run = client.workflows.start(
-        "ad_ctr", params={"duration": 16, "version_every_seconds": 2, "idle_timeout": 3}
+        "ad_ctr",
+        params={
+            "duration": 16,
+            "version_every_seconds": 2,
+            "idle_timeout": 3,
+            "monitoring": False,  # about the trainer: no predict job, no monitors
+        },
     )
-    wait_for(lambda: len(versions(client)) >= 2, 60)
+    wait_for(lambda: len(versions(client)) >= 2, 150)
     client.jobs.restart(run.execution_id, "train")
-    client.executions.wait(run.execution_id, timeout=120)
+    client.executions.wait(run.execution_id, timeout=200)
     attempts = [j for j in client.jobs.list(run.execution_id) if j.job == "train"]
     assert len(attempts) >= 2
     found = versions(client)
@@ -182,21 +191,28 @@ def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None
         )
 
 
+@pytest.mark.timeout(300)
 def test_a_version_that_fails_validation_is_never_deployed(client: Any) -> None:
     run = client.workflows.start(
         "ad_ctr",
-        params={"duration": 8, "version_every_seconds": 2, "idle_timeout": 2, "min_auc": 1.01},
+        params={
+            "duration": 8,
+            "version_every_seconds": 2,
+            "idle_timeout": 2,
+            "min_auc": 1.01,
+            "monitoring": False,
+        },
     )
     wait_for(
         lambda: any(
             j.job == "train" and str(j.status) == "FINISHED"
             for j in client.jobs.list(run.execution_id)
         ),
-        90,
+        150,
     )
     wait_for(
         lambda: all(str(v.status) != "GENERATED" for v in versions(client)),
-        60,
+        120,
     )
     found = versions(client)
     assert found

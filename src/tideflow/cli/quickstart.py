@@ -38,7 +38,7 @@ MODEL = "ctr"
 WORKFLOW = "ad_ctr"
 REQUEST_RECORDS = 8
 WINDOW = 4000
-GRACE = 120.0
+GRACE = 240.0
 """Most seconds past ``--duration`` to wait for the story to play out on a slow machine: a first
 deployed version, then the drift (``DRIFT_AFTER_SERVING`` after the first prediction) and
 ``AFTER_DRIFT``."""

@@ -49,6 +49,17 @@ def has_records(directory: Path) -> bool:
     )
 
 
+def monitoring_on(ctx: tide.JobContext) -> bool:
+    """The ``monitoring`` setting (default on): off, ``predict`` and both monitors end at once.
+
+    For runs about something else (the trainer's resume, the validator) on a small machine.
+    """
+    value = setting(ctx, "monitoring", True)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "off")
+    return bool(value)
+
+
 def upstream_ended(ctx: tide.JobContext, job: str) -> bool:
     """Whether every attempt of ``job`` in this execution has ended (and there is one)."""
     attempts = [a for a in ctx.client.jobs.list(ctx.execution_id) if a.job == job]
@@ -103,6 +114,9 @@ class ServeImpressions(tide.Processor):
 
         idle = float(setting(ctx, "serve_idle_timeout", 10.0))
         counts = {"served": 0, "unserved": 0}
+        if not monitoring_on(ctx):
+            ctx.logger.info("monitoring is off: nothing served")
+            return counts
         source = stream_dir(ctx, "impressions")
         if not wait_for_stream(ctx, source, "generate"):
             return counts
@@ -154,6 +168,9 @@ def _monitor_process(
     monitor: Any, ctx: tide.JobContext, inputs: Sequence[Any], streams: Sequence[str]
 ) -> Any:
     """Point ``monitor`` at this workflow's streams, wait for them, then run it."""
+    if not monitoring_on(ctx):
+        ctx.logger.info("monitoring is off: nothing monitored")
+        return {}
     directories = {
         "predictions": stream_dir(ctx, "predictions"),
         "labels": stream_dir(ctx, "clicks"),
