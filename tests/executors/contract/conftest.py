@@ -17,11 +17,16 @@ from tests.executors.contract.harness import ContractRig, Harness
 from tests.executors.contract.harness_flink import flink_harness  # noqa: F401
 from tests.executors.contract.harness_local import local_harness  # noqa: F401
 from tests.executors.contract.harness_ray import ray_harness  # noqa: F401
+from tests.executors.contract.harness_spark import spark_harness  # noqa: F401
 
 EXECUTORS = [
     pytest.param("local", id="local"),
     pytest.param("ray", id="ray", marks=[pytest.mark.ray, pytest.mark.slow]),
     pytest.param("flink", id="flink", marks=[pytest.mark.flink, pytest.mark.slow]),
+    # A spark-submit takes ~30 s here, minutes on a loaded machine: more than the default 120 s.
+    pytest.param(
+        "spark", id="spark", marks=[pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
+    ),
 ]
 
 
