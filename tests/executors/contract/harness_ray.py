@@ -66,6 +66,7 @@ def ray_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             workflow=workflows.__getitem__,
             log_text="recorded [40]",
             error_text="ValueError: bad input [7]",
+            env={"RAY_AUTH_MODE": "disabled"},  # explicit, as on the head
             source=source,
             timeout=120.0,
         )
