@@ -44,14 +44,14 @@ class FlinkContext:
         streaming: Whether the job is a streaming job.
         params: The execution's parameters.
         config: The node's ``config=``.
-        log: A logger named after the node (its lines go to the job's log).
+        logger: A logger named after the node (its lines go to the job's log).
     """
 
     def __init__(self, state: FlinkJobState, node: str, config: Mapping[str, Any]) -> None:
         self._state = state
         self.node = node
         self.config = dict(config)
-        self.log = logging.getLogger(f"tideflow.flink.{node}")
+        self.logger = logging.getLogger(f"tideflow.flink.{node}")
 
     @property
     def t_env(self) -> Any:

@@ -98,7 +98,7 @@ class WriteFeatureStream(tide.Processor):
             "'sink.rolling-policy.check-interval' = '1 s')"
         )
         ctx.insert(inputs[0], "feature_stream")
-        ctx.log.info("writing features to the local stream %s", directory)
+        ctx.logger.info("writing features to the local stream %s", directory)
 
 
 class FeatureStream(tide.Processor):
@@ -139,7 +139,7 @@ class OnlineLogisticTrainer(tide.Processor):
                 for f in FEATURES:
                     weights[f] -= rate * error * float(row[f])
                 seen += 1
-            ctx.log.info("trained on %d examples (mean log loss %.4f)", seen, loss / seen)
+            ctx.logger.info("trained on %d examples (mean log loss %.4f)", seen, loss / seen)
             if seen >= samples:
                 break
         reader.commit()
@@ -147,4 +147,4 @@ class OnlineLogisticTrainer(tide.Processor):
         ctx.log_metric("log_loss", loss / max(seen, 1))
         version = ctx.log_model(model, model=MODEL)
         print(f"ad_ctr_flink trained on {seen} Flink-prepared examples: {model}", flush=True)
-        ctx.log.info("logged %s version %s", MODEL, getattr(version, "version", version))
+        ctx.logger.info("logged %s version %s", MODEL, getattr(version, "version", version))
