@@ -436,6 +436,11 @@ class FlinkExecutor(Executor):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        # Reaped on a thread of its own: the client outlives this executor's interest in it
+        # (a closed executor, a re-attaching one), and an unreaped Popen warns when collected.
+        threading.Thread(
+            target=_reap, args=(attempt, client), name="flink-client-reaper", daemon=True
+        ).start()
         with self._lock:
             attempt.client = client
             attempt.pid = client.pid
@@ -559,11 +564,7 @@ class FlinkExecutor(Executor):
         if attempt.client_exit is not None:
             return True
         if attempt.client is not None:
-            code = attempt.client.poll()
-            if code is None:
-                return False
-            attempt.client_exit = code
-            return True
+            return False  # its reaper records the exit
         if attempt.pid is not None and process.is_alive(attempt.pid, attempt.pid_started):
             return False
         attempt.client_exit = -1  # an earlier instance's client, gone
@@ -784,6 +785,11 @@ class FlinkExecutor(Executor):
             workers.shutdown(wait=True, cancel_futures=True)
         if watcher is not None:
             watcher.join(10)
+
+
+def _reap(attempt: _Attempt, client: subprocess.Popen[bytes]) -> None:
+    """Wait for the Flink client to exit and record its exit code."""
+    attempt.client_exit = client.wait()
 
 
 class _LineWriter:
