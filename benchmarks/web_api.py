@@ -50,7 +50,7 @@ from tideflow.store.types import utcnow
 from tideflow.web.app import create_app
 from tideflow.web.deps import WebServices
 
-SECTION = "## Web UI and JSON API (issue 10)"
+SECTION = '## Web UI and JSON API (issue 10, "#10 web UI")'
 PROJECT = "bench"
 
 
