@@ -97,26 +97,29 @@ def execution_timeline(
 ) -> HTMLResponse:
     """The execution's newest attempts and actions on a time axis, and the events behind them.
 
-    Which action started or ended an attempt needs every action of its job (the scheduler
-    records actions per job, in order), so those are read for the jobs shown.
+    Which action started or ended each attempt is the API's answer (``attempt_actions`` +
+    ``attempt_triggers``). A short execution lists every action; a long one (more attempts
+    than it shows) lists the actions behind the attempts shown, which is what the drawing
+    explains, without reading its whole history.
     """
     after = services.events.latest_offset()
     execution = services.scheduler.get_execution(project, execution_id)
+    executions = services.scheduler.executions
     attempts, total = newest_attempts(services, project, execution_id, SHOWN)
-    actions = services.scheduler.executions.list_actions(
-        project, execution_id, jobs=sorted({a.job for a in attempts})
-    )
-    triggers = attempt_triggers(attempts, actions)
-    events = events_at(
-        services,
-        project,
-        [a.event_offset for a in actions[-SHOWN:] if a.event_offset is not None]
-        + [
-            a.event_offset
+    starts, stops = executions.attempt_actions(project, execution_id, attempts)
+    triggers = attempt_triggers(attempts, starts, stops)
+    if total <= SHOWN:
+        actions = executions.list_actions(project, execution_id)
+    else:
+        behind = {
+            a.action_id: a
             for t in triggers.values()
             for a in (t.started_by, t.stopped_by)
-            if a is not None and a.event_offset is not None
-        ],
+            if a is not None
+        }
+        actions = [behind[i] for i in sorted(behind)]
+    events = events_at(
+        services, project, [a.event_offset for a in actions if a.event_offset is not None]
     )
     snapshot = services.workflows.get_snapshot(project, execution.snapshot_id)
     plan = WorkflowPlan.from_json(snapshot.plan)
