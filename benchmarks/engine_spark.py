@@ -206,7 +206,7 @@ def main() -> None:
             ("submit -> RUNNING", to_running),
             ("submit -> FINISHED", to_finished),
         ):
-            p99 = q(values, n=100)[98] if len(values) > 1 else values[0]
+            p99 = q(values, n=100, method="inclusive")[98] if len(values) > 1 else values[0]
             print(
                 f"{name:<20} median {statistics.median(values):6.1f} s  p99 {p99:6.1f} s  "
                 f"max {max(values):6.1f} s  ({len(values)} jobs; "
