@@ -232,6 +232,7 @@ def run(quick: bool) -> tuple[list[tuple[str, float, float, int]], dict[str, Any
         deep = client.get(f"{api}/events", params={"limit": 1000, "after_offset": events - 2000})
         events_cursor = deep.json()["next_cursor"]
         cases: list[tuple[str, str, dict[str, Any]]] = [
+            ("baseline: /healthz (no store read)", "/healthz", {}),
             (f"API plan of a {jobs}-job workflow", f"{api}/workflows/big/plan", {}),
             ("API workflows list", f"{api}/workflows", {}),
             (f"page: workflow graph ({jobs} jobs)", f"{ui}/workflows/big", {}),
@@ -256,7 +257,7 @@ def run(quick: bool) -> tuple[list[tuple[str, float, float, int]], dict[str, Any
             if status == 404 and url.startswith(ui):
                 print(f"skipped (no such page yet): {label}", file=sys.stderr)
                 continue
-            n = repeats if url.startswith(api) else max(repeats // 2, 3)  # pages: fewer
+            n = repeats if not url.startswith(ui) else max(repeats // 2, 3)  # pages: fewer
             p50, p99, size = measure(client, url, n, **params)
             rows.append((label, p50, p99, size))
             print(f"{label:55s} p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  {size / 1024:8.1f} KiB")
@@ -283,7 +284,21 @@ def markdown(rows: list[tuple[str, float, float, int]], ids: dict[str, Any]) -> 
     ]
     for label, p50, p99, size in rows:
         lines.append(f"| {label} | {p50:.1f} ms | {p99:.1f} ms | {size / 1024:.0f} KiB |")
+    lines += ["", NOTES]
     return "\n".join(lines) + "\n"
+
+
+NOTES = """\
+The `/healthz` row is the cost of a request that reads nothing: what rows cost above it is
+the store and the rendering. On this shared 2-core machine (load average well above 2 while
+other test suites run) it is tens of milliseconds instead of about one. What holds at any load:
+listing events does not slow with depth (offset and cursor pages deep in the log cost what the
+first page costs) nor with a rare key (the `(namespace, key, offset)` index), so the API needed
+no new index or migration; an execution of 10,000 attempts reads the latest attempt per job
+(one grouped query) and only live attempts for `waiting_on` (it converted all 10,000 before:
+p50 4.8 s under the same load, now a few hundred ms); a page of attempts reads its 100
+attempts, the n-th START/RESTART of their jobs (one window-function query) and their events in
+one query; the timeline page shows the newest 200 attempts."""
 
 
 def replace_section(path: Path, text: str) -> None:
