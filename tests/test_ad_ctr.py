@@ -166,7 +166,7 @@ def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None
     run = client.workflows.start(
         "ad_ctr",
         params={
-            "duration": 16,
+            "duration": 30,  # long enough that the restart comes while clicks still flow
             "version_every_seconds": 2,
             "idle_timeout": 3,
             "monitoring": False,  # about the trainer: no predict job, no monitors

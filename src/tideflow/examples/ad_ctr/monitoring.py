@@ -299,8 +299,10 @@ def detection_delays(client: Any, predictions: Path, *, after_offset: int = 0) -
     The drift is the generator's ``CONCEPT_DRIFT`` event (its value: the epoch time); a
     prediction is *drifted* when its impression was shown at or after it (``shown_at``). For
     the first ``DRIFT_DETECTED`` after the drift: the drifted predictions of the predictions
-    stream up to the last one in the window that raised it (window ``w`` of the served
-    version covers that version's predictions ``w * samples`` to ``(w + 1) * samples - 1``).
+    stream up to the last one in the window that raised it (the ``n``-th window scored for the
+    served version -- indexes keep rising across versions, so ``n`` counts from the version's
+    first window in the metrics -- covers that version's predictions ``n * samples`` to
+    ``(n + 1) * samples - 1``).
     For the first ``MODEL_DEGRADED``: its joined ``samples`` minus the predictions before
     the drift. Both count stream positions, not wall time, so a slow machine (a monitor
     behind its stream) does not change them. ``None``: no drift yet, or no such event after.
@@ -338,7 +340,17 @@ def detection_delays(client: Any, predictions: Path, *, after_offset: int = 0) -
     if "DRIFT_DETECTED" in firsts:
         value = firsts["DRIFT_DETECTED"]
         positions = [i for i, (version, _) in enumerate(served) if version == value["version"]]
-        last = (int(value["window"]) + 1) * int(value["samples"]) - 1
+        # Window indexes keep rising across versions: count from this version's first window.
+        feature, detail = next(iter(value["features"].items()))
+        steps = [
+            m.step
+            for m in client.metrics.list(
+                name=f"drift.{feature}.{detail['stat']}", model=MODEL, version=value["version"]
+            )
+            if m.step is not None
+        ]
+        nth = int(value["window"]) - min(steps, default=int(value["window"]))
+        last = (nth + 1) * int(value["samples"]) - 1
         if positions:
             end = positions[min(last, len(positions) - 1)]
             found["DRIFT_DETECTED"] = sum(1 for _, drifted in served[: end + 1] if drifted)
