@@ -465,8 +465,8 @@ def _summary(
         f"Monitors: {summary['drifts_detected']} detections "
         f"({summary['monitor_events']['DRIFT_DETECTED']} DRIFT_DETECTED, "
         f"{summary['monitor_events']['MODEL_DEGRADED']} MODEL_DEGRADED), "
-        f"{summary['retrains_triggered']} retrains triggered; predictions served between the "
-        f"drift and the first detection: {summary['detection_delay_samples']}."
+        f"{summary['retrains_triggered']} retrains triggered; detection delay in samples "
+        f"after the drift: {summary['detection_delay_samples']}."
     )
     for error in errors:
         say(f"  request error: {error}")
