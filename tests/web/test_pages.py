@@ -172,11 +172,17 @@ def plan(client: Client, tmp_path_factory: pytest.TempPathFactory) -> WorkflowPl
 
 
 @pytest.fixture(scope="module")
-def execution(client: Client, plan: WorkflowPlan) -> int:
-    """A running execution whose streaming ``train`` job has started."""
+def execution(client: Client, plan: WorkflowPlan) -> Iterator[int]:
+    """A running execution whose streaming ``train`` job has started; stopped at the end.
+
+    Jobs outlive their server by design (a new server re-attaches), so the module stops what it
+    started before its server goes, or ``train`` would run on after the test session.
+    """
     run = client.workflows.start(WORKFLOW)
     _wait_job(client, run.execution_id, "train", "RUNNING")
-    return run.execution_id
+    yield run.execution_id
+    client.executions.stop(run.execution_id)
+    _wait_job(client, run.execution_id, "train", "STOPPED")
 
 
 @pytest.fixture
