@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.scheduling import JobCommand
@@ -29,6 +29,8 @@ from tideflow.errors import InvalidArgumentError
 from tideflow.metadata import ExecutionService, WorkflowService
 
 EXECUTOR_GROUP = "tideflow.executors"
+
+SettingsT = TypeVar("SettingsT")
 
 
 class CommandSource(Protocol):
@@ -130,6 +132,27 @@ class Executor(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop supervising; running jobs keep running (and are re-attached later)."""
+
+
+def settings_from_options(
+    settings: type[SettingsT], options: Mapping[str, Any], executor: str
+) -> SettingsT:
+    """An executor's settings dataclass from its options; unknown keys are refused by name.
+
+    Options often come from JSON or a CLI, so lists become tuples (the dataclasses are frozen).
+
+    Raises:
+        InvalidArgumentError: An unknown option.
+    """
+    known = set(getattr(settings, "__dataclass_fields__", {}))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown {executor} executor options {unknown}; known: {sorted(known)}",
+            field="options",
+        )
+    values = {key: tuple(v) if isinstance(v, list) else v for key, v in options.items()}
+    return settings(**values)
 
 
 def job_plan(plan: WorkflowPlan, job: str) -> WorkflowPlan:

@@ -67,7 +67,7 @@ from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors import process
-from tideflow.executors.base import Executor, ExecutorContext
+from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.environment import RequirementsEnvironments
 from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
 from tideflow.scheduler import crash
@@ -115,18 +115,7 @@ class LocalSettings:
         Raises:
             InvalidArgumentError: An unknown option.
         """
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown local executor options {unknown}; known: {sorted(known)}",
-                field="options",
-            )
-        values: dict[str, Any] = {
-            key: tuple(value) if isinstance(value, list) else value
-            for key, value in options.items()
-        }
-        return cls(**values)
+        return settings_from_options(cls, options, "local")
 
 
 class _State(enum.Enum):

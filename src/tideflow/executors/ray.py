@@ -58,7 +58,7 @@ from tideflow.domain.attempt import AttemptFiles, AttemptSpec, write_atomically
 from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
-from tideflow.executors.base import Executor, ExecutorContext
+from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.ray_entry import RESULT_MARKER, RUNNING_MARKER
 from tideflow.executors.ray_head import LocalRayHead
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
@@ -111,14 +111,7 @@ class RaySettings:
         Raises:
             InvalidArgumentError: An unknown option.
         """
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown ray executor options {unknown}; known: {sorted(known)}",
-                field="options",
-            )
-        return cls(**dict(options))
+        return settings_from_options(cls, options, "ray")
 
 
 @dataclass

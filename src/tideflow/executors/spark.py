@@ -68,7 +68,7 @@ from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors import process
-from tideflow.executors.base import Executor, ExecutorContext
+from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -122,17 +122,7 @@ class SparkSettings:
         Raises:
             InvalidArgumentError: An unknown option.
         """
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown spark executor options {unknown}; known: {sorted(known)}",
-                field="options",
-            )
-        values: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in options.items()
-        }
-        return cls(**values)
+        return settings_from_options(cls, options, "spark")
 
 
 @dataclass

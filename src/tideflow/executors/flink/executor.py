@@ -63,7 +63,7 @@ from tideflow.domain.scheduling import JobCommand
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors import process
-from tideflow.executors.base import Executor, ExecutorContext
+from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.flink.cluster import LocalFlinkCluster, package_java_opts
 from tideflow.executors.flink.environment import FlinkEnvironment, default_venv
 from tideflow.executors.flink.rest import FlinkRest, FlinkRestError, normalise_address
@@ -114,14 +114,7 @@ class FlinkSettings:
         Raises:
             InvalidArgumentError: An unknown option or a bad ``stop_with``.
         """
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InvalidArgumentError(
-                f"unknown flink executor options {unknown}; known: {sorted(known)}",
-                field="options",
-            )
-        settings = cls(**dict(options))
+        settings = settings_from_options(cls, options, "flink")
         _check_stop_with(settings.stop_with)
         return settings
 
