@@ -687,21 +687,23 @@ class LocalExecutor(Executor):
 
     def _adopt(self, attempt: _Attempt, job: JobExecution, launched: Mapping[str, Any]) -> None:
         """Watch an attempt launched earlier (by pid), or end it if its process is gone."""
-        pid = job.pid or launched.get("pid")
+        pid = int(job.pid or launched.get("pid") or 0) or None
         started = launched.get("started")
+        attempt.reported = job.status
+        if job.status is JobStatus.INIT and pid is not None:
+            # Before the supervisor can see the pid: were the process found gone first, its end
+            # would be reported from INIT while this STARTING lands, and be refused.
+            with contextlib.suppress(IllegalTransitionError):
+                self._set_status(attempt, JobStatus.STARTING, pid=pid, host=self.host)
         with self._lock:
             attempt.attached = True
-            attempt.pid = int(pid) if pid else None
+            attempt.pid = pid
             attempt.started = int(started) if started is not None else None
-            attempt.reported = job.status
             attempt.launched_wall = float(launched.get("time") or time.time())
             if attempt.timeout:
                 elapsed = time.time() - attempt.launched_wall
                 attempt.deadline = time.monotonic() + attempt.timeout - elapsed
             attempt.state = _State.RUNNING if job.status is JobStatus.RUNNING else _State.STARTING
-        if job.status is JobStatus.INIT and attempt.pid is not None:
-            with contextlib.suppress(IllegalTransitionError):
-                self._set_status(attempt, JobStatus.STARTING, pid=attempt.pid, host=self.host)
         self._start_done(attempt)
         if attempt.pid is None or not process.is_alive(attempt.pid, attempt.started):
             self._finish(attempt)
