@@ -10,10 +10,14 @@ file and learns everything it missed. Stdlib only: drivers run without Tideflow'
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 PREFIX = "@@tideflow "
 """Start of a progress line; the rest is one JSON object with an ``event`` member."""
+METRIC_EVENT = "metric"
+"""The ``event`` of a line carrying one metric value (``name``, ``value``, ``step``, ``tags``);
+the executor records it for the job execution (:mod:`tideflow.executors.reporting`)."""
 
 
 def progress_line(event: str, **fields: Any) -> str:
@@ -30,3 +34,15 @@ def parse_progress(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) and isinstance(data.get("event"), str) else None
+
+
+def metric_line(
+    name: str, value: float, *, step: int | None = None, tags: Mapping[str, str] | None = None
+) -> str:
+    """The progress line of one metric value (what drivers and ``ctx.log_metric`` write)."""
+    fields: dict[str, Any] = {"name": name, "value": value}
+    if step is not None:
+        fields["step"] = step
+    if tags:
+        fields["tags"] = {str(key): str(tag) for key, tag in tags.items()}
+    return progress_line(METRIC_EVENT, **fields)

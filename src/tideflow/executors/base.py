@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.scheduling import JobCommand
 from tideflow.errors import InvalidArgumentError
-from tideflow.metadata import ExecutionService, WorkflowService
+from tideflow.metadata import ExecutionService, LineageService, MetricService, WorkflowService
 
 EXECUTOR_GROUP = "tideflow.executors"
 
@@ -69,6 +69,9 @@ class ExecutorContext:
         on_command_done: Called with a command id once the command's effect is durable (the
             attempt is launched and STARTING is committed, or it failed before that, or a STOP
             took effect); the command loop marks the outbox entry done.
+        metrics: Where an executor records what engine jobs measured (Spark, Flink: their
+            processors cannot reach the server themselves); ``None`` records no metrics.
+        lineage: Where an executor records which datasets engine jobs read and wrote.
     """
 
     home: Path
@@ -79,6 +82,8 @@ class ExecutorContext:
     db_url: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     on_command_done: Callable[[str], None] = lambda command_id: None
+    metrics: MetricService | None = None
+    lineage: LineageService | None = None
 
 
 class Executor(ABC):

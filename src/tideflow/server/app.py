@@ -157,6 +157,8 @@ class TideflowServer:
                 server_url=self.url,
                 db_url=config.db_url,
                 options=config.executor_options,
+                metrics=services.metrics,
+                lineage=services.lineage,
             )
             self._executors.start()
         self._start_http()

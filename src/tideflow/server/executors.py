@@ -23,7 +23,7 @@ from typing import Any
 
 from tideflow.executors.base import ExecutorContext, default_registry
 from tideflow.executors.loop import CommandLoop
-from tideflow.metadata import WorkflowService
+from tideflow.metadata import LineageService, MetricService, WorkflowService
 from tideflow.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class ServerExecutors:
         db_url: The store's URL.
         names: Executors to run.
         options: Per executor name, its options.
+        metrics: Where executors record engine jobs' metrics.
+        lineage: Where executors record engine jobs' lineage.
     """
 
     def __init__(
@@ -63,6 +65,8 @@ class ServerExecutors:
         db_url: str,
         names: Sequence[str] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
+        metrics: MetricService | None = None,
+        lineage: LineageService | None = None,
     ) -> None:
         self.loops: list[CommandLoop] = []
         for name in executor_names() if names is None else names:
@@ -73,6 +77,8 @@ class ServerExecutors:
                 server_url=server_url,
                 db_url=db_url,
                 options=(options or {}).get(name, {}),
+                metrics=metrics,
+                lineage=lineage,
             )
             executor = default_registry.create(name, context)
             self.loops.append(CommandLoop(scheduler, executor))
