@@ -55,7 +55,7 @@ from typing import Any
 
 from tideflow.client.package import extract_package
 from tideflow.compiler.generator import default_registry as engines
-from tideflow.compiler.plan import WorkflowPlan
+from tideflow.compiler.plan import PlanJob, WorkflowPlan
 from tideflow.domain.attempt import (
     ATTEMPT_DIR_VARIABLE,
     AttemptFiles,
@@ -63,12 +63,12 @@ from tideflow.domain.attempt import (
     write_atomically,
 )
 from tideflow.domain.metadata import JobExecution
-from tideflow.domain.progress import parse_progress
 from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
+from tideflow.executors.reporting import JobReporter, read_progress
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,9 @@ class _Attempt:
     ended: bool = False
     start_done: bool = False
     waiting_commands: list[str] = field(default_factory=list)
+    reporter: JobReporter | None = None
+    job: PlanJob | None = None
+    lineage_done: bool = False
 
     @property
     def key(self) -> int:
@@ -250,12 +253,24 @@ class SparkExecutor(Executor):
     # -- launching -----------------------------------------------------------------------------
 
     def _new_attempt(self, command: JobCommand, timeout: float | None) -> _Attempt:
+        workdir = self.workdir(command.execution_id, command.job, command.attempt)
+        log_path = self.log_path(command.execution_id, command.job, command.attempt)
+        reporter = JobReporter(
+            project=command.project,
+            job_execution_id=command.job_execution_id,
+            engine="spark",
+            control=AttemptFiles(workdir).control,
+            log_path=log_path,
+            metrics=self.context.metrics,
+            lineage=self.context.lineage,
+        )
         return _Attempt(
             command=command,
-            workdir=self.workdir(command.execution_id, command.job, command.attempt),
-            log=self.log_path(command.execution_id, command.job, command.attempt),
+            workdir=workdir,
+            log=log_path,
             state=self.state_path(command.job_execution_id),
             timeout=timeout,
+            reporter=reporter,
         )
 
     def _start(self, attempt: _Attempt) -> None:
@@ -501,6 +516,10 @@ class SparkExecutor(Executor):
         if attempt.running and attempt.reported is JobStatus.STARTING:
             with contextlib.suppress(IllegalTransitionError):
                 self._set_status(attempt, JobStatus.RUNNING, external_id=attempt.app_id)
+        if attempt.reported is JobStatus.RUNNING and not attempt.lineage_done:
+            job = self._job(attempt)
+            if job is not None and job.streaming:  # a streaming job's lineage: once RUNNING
+                self._record_lineage(attempt)
         alive = self._alive(attempt)
         if not alive:
             self._read_progress(attempt)
@@ -530,20 +549,8 @@ class SparkExecutor(Executor):
 
     def _read_progress(self, attempt: _Attempt) -> None:
         """Act on the progress lines the driver appended to the log since the last read."""
-        try:
-            with open(attempt.log, "rb") as log_file:
-                log_file.seek(attempt.offset)
-                data = log_file.read()
-        except OSError:
-            return
-        end = data.rfind(b"\n")
-        if end < 0:
-            return
-        attempt.offset += end + 1
-        for raw in data[: end + 1].splitlines():
-            fields = parse_progress(raw.decode(errors="replace"))
-            if fields is None:
-                continue
+        lines, attempt.offset = read_progress(attempt.log, attempt.offset)
+        for _, fields in lines:
             event = fields["event"]
             if event == "started":
                 attempt.driver_pid = int(fields["pid"])
@@ -553,6 +560,28 @@ class SparkExecutor(Executor):
                 attempt.running = True
             elif event == "result":
                 attempt.result = (str(fields["status"]), fields.get("error"))
+        if attempt.reporter is not None:  # metric lines, each recorded once per attempt
+            attempt.reporter.record_lines(lines, attempt.offset)
+
+    def _job(self, attempt: _Attempt) -> PlanJob | None:
+        """The attempt's job in its plan (a re-attached attempt's from its ``plan.json``)."""
+        if attempt.job is None:
+            plan = attempt.plan
+            if plan is None:
+                try:
+                    plan = WorkflowPlan.from_json(AttemptFiles(attempt.workdir).plan.read_text())
+                except (OSError, ValueError, KeyError):
+                    return None
+            with contextlib.suppress(KeyError):
+                attempt.job = plan.job(attempt.command.job)
+        return attempt.job
+
+    def _record_lineage(self, attempt: _Attempt) -> None:
+        """Record the datasets the plan's read / write nodes name, once per attempt."""
+        job = self._job(attempt)
+        if attempt.reporter is not None and job is not None:
+            attempt.reporter.record_lineage(job)
+        attempt.lineage_done = True
 
     def _request_stop(self, attempt: _Attempt, reason: str) -> None:
         """Ask the attempt to stop (called with the lock held); its exit ends it.
@@ -610,6 +639,8 @@ class SparkExecutor(Executor):
         try:
             if status is JobStatus.FINISHED and attempt.reported is JobStatus.STARTING:
                 self._set_status(attempt, JobStatus.RUNNING, external_id=attempt.app_id)
+            if status is JobStatus.FINISHED and not attempt.lineage_done:
+                self._record_lineage(attempt)  # before FINISHED: rules it fires see the lineage
             self._set_status(
                 attempt,
                 status,

@@ -82,6 +82,8 @@ class SparkRig(Rig):
             workflows=self.client.services.workflows,
             db_url=self.url,
             options={**self.spark_options, **options},
+            metrics=self.client.services.metrics,
+            lineage=self.client.services.lineage,
         )
         self.executor = SparkExecutor(context)  # type: ignore[assignment]
         self.loop = CommandLoop(source or self.outbox, self.executor, idle_wait=0.1).start()

@@ -17,6 +17,7 @@ import tideflow as tide
 from tests.engines.spark.conftest import FAST_CONF, STEPS, SparkRig
 from tests.executors.conftest import wait_until
 from tideflow.client import connect
+from tideflow.domain.lineage import LineageRef
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.executors import process
 from tideflow.scheduler.service import SchedulerService
@@ -43,6 +44,7 @@ def test_a_batch_job_runs_through_a_server_with_its_output_logs_and_app_id(
             counts = tide.transform(rows, processor=sparksteps.CountByKey(), name="count")
             tide.write_dataset(counts, "counts", config={"path": str(out), "format": "json"})
         client.workflows.submit(wf, source=code)
+        client.datasets.register("counts", uri=out.as_uri(), format="json")  # "nums" is not
         service = SchedulerService(client.store)
         run = service.start_execution("demo", "wf", params={"n": 30})
 
@@ -71,6 +73,26 @@ def test_a_batch_job_runs_through_a_server_with_its_output_logs_and_app_id(
         log = remote.jobs.logs(run.execution_id, "features")
         assert sparksteps.LOG_TEXT in log
         assert "--master local[2]" in log  # the job's spark_master reached spark-submit
+        # Lineage from the plan (registered datasets only), recorded before FINISHED.
+        (record,) = client.services.lineage.writers("demo", LineageRef.dataset("counts"))
+        assert record.job_execution_id == job.job_execution_id
+        assert (record.inputs, record.outputs) == ((), (LineageRef.dataset("counts", 1),))
+        assert record.time is not None
+        assert job.end_time is not None
+        assert record.time <= job.end_time
+        assert log.count("dataset 'nums' is not registered") == 1
+        # The driver's totals over the application's stages, tagged engine=spark.
+        totals = {
+            m.name: m
+            for m in client.services.metrics.list_metrics(
+                "demo", job_execution_id=job.job_execution_id
+            )
+        }
+        assert set(totals) == {"records_in", "records_out", "bytes_in", "bytes_out"}
+        assert totals["records_out"].value == 3  # the three count rows written
+        assert totals["records_in"].value >= 30  # the 30 generated rows (re-read by the sort)
+        assert totals["bytes_out"].value > 0
+        assert all(m.tags == {"engine": "spark"} for m in totals.values())
         service.close()
         remote.close()
         client.close()
@@ -81,6 +103,7 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
 ) -> None:
     rig = spark_rig
     out, checkpoint = rig.root / "even", rig.root / "checkpoint"
+    rig.client.datasets.register("even", uri=out.as_uri(), format="json")  # "rate" is not
     with tide.workflow("wf") as wf, tide.job("main", engine="spark", streaming=True):
         rows = tide.read_dataset(
             "rate", processor=sparksteps.Rate(), config={"rows_per_second": 20}
@@ -126,3 +149,17 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
     assert log.count('"event": "started"') == 1  # one driver: the duplicate launched nothing
     assert '"status": "STOPPED"' in log  # the driver stopped its queries and said so
     assert sparksteps.LOG_TEXT in log
+    # Lineage once RUNNING, once per attempt: the re-attached executor did not record it again.
+    (record,) = rig.client.services.lineage.writers(rig.project, LineageRef.dataset("even"))
+    assert (record.inputs, record.outputs) == ((), (LineageRef.dataset("even", 1),))
+    assert log.count("dataset 'rate' is not registered") == 1
+    # Each micro-batch's metrics once, though the new executor read the log from its start.
+    metrics = rig.client.services.metrics.list_metrics(
+        rig.project, job_execution_id=start.job_execution_id
+    )
+    batches = [(m.tags["query"], m.step) for m in metrics if m.name == "records_in"]
+    assert batches, "no micro-batch metrics"
+    assert len(batches) == len(set(batches))
+    assert sum(m.value for m in metrics if m.name == "records_in") > 0
+    assert {m.name for m in metrics} <= {"records_in", "rows_per_second"}
+    assert all(m.tags["engine"] == "spark" for m in metrics)

@@ -2,16 +2,20 @@
 
 Spark processors are data-only (DataFrames in, DataFrames out), so this context has no
 ``client``: nothing of Tideflow's gRPC stack has to be importable where Spark runs. Status,
-logs and the Spark application id are reported by the ``spark`` executor from outside.
+logs, the Spark application id, metrics and lineage are reported by the ``spark`` executor from
+outside; :meth:`SparkJobContext.log_metric` writes a progress line the executor records.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from tideflow.domain.progress import metric_line
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,16 @@ class SparkJobContext:
     def logger(self) -> logging.Logger:
         """A logger named after the node; its lines go to the job's log."""
         return logging.getLogger(f"tideflow.spark.{self.job}.{self.node}")
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Report a metric value of the job execution (tagged with the node and ``engine=spark``).
+
+        Call it in ``open`` / ``process`` / ``close``, which run in the driver: its line goes to
+        the job's log, where the executor picks it up. Code running on Spark's executors (a UDF,
+        ``foreachBatch`` on a worker) has no such channel.
+        """
+        sys.stdout.write(metric_line(name, value, step=step, tags={"node": self.node}))
+        sys.stdout.flush()
 
     @property
     def client(self) -> Any:

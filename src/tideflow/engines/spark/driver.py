@@ -24,6 +24,15 @@ executor reads back from the log:
 4. ``close(ctx)`` runs for every opened processor (last first); ``result`` says FINISHED /
    FAILED (with a one-line error naming node and phase) / STOPPED; the session stops.
 
+Metrics go out as ``metric`` progress lines too (the executor records them for the job
+execution): a streaming job reports each micro-batch of each query as it sees it
+(``records_in`` = the batch's ``numInputRows`` and ``rows_per_second`` = its
+``processedRowsPerSecond``, step = the batch id, tag ``query``); a batch job that ran to its end
+reports its totals over every stage of the application (``records_in`` / ``bytes_in`` read from
+sources, ``records_out`` / ``bytes_out`` written by sinks). The totals come from the driver's own
+status store (the data behind Spark's UI and REST status API, which is there even with the UI
+off); where a Spark version does not offer it, the job logs one warning and reports no totals.
+
 SIGTERM (the executor's STOP) sets ``ctx.stopping``; a streaming job then stops its queries
 gracefully, a batch job is interrupted (``JobStopped``) and its Spark jobs cancelled.
 """
@@ -44,7 +53,7 @@ from typing import Any
 from tideflow.compiler.plan import PlanJob, PlanNode, WorkflowPlan
 from tideflow.domain.attempt import AttemptFiles, AttemptSpec
 from tideflow.domain.graph import NodeKind
-from tideflow.domain.progress import progress_line
+from tideflow.domain.progress import metric_line, progress_line
 from tideflow.engines.spark.context import SparkJobContext
 from tideflow.sdk.processor import Processor, as_processor
 
@@ -67,6 +76,14 @@ def report(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
+def report_metric(
+    name: str, value: float, *, step: int | None = None, tags: Mapping[str, str] | None = None
+) -> None:
+    """Write a ``metric`` progress line to stdout (the executor records it)."""
+    sys.stdout.write(metric_line(name, value, step=step, tags=tags))
+    sys.stdout.flush()
+
+
 def main(workdir: str) -> int:
     """Run the attempt prepared in ``workdir``; return the exit code (1 when it FAILED)."""
     _configure_logging()
@@ -86,6 +103,8 @@ def main(workdir: str) -> int:
         runner.open()
         report("running")
         runner.run()
+        if not job.streaming:
+            runner.report_totals()
     except BaseException as exc:  # the driver's edge: every outcome is reported
         failure = exc
     stopper.closing = True
@@ -159,6 +178,8 @@ class _Runner:
             for node in job.nodes
         }
         self.opened: list[str] = []
+        self.queries: dict[str, Any] = {}
+        self.batches: dict[str, int] = {}
 
     def open(self) -> None:
         for node in self.job.nodes:
@@ -186,6 +207,8 @@ class _Runner:
                 outputs[node.name] = _call(node.name, "write", self._write, node, inputs[0])
             else:
                 outputs[node.name] = inputs[0] if len(inputs) == 1 else inputs
+            if _is_query(outputs[node.name]):  # remembered: an ended query leaves streams.active
+                self.queries[str(outputs[node.name].id)] = outputs[node.name]
         if self.job.streaming:
             self._await_queries()
 
@@ -233,6 +256,7 @@ class _Runner:
             except StreamingQueryException as exc:
                 raise NodeFailed(f"a streaming query failed: {_first_line(exc)}") from exc
             if ended:
+                self.report_progress()
                 return
             raise NodeFailed(
                 "the streaming job started no query (or its queries ended at once): end it "
@@ -241,18 +265,54 @@ class _Runner:
             )
         for query in streams.active:
             report("query", id=str(query.id), name=query.name)
+            self.queries[str(query.id)] = query
         while not self.stopping.is_set():
             try:
                 if streams.awaitAnyTermination(POLL_SECONDS):
                     streams.resetTerminated()
             except StreamingQueryException as exc:
                 raise NodeFailed(f"a streaming query failed: {_first_line(exc)}") from exc
+            finally:
+                self.report_progress()
             if not streams.active:
                 return
+        self.report_progress()
         for query in streams.active:
             log.info("stopping streaming query %s (%s)", query.name, query.id)
             with contextlib.suppress(Exception):
                 query.stop()
+
+    def report_progress(self) -> None:
+        """Report the micro-batches of every known query not reported yet (as metrics)."""
+        for query in list(self.spark.streams.active):
+            self.queries.setdefault(str(query.id), query)
+        for key, query in self.queries.items():
+            try:
+                progresses = list(query.recentProgress)
+            except Exception:  # a query torn down under us: its batches are lost, not the job
+                log.debug("no progress of query %s", key, exc_info=True)
+                continue
+            for progress in progresses:
+                batch = int(progress.get("batchId", -1))
+                if batch <= self.batches.get(key, -1):
+                    continue
+                self.batches[key] = batch
+                tags = {"query": str(query.name or key)}
+                rows = int(progress.get("numInputRows") or 0)
+                report_metric("records_in", rows, step=batch, tags=tags)
+                rate = progress.get("processedRowsPerSecond")
+                if rate is not None and rate == rate:  # NaN before the first rows
+                    report_metric("rows_per_second", float(rate), step=batch, tags=tags)
+
+    def report_totals(self) -> None:
+        """Report a batch job's totals over every stage of the application (as metrics)."""
+        try:
+            totals = _stage_totals(self.spark)
+        except Exception as exc:  # an internal API: its absence costs the totals, not the job
+            log.warning("no record counts for this Spark version: %s", _first_line(exc))
+            return
+        for name, value in totals.items():
+            report_metric(name, value)
 
     def close(self) -> BaseException | None:
         """Close every opened processor (last first); return the first failure, if any."""
@@ -272,6 +332,32 @@ class _Runner:
             self.spark.sparkContext.cancelAllJobs()
         with contextlib.suppress(Exception):
             self.spark.stop()
+
+
+def _is_query(value: Any) -> bool:
+    from pyspark.sql.streaming.query import StreamingQuery
+
+    return isinstance(value, StreamingQuery)
+
+
+def _stage_totals(spark: Any) -> dict[str, int]:
+    """Records and bytes read and written, summed over the application's stages.
+
+    Read from the driver's ``AppStatusStore`` (what the UI and REST status API serve; it is
+    kept with the UI off) through py4j: every stage attempt, skipped ones count zero.
+    """
+    gateway = spark.sparkContext._gateway
+    store = spark.sparkContext._jsc.sc().statusStore()
+    stages = store.stageList(None, False, False, gateway.new_array(gateway.jvm.double, 0), None)
+    totals = {"records_in": 0, "records_out": 0, "bytes_in": 0, "bytes_out": 0}
+    iterator = stages.iterator()
+    while iterator.hasNext():
+        stage = iterator.next()
+        totals["records_in"] += int(stage.inputRecords())
+        totals["records_out"] += int(stage.outputRecords())
+        totals["bytes_in"] += int(stage.inputBytes())
+        totals["bytes_out"] += int(stage.outputBytes())
+    return totals
 
 
 def _call(node: str, phase: str, function: Callable[..., Any], *args: Any) -> Any:
