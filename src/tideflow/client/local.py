@@ -90,6 +90,7 @@ def connect(
     project: str = DEFAULT_PROJECT,
     token: str | None = None,
     ca: str | Path | None = None,
+    retry_for: float | None = None,
 ) -> Client:
     """Connect to Tideflow and return a :class:`Client` bound to ``project``.
 
@@ -103,6 +104,8 @@ def connect(
         ca: For ``grpcs://`` (TLS) servers: a PEM file of the CA that signed the server's
             certificate (default ``$TIDEFLOW_CA_FILE``, else the system's root certificates).
             Giving it makes the connection use TLS even with a ``grpc://`` URL.
+        retry_for: For servers: keep retrying a call the server is unavailable for at least
+            this many seconds (default: a few seconds, then :class:`UnavailableError`).
 
     Raises:
         InvalidArgumentError: Unsupported URL or invalid project name.
@@ -110,13 +113,14 @@ def connect(
         FailedPreconditionError: The database schema needs ``tideflow db upgrade``.
     """
     if url.startswith(("grpc://", "grpcs://")):
-        from tideflow.client.remote.channel import TlsConfig
+        from tideflow.client.remote.channel import RetryPolicy, TlsConfig
         from tideflow.client.remote.connection import remote_services
 
         tls = None
         if ca is not None or url.startswith("grpcs://"):
             tls = TlsConfig.from_ca_file(ca if ca is not None else Settings.from_env().ca_file)
-        services = remote_services(url, project=project, token=token, tls=tls)
+        retry = RetryPolicy.lasting(retry_for) if retry_for is not None else None
+        services = remote_services(url, project=project, token=token, tls=tls, retry=retry)
         try:
             services.projects.ensure_project(project)
         except BaseException:

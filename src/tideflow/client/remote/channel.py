@@ -49,6 +49,23 @@ class RetryPolicy:
     initial_backoff: float = 0.05
     max_backoff: float = 2.0
 
+    @classmethod
+    def lasting(cls, seconds: float) -> RetryPolicy:
+        """A policy whose retries of one call span at least ``seconds`` (pauses capped at 2 s).
+
+        For callers that must ride over a server restart rather than fail fast: a job's calls
+        back to its server (a restart under load takes well over the default ~2.5 s).
+        """
+        if seconds <= 0:
+            raise InvalidArgumentError(f"retry time must be positive, got {seconds!r}")
+        policy = cls()
+        floor, backoff, attempts = 0.0, policy.initial_backoff, 1
+        while floor < seconds:  # the pauses are at least half the backoff
+            floor += backoff / 2
+            backoff = min(backoff * 2, policy.max_backoff)
+            attempts += 1
+        return cls(attempts=attempts)
+
     def delays(self) -> Iterator[float]:
         """The pause before each retry: half the backoff plus up to half again at random."""
         backoff = self.initial_backoff

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tideflow.client.remote.blob import RemoteBlobService
-from tideflow.client.remote.channel import RpcChannel, TlsConfig
+from tideflow.client.remote.channel import RetryPolicy, RpcChannel, TlsConfig
 from tideflow.client.remote.metadata import (
     RemoteArtifactService,
     RemoteDatasetService,
@@ -19,10 +19,15 @@ from tideflow.client.services import Services
 
 
 def remote_services(
-    url: str, *, project: str, token: str | None = None, tls: TlsConfig | None = None
+    url: str,
+    *,
+    project: str,
+    token: str | None = None,
+    tls: TlsConfig | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Services:
     """Proxies of every service over one channel to the server at ``url``."""
-    channel = RpcChannel(url, project=project, token=token, tls=tls)
+    channel = RpcChannel(url, project=project, token=token, tls=tls, retry=retry)
     notifications = RemoteNotificationService(channel)
     services = Services(
         projects=RemoteProjectService(channel),

@@ -31,6 +31,10 @@ from tideflow.domain.model import ModelVersion
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.settings import SERVER_VARIABLE, TOKEN_VARIABLE
 
+SERVER_RETRY_SECONDS = 120.0
+"""How long a job's calls wait out an unavailable server: a job outlives a server restart
+(its executor re-attaches to it), and a restart on a loaded machine takes 5-15 s."""
+
 
 def _lower(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
@@ -103,7 +107,10 @@ class AttemptState:
                         f"(${SERVER_VARIABLE} is not set)"
                     )
                 self._client = connect(
-                    url, project=spec.project, token=os.environ.get(TOKEN_VARIABLE)
+                    url,
+                    project=spec.project,
+                    token=os.environ.get(TOKEN_VARIABLE),
+                    retry_for=SERVER_RETRY_SECONDS,
                 )
             return self._client
 
