@@ -17,7 +17,7 @@ import tideflow as tide
 from tideflow.client import Client, connect
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.progress import METRIC_EVENT, metric_line, parse_progress
-from tideflow.executors.reporting import JobReporter, plan_datasets
+from tideflow.executors.reporting import JobReporter, plan_datasets, read_progress
 from tideflow.metadata import ExecutionService
 
 
@@ -153,6 +153,21 @@ def test_a_metric_line_parses_back_to_its_fields() -> None:
         "step": 3,
         "tags": {"node": "n"},
     }
+
+
+def test_read_progress_leaves_a_torn_line_for_the_next_read(tmp_path: Path) -> None:
+    log = tmp_path / "job.log"
+    whole = "a plain line\n" + metric_line("records_in", 1)
+    torn = metric_line("records_in", 2)
+    log.write_text(whole + torn[:10])
+    lines, offset = read_progress(log, 0)
+    assert [fields["value"] for _, fields in lines] == [1]
+    assert offset == len(whole.encode())
+    log.write_text(whole + torn)
+    lines, offset = read_progress(log, offset)
+    assert [(end, fields["value"]) for end, fields in lines] == [(offset, 2)]
+    assert offset == len((whole + torn).encode())
+    assert read_progress(tmp_path / "missing.log", 5) == ([], 5)
 
 
 def lines_of(text: str) -> list[tuple[int, dict[str, Any]]]:

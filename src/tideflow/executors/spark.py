@@ -24,6 +24,9 @@ Life of an attempt (docs/engines.md tells users the same):
 The driver talks to the executor through its log (progress lines of
 :mod:`tideflow.domain.progress`), so an executor on a restarted server re-reads the log of an
 attempt it re-attaches to (by pid + start time, from the state file) and misses nothing.
+Its ``metric`` lines become metric values of the job execution, and the plan's datasets its
+lineage (before a batch job's FINISHED, once a streaming job is RUNNING), each once per attempt
+(:mod:`tideflow.executors.reporting`).
 
 STOP sends SIGTERM to the Python driver (which stops its streaming queries and the session,
 after which ``spark-submit`` exits) -- or to the whole process group when the driver's pid is

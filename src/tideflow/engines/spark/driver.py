@@ -60,6 +60,7 @@ from tideflow.sdk.processor import Processor, as_processor
 log = logging.getLogger("tideflow.spark")
 MAX_ERROR = 2000
 POLL_SECONDS = 1
+LISTENER_DRAIN_MS = 30_000
 
 
 class JobStopped(BaseException):
@@ -283,12 +284,19 @@ class _Runner:
                 query.stop()
 
     def report_progress(self) -> None:
-        """Report the micro-batches of every known query not reported yet (as metrics)."""
-        for query in list(self.spark.streams.active):
-            self.queries.setdefault(str(query.id), query)
+        """Report the micro-batches of every known query not reported yet (as metrics).
+
+        Never raises: it runs beside the query's own outcome, which must not be masked.
+        """
+        try:
+            for query in list(self.spark.streams.active):
+                self.queries.setdefault(str(query.id), query)
+        except Exception:  # the session going away: report what is known
+            log.debug("no active queries to look at", exc_info=True)
         for key, query in self.queries.items():
             try:
                 progresses = list(query.recentProgress)
+                tags = {"query": str(query.name or key)}
             except Exception:  # a query torn down under us: its batches are lost, not the job
                 log.debug("no progress of query %s", key, exc_info=True)
                 continue
@@ -297,7 +305,6 @@ class _Runner:
                 if batch <= self.batches.get(key, -1):
                     continue
                 self.batches[key] = batch
-                tags = {"query": str(query.name or key)}
                 rows = int(progress.get("numInputRows") or 0)
                 report_metric("records_in", rows, step=batch, tags=tags)
                 rate = progress.get("processedRowsPerSecond")
@@ -344,10 +351,17 @@ def _stage_totals(spark: Any) -> dict[str, int]:
     """Records and bytes read and written, summed over the application's stages.
 
     Read from the driver's ``AppStatusStore`` (what the UI and REST status API serve; it is
-    kept with the UI off) through py4j: every stage attempt, skipped ones count zero.
+    kept with the UI off) through py4j: every stage attempt, skipped ones count zero. The store
+    is fed by Spark's asynchronous listener bus, so the last stage's end may still be queued
+    when the last action returns: the bus is drained first (with a deadline).
     """
     gateway = spark.sparkContext._gateway
-    store = spark.sparkContext._jsc.sc().statusStore()
+    context = spark.sparkContext._jsc.sc()
+    try:
+        context.listenerBus().waitUntilEmpty(LISTENER_DRAIN_MS)
+    except Exception as exc:  # not drained in time: totals may miss the last stage
+        log.warning("Spark's listener bus was not drained: %s", _first_line(exc))
+    store = context.statusStore()
     stages = store.stageList(None, False, False, gateway.new_array(gateway.jvm.double, 0), None)
     totals = {"records_in": 0, "records_out": 0, "bytes_in": 0, "bytes_out": 0}
     iterator = stages.iterator()
