@@ -11,6 +11,7 @@ import pytest
 import tideflow as tide
 from tests.engines.flink.cluster import JOBS
 from tideflow.client import Client
+from tideflow.domain.lineage import LineageRef
 from tideflow.domain.status import JobStatus
 from tideflow.executors.flink.rest import FlinkRest
 
@@ -70,6 +71,7 @@ def test_batch_table_job_runs_to_finished(
             processor=flinkjobs.WriteCsv(str(out), "n BIGINT, sq BIGINT, total BIGINT"),
         )
     flink_client.workflows.submit(wf, source=JOBS)
+    flink_client.datasets.register("numbers", uri="memory:numbers", format="rows")  # not "totals"
     run = flink_client.workflows.start("flink_batch")
     job = wait_job(flink_client, run.execution_id, "features", JobStatus.FINISHED)
     assert job.external_id, "the Flink job id is recorded as the job execution's external_id"
@@ -81,6 +83,18 @@ def test_batch_table_job_runs_to_finished(
     assert "flink numbers processor builds 20 rows" in log
     assert job.external_id in log
     assert flink_client.executions.wait(run.execution_id, timeout=60).status.value == "FINISHED"
+    # Lineage from the plan, registered datasets only; the rest is one line in the log.
+    (record,) = flink_client.lineage.downstream(dataset="numbers")
+    assert record.job_execution_id == job.job_execution_id
+    assert (record.inputs, record.outputs) == ((LineageRef.dataset("numbers", 1),), ())
+    assert log.count("dataset 'totals' is not registered") == 1
+    metrics = flink_client.metrics.list(job_execution_id=job.job_execution_id)
+    built = [m for m in metrics if m.name == "rows_built"]  # ctx.log_metric at build time
+    assert [(m.value, m.tags) for m in built] == [
+        (20.0, {"node": "read_dataset_1", "engine": "flink"})
+    ]
+    counts = {m.name for m in metrics if m.tags == {"engine": "flink"}}
+    assert counts == {"records_in", "records_out", "bytes_in", "bytes_out"}
 
 
 def test_sql_job_and_a_failing_job(flink_client: Client, flinkjobs: Any, tmp_path: Path) -> None:
@@ -102,9 +116,21 @@ def test_sql_job_and_a_failing_job(flink_client: Client, flinkjobs: Any, tmp_pat
         with tide.job("broken", engine="flink"):
             tide.read_dataset("nothing", processor=flinkjobs.Broken())
     flink_client.workflows.submit(wf, source=JOBS)
+    flink_client.datasets.register("src", uri="datagen:src", format="rows")
+    flink_client.datasets.register("agg", uri=out.as_uri(), format="csv")
     run = flink_client.workflows.start("flink_sql")
-    wait_job(flink_client, run.execution_id, "agg", JobStatus.FINISHED)
+    agg = wait_job(flink_client, run.execution_id, "agg", JobStatus.FINISHED)
     assert sum(int(r[1]) for r in csv_rows(out)) == 50
+    (record,) = flink_client.lineage.downstream(dataset="src")
+    assert record.job_execution_id == agg.job_execution_id
+    assert record.outputs == (LineageRef.dataset("agg", 1),)
+    # GROUP BY shuffles: records cross a task boundary, so Flink's vertex counts are not 0.
+    final = {
+        m.name: m.value for m in flink_client.metrics.list(job_execution_id=agg.job_execution_id)
+    }
+    assert final["records_in"] > 0
+    assert final["records_out"] > 0
+    assert final["bytes_out"] > 0
     broken = wait_for(
         lambda: (
             (j := job_of(flink_client, run.execution_id, "broken")) is not None
@@ -142,3 +168,8 @@ def test_streaming_job_stops_with_a_savepoint(
     log = flink_client.jobs.logs(run.execution_id, "gen")
     assert "savepoint written" in log, log[-3000:]
     assert FlinkRest(flink_rest).job_state(job.external_id) in ("FINISHED", "CANCELED")
+    # Record and byte counts were read while it ran and once more at its end.
+    metrics = flink_client.metrics.list(job_execution_id=job.job_execution_id)
+    assert {m.name for m in metrics} == {"records_in", "records_out", "bytes_in", "bytes_out"}
+    assert all(m.tags == {"engine": "flink"} for m in metrics)
+    assert len(metrics) >= 8  # at RUNNING and at the end, at least

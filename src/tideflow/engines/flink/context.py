@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tideflow.domain.progress import metric_line
 from tideflow.errors import InvalidArgumentError
 
 _QUERY = re.compile(r"^\s*(\(|select\b|with\b|values\b|table\b)", re.IGNORECASE)
@@ -57,6 +59,16 @@ class FlinkContext:
     def t_env(self) -> Any:
         """The job's ``TableEnvironment``."""
         return self._state.t_env
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Report a metric value of the job execution (tagged with the node and ``engine=flink``).
+
+        Only while the program is built (the processor's ``process``, which runs in Flink's
+        client): its line goes to the job's log, where the executor picks it up. Code that runs
+        inside the Flink job (a UDF on a TaskManager) has no way back to the executor.
+        """
+        sys.stdout.write(metric_line(name, value, step=step, tags={"node": self.node}))
+        sys.stdout.flush()
 
     @property
     def streaming(self) -> bool:

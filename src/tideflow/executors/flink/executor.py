@@ -23,6 +23,13 @@ Life of an attempt (docs/engines.md tells users the same):
    to a cancel. A later attempt of the same streaming job resumes from the newest savepoint of
    an earlier attempt (``restore_savepoint=false`` to start afresh).
 
+Metrics and lineage (:mod:`tideflow.executors.reporting`): while a job runs, its record and
+byte counts are read from the REST API every ``metrics_interval`` seconds and once more when it
+ends, each a value of ``records_in`` / ``records_out`` / ``bytes_in`` / ``bytes_out`` (so far)
+tagged ``engine=flink``; ``metric`` lines the driver printed while building the program
+(``ctx.log_metric``) are recorded from the log. Lineage from the plan is recorded before a batch
+job's FINISHED and once a streaming job is RUNNING, once per attempt.
+
 When an attempt ends, Flink's failure text and the tail of the TaskManagers' logs (with a link
 to them in Flink's web UI) are appended to the job's log.
 
@@ -57,7 +64,7 @@ from typing import Any
 
 from tideflow.client.package import extract_package
 from tideflow.compiler.generator import default_registry as engines
-from tideflow.compiler.plan import WorkflowPlan
+from tideflow.compiler.plan import PlanJob, WorkflowPlan
 from tideflow.domain.attempt import AttemptFiles, AttemptSpec, write_atomically
 from tideflow.domain.scheduling import JobCommand
 from tideflow.domain.status import JobStatus
@@ -67,6 +74,7 @@ from tideflow.executors.base import Executor, ExecutorContext, settings_from_opt
 from tideflow.executors.flink.cluster import LocalFlinkCluster, package_java_opts
 from tideflow.executors.flink.environment import FlinkEnvironment, default_venv
 from tideflow.executors.flink.rest import FlinkRest, FlinkRestError, normalise_address
+from tideflow.executors.reporting import JobReporter, read_progress
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +105,8 @@ class FlinkSettings:
         submit_timeout: Seconds the client may take to submit a job.
         task_slots: Slots of the local cluster's TaskManager.
         max_workers: Attempts prepared / submitted at once.
+        metrics_interval: Seconds between two readings of a running job's record and byte
+            counts (one more is taken when it ends).
     """
 
     flink_address: str = ""
@@ -106,6 +116,7 @@ class FlinkSettings:
     submit_timeout: float = 300.0
     task_slots: int = 8
     max_workers: int = 4
+    metrics_interval: float = 30.0
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> FlinkSettings:
@@ -152,6 +163,10 @@ class _Attempt:
     ended: bool = False
     start_done: bool = False
     waiting_commands: list[str] = field(default_factory=list)
+    reporter: JobReporter | None = None
+    log_offset: int = 0
+    metrics_at: float = 0.0
+    lineage_done: bool = False
 
     @property
     def key(self) -> str:
@@ -281,11 +296,23 @@ class FlinkExecutor(Executor):
         self.context.on_command_done(command.command_id)
 
     def _new_attempt(self, command: JobCommand) -> _Attempt:
+        files = AttemptFiles(self.workdir(command.execution_id, command.job, command.attempt))
+        log_path = self.log_path(command.execution_id, command.job, command.attempt)
+        reporter = JobReporter(
+            project=command.project,
+            job_execution_id=command.job_execution_id,
+            engine="flink",
+            control=files.control,
+            log_path=log_path,
+            metrics=self.context.metrics,
+            lineage=self.context.lineage,
+        )
         return _Attempt(
             command=command,
-            files=AttemptFiles(self.workdir(command.execution_id, command.job, command.attempt)),
-            log=self.log_path(command.execution_id, command.job, command.attempt),
+            files=files,
+            log=log_path,
             stop_with=self.settings.stop_with,
+            reporter=reporter,
         )
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -491,6 +518,7 @@ class FlinkExecutor(Executor):
     def _check(self, attempt: _Attempt) -> None:
         if attempt.pid is None and attempt.job_id is None:
             return  # still being prepared
+        self._read_metric_lines(attempt)
         if attempt.job_id is None:
             found = attempt.files.read_json(attempt.files.control / JOB_FILE)
             if found and found.get("job_id"):
@@ -535,6 +563,12 @@ class FlinkExecutor(Executor):
                     attempt.running_at - attempt.received
                 )
                 self._set_status(attempt, JobStatus.RUNNING, external_id=attempt.job_id)
+            if attempt.reported is JobStatus.RUNNING:
+                if attempt.streaming and not attempt.lineage_done:
+                    self._record_lineage(attempt)  # a streaming job's lineage: once RUNNING
+                if time.monotonic() >= attempt.metrics_at:
+                    attempt.metrics_at = time.monotonic() + self.settings.metrics_interval
+                    self._record_job_metrics(attempt)
         elif state == "FINISHED":
             if attempt.savepoint_trigger is not None:
                 self._check_savepoint(attempt)  # it completed since the look above
@@ -655,9 +689,13 @@ class FlinkExecutor(Executor):
             out.write(
                 f"[tideflow] the job ended {status.value}" + (f": {error}" if error else "") + "\n"
             )
+        self._read_metric_lines(attempt)
+        self._record_job_metrics(attempt)  # the final counts
         try:
             if status is JobStatus.FINISHED and attempt.reported is JobStatus.STARTING:
                 self._set_status(attempt, JobStatus.RUNNING, external_id=attempt.job_id)
+            if status is JobStatus.FINISHED and not attempt.lineage_done:
+                self._record_lineage(attempt)  # before FINISHED: rules it fires see the lineage
             extra: dict[str, Any] = {"error": error}
             if attempt.job_id is not None:
                 extra["external_id"] = attempt.job_id
@@ -677,6 +715,39 @@ class FlinkExecutor(Executor):
             self._start_done(attempt)
             for command in done:
                 self.context.on_command_done(command)
+
+    # -- metrics and lineage --------------------------------------------------------------------
+
+    def _read_metric_lines(self, attempt: _Attempt) -> None:
+        """Record the ``metric`` lines the driver printed (``ctx.log_metric`` at build time)."""
+        if attempt.reporter is None:
+            return
+        lines, attempt.log_offset = read_progress(attempt.log, attempt.log_offset)
+        attempt.reporter.record_lines(lines, attempt.log_offset)
+
+    def _record_job_metrics(self, attempt: _Attempt) -> None:
+        """One reading of the job's record and byte counts (so far), as metric values."""
+        if attempt.reporter is None or attempt.address is None or attempt.job_id is None:
+            return
+        try:
+            totals = FlinkRest(attempt.address).job_metrics(attempt.job_id)
+        except FlinkRestError as exc:
+            log.debug("flink job %s metrics: %s", attempt.job_id, exc)
+            return
+        for name, value in (totals or {}).items():
+            attempt.reporter.log_metric(name, value)
+
+    def _record_lineage(self, attempt: _Attempt) -> None:
+        """Record the datasets the plan's read / write nodes name, once per attempt."""
+        attempt.lineage_done = True
+        try:
+            plan = WorkflowPlan.from_json(attempt.files.plan.read_text())
+            job: PlanJob = plan.job(attempt.command.job)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("no plan for the lineage of job execution %s: %s", attempt.key, exc)
+            return
+        if attempt.reporter is not None:
+            attempt.reporter.record_lineage(job)
 
     def _end_before_start(self, attempt: _Attempt, error: str) -> None:
         log.warning("job execution %s failed before it started: %s", attempt.key, error)

@@ -1,7 +1,7 @@
 """A small client of Flink's REST API (standard library only): job states, stop, cancel, logs.
 
-Only what the executor needs: ``/overview`` (is the cluster up), ``/jobs/<id>`` (state),
-``/jobs/<id>/exceptions`` (why it failed), ``/jobs/<id>/stop`` (stop with a savepoint),
+Only what the executor needs: ``/overview`` (is the cluster up), ``/jobs/<id>`` (state, and
+its vertices' record and byte counts), ``/jobs/<id>/exceptions`` (why it failed), ``/jobs/<id>/stop`` (stop with a savepoint),
 ``PATCH /jobs/<id>?mode=cancel`` and the TaskManagers' logs.
 """
 
@@ -119,6 +119,39 @@ class FlinkRest:
         vertices = answer.get("vertices") or []
         ready = bool(vertices) and all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
         return str(answer.get("state")), ready
+
+    def job_metrics(self, job_id: str) -> dict[str, int] | None:
+        """Records and bytes the job's tasks read and wrote, summed over its vertices.
+
+        Flink's vertex metrics (``read-records``, ``write-records``, ``read-bytes``,
+        ``write-bytes``) count what crosses a task boundary: operators chained into one task
+        pass records without counting them. ``None`` when the cluster does not know the job.
+
+        Raises:
+            FlinkRestError: The cluster is unreachable.
+        """
+        try:
+            answer = self.call("GET", f"/jobs/{job_id}")
+        except FlinkRestError as exc:
+            if " 404:" in str(exc):
+                return None
+            raise
+        if not isinstance(answer, dict):
+            return None
+        names = {
+            "records_in": "read-records",
+            "records_out": "write-records",
+            "bytes_in": "read-bytes",
+            "bytes_out": "write-bytes",
+        }
+        totals = dict.fromkeys(names, 0)
+        for vertex in answer.get("vertices") or []:
+            metrics = vertex.get("metrics") or {}
+            for name, flink_name in names.items():
+                value = metrics.get(flink_name)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    totals[name] += int(value)
+        return totals
 
     def failure(self, job_id: str) -> str:
         """The root exception of a failed job (its first lines), or ``""``."""

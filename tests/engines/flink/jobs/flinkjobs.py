@@ -16,6 +16,7 @@ class Numbers(tide.Processor):
 
     def process(self, ctx: Any, inputs: Sequence[Any]) -> Any:
         print(f"flink numbers processor builds {self.n} rows", flush=True)
+        ctx.log_metric("rows_built", self.n)  # at build time, in Flink's client
         return ctx.t_env.from_elements([(i, i * i) for i in range(self.n)], ["n", "sq"])
 
 
