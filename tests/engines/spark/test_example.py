@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tideflow.client import connect
+from tideflow.domain.lineage import LineageRef
+
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOW = ROOT / "src" / "tideflow" / "examples" / "ad_ctr" / "spark_workflow.py"
@@ -65,3 +68,15 @@ def test_tideflow_run_writes_ctr_features_with_spark(tmp_path: Path, spark: None
     assert 0 < sum(r["clicks"] for r in rows) < 3000
     assert all(0.0 < r["ctr"] < 1.0 for r in rows)
     assert len({(r["segment"], r["category"], r["device"]) for r in rows}) == len(rows)
+    # The datasets job registered what the Spark job reads and writes: its lineage is recorded.
+    client = connect(f"sqlite:///{home / 'tideflow.db'}", project="default")
+    try:
+        (record,) = client.services.lineage.writers("default", LineageRef.dataset("ctr_features"))
+        assert record.job == "features"
+        assert record.inputs == (LineageRef.dataset("ctr_impressions", 1),)
+        assert record.outputs == (LineageRef.dataset("ctr_features", 1),)
+        metrics = client.metrics.list(job_execution_id=record.job_execution_id)
+        records_out = [m.value for m in metrics if m.name == "records_out"]
+        assert records_out == [len(rows)]  # the feature rows written, counted by Spark
+    finally:
+        client.close()

@@ -36,6 +36,21 @@ def _has_parts(directory: Path) -> bool:
     return directory.is_dir() and any(directory.rglob(PART_FILES))
 
 
+def _output(params: Any) -> str:
+    return str(params.get("output") or _home() / "datasets" / "ad_ctr_features")
+
+
+def impressions_location(ctx: Any) -> tuple[str, str, bool]:
+    """Where the impressions the feature job reads are (the flagship's stream parts)."""
+    root = Path(ctx.params.get("stream_root") or _home() / "streams" / WORKFLOW)
+    return (root / "impressions").resolve().as_uri(), "jsonl", True
+
+
+def features_location(ctx: Any) -> tuple[str, str, bool]:
+    """Where the feature job writes its Parquet output."""
+    return Path(_output(ctx.params)).resolve().as_uri(), "parquet", False
+
+
 class LabelledImpressions(tide.Processor):
     """Impressions with their ``clicked`` label: from the ad_ctr streams, or generated.
 
@@ -107,7 +122,7 @@ class WriteFeatures(tide.Processor):
 
     def process(self, ctx: Any, inputs: Sequence[Any]) -> Any:
         """Write; return where."""
-        output = ctx.params.get("output") or str(_home() / "datasets" / "ad_ctr_features")
+        output = _output(ctx.params)
         frame = inputs[0].coalesce(1)
         frame.write.mode("overwrite").parquet(output)
         ctx.logger.info("wrote %d feature rows to %s", frame.count(), output)
