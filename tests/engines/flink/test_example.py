@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.engines.flink.cluster import REPO, flink_address, flink_environment
+from tideflow.client import connect
+from tideflow.domain.lineage import LineageRef
 from tideflow.io.local_stream import list_parts
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -72,3 +74,16 @@ def test_tideflow_run_trains_on_flink_prepared_features(tmp_path: Path) -> None:
     assert "Flink-prepared examples" in log
     flink_log = next((home / "logs" / "jobs").rglob("features/*.log")).read_text()
     assert "savepoint written" in flink_log or "cancelling" in flink_log
+    # The datasets job registered both streams: the Flink job's lineage names them.
+    client = connect(f"sqlite:///{home / 'tideflow.db'}", project="default")
+    try:
+        (record,) = client.services.lineage.writers(
+            "default", LineageRef.dataset("ad_ctr_flink_features")
+        )
+        assert record.job == "features"
+        assert record.inputs == (LineageRef.dataset("impressions", 1),)
+        assert record.outputs == (LineageRef.dataset("ad_ctr_flink_features", 1),)
+        metrics = client.metrics.list(job_execution_id=record.job_execution_id)
+        assert {m.name for m in metrics} == {"records_in", "records_out", "bytes_in", "bytes_out"}
+    finally:
+        client.close()

@@ -40,6 +40,16 @@ def stream_directory(params: Any, execution_id: int) -> Path:
     return home / "streams" / "ad_ctr_flink" / str(execution_id) / "features"
 
 
+def impressions_location(ctx: Any) -> tuple[str, str, bool]:
+    """The impressions source: Flink's datagen connector (an unbounded stream, no place)."""
+    return "flink-datagen:ad_ctr_impressions", "rows", True
+
+
+def features_location(ctx: Any) -> tuple[str, str, bool]:
+    """The features stream of this execution (JSON Lines parts)."""
+    return stream_directory(ctx.params, ctx.execution_id).resolve().as_uri(), "jsonl", True
+
+
 class Impressions(tide.Processor):
     """Flink: an unbounded impressions source with a known click model (SQL)."""
 
