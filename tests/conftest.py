@@ -28,6 +28,22 @@ class Echo(tide.Processor):
         return list(inputs)
 
 
+ENGINE_MARKERS = ("flink", "spark", "ray")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each engine's tests on one pytest-xdist worker (``--dist loadgroup``).
+
+    Its cluster (a Flink cluster, a Ray head, Spark's JVMs) then starts once per run, not once
+    per worker: two of them would not fit beside each other on a 2-core machine.
+    """
+    for item in items:
+        for marker in ENGINE_MARKERS:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group(marker))
+                break
+
+
 @pytest.fixture
 def echo() -> Echo:
     return Echo()
