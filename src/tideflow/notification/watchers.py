@@ -11,7 +11,10 @@ server -- are seen through a watcher:
   (``event_sequence``) on a held connection: a primary-key read that costs microseconds on
   SQLite and one round trip on MariaDB. The default interval (2 ms on SQLite, 10 ms on MariaDB)
   bounds the extra delivery delay for cross-process writers; writers in the same process are
-  not affected by it.
+  not affected by it. On SQLite the watcher first looks at the database files (``stat`` of the
+  file and its write-ahead log, which every commit changes) and reads the counter only when they
+  changed, or at least every :data:`FULL_POLL_SECONDS`: a transaction 500 times a second kept
+  an idle server at ~15 % of a core, a ``stat`` costs a few microseconds.
 
 A watcher only ever publishes a number; listeners then read the events themselves, so a lost or
 late notification delays delivery but can never lose or reorder an event (the next poll or
@@ -21,8 +24,11 @@ notification covers it).
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from sqlalchemy import text
 
@@ -32,6 +38,10 @@ from tideflow.store.store import Store
 
 CHANNEL = "tideflow_events"
 POLL_INTERVALS = {"sqlite": 0.002, "mysql": 0.010, "mariadb": 0.010}
+FULL_POLL_SECONDS = 0.1
+"""On SQLite, the counter is read this often even when the files look unchanged (a commit within
+the file system's timestamp granularity that leaves the log's size alone is not missed for
+longer than this)."""
 RECONNECT_DELAY = 1.0
 
 log = logging.getLogger(__name__)
@@ -80,14 +90,44 @@ class PollingWatcher(CommitWatcher):
 
     def _watch(self) -> None:
         query = text("SELECT last FROM event_sequence")
+        probe = _sqlite_probe(self._store)
+        seen: object = None
+        read_at = -FULL_POLL_SECONDS
         with self._store.engine.connect() as connection:
             connection.info[WRITE_FLAG] = False
             while not self._stop.is_set():
-                with connection.begin():
-                    latest = connection.execute(query).scalar_one_or_none()
-                if latest is not None:
-                    self._signal.publish(int(latest))
-                self._stop.wait(self.interval)
+                now = time.monotonic()
+                state = probe() if probe is not None else None
+                if probe is None or state != seen or now - read_at >= FULL_POLL_SECONDS:
+                    seen, read_at = state, now
+                    with connection.begin():
+                        latest = connection.execute(query).scalar_one_or_none()
+                    if latest is not None:
+                        self._signal.publish(int(latest))
+                time.sleep(self.interval)  # half the CPU of Event.wait at 500 wake-ups a second
+
+
+def _sqlite_probe(store: Store) -> Callable[[], object] | None:
+    """What changes when any process commits to ``store``'s SQLite file (None: not a file)."""
+    if store.dialect != "sqlite":
+        return None
+    database = store.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    paths = (database, database + "-wal")
+
+    def state() -> object:
+        marks: list[tuple[int, int, int] | None] = []
+        for path in paths:
+            try:
+                info = os.stat(path)
+            except OSError:
+                marks.append(None)
+            else:
+                marks.append((info.st_mtime_ns, info.st_size, info.st_ino))
+        return tuple(marks)
+
+    return state
 
 
 class PostgresWatcher(CommitWatcher):
