@@ -87,7 +87,12 @@ def test_report_json_groups_windows_and_marks_breaches(runner: CliRunner, db: st
     assert report["files"] == []
 
 
-def test_report_table(runner: CliRunner, db: str) -> None:
+def test_report_table(runner: CliRunner, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rich reads COLUMNS once, when the CLI's console is made -- in whichever test of this
+    # process imported it first: fix the width here, or the table wraps at 80 columns.
+    from tideflow.cli import output
+
+    monkeypatch.setattr(output.stdout, "_width", 200)
     seed(db)
     result = runner.invoke(
         app, ["monitor", "report", "ctr", "--db", db, "-p", "ctr"], env={"COLUMNS": "200"}

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,11 +137,17 @@ def test_a_taken_port_moves_the_server_to_the_next_free_one(home: Path) -> None:
         # SO_REUSEADDR: bind even if earlier connections linger in TIME_WAIT; listening then
         # keeps gRPC (which sets it too) off the port.
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            blocker.bind(("127.0.0.1", EMBEDDED_PORT))
-            blocker.listen()
-        except OSError:
-            pass  # already taken by someone else: the same situation
+        # Hold the port ourselves: a server of another test holding it now may let it go
+        # before init runs (then init would rightly take it, and the test prove nothing).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                blocker.bind(("127.0.0.1", EMBEDDED_PORT))
+                blocker.listen()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"port {EMBEDDED_PORT} never came free"
+                time.sleep(0.1)
         client = tide.init(project="demo")
         port = int(str(_server_file(home)["grpc_port"]))
         assert EMBEDDED_PORT < port <= EMBEDDED_PORT + 100
