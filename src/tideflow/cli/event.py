@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +13,9 @@ from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, op
 from tideflow.cli.db import DbOption, JsonOption
 from tideflow.cli.output import fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
+
+WATCH_POLL_SECONDS = 0.25
+"""How soon ``event watch`` notices Ctrl-C when no event arrives."""
 
 if TYPE_CHECKING:
     from tideflow.domain import Event
@@ -172,20 +176,30 @@ def watch(
         listener = client.events.listen(
             keys=keys, event_types=event_types, sender=sender, after_offset=start
         )
+        # Ctrl-C raises a flag, looked at between polls. An explicit handler, not Python's
+        # KeyboardInterrupt: a process started in the background by a shell without job control
+        # inherits SIGINT ignored, and Python then never raises it (a CI run hung here); and an
+        # interrupt raised at any bytecode could land inside the store's connection pool.
+        interrupted: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
         # On stderr even with --json: scripts can wait for it to know the watch has begun.
         stderr.print(f"watching project '{project}' after offset {start} (Ctrl-C to stop)")
         try:
-            for event in listener:
-                if json_output:
-                    print_json(event_dict(event))
-                else:
-                    stdout.print(_line(event), markup=False)
-                seen += 1
-                if count is not None and seen >= count:
+            while not interrupted and (count is None or seen < count):
+                for event in listener.poll(WATCH_POLL_SECONDS):
+                    if json_output:
+                        print_json(event_dict(event))
+                    else:
+                        stdout.print(_line(event), markup=False)
+                    seen += 1
+                    if count is not None and seen >= count:
+                        break
+                if listener.closed:
                     break
-        except KeyboardInterrupt:
+        finally:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+            listener.close()
+        if interrupted:
             stderr.print(
                 f"stopped after {seen} event(s); resume with --after {listener.last_offset}"
             )
-        finally:
-            listener.close()
