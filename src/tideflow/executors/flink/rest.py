@@ -85,19 +85,24 @@ class FlinkRest:
             return False
         return isinstance(overview, dict) and int(overview.get("taskmanagers", 0)) > 0
 
-    def job_state(self, job_id: str) -> str | None:
-        """The job's state (``RUNNING``, ``FINISHED``, ...), or None if the cluster does not know it.
-
-        Raises:
-            FlinkRestError: The cluster is unreachable.
-        """
+    def _job(self, job_id: str) -> dict[str, Any] | None:
+        """The job's details (``GET /jobs/<id>``), or None if the cluster does not know it."""
         try:
             answer = self.call("GET", f"/jobs/{job_id}")
         except FlinkRestError as exc:
             if " 404:" in str(exc):
                 return None
             raise
-        return str(answer.get("state")) if isinstance(answer, dict) else None
+        return answer if isinstance(answer, dict) else None
+
+    def job_state(self, job_id: str) -> str | None:
+        """The job's state (``RUNNING``, ``FINISHED``, ...), or None if the cluster does not know it.
+
+        Raises:
+            FlinkRestError: The cluster is unreachable.
+        """
+        answer = self._job(job_id)
+        return None if answer is None else str(answer.get("state"))
 
     def job_status(self, job_id: str) -> tuple[str | None, bool]:
         """``(state, tasks_running)``: the job's state, and whether every task is deployed.
@@ -108,13 +113,8 @@ class FlinkRest:
         Raises:
             FlinkRestError: The cluster is unreachable.
         """
-        try:
-            answer = self.call("GET", f"/jobs/{job_id}")
-        except FlinkRestError as exc:
-            if " 404:" in str(exc):
-                return None, False
-            raise
-        if not isinstance(answer, dict):
+        answer = self._job(job_id)
+        if answer is None:
             return None, False
         vertices = answer.get("vertices") or []
         ready = bool(vertices) and all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
@@ -130,13 +130,8 @@ class FlinkRest:
         Raises:
             FlinkRestError: The cluster is unreachable.
         """
-        try:
-            answer = self.call("GET", f"/jobs/{job_id}")
-        except FlinkRestError as exc:
-            if " 404:" in str(exc):
-                return None
-            raise
-        if not isinstance(answer, dict):
+        answer = self._job(job_id)
+        if answer is None:
             return None
         names = {
             "records_in": "read-records",
