@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from engine_jobs import running_at, wait_status
 
 import tideflow as tide
 from tideflow.domain.status import JobStatus
@@ -65,28 +66,6 @@ class Tally:
 
         return flow()
 '''
-
-
-def wait_status(client: Any, execution_id: int, job: str, wanted: JobStatus) -> Any:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        for found in client.jobs.list(execution_id):
-            if found.job == job and found.status is wanted:
-                return found
-            if found.job == job and found.status.is_terminal and found.status is not wanted:
-                raise SystemExit(f"job {job} ended {found.status}: {found.error}")
-        time.sleep(0.02)
-    raise SystemExit(f"timed out waiting for {job} to reach {wanted}")
-
-
-def running_at(client: Any, execution_id: int) -> float:
-    """When the batch job's RUNNING status was committed (its status event's time)."""
-    for event in client.events.list(
-        key="bench_batch.main", event_type="JOB_STATUS_CHANGED", limit=1000
-    ):
-        if event.value == "RUNNING" and event.context.get("execution_id") == execution_id:
-            return float(event.create_time.timestamp())
-    raise SystemExit(f"no RUNNING event for execution {execution_id}")
 
 
 def tally(path: Path) -> tuple[int, float]:
