@@ -210,3 +210,70 @@ def test_holds_and_waiting_on_explain_what_a_job_waits_for() -> None:
     r.feed(ev("a"))
     assert waiting_on(the_rule, r.states[0]) == [b]
     assert not holds(the_rule, r.states[0])
+
+
+# -- the events a decision names (what the attempt receives as ctx.triggers) -------------------
+
+
+def triggers(runner: Runner, event: Event) -> list[tuple[str | None, tuple[int, ...]]]:
+    changed, decisions = evaluate(WF, runner.rules, runner.states, event)
+    runner.states.update(changed)
+    return [(d.job, d.trigger_offsets) for d in decisions]
+
+
+def test_a_single_event_rule_names_its_event() -> None:
+    r = Runner(rule(EventMatch(key="k")))
+    e = ev("k")
+    assert triggers(r, e) == [("j", (e.offset,))]
+
+
+def test_all_of_names_one_event_per_part_oldest_first() -> None:
+    r = Runner(rule(all_of(EventMatch(key="a"), EventMatch(key="b"))))
+    a = ev("a")
+    assert triggers(r, a) == []
+    first_b = ev("b")
+    assert triggers(r, first_b) == [("j", (a.offset, first_b.offset))]
+    b = ev("b")
+    assert triggers(r, b) == []  # a was consumed by the firing
+    a2 = ev("a")
+    assert triggers(r, a2) == [("j", (b.offset, a2.offset))]  # b replaced first_b
+
+
+def test_after_two_upstreams_names_both_finished_events() -> None:
+    finished = [
+        EventMatch(key=f"{WF}.{job}", event_type=JOB_STATUS_CHANGED, value="FINISHED")
+        for job in ("a", "b")
+    ]
+    r = Runner(rule(all_of(*finished), kind=RuleKind.AFTER, upstreams=("a", "b")))
+    a = status("a", "FINISHED")
+    triggers(r, status("b", "RUNNING"))
+    assert triggers(r, a) == []
+    b = status("b", "FINISHED")
+    assert triggers(r, b) == [("j", (a.offset, b.offset))]
+
+
+def test_any_of_names_the_parts_that_hold_only() -> None:
+    r = Runner(rule(any_of(EventMatch(key="a", value="yes"), EventMatch(key="b"))))
+    triggers(r, ev("a", "no"))
+    b = ev("b")
+    assert triggers(r, b) == [("j", (b.offset,))]
+
+
+def test_a_repeated_wildcard_leaf_names_its_newest_event_not_its_history() -> None:
+    r = Runner(rule(EventMatch(event_type="X", life="repeated")))
+    for key in ("k1", "k2", "k3"):
+        triggers(r, ev(key, event_type="X"))
+    last = ev("k4", event_type="X")
+    assert triggers(r, last) == [("j", (last.offset,))]
+
+
+def test_a_timer_names_its_periodic_event() -> None:
+    r = Runner(rule(Periodic(interval_seconds=60), kind=RuleKind.PERIODIC))
+    tick = Event(
+        key=timer_event_key(WF, "j"),
+        value="0",
+        event_type=PERIODIC,
+        sender="scheduler",
+        offset=next(_offsets),
+    )
+    assert triggers(r, tick) == [("j", (tick.offset,))]

@@ -105,3 +105,67 @@ def test_unsupported_urls_are_refused(url: str, message: str) -> None:
 def test_unreachable_server_is_unavailable() -> None:
     with pytest.raises(UnavailableError, match="opening the store at postgresql"):
         Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_trigger_offsets_migration_keeps_existing_attempts_commands_and_lineage(
+    empty_url: str,
+) -> None:
+    # Attempts, actions, commands and lineage written before revision 0006 (at head, then
+    # taken back to 0005), upgraded again: every row is still there, with no triggers.
+    from alembic import command
+
+    import tideflow as tide
+    from tideflow.domain.lineage import LineageRef
+    from tideflow.metadata import DatasetService, LineageService, ProjectService, WorkflowService
+    from tideflow.scheduler.service import SchedulerService
+    from tideflow.store.migration import alembic_config
+
+    def noop(ctx, inputs):
+        return None
+
+    def rows(url: str) -> dict[str, int]:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                return {
+                    table: connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+                    for table in (
+                        "job_execution",
+                        "execution_action",
+                        "job_command",
+                        "lineage_entry",
+                    )
+                }
+        finally:
+            engine.dispose()
+
+    with tide.workflow("flow") as wf, tide.job("a"):
+        tide.user_node(processor=noop, name="n")
+    with Store.open(empty_url) as store:
+        ProjectService(store).create_project("p")
+        WorkflowService(store).create_snapshot("p", "flow", plan=tide.compile(wf).to_json())
+        DatasetService(store).create_dataset("p", "d")
+        service = SchedulerService(store)
+        run = service.start_execution("p", "flow")
+        (job,) = service.list_job_executions("p", run.execution_id)
+        LineageService(store).record_lineage(
+            "p", job.job_execution_id, outputs=[LineageRef.dataset("d", 1)]
+        )
+        service.close()
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0005")
+        with engine.connect() as connection:
+            assert schema_status(connection).current == "0005"
+    finally:
+        engine.dispose()
+    assert rows(empty_url) == dict.fromkeys(rows(empty_url), 1)
+    upgrade_database(empty_url)
+    assert rows(empty_url) == dict.fromkeys(rows(empty_url), 1)
+    with Store.open(empty_url) as store:
+        service = SchedulerService(store)
+        (job,) = service.list_job_executions("p", run.execution_id)
+        (action,) = service.list_actions("p", run.execution_id)
+        assert (job.trigger_offsets, action.trigger_offsets) == ((), ())
+        service.close()

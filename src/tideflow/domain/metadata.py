@@ -210,6 +210,10 @@ class JobExecution:
         host: The host its process runs on.
         pid: Its process id on ``host``.
         external_id: Its id on an external engine (Flink job id, Ray job id, ...).
+        trigger_offsets: The offsets of the events it was started for, oldest first (the
+            event, or for ``all_of`` the events, whose rule fired; its executor hands them to
+            the job as ``ctx.triggers``). Empty when nothing fired: started by a user or with
+            an execution that ``tide.start`` started.
     """
 
     job_execution_id: int
@@ -227,6 +231,7 @@ class JobExecution:
     host: str | None = None
     pid: int | None = None
     external_id: str | None = None
+    trigger_offsets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,8 +244,12 @@ class ExecutionAction:
         job: The job acted on; ``None`` for the execution itself.
         action: What was done.
         rule: The rule that fired, as JSON text (or a description).
-        event_offset: The offset of the event that made it fire; ``None`` for timers or users.
+        event_offset: The offset of the event being handled when the rule fired; ``None`` for
+            a user's request.
         time: When it was recorded (UTC).
+        trigger_offsets: Every event the rule held on when it fired (for ``all_of``, one per
+            part), oldest first; for a retry, those of the attempt it retries. What the
+            attempt it started received as ``ctx.triggers``. Empty for a user's request.
     """
 
     action_id: int
@@ -250,3 +259,4 @@ class ExecutionAction:
     rule: str = ""
     event_offset: int | None = None
     time: datetime | None = None
+    trigger_offsets: tuple[int, ...] = ()

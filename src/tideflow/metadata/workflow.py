@@ -47,6 +47,7 @@ from tideflow.errors import (
 from tideflow.store import Store, append_events
 from tideflow.store.blob import BlobStore, check_sha256
 from tideflow.store.cursor import check_limit
+from tideflow.store.event import events_at
 from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.types import utcnow
 
@@ -450,6 +451,22 @@ class ExecutionService:
         return self._store.run(
             lambda c: WorkflowRepository(c).get_job(project, job_execution_id), write=False
         )
+
+    def attempt_triggers(self, project: str, job_execution_id: int) -> tuple[Event, ...]:
+        """The events job execution ``job_execution_id`` was started for, oldest first.
+
+        What its executor hands the job (``ctx.triggers``). Events compacted away since are
+        left out (an attempt launched long after its trigger, with compaction that eager).
+
+        Raises:
+            NotFoundError: No such job execution.
+        """
+
+        def read(c: Connection) -> tuple[Event, ...]:
+            job = WorkflowRepository(c).get_job(project, job_execution_id)
+            return tuple(events_at(c, project, job.trigger_offsets))
+
+        return self._store.run(read, write=False)
 
     def list_job_executions(
         self,

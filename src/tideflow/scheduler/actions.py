@@ -16,7 +16,13 @@ Choices (documented in docs/scheduler.md):
   still live, so the new attempt never runs beside the old one.
 * **Retries**: a FAILED attempt whose job has retries left (consecutive failures <= retries)
   gets attempt n+1 whose START is not due before ``backoff x 2**(failures-1)`` seconds
-  (capped) on the scheduler's clock.
+  (capped) on the scheduler's clock. It keeps the failed attempt's triggers: a validate job
+  retried still judges the version it was started for.
+* **Triggers**: the events a rule fired on (``Decision.trigger_offsets``) are written to the
+  attempt row it creates (``job_execution.trigger_offsets``) and to the action record, in the
+  transaction that decides -- so they are exactly-once like the decision itself. Jobs that
+  start with an execution a ``start_on`` rule launched get that rule's events; a user's start,
+  stop or restart has none.
 * Events the actor causes (JOB_STATUS_CHANGED of a withdrawn attempt) are appended by the
   caller at the end of its transaction (:attr:`Effects.events`), after every row lock.
 """
@@ -26,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -179,8 +185,11 @@ class Actor:
         context: str | None,
         rule: str,
         event_offset: int | None,
+        triggers: Sequence[int] = (),
     ) -> ExecutionView:
         """Start an execution of ``workflow`` (locked by the caller) on its latest snapshot.
+
+        Its initial jobs are started for ``triggers`` (the events of the ``start_on`` rule).
 
         Raises:
             FailedPreconditionError: The workflow is paused, at its cap of running executions,
@@ -227,11 +236,18 @@ class Actor:
                 )
                 self.effects.timers += 1
         for job in initial_jobs(plan):
-            self.start_job(view, job.name, rule=rule, event_offset=event_offset)
+            self.start_job(view, job.name, rule=rule, event_offset=event_offset, triggers=triggers)
         self.settle(view)
         return view
 
-    def stop_execution(self, view: ExecutionView, *, rule: str, event_offset: int | None) -> None:
+    def stop_execution(
+        self,
+        view: ExecutionView,
+        *,
+        rule: str,
+        event_offset: int | None,
+        triggers: Sequence[int] = (),
+    ) -> None:
         """Stop every live attempt and end the execution as STOPPED.
 
         Raises:
@@ -241,7 +257,7 @@ class Actor:
         for job in view.plan.jobs:
             for attempt in view.live(job.name):
                 self._stop_attempt(view, attempt)
-        self._record(view, None, JobAction.STOP, rule, event_offset)
+        self._record(view, None, JobAction.STOP, rule, event_offset, triggers)
         self._end(view, ExecutionStatus.STOPPED)
 
     def settle(self, view: ExecutionView, seen_offset: int | None = None) -> ExecutionStatus:
@@ -311,16 +327,24 @@ class Actor:
         *,
         rule: str,
         event_offset: int | None,
+        triggers: Sequence[int] = (),
     ) -> JobExecution | None:
-        """Apply ``action`` to ``job``; return the attempt it started, if it started one."""
+        """Apply ``action`` to ``job``; return the attempt it started, if it started one.
+
+        ``triggers``: the offsets of the events the rule fired on (the new attempt's).
+        """
         if action is JobAction.START:
-            return self.start_job(view, job, rule=rule, event_offset=event_offset)
+            return self.start_job(
+                view, job, rule=rule, event_offset=event_offset, triggers=triggers
+            )
         if action is JobAction.STOP:
-            self.stop_job(view, job, rule=rule, event_offset=event_offset)
+            self.stop_job(view, job, rule=rule, event_offset=event_offset, triggers=triggers)
             return None
         if action is JobAction.RESTART:
-            return self.restart_job(view, job, rule=rule, event_offset=event_offset)
-        self._record(view, job, JobAction.NONE, rule, event_offset)
+            return self.restart_job(
+                view, job, rule=rule, event_offset=event_offset, triggers=triggers
+            )
+        self._record(view, job, JobAction.NONE, rule, event_offset, triggers)
         return None
 
     def start_job(
@@ -331,37 +355,51 @@ class Actor:
         rule: str,
         event_offset: int | None,
         not_before: datetime | None = None,
+        triggers: Sequence[int] = (),
     ) -> JobExecution | None:
         """Start a new attempt of ``job`` unless one is live (then record it as skipped)."""
         live = view.live(job)
         if live:
             note = f"{rule} (skipped: attempt {live[-1].attempt} is {live[-1].status.value})"
-            self._record(view, job, JobAction.START, note, event_offset)
+            self._record(view, job, JobAction.START, note, event_offset, triggers)
             return None
-        attempt = self._new_attempt(view, job, not_before)
-        self._record(view, job, JobAction.START, rule, event_offset)
+        attempt = self._new_attempt(view, job, not_before, triggers)
+        self._record(view, job, JobAction.START, rule, event_offset, triggers)
         return attempt
 
     def stop_job(
-        self, view: ExecutionView, job: str, *, rule: str, event_offset: int | None
+        self,
+        view: ExecutionView,
+        job: str,
+        *,
+        rule: str,
+        event_offset: int | None,
+        triggers: Sequence[int] = (),
     ) -> None:
         """Stop every live attempt of ``job`` (recorded as skipped when none is live)."""
         live = view.live(job)
         if not live:
-            self._record(view, job, JobAction.STOP, f"{rule} (skipped: not running)", event_offset)
+            note = f"{rule} (skipped: not running)"
+            self._record(view, job, JobAction.STOP, note, event_offset, triggers)
             return
         for attempt in live:
             self._stop_attempt(view, attempt)
-        self._record(view, job, JobAction.STOP, rule, event_offset)
+        self._record(view, job, JobAction.STOP, rule, event_offset, triggers)
 
     def restart_job(
-        self, view: ExecutionView, job: str, *, rule: str, event_offset: int | None
+        self,
+        view: ExecutionView,
+        job: str,
+        *,
+        rule: str,
+        event_offset: int | None,
+        triggers: Sequence[int] = (),
     ) -> JobExecution:
         """Stop the live attempts of ``job`` and start the next one after them."""
         for attempt in view.live(job):
             self._stop_attempt(view, attempt)
-        started = self._new_attempt(view, job, None)
-        self._record(view, job, JobAction.RESTART, rule, event_offset)
+        started = self._new_attempt(view, job, None, triggers)
+        self._record(view, job, JobAction.RESTART, rule, event_offset, triggers)
         return started
 
     def retry(self, view: ExecutionView, job: str, failed: int, event_offset: int) -> bool:
@@ -381,15 +419,19 @@ class Actor:
             self.config.max_retry_backoff_seconds,
         )
         not_before = self.clock.now() + timedelta(seconds=delay)
-        self._new_attempt(view, job, not_before)
+        self._new_attempt(view, job, not_before, latest.trigger_offsets)
         rule = (
             f"retry {failures} of {plan_job.retries}: attempt {failed} FAILED (backoff {delay:g}s)"
         )
-        self._record(view, job, JobAction.START, rule, event_offset)
+        self._record(view, job, JobAction.START, rule, event_offset, latest.trigger_offsets)
         return True
 
     def _new_attempt(
-        self, view: ExecutionView, job: str, not_before: datetime | None
+        self,
+        view: ExecutionView,
+        job: str,
+        not_before: datetime | None,
+        triggers: Sequence[int] = (),
     ) -> JobExecution:
         plan_job = view.plan.job(job)
         latest = view.latest(job)
@@ -401,6 +443,7 @@ class Actor:
                 "attempt": number,
                 "status": JobStatus.INIT.value,
                 "create_time": utcnow(),
+                "trigger_offsets": _offsets(triggers),
             },
         )
         view.record(attempt)
@@ -479,6 +522,7 @@ class Actor:
         action: JobAction,
         rule: str,
         event_offset: int | None,
+        triggers: Sequence[int] = (),
     ) -> None:
         self.workflows.insert_action(
             {
@@ -488,8 +532,14 @@ class Actor:
                 "rule": rule,
                 "event_offset": event_offset,
                 "time": utcnow(),
+                "trigger_offsets": _offsets(triggers),
             }
         )
+
+
+def _offsets(triggers: Sequence[int]) -> list[int] | None:
+    """Trigger offsets as stored: a sorted JSON list, or NULL for none."""
+    return sorted(set(triggers)) or None
 
 
 def _replace_status(attempt: JobExecution, status: JobStatus, when: datetime) -> JobExecution:

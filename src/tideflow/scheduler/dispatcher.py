@@ -18,7 +18,8 @@ Routing (DESIGN.md "Which execution an event reaches"):
   (``context["context"]``) is the one it serves -- and the ``start_on`` rules of the workflows
   whose ``workflow_trigger`` index has the key. For a ``per_context`` workflow these run per
   context string, and only when no execution serves that context yet (it is then started on
-  demand); the event that starts an execution is not delivered to it as well.
+  demand); the event that starts an execution is not delivered to it as well (the jobs that
+  start with it get that rule's events as their triggers instead).
 
 After the rules, a ``JOB_STATUS_CHANGED`` FAILED event may cause a retry, and every execution an
 event reached is checked for its end state.
@@ -167,10 +168,18 @@ class Dispatcher:
         )
         for decision in decisions:
             rule = describe_rule(view.plan.rules[decision.rule_index])
+            held = decision.trigger_offsets
             if decision.job is not None:
-                actor.act(view, decision.job, decision.action, rule=rule, event_offset=event.offset)
+                actor.act(
+                    view,
+                    decision.job,
+                    decision.action,
+                    rule=rule,
+                    event_offset=event.offset,
+                    triggers=held,
+                )
             elif decision.action is JobAction.STOP:
-                actor.stop_execution(view, rule=rule, event_offset=event.offset)
+                actor.stop_execution(view, rule=rule, event_offset=event.offset, triggers=held)
                 return
             # A workflow-level START inside a running execution is the start_on trigger's job.
         self._maybe_retry(actor, view, event)
@@ -207,7 +216,12 @@ class Dispatcher:
             rule = describe_rule(plan.rules[decision.rule_index])
             try:
                 actor.launch(
-                    workflow, params=None, context=context, rule=rule, event_offset=event.offset
+                    workflow,
+                    params=None,
+                    context=context,
+                    rule=rule,
+                    event_offset=event.offset,
+                    triggers=decision.trigger_offsets,
                 )
             except FailedPreconditionError as e:
                 log.warning("start_on rule %r of event %s did not start: %s", rule, event.offset, e)

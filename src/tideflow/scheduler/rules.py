@@ -19,6 +19,11 @@ Semantics (DESIGN.md "Rules are data, not code"):
   first that fires wins and the others keep their state untouched.
 * A :class:`Periodic` rule fires on its own timer event (:func:`timer_event_key`), which the
   timer service appends when the rule is due.
+* A decision names the events the rule fired on (:attr:`Decision.trigger_offsets`): for each
+  leaf that holds, the newest event that makes it hold -- so an ``all_of`` names one event per
+  part, and ``after(job, a, b)`` the FINISHED events of ``a`` and ``b``. They are what the
+  attempt it starts receives as ``ctx.triggers`` (``ctx.trigger`` is the newest: the event
+  being handled, whenever that event is one the rule holds on).
 """
 
 from __future__ import annotations
@@ -85,13 +90,16 @@ class Decision:
         rule_index: The rule's position in the plan's rules.
         job: The job acted on, or ``None`` for a workflow-level rule.
         action: What to do.
-        event_offset: The event that made it fire.
+        event_offset: The event being handled when it fired.
+        trigger_offsets: The events the rule held on when it fired, oldest first (see the
+            module docstring); just ``event_offset`` for a timer.
     """
 
     rule_index: int
     job: str | None
     action: JobAction
     event_offset: int
+    trigger_offsets: tuple[int, ...] = ()
 
 
 def evaluate(
@@ -122,7 +130,9 @@ def evaluate(
                 target = _target(rule)
                 if target not in fired_targets:
                     fired_targets.add(target)
-                    decisions.append(Decision(index, rule.job, rule.action, event.offset))
+                    decisions.append(
+                        Decision(index, rule.job, rule.action, event.offset, (event.offset,))
+                    )
             continue
         updated = _observe(rule.condition, state, event)
         if updated is state:
@@ -130,7 +140,8 @@ def evaluate(
         target = _target(rule)
         if target not in fired_targets and _holds(rule.condition, updated, [0]):
             fired_targets.add(target)
-            decisions.append(Decision(index, rule.job, rule.action, event.offset))
+            held = _held_offsets(rule.condition, updated)
+            decisions.append(Decision(index, rule.job, rule.action, event.offset, held))
             updated = _consume(updated)
         changed[index] = updated
     return changed, decisions
@@ -177,12 +188,14 @@ def _matches_ignoring_value(leaf: EventMatch, event: Event) -> bool:
     )
 
 
-def _leaf_holds(leaf: EventMatch, seen: Mapping[tuple[str, str, str], Seen]) -> bool:
-    return any(
-        (leaf.value is None or s.value == leaf.value)
-        and (leaf.life == Life.REPEATED or not s.consumed)
-        for s in seen.values()
+def _seen_holds(leaf: EventMatch, seen: Seen) -> bool:
+    return (leaf.value is None or seen.value == leaf.value) and (
+        leaf.life == Life.REPEATED or not seen.consumed
     )
+
+
+def _leaf_holds(leaf: EventMatch, seen: Mapping[tuple[str, str, str], Seen]) -> bool:
+    return any(_seen_holds(leaf, s) for s in seen.values())
 
 
 def _holds(condition: Condition, state: RuleState, counter: list[int]) -> bool:
@@ -193,6 +206,17 @@ def _holds(condition: Condition, state: RuleState, counter: list[int]) -> bool:
         return _leaf_holds(condition, state.leaves.get(position, {}))
     results = [_holds(sub, state, counter) for sub in condition.conditions]  # visit every leaf
     return all(results) if isinstance(condition, AllOf) else any(results)
+
+
+def _held_offsets(condition: Condition, state: RuleState) -> tuple[int, ...]:
+    """For each leaf that holds, the offset of the newest event that makes it hold; sorted."""
+    held: set[int] = set()
+    for position, leaf in enumerate(_leaves(condition)):
+        seen = state.leaves.get(position, {}).values()
+        holding = [s.offset for s in seen if _seen_holds(leaf, s)]
+        if holding:
+            held.add(max(holding))
+    return tuple(sorted(held))
 
 
 def _consume(state: RuleState) -> RuleState:

@@ -24,6 +24,11 @@ from tideflow.store.types import LONG_TEXT, JSONText, UTCDateTime
 SHA256_LENGTH = 64
 
 
+def offsets(value: Any) -> tuple[int, ...]:
+    """Stored trigger offsets (a JSON list, or NULL for none) as a tuple."""
+    return tuple(int(offset) for offset in value or ())
+
+
 class WorkflowRow(Base):
     """A submitted workflow of a project."""
 
@@ -137,6 +142,11 @@ class JobExecutionRow(Base):
     host: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
     pid: Mapped[int | None] = mapped_column(Integer)
     external_id: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
+    # The attempt, not its START command, carries what it was started for: commands are
+    # one-shot outbox entries (a STOP has no trigger), while the attempt is what a retry
+    # copies the trigger from, what every executor reads before launching and what the API
+    # shows. A JSON list of event offsets (NULL: none); the events stay in the log.
+    trigger_offsets: Mapped[list[int] | None] = mapped_column(JSONText)
 
     @classmethod
     def to_domain(cls, row: RowData, workflow: str) -> JobExecution:
@@ -157,6 +167,7 @@ class JobExecutionRow(Base):
             host=row["host"],
             pid=row["pid"],
             external_id=row["external_id"],
+            trigger_offsets=offsets(row.get("trigger_offsets")),
         )
 
 
@@ -174,6 +185,7 @@ class ExecutionActionRow(Base):
     rule: Mapped[str] = mapped_column(Text)
     event_offset: Mapped[int | None] = mapped_column(BigInteger)
     time: Mapped[datetime] = mapped_column(UTCDateTime)
+    trigger_offsets: Mapped[list[int] | None] = mapped_column(JSONText)
 
     @classmethod
     def to_domain(cls, row: RowData) -> ExecutionAction:
@@ -186,6 +198,7 @@ class ExecutionActionRow(Base):
             rule=row["rule"],
             event_offset=row["event_offset"],
             time=row["time"],
+            trigger_offsets=offsets(row.get("trigger_offsets")),
         )
 
 
