@@ -521,6 +521,7 @@ def job_execution_to_pb(job: JobExecution) -> pb.JobExecution:
         host=job.host,
         pid=job.pid,
         external_id=job.external_id,
+        trigger_offsets=job.trigger_offsets,
         **_stamps(create_time=job.create_time, start_time=job.start_time, end_time=job.end_time),
     )
 
@@ -543,6 +544,7 @@ def job_execution_from_pb(message: pb.JobExecution) -> JobExecution:
         host=optional(message, "host"),
         pid=optional(message, "pid"),
         external_id=optional(message, "external_id"),
+        trigger_offsets=tuple(message.trigger_offsets),
     )
 
 
@@ -555,6 +557,7 @@ def action_to_pb(action: ExecutionAction) -> pb.ExecutionAction:
         action=enum_to_pb(action.action, "JOB_ACTION"),
         rule=action.rule,
         event_offset=action.event_offset,
+        trigger_offsets=action.trigger_offsets,
         **_stamps(time=action.time),
     )
 
@@ -569,6 +572,7 @@ def action_from_pb(message: pb.ExecutionAction) -> ExecutionAction:
         rule=message.rule,
         event_offset=optional(message, "event_offset"),
         time=from_timestamp(message, "time"),
+        trigger_offsets=tuple(message.trigger_offsets),
     )
 
 

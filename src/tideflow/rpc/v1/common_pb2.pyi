@@ -348,7 +348,7 @@ class WorkflowExecution(_message.Message):
     def __init__(self, execution_id: _Optional[int] = ..., workflow: _Optional[str] = ..., snapshot_id: _Optional[int] = ..., status: _Optional[_Union[ExecutionStatus, str]] = ..., params_json: _Optional[str] = ..., context: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobExecution(_message.Message):
-    __slots__ = ("job_execution_id", "execution_id", "workflow", "job", "attempt", "status", "create_time", "start_time", "end_time", "exit_code", "error", "log_uri", "host", "pid", "external_id")
+    __slots__ = ("job_execution_id", "execution_id", "workflow", "job", "attempt", "status", "create_time", "start_time", "end_time", "exit_code", "error", "log_uri", "host", "pid", "external_id", "trigger_offsets")
     JOB_EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +364,7 @@ class JobExecution(_message.Message):
     HOST_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     job_execution_id: int
     execution_id: int
     workflow: str
@@ -379,10 +380,11 @@ class JobExecution(_message.Message):
     host: str
     pid: int
     external_id: str
-    def __init__(self, job_execution_id: _Optional[int] = ..., execution_id: _Optional[int] = ..., workflow: _Optional[str] = ..., job: _Optional[str] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[JobStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., log_uri: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., external_id: _Optional[str] = ...) -> None: ...
+    trigger_offsets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, job_execution_id: _Optional[int] = ..., execution_id: _Optional[int] = ..., workflow: _Optional[str] = ..., job: _Optional[str] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[JobStatus, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., log_uri: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., external_id: _Optional[str] = ..., trigger_offsets: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ExecutionAction(_message.Message):
-    __slots__ = ("action_id", "execution_id", "job", "action", "rule", "event_offset", "time")
+    __slots__ = ("action_id", "execution_id", "job", "action", "rule", "event_offset", "time", "trigger_offsets")
     ACTION_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -390,6 +392,7 @@ class ExecutionAction(_message.Message):
     RULE_FIELD_NUMBER: _ClassVar[int]
     EVENT_OFFSET_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     action_id: int
     execution_id: int
     job: str
@@ -397,4 +400,5 @@ class ExecutionAction(_message.Message):
     rule: str
     event_offset: int
     time: _timestamp_pb2.Timestamp
-    def __init__(self, action_id: _Optional[int] = ..., execution_id: _Optional[int] = ..., job: _Optional[str] = ..., action: _Optional[_Union[JobAction, str]] = ..., rule: _Optional[str] = ..., event_offset: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    trigger_offsets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, action_id: _Optional[int] = ..., execution_id: _Optional[int] = ..., job: _Optional[str] = ..., action: _Optional[_Union[JobAction, str]] = ..., rule: _Optional[str] = ..., event_offset: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trigger_offsets: _Optional[_Iterable[int]] = ...) -> None: ...
