@@ -8,7 +8,8 @@ runtime needs; the runtime writes back how it is doing:
 ============== ========== ===============================================================
 file           written by meaning
 ============== ========== ===============================================================
-attempt.json   executor   :class:`AttemptSpec`: identity, params, heartbeat interval
+attempt.json   executor   :class:`AttemptSpec`: identity, params, the trigger events,
+                          heartbeat interval
 plan.json      executor   a one-job :class:`~tideflow.compiler.WorkflowPlan` (with payloads)
 launch.json    executor   the pid (and its start time) the attempt runs as, once spawned
 spawned.json   process    the same, claimed by the attempt's own process (``O_EXCL``) before
@@ -34,8 +35,11 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from tideflow.domain.events import Event
 
 CONTROL_DIR = ".tideflow"
 ATTEMPT_DIR_VARIABLE = "TIDEFLOW_ATTEMPT_DIR"
@@ -62,6 +66,10 @@ class AttemptSpec:
         server_url: The server jobs connect back to (``grpc://...``), if one is known.
         db_url: A store URL jobs may connect to directly when no server is known (tests and
             in-process use).
+        triggers: The events the attempt was started for, oldest first (``ctx.triggers``;
+            the newest is ``ctx.trigger``); empty when nothing fired. Whole events, not
+            offsets: a job reads them without a call to the server, and engines whose
+            processors have no client (Spark, Flink) can pass them on too.
     """
 
     project: str
@@ -75,17 +83,50 @@ class AttemptSpec:
     heartbeat_interval: float = 1.0
     server_url: str | None = None
     db_url: str | None = None
+    triggers: tuple[Event, ...] = ()
 
     def to_json(self) -> str:
         """The JSON text of ``attempt.json``."""
         data = asdict(self)
         data["params"] = dict(self.params)
+        data["triggers"] = [_event_to_dict(event) for event in self.triggers]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> AttemptSpec:
-        """Read ``attempt.json``."""
-        return cls(**json.loads(text))
+        """Read ``attempt.json`` (one written before triggers existed has none)."""
+        data = json.loads(text)
+        data["triggers"] = tuple(_event_from_dict(item) for item in data.get("triggers", ()))
+        return cls(**data)
+
+
+def _event_to_dict(event: Event) -> dict[str, Any]:
+    return {
+        "offset": event.offset,
+        "namespace": event.namespace,
+        "key": event.key,
+        "value": event.value,
+        "event_type": event.event_type,
+        "sender": event.sender,
+        "context": dict(event.context),
+        "create_time": None if event.create_time is None else event.create_time.isoformat(),
+        "idempotency_key": event.idempotency_key,
+    }
+
+
+def _event_from_dict(data: Mapping[str, Any]) -> Event:
+    created = data.get("create_time")
+    return Event(
+        key=str(data["key"]),
+        value=str(data["value"]),
+        event_type=str(data["event_type"]),
+        sender=str(data["sender"]),
+        namespace=str(data["namespace"]),
+        context=dict(data.get("context") or {}),
+        offset=int(data["offset"]),
+        create_time=None if created is None else datetime.fromisoformat(created),
+        idempotency_key=data.get("idempotency_key"),
+    )
 
 
 @dataclass(frozen=True)

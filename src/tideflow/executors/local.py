@@ -59,7 +59,6 @@ from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.attempt import (
     ATTEMPT_DIR_VARIABLE,
     AttemptFiles,
-    AttemptSpec,
     write_atomically,
 )
 from tideflow.domain.metadata import JobExecution
@@ -70,6 +69,7 @@ from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.environment import RequirementsEnvironments
 from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
+from tideflow.executors.spec import attempt_spec
 from tideflow.scheduler import crash
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
 
@@ -372,16 +372,9 @@ class LocalExecutor(Executor):
         if snapshot.code_sha256:
             extract_package(workflows.get_package(command.project, command.snapshot_id), workdir)
         attempt.files.control.mkdir()
-        execution = self.context.executions.get_execution(command.project, command.execution_id)
-        spec = AttemptSpec(
-            project=command.project,
-            workflow=command.workflow,
-            execution_id=command.execution_id,
-            snapshot_id=command.snapshot_id,
-            job=command.job,
-            attempt=command.attempt,
-            job_execution_id=command.job_execution_id,
-            params=dict(execution.params),
+        spec = attempt_spec(
+            self.context,
+            command,
             heartbeat_interval=self.settings.heartbeat_interval,
             server_url=self.context.server_url,
             db_url=self.context.db_url,

@@ -54,13 +54,14 @@ from urllib.parse import urlparse
 from tideflow.client.package import extract_package
 from tideflow.compiler.generator import default_registry as engines
 from tideflow.compiler.plan import WorkflowPlan
-from tideflow.domain.attempt import AttemptFiles, AttemptSpec, write_atomically
+from tideflow.domain.attempt import AttemptFiles, write_atomically
 from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.ray_entry import RESULT_MARKER, RUNNING_MARKER
 from tideflow.executors.ray_head import LocalRayHead
+from tideflow.executors.spec import attempt_spec
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -420,16 +421,9 @@ class RayExecutor(Executor):
         if snapshot.code_sha256:
             extract_package(workflows.get_package(command.project, command.snapshot_id), workdir)
         files.control.mkdir()
-        execution = self.context.executions.get_execution(command.project, command.execution_id)
-        spec = AttemptSpec(
-            project=command.project,
-            workflow=command.workflow,
-            execution_id=command.execution_id,
-            snapshot_id=command.snapshot_id,
-            job=command.job,
-            attempt=command.attempt,
-            job_execution_id=command.job_execution_id,
-            params=dict(execution.params),
+        spec = attempt_spec(
+            self.context,
+            command,
             server_url=self.context.server_url,
             db_url=self.context.db_url,
         )

@@ -62,7 +62,6 @@ from tideflow.compiler.plan import PlanJob, WorkflowPlan
 from tideflow.domain.attempt import (
     ATTEMPT_DIR_VARIABLE,
     AttemptFiles,
-    AttemptSpec,
     write_atomically,
 )
 from tideflow.domain.metadata import JobExecution
@@ -72,6 +71,7 @@ from tideflow.errors import IllegalTransitionError, InvalidArgumentError, Tidefl
 from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.reporting import JobReporter, read_progress
+from tideflow.executors.spec import attempt_spec
 from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -390,18 +390,7 @@ class SparkExecutor(Executor):
             extract_package(workflows.get_package(command.project, command.snapshot_id), workdir)
         files = AttemptFiles(workdir)
         files.control.mkdir(exist_ok=True)
-        execution = self.context.executions.get_execution(command.project, command.execution_id)
-        spec = AttemptSpec(
-            project=command.project,
-            workflow=command.workflow,
-            execution_id=command.execution_id,
-            snapshot_id=command.snapshot_id,
-            job=command.job,
-            attempt=command.attempt,
-            job_execution_id=command.job_execution_id,
-            params=dict(execution.params),
-            server_url=self.context.server_url,
-        )
+        spec = attempt_spec(self.context, command, server_url=self.context.server_url)
         write_atomically(files.plan, plan.to_json())
         write_atomically(files.spec, spec.to_json())
         bootstrap = files.control / "spark_main.py"

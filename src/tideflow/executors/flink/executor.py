@@ -65,7 +65,7 @@ from typing import Any
 from tideflow.client.package import extract_package
 from tideflow.compiler.generator import default_registry as engines
 from tideflow.compiler.plan import PlanJob, WorkflowPlan
-from tideflow.domain.attempt import AttemptFiles, AttemptSpec, write_atomically
+from tideflow.domain.attempt import AttemptFiles, write_atomically
 from tideflow.domain.scheduling import JobCommand
 from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
@@ -75,6 +75,7 @@ from tideflow.executors.flink.cluster import LocalFlinkCluster, package_java_opt
 from tideflow.executors.flink.environment import FlinkEnvironment, default_venv
 from tideflow.executors.flink.rest import FlinkRest, FlinkRestError, normalise_address
 from tideflow.executors.reporting import JobReporter, read_progress
+from tideflow.executors.spec import attempt_spec
 
 log = logging.getLogger(__name__)
 
@@ -365,17 +366,7 @@ class FlinkExecutor(Executor):
         if snapshot.code_sha256:
             extract_package(workflows.get_package(command.project, command.snapshot_id), workdir)
         attempt.files.control.mkdir()
-        execution = self.context.executions.get_execution(command.project, command.execution_id)
-        spec = AttemptSpec(
-            project=command.project,
-            workflow=command.workflow,
-            execution_id=command.execution_id,
-            snapshot_id=command.snapshot_id,
-            job=command.job,
-            attempt=command.attempt,
-            job_execution_id=command.job_execution_id,
-            params=dict(execution.params),
-        )
+        spec = attempt_spec(self.context, command)
         write_atomically(attempt.files.plan, plan.to_json())
         write_atomically(attempt.files.spec, spec.to_json())
         (attempt.files.control / BOOTSTRAP).write_text(
