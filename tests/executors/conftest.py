@@ -71,6 +71,10 @@ class FakeOutbox:
         with self._cond:
             return self._cond.wait_for(lambda: bool(self.pending), timeout)
 
+    def wake(self, executor: str) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
     def running_attempts(self, executor: str) -> list[JobCommand]:
         live = (JobStatus.STARTING, JobStatus.RUNNING)
         return [

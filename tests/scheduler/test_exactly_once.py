@@ -156,6 +156,52 @@ def test_wait_for_commands_wakes_when_commands_commit(env: Env) -> None:
     assert env.service.wait_for_commands(0.01)  # one is due now: returns at once
 
 
+def test_an_executor_is_woken_by_its_own_commands_only(env: Env) -> None:
+    """Unrelated events and other executors' commands leave a waiting executor asleep."""
+    env.submit(jobs_workflow("quiet", "a"))
+    woke: dict[str, threading.Event] = {name: threading.Event() for name in ("ray", "local")}
+
+    def waiter(name: str) -> None:
+        if env.service.wait_for_commands(30, executor=name):
+            woke[name].set()
+
+    threads = [threading.Thread(target=waiter, args=(name,)) for name in woke]
+    for thread in threads:
+        thread.start()
+    for i in range(20):
+        env.send("unrelated", str(i))
+    env.run()
+    assert not woke["local"].wait(0.3)
+    env.start("quiet")  # a START for the local executor, none for ray
+    assert woke["local"].wait(5)
+    assert not woke["ray"].wait(0.3)
+    env.service.wake("ray")
+    assert woke["ray"].wait(5)
+    for thread in threads:
+        thread.join(5)
+
+
+def test_an_attempts_end_wakes_the_executors(env: Env) -> None:
+    """A RESTART's START waits for the old attempt to end; that end is the executor's cue."""
+    env.submit(jobs_workflow("ends", "a"))
+    run = env.start("ends")
+    env.service.take_commands("local", limit=1000)
+    woke = threading.Event()
+
+    def waiter() -> None:
+        if env.service.wait_for_commands(30):
+            woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    attempt = env.latest(run.execution_id, "a")
+    env.service.executions.set_job_status(env.project, attempt.job_execution_id, "STARTING")
+    assert not woke.wait(0.3)
+    env.service.executions.set_job_status(env.project, attempt.job_execution_id, "FAILED")
+    assert woke.wait(5)
+    thread.join(5)
+
+
 def test_running_attempts_and_completion(env: Env) -> None:
     env.submit(jobs_workflow("flow", "a", "b"))
     run = env.start("flow")

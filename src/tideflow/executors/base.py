@@ -48,6 +48,10 @@ class CommandSource(Protocol):
         """Block until ``executor`` may have a due command, or ``timeout`` seconds pass."""
         ...
 
+    def wake(self, executor: str) -> None:
+        """Make ``executor``'s :meth:`wait_for_commands` return now (its loop is stopping)."""
+        ...
+
     def running_attempts(self, executor: str) -> list[JobCommand]:
         """The START commands ``executor`` took whose attempts are still live (to re-attach)."""
         ...

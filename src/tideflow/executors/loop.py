@@ -35,7 +35,9 @@ class CommandLoop:
         source: The outbox.
         executor: The executor; its ``on_command_done`` is pointed at ``source``.
         batch: Commands taken per round.
-        idle_wait: Longest wait for new commands before checking again.
+        idle_wait: Longest wait for new commands before checking again; ``None`` (the
+            default) waits until the source wakes the loop -- a command for this executor,
+            an attempt's end, a backoff running out -- so an idle executor costs nothing.
     """
 
     def __init__(
@@ -44,7 +46,7 @@ class CommandLoop:
         executor: Executor,
         *,
         batch: int = 100,
-        idle_wait: float = 0.5,
+        idle_wait: float | None = None,
     ) -> None:
         self.source = source
         self.executor = executor
@@ -126,7 +128,7 @@ class CommandLoop:
                     wait = self.idle_wait
                     if self._delayed:
                         due = (self._delayed[0][0] - datetime.now(UTC)).total_seconds()
-                        wait = max(0.0, min(wait, due))
+                        wait = max(0.0, due if wait is None else min(wait, due))
                     self.source.wait_for_commands(wait, executor=self.executor.name)
             except Exception:  # the loop's edge: log, back off, go on
                 log.exception("the %s executor's command loop failed", self.executor.name)
@@ -135,7 +137,8 @@ class CommandLoop:
     def stop(self) -> None:
         """Stop taking commands and close the executor; running jobs keep running."""
         self._stopping.set()
+        self.source.wake(self.executor.name)
         if self._thread is not None:
-            self._thread.join(self.idle_wait + 10)
+            self._thread.join(10)
             self._thread = None
         self.executor.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -265,6 +265,15 @@ class ExecutionService:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._end_listeners: list[Callable[[JobExecution], None]] = []
+
+    def add_job_end_listener(self, listener: Callable[[JobExecution], None]) -> None:
+        """Call ``listener(job)`` after a :meth:`set_job_status` to an end status commits.
+
+        The scheduler wakes executors with it: an attempt's end can make the START of the next
+        attempt of its job due.
+        """
+        self._end_listeners.append(listener)
 
     def create_execution(
         self,
@@ -571,4 +580,8 @@ class ExecutionService:
             append_events(c, [event])
             return repo.get_job(project, job_execution_id)
 
-        return self._store.run(work)
+        changed = self._store.run(work)
+        if wanted.is_terminal:
+            for listener in self._end_listeners:
+                listener(changed)
+        return changed

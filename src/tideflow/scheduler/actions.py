@@ -98,7 +98,8 @@ class Effects:
     """What a transaction did that someone must hear about once it commits."""
 
     events: list[Event] = field(default_factory=list)
-    commands: int = 0
+    commands: set[str] = field(default_factory=set)
+    """The executors that were issued commands (only they are woken)."""
     timers: int = 0
 
 
@@ -512,7 +513,7 @@ class Actor:
             create_time=utcnow(),
         )
         if self.outbox.issue(command):
-            self.effects.commands += 1
+            self.effects.commands.add(executor)
             crash.reach(f"{self.stage}.after_command")
 
     def _record(

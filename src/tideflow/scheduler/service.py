@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from tideflow.domain.events import JOB_STATUS_CHANGED, Event
 from tideflow.domain.joblog import JobLog
 from tideflow.domain.limits import MAX_KEY_LENGTH, check_name, check_optional_text
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
 from tideflow.domain.rules import describe_rule
 from tideflow.domain.scheduling import JobCommand
-from tideflow.domain.status import ExecutionStatus
+from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import InvalidArgumentError, NotFoundError
 from tideflow.metadata.workflow import ExecutionService
 from tideflow.scheduler import crash
@@ -82,13 +83,13 @@ class SchedulerService:
         self.executions = ExecutionService(store)
         self.commands = CommandSignal()
         self._effect_listeners: list[Callable[[Effects], None]] = []
-        store.add_commit_listener(self.commands.notify)
-        self.clock.add_listener(self.commands.notify)
+        # An attempt's end may release the next attempt's START; a clock jump, a backoff.
+        self.executions.add_job_end_listener(self.commands.notify_all)
+        self.clock.add_listener(self.commands.notify_all)
 
     def close(self) -> None:
-        """Release the waiters and the store hook."""
+        """Release the waiters."""
         self.commands.close()
-        self._store.remove_commit_listener(self.commands.notify)
 
     def add_effects_listener(self, listener: Callable[[Effects], None]) -> None:
         """Call ``listener(effects)`` after each commit of this service (the timer wakes)."""
@@ -97,7 +98,9 @@ class SchedulerService:
     def notify(self, effects: Effects) -> None:
         """Announce what a committed transaction did (commands for executors, new timers)."""
         if effects.commands:
-            self.commands.notify()
+            self.commands.notify(effects.commands)
+        if any(_ends_attempt(event) for event in effects.events):
+            self.commands.notify_all()
         for listener in self._effect_listeners:
             listener(effects)
 
@@ -450,13 +453,13 @@ class SchedulerService:
         """Block until ``executor`` may have a due command, or ``timeout`` seconds pass.
 
         Returns at once when one is due now. Otherwise it is woken (no polling) by a commit
-        that issues commands or appends events, or by a clock jump, and returns early for the
-        next ``not_before`` to come.
+        that issues commands for ``executor``, an attempt's end, a clock jump or
+        :meth:`wake`, and returns early for the next ``not_before`` to come.
 
         Returns:
             Whether it was woken (``False``: the timeout passed).
         """
-        seen = self.commands.generation
+        seen = self.commands.generation(executor)
 
         def look(c: Connection) -> tuple[bool, Any]:
             repo = OutboxRepository(c)
@@ -469,7 +472,11 @@ class SchedulerService:
         if next_due is None and self.clock.seconds_until(None) is not None:
             # A polled clock (the test file clock) may have moved past a backoff.
             limits.append(self.clock.seconds_until(None) or 0.0)
-        return self.commands.wait(seen, min(limits) if limits else None)
+        return self.commands.wait(executor, seen, min(limits) if limits else None)
+
+    def wake(self, executor: str) -> None:
+        """Wake ``executor``'s :meth:`wait_for_commands` (its loop is stopping)."""
+        self.commands.notify([executor])
 
     def running_attempts(self, executor: str) -> list[JobCommand]:
         """The START commands ``executor`` took whose attempts are still live.
@@ -478,3 +485,8 @@ class SchedulerService:
         of starting them again.
         """
         return self._store.run(lambda c: OutboxRepository(c).live_starts(executor), write=False)
+
+
+def _ends_attempt(event: Event) -> bool:
+    """Whether ``event`` records an attempt's end (the scheduler stops attempts not yet live)."""
+    return event.event_type == JOB_STATUS_CHANGED and JobStatus(event.value).is_terminal

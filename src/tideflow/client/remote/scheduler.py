@@ -222,5 +222,8 @@ class RemoteSchedulerService(SchedulerService):
     def wait_for_commands(self, timeout: float | None = None, *, executor: str = "local") -> bool:
         _server_only("wait_for_commands")
 
+    def wake(self, executor: str) -> None:
+        _server_only("wake")
+
     def running_attempts(self, executor: str) -> list[JobCommand]:
         _server_only("running_attempts")
