@@ -217,6 +217,7 @@ class NotificationService:
                 field="older_than",
             )
         cutoff = (now or utcnow()) - older_than
+        self._store.flush_offsets()
         return self._store.run(lambda c: compact_events(c, namespace, cutoff))
 
     def close(self) -> None:

@@ -14,7 +14,10 @@ server -- are seen through a watcher:
   not affected by it. On SQLite the watcher first looks at the database files (``stat`` of the
   file and its write-ahead log, which every commit changes) and reads the counter only when they
   changed, or at least every :data:`FULL_POLL_SECONDS`: a transaction 500 times a second kept
-  an idle server at ~15 % of a core, a ``stat`` costs a few microseconds.
+  an idle server at ~15 % of a core, a ``stat`` costs a few microseconds. A change that this
+  process's own commits explain (the signal moved since the last look) is not read either: a
+  busy server would otherwise read the counter after each of its own writes. A commit of
+  another process in the same moment is then seen by the next full poll.
 
 A watcher only ever publishes a number; listeners then read the events themselves, so a lost or
 late notification delays delivery but can never lose or reorder an event (the next poll or
@@ -93,12 +96,16 @@ class PollingWatcher(CommitWatcher):
         probe = _sqlite_probe(self._store)
         seen: object = None
         read_at = -FULL_POLL_SECONDS
+        published = self._signal.latest
         with self._store.engine.connect() as connection:
             connection.info[WRITE_FLAG] = False
             while not self._stop.is_set():
                 now = time.monotonic()
                 state = probe() if probe is not None else None
-                if probe is None or state != seen or now - read_at >= FULL_POLL_SECONDS:
+                local, published = self._signal.latest != published, self._signal.latest
+                if state != seen and local and now - read_at < FULL_POLL_SECONDS:
+                    seen = state  # this process's own commits changed the files
+                elif probe is None or state != seen or now - read_at >= FULL_POLL_SECONDS:
                     seen, read_at = state, now
                     with connection.begin():
                         latest = connection.execute(query).scalar_one_or_none()

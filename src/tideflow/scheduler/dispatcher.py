@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection
@@ -46,12 +47,15 @@ from tideflow.scheduler.execution import ExecutionView, execution_rules, trigger
 from tideflow.scheduler.rules import RuleState, evaluate
 from tideflow.store import ALL_NAMESPACES, Store, commit_offset, committed_offset, list_events
 from tideflow.store.event import append_events, last_offset
+from tideflow.store.probe import BatchProbe
 
 log = logging.getLogger(__name__)
 
 CONTEXT_KEY = "context"
 """The key of an event's context that names the context a ``per_context`` execution serves."""
 SKIP_AFTER_FAILURES = 5
+PASSED_COMMIT_INTERVAL = 1.0
+"""Seconds the offset of events that reached nothing may stay uncommitted (see run_once)."""
 """A single event whose handling fails this many times in a row is logged and skipped."""
 
 
@@ -90,21 +94,50 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._watcher: CommitWatcher | None = None
         self._failures = 0
+        self._probe = BatchProbe(store)
+        self._position: int | None = None
+        """The offset of the last event handled or passed over by this dispatcher."""
+        self._passed = 0
+        """The offset of the last event passed over whose offset is not committed (0: none)."""
+        self._passed_since = 0.0
 
     # -- one batch -----------------------------------------------------------------------------
 
     def run_once(self, limit: int | None = None) -> int:
-        """Handle the next batch of events in one transaction; return how many it handled."""
+        """Handle the next batch of events in one transaction; return how many it handled.
+
+        The batch is first looked at in a read transaction. A batch that reaches no execution
+        and no ``start_on`` rule is passed over there, with no write: its offset is kept in
+        memory and committed with the next batch that does reach something, or by
+        :meth:`commit_passed` (after at most :data:`PASSED_COMMIT_INTERVAL`, and at stop).
+        Most events of a busy server reach nothing, and a write transaction per event queued
+        every sender behind the dispatcher for SQLite's one write lock. Passing over is safe:
+        handling such a batch changes nothing, so after a crash it is read again and passed
+        over again -- as if the dispatcher had been slower.
+        """
+        size = limit or self._config.batch_size
+        if self._position is None:
+            self._position = self._store.run(
+                lambda c: committed_offset(c, ALL_NAMESPACES, CONSUMER), write=False
+            )
+        count, last_offset, reach = self._probe(self._position, size)
+        if not count:
+            return 0
+        if not reach:
+            self._passed = self._position = last_offset
+            if not self._passed_since:
+                self._passed_since = time.monotonic()
+            return count
         effects = Effects()
+        last = [0]
 
         def work(c: Connection) -> int:
             nonlocal effects
-            offset = committed_offset(c, ALL_NAMESPACES, CONSUMER)
-            events = list_events(
-                c, None, after_offset=offset, limit=limit or self._config.batch_size
-            )
+            offset = max(committed_offset(c, ALL_NAMESPACES, CONSUMER), self._passed)
+            events = list_events(c, None, after_offset=offset, limit=size)
+            last[0] = offset
             if not events:
-                return 0
+                return 0  # another dispatcher (a test's, a restarted one's) handled them
             crash.reach("dispatch.batch_read")
             actor = Actor(c, self._clock, self._plans, self._config)
             for event in events:
@@ -115,19 +148,37 @@ class Dispatcher:
             commit_offset(c, ALL_NAMESPACES, CONSUMER, events[-1].offset)
             crash.reach("dispatch.before_commit")
             effects = actor.effects
+            last[0] = events[-1].offset
             return len(events)
 
         handled = self._store.run(work)
+        self._position = last[0]
         if handled:
+            self._passed, self._passed_since = 0, 0.0
             crash.reach("dispatch.after_commit")
             self._on_effects(effects)
         return handled
+
+    def commit_passed(self, *, older_than: float = 0.0) -> None:
+        """Commit the offset of events passed over, if it was held over ``older_than`` s."""
+        passed = self._passed
+        if not passed or time.monotonic() - self._passed_since < older_than:
+            return
+
+        def work(c: Connection) -> None:
+            if committed_offset(c, ALL_NAMESPACES, CONSUMER) < passed:
+                commit_offset(c, ALL_NAMESPACES, CONSUMER, passed)
+
+        self._store.run(work)
+        if self._passed == passed:
+            self._passed, self._passed_since = 0, 0.0
 
     def drain(self) -> int:
         """Handle every event committed so far (tests and benchmarks); return how many."""
         total = 0
         while handled := self.run_once():
             total += handled
+        self.commit_passed()
         return total
 
     def _handle(self, actor: Actor, event: Event) -> None:
@@ -237,6 +288,7 @@ class Dispatcher:
     def start(self) -> None:
         """Run the dispatcher in a daemon thread until :meth:`stop`."""
         self._store.add_commit_listener(self.publish)
+        self._store.add_offset_flusher(self.commit_passed)
         # Commits of other processes (a script beside the server, another server) too.
         self._watcher = start_watcher(self._store, self._signal)
         self._thread = threading.Thread(target=self._loop, name="scheduler-dispatcher", daemon=True)
@@ -253,10 +305,23 @@ class Dispatcher:
             self._thread.join(timeout)
             self._thread = None
         self._store.remove_commit_listener(self.publish)
+        self._store.remove_offset_flusher(self.commit_passed)
+        self._commit_passed_safely(0.0)
 
     def _loop(self) -> None:
+        idle_since = time.monotonic()
         while not self._stopping.is_set():
             seen = self._signal.latest  # before reading: a commit after this wakes the wait
+            if (
+                self._position is not None
+                and seen <= self._position
+                and time.monotonic() - idle_since < PASSED_COMMIT_INTERVAL
+            ):
+                # Nothing was committed past what this dispatcher handled: no need to look.
+                self._signal.wait_beyond(seen, timeout=PASSED_COMMIT_INTERVAL)
+                self._commit_passed_safely(PASSED_COMMIT_INTERVAL)
+                continue
+            idle_since = time.monotonic()
             try:
                 handled = self.run_once()
                 self._failures = 0
@@ -269,7 +334,14 @@ class Dispatcher:
                     self._stopping.wait(min(0.1 * 2**self._failures, 5.0))
                 continue
             if not handled:
-                self._signal.wait_beyond(seen, timeout=1.0)
+                self._signal.wait_beyond(seen, timeout=PASSED_COMMIT_INTERVAL)
+                self._commit_passed_safely(PASSED_COMMIT_INTERVAL)
+
+    def _commit_passed_safely(self, older_than: float) -> None:
+        try:
+            self.commit_passed(older_than=older_than)
+        except Exception:  # the loop's edge: the next commit carries the offset anyway
+            log.exception("scheduler dispatcher: could not commit its offset")
 
     def _isolate(self) -> None:
         """After repeated failures: handle the next event alone, and skip it if it fails too.

@@ -3,7 +3,12 @@
 The marker of each deduplicated call is written by the call's own transaction (see
 :mod:`tideflow.store.request_log`); this class only adds the responses. They go to a memory
 cache at once -- a retry racing its original is answered from there -- and to the store in
-batches by a background thread, so a mutating call costs one transaction, not three.
+batches by a background thread, at most once per :data:`FLUSH_INTERVAL` (sooner when
+:data:`FLUSH_BATCH` are pending). A mutating call therefore costs its own transaction and no
+other: on SQLite every transaction queues for the one write lock, and flushing every 10 ms had
+the log's writes compete with the calls they record. Storing responses is only for a retry that
+comes after a server crash; until the flush, a crash leaves the marker without its response,
+and the retry is told its call was applied but the answer is lost (never applied twice).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from tideflow.store.request_log import find_response, forget_old_responses, save
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 10_000
-FLUSH_INTERVAL = 0.01
+FLUSH_INTERVAL = 1.0
+FLUSH_BATCH = 2000
 PRUNE_EVERY = 1000
 
 
@@ -31,6 +37,7 @@ class StoreRequestLog:
         self._pending: list[tuple[str, str, bytes]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._full = threading.Event()
         self._closed = False
         self._flushes = 0
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
@@ -55,16 +62,21 @@ class StoreRequestLog:
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
             self._pending.append((request_id, method, response))
-        self._wake.set()
+            pending = len(self._pending)
+        if pending == 1:
+            self._wake.set()
+        if pending >= FLUSH_BATCH:
+            self._full.set()
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            self._wake.wait()  # something is pending (or the log is closing)
             self._wake.clear()
+            if not self._closed:
+                self._full.wait(FLUSH_INTERVAL)  # let the calls of a second share one flush
+                self._full.clear()
             if not self._flush() and self._closed:
                 return
-            if not self._closed:
-                self._wake.wait(FLUSH_INTERVAL)  # let a burst of calls share one transaction
 
     def _flush(self) -> bool:
         with self._lock:
@@ -83,6 +95,7 @@ class StoreRequestLog:
     def close(self) -> None:
         """Store what is pending and stop the writer thread."""
         self._closed = True
+        self._full.set()
         self._wake.set()
         self._thread.join(10)
         self._flush()

@@ -32,6 +32,7 @@ _REQUEST = table_of(RpcRequestRow)
 _FIND = select(_REQUEST.c.method, _REQUEST.c.response, _REQUEST.c.size).where(
     _REQUEST.c.request_id == bindparam("request_id")
 )
+_CLAIM = _REQUEST.insert()  # built once: every mutating call runs it
 _SAVE = (
     update(_REQUEST)
     .where(_REQUEST.c.request_id == bindparam("rid"))
@@ -59,13 +60,14 @@ def claim_in(connection: Connection, claim: RequestClaim) -> None:
             AlreadyExistsError): the call was applied before.
     """
     connection.execute(
-        _REQUEST.insert().values(
-            request_id=claim.request_id,
-            method=claim.method,
-            response=b"",
-            size=NO_RESPONSE_YET,
-            create_time=utcnow(),
-        )
+        _CLAIM,
+        {
+            "request_id": claim.request_id,
+            "method": claim.method,
+            "response": b"",
+            "size": NO_RESPONSE_YET,
+            "create_time": utcnow(),
+        },
     )
 
 

@@ -51,6 +51,7 @@ class Store:
         # other processes still wait through the busy timeout.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self._commit_listeners: list[Callable[[int], None]] = []
+        self._offset_flushers: list[Callable[[], None]] = []
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(last_offset)`` after every commit that appended events.
@@ -63,6 +64,24 @@ class Store:
     def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Stop calling ``listener``."""
         self._commit_listeners.remove(listener)
+
+    def add_offset_flusher(self, flusher: Callable[[], None]) -> None:
+        """Register a consumer of this process that holds its offset in memory for a while.
+
+        The scheduler's dispatcher commits the offset of events that reached nothing lazily;
+        :meth:`flush_offsets` (called before compaction, which keeps what consumers still
+        need) has it commit now.
+        """
+        self._offset_flushers.append(flusher)
+
+    def remove_offset_flusher(self, flusher: Callable[[], None]) -> None:
+        """Stop calling ``flusher``."""
+        self._offset_flushers.remove(flusher)
+
+    def flush_offsets(self) -> None:
+        """Have every registered consumer commit the offset it holds."""
+        for flusher in list(self._offset_flushers):
+            flusher()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

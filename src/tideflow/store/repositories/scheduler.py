@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 
 from tideflow.domain.events import JOB_STATUS_CHANGED, WILDCARD
 from tideflow.domain.rules import RuleKind, event_matches, rule_from_dict
@@ -38,6 +51,41 @@ RULE_STATE = table_of(RuleStateRow)
 TIMER = table_of(TimerRow)
 ROUTE = table_of(ExecutionRouteRow)
 TRIGGER = table_of(WorkflowTriggerRow)
+_EVENT = table_of(EventRow)
+
+
+def _batch_reach_statement() -> Any:
+    """One statement: the size, last offset and reach of the dispatcher's next batch.
+
+    Built once (SQLAlchemy then caches its compiled form): the dispatcher runs it for every
+    batch, and building the routing queries per event cost more than running them.
+    """
+    batch = (
+        select(
+            _EVENT.c.offset,
+            _EVENT.c.namespace,
+            _EVENT.c.key,
+            type_coerce(_EVENT.c.context, String).label("context"),
+        )
+        .where(_EVENT.c.offset > bindparam("after", type_=Integer))
+        .order_by(_EVENT.c.offset)
+        .limit(bindparam("size", type_=Integer))
+        .subquery()
+    )
+    routed = exists().where(
+        ROUTE.c.namespace == batch.c.namespace, ROUTE.c.key.in_([batch.c.key, WILDCARD])
+    )
+    triggered = exists().where(
+        TRIGGER.c.namespace == batch.c.namespace, TRIGGER.c.key.in_([batch.c.key, WILDCARD])
+    )
+    # An event naming an execution reaches it (the JSON text is only looked at: a false hit
+    # just sends the batch down the full path).
+    names_execution = batch.c.context.like('%"execution_id"%')
+    reach = case((or_(names_execution, routed, triggered), 1), else_=0)
+    return select(func.count(), func.max(batch.c.offset), func.max(reach))
+
+
+BATCH_REACH = _batch_reach_statement()
 TRIGGER_STATE = table_of(TriggerStateRow)
 SCHEDULE = table_of(WorkflowScheduleRow)
 WORKFLOW = table_of(WorkflowRow)
@@ -243,6 +291,16 @@ class SchedulerRepository:
         ]
         if values:
             self._c.execute(ROUTE.insert(), values)
+
+    def batch_reach(self, after_offset: int, limit: int) -> tuple[int, int, bool]:
+        """The next batch after ``after_offset``: its size, last offset and reach.
+
+        Reach is whether any of its events may reach an execution or a ``start_on`` rule.
+        """
+        count, last, reach = self._c.execute(
+            BATCH_REACH, {"after": after_offset, "size": limit}
+        ).one()
+        return int(count), int(last or after_offset), bool(reach)
 
     def routed(self, namespace: str, key: str) -> list[int]:
         """The executions listening to ``key`` (or to every key) in ``namespace``, by id."""
