@@ -56,6 +56,14 @@ def test_all_holds_the_design_names():
     assert not missing
 
 
+def test_event_is_the_domain_event_jobs_receive_as_their_trigger():
+    from tideflow.domain.events import Event
+
+    assert "Event" in tideflow.__all__
+    assert tideflow.Event is Event
+    assert "triggers" in dir(tideflow.JobContext)
+
+
 def test_unknown_attribute_raises_attribute_error():
     module = importlib.import_module("tideflow")
     with pytest.raises(AttributeError, match="no_such_name"):

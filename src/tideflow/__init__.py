@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tideflow._version import __version__
 from tideflow.compiler import WorkflowPlan, compile
 from tideflow.domain import (
+    Event,
     EventMatch,
     ExecutionStatus,
     JobAction,
@@ -79,6 +80,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AlreadyExistsError",
+    "Event",
     "EventMatch",
     "ExecutionStatus",
     "FailedPreconditionError",

@@ -89,6 +89,75 @@ WORKFLOWS = {
             with tide.job("hold"):
                 tide.user_node(processor=hold)
     """,
+    # One job per rule kind; each reports what it received as its trigger (test_triggers.py).
+    "triggers": """
+        import json
+
+        import tideflow as tide
+
+
+        def report(ctx, inputs):
+            # What the client lists at each trigger's offset: the very same Event dataclass.
+            listed = [
+                ctx.client.events.list(after_offset=e.offset - 1, limit=1).items[0]
+                for e in ctx.triggers
+            ]
+            seen = {
+                "job": ctx.job,
+                "attempt": ctx.attempt,
+                "trigger": None if ctx.trigger is None else ctx.trigger.offset,
+                "triggers": [e.offset for e in ctx.triggers],
+                "is_event": all(isinstance(e, tide.Event) for e in ctx.triggers),
+                "as_listed": list(ctx.triggers) == listed,
+            }
+            ctx.send_event("trigger_seen", json.dumps(seen), event_type="TRIGGER_SEEN")
+            if ctx.job == "flaky" and ctx.attempt == 1:
+                raise ValueError("fails once on purpose")
+
+
+        with tide.workflow("triggers") as wf:
+            for name in (
+                "first", "second", "side", "both", "on_evt", "model", "allof", "tick", "flaky"
+            ):
+                with tide.job(name, retries=1 if name == "flaky" else 0):
+                    tide.user_node(processor=report, name=f"{name}_report")
+            wf.after("second", "first")
+            wf.with_start("side", "first")
+            wf.after("both", "first", "second")
+            wf.on_event("on_evt", key="go", event_type="GO")
+            wf.on_model_version("model", model="m", event=tide.ModelVersionEvent.GENERATED)
+            wf.on_events("allof", tide.all_of(tide.EventMatch(key="x"), tide.EventMatch(key="y")))
+            wf.periodic("tick", interval=2)
+            wf.on_event("flaky", key="flaky_go")
+    """,
+    # Started by a start_on rule: the job that starts with the execution gets its event.
+    "launched": """
+        import json
+
+        import tideflow as tide
+
+
+        def report(ctx, inputs):
+            listed = [
+                ctx.client.events.list(after_offset=e.offset - 1, limit=1).items[0]
+                for e in ctx.triggers
+            ]
+            seen = {
+                "job": ctx.job,
+                "attempt": ctx.attempt,
+                "trigger": None if ctx.trigger is None else ctx.trigger.offset,
+                "triggers": [e.offset for e in ctx.triggers],
+                "is_event": all(isinstance(e, tide.Event) for e in ctx.triggers),
+                "as_listed": list(ctx.triggers) == listed,
+            }
+            ctx.send_event("trigger_seen", json.dumps(seen), event_type="TRIGGER_SEEN")
+
+
+        with tide.workflow("launched") as wf:
+            with tide.job("boot"):
+                tide.user_node(processor=report, name="boot_report")
+            wf.start_on(tide.EventMatch(key="launch", event_type="LAUNCH"))
+    """,
 }
 
 

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from tideflow.domain.events import Event
+
 
 @runtime_checkable
 class JobContext(Protocol):
@@ -48,11 +50,29 @@ class JobContext(Protocol):
         """The dataset the node reads or writes, if any."""
 
     @property
-    def trigger(self) -> Any:
-        """The event that fired the rule which started this attempt, if any.
+    def trigger(self) -> Event | None:
+        """The event that fired the rule which started this attempt (a :class:`tideflow.Event`).
 
-        ``None`` when the job started with the execution; a validate job reads the model
-        version it was started for from it.
+        ``None`` only when nothing fired: a manual start (``tide.start``, ``job restart``), or
+        a job that started with an execution ``tide.start`` started. Jobs that start with an
+        execution a ``start_on`` rule started get that rule's event; a retry keeps the
+        trigger of the attempt it retries. A validate job started by
+        ``on_model_version(..., GENERATED)`` reads the version it was started for from it::
+
+            event = ctx.trigger
+            if event is not None:
+                version = json.loads(event.value)["version"]  # {model, version, status, previous}
+
+        For a periodic rule it is the ``PERIODIC`` timer event; for ``after`` / ``with_start``
+        an upstream's ``JOB_STATUS_CHANGED`` event (``context``: execution id, attempt).
+        """
+
+    @property
+    def triggers(self) -> tuple[Event, ...]:
+        """Every event the rule held on when it fired, oldest first; :attr:`trigger` is last.
+
+        An ``all_of`` (and ``after`` with several upstreams) holds one event per part, so they
+        are all here; empty when nothing fired.
         """
 
     @property

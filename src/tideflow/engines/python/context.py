@@ -26,6 +26,7 @@ from typing import Any
 
 from tideflow.compiler.plan import PlanJob, PlanNode
 from tideflow.domain.attempt import AttemptSpec
+from tideflow.domain.events import Event
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.model import ModelVersion
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
@@ -183,9 +184,22 @@ class RuntimeContext:
         return self._node.dataset
 
     @property
-    def trigger(self) -> Any:
-        """The event that started this attempt: ``None`` until the scheduler passes it on."""
-        return None
+    def trigger(self) -> Event | None:
+        """The event that started this attempt (the newest of :attr:`triggers`), or ``None``.
+
+        ``None`` only when nothing fired: a manual start, or a job that started with an
+        execution ``tide.start`` started.
+        """
+        triggers = self._state.spec.triggers
+        return triggers[-1] if triggers else None
+
+    @property
+    def triggers(self) -> tuple[Event, ...]:
+        """Every event the rule held on when it fired, oldest first (empty: nothing fired).
+
+        One per part of an ``all_of`` (``after(job, a, b)``: the FINISHED events of both).
+        """
+        return self._state.spec.triggers
 
     @property
     def params(self) -> Mapping[str, Any]:
