@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +78,57 @@ def test_tideflow_run_ends_finished_with_every_job_finished(example: str, tmp_pa
     finally:
         stopped = tideflow("server", "stop", home=home, timeout=60)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> None:
+    # Two versions generated back to back: the attempt started for version 1 judges version 1
+    # on its merits (instead of rejecting it as superseded by the newest GENERATED one), then
+    # version 2, whose own start the scheduler skipped or finds already judged.
+    from sklearn.linear_model import LogisticRegression
+
+    import tideflow as tide
+    from tideflow.client.model_artifact import save_model
+    from tideflow.examples.digits import (
+        HoldoutValidator,
+        ReadDigits,
+        ScalePixels,
+        load_part,
+        pixels,
+    )
+    from tideflow.testing import TideflowTestServer
+
+    with tide.workflow("judge") as wf:
+        with tide.job("validate"):
+            holdout = tide.read_dataset("holdout", processor=ReadDigits("holdout"), name="read")
+            tide.validate(
+                tide.transform(holdout, processor=ScalePixels(), name="scale"),
+                model="judged",
+                processor=HoldoutValidator("judged"),
+                name="check",
+                config={"min_accuracy": 0.5, "tolerance": 1.0},
+            )
+        wf.on_model_version("validate", model="judged", event=tide.ModelVersionEvent.GENERATED)
+    train = load_part("train")
+    classifier = LogisticRegression(max_iter=1000).fit(pixels(train) / 16.0, train["target"])
+    source = tmp_path / "code"
+    source.mkdir()
+    with TideflowTestServer(home=tmp_path / "home") as server, server.client("default") as c:
+        c.workflows.submit(wf, source=source)
+        run = c.workflows.start("judge")
+        for _ in range(2):
+            save_model(c, classifier, model="judged", flavour="sklearn")
+        deadline = time.monotonic() + 120
+        while any(v.status == tide.ModelStatus.GENERATED for v in versions(c, "judged")):
+            assert time.monotonic() < deadline, versions(c, "judged")
+            time.sleep(0.1)
+        assert [str(v.status) for v in versions(c, "judged")] == ["VALIDATED", "VALIDATED"]
+        judged = {m.version for m in c.metrics.list(model="judged") if m.name == "holdout_accuracy"}
+        assert judged == {1, 2}
+        first = next(j for j in c.jobs.list(run.execution_id) if j.job == "validate")
+        (trigger,) = c.events.list(after_offset=first.trigger_offsets[0] - 1, limit=1).items
+        assert json.loads(trigger.value)["version"] == 1
+        c.executions.wait(run.execution_id, timeout=120)
+
+
+def versions(c: Any, model: str) -> list[Any]:
+    return list(c.models.list_versions(model, limit=100).items)

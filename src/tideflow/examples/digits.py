@@ -47,6 +47,7 @@ __all__ = [
     "pixels",
     "setting",
     "stopping",
+    "triggered_version",
 ]
 
 MODEL = "digits"
@@ -104,6 +105,22 @@ def all_versions(ctx: tide.JobContext, model: str) -> list[Any]:
                 return found
     except tide.NotFoundError:
         return found
+
+
+def triggered_version(ctx: tide.JobContext, model: str) -> int | None:
+    """The version of ``model`` the attempt was started for, named by its trigger event.
+
+    ``None`` when nothing fired (a manual start) or the trigger is not a model version event of
+    ``model`` (whose value is JSON ``{model, version, status, previous}``).
+    """
+    event = ctx.trigger
+    if event is None or event.key != model:
+        return None
+    try:
+        value = json.loads(event.value)
+        return int(value["version"]) if value.get("model") == model else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def deployed_version(ctx: tide.JobContext, model: str) -> int | None:
@@ -267,33 +284,47 @@ class HoldoutValidator(tide.Processor):
     A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
     ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
 
-    Which version: ``ctx.trigger`` is ``None`` (the runtime does not pass the triggering event
-    yet), and a version generated while this job runs starts no new attempt. So it judges the
-    newest GENERATED version, REJECTS older GENERATED ones as superseded, and looks again until
-    none is GENERATED. A version whose status changed meanwhile is left alone. Returns the
-    status given to the last version it judged (``None`` when there was none).
+    Which version: first the one it was started for (``ctx.trigger``, the ``MODEL_GENERATED``
+    event whose value JSON names it), whatever was generated since; GENERATED versions older
+    than it are REJECTED as superseded. Then, since the scheduler starts nothing for a job
+    whose attempt is live, versions generated while it ran have no attempt of their own: it
+    judges the newest GENERATED version, REJECTS older ones as superseded, and looks again
+    until none is GENERATED (all it does when started by hand, without a trigger). A version
+    whose status changed meanwhile is left alone. Returns the status given to the last version
+    it judged (``None`` when there was none).
     """
 
     def __init__(self, model: str) -> None:
         self.model = model
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
-        """Judge every GENERATED version on the holdout table."""
+        """Judge the version the job was started for, then every GENERATED version left."""
         holdout = inputs[0]
         x, y = pixels(holdout), holdout["target"].to_numpy()
         verdict: tide.ModelStatus | None = None
-        while True:
-            waiting = [
-                v.version
-                for v in all_versions(ctx, self.model)
-                if v.status == tide.ModelStatus.GENERATED
-            ]
-            if not waiting:
-                return verdict
+        started_for = triggered_version(ctx, self.model)
+        if started_for is not None:
+            waiting = self._generated(ctx)
+            for older in (v for v in waiting if v < started_for):
+                ctx.logger.info("version %s superseded by version %s", older, started_for)
+                self._set(ctx, older, tide.ModelStatus.REJECTED)
+            if started_for in waiting:
+                verdict = self._judge(ctx, started_for, x, y)
+            else:
+                ctx.logger.info("version %s is no longer GENERATED: left alone", started_for)
+        while waiting := self._generated(ctx):
             for older in waiting[:-1]:
                 ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
                 self._set(ctx, older, tide.ModelStatus.REJECTED)
             verdict = self._judge(ctx, waiting[-1], x, y)
+        return verdict
+
+    def _generated(self, ctx: tide.JobContext) -> list[int]:
+        return [
+            v.version
+            for v in all_versions(ctx, self.model)
+            if v.status == tide.ModelStatus.GENERATED
+        ]
 
     def _judge(self, ctx: tide.JobContext, version: int, x: Any, y: Any) -> tide.ModelStatus:
         accuracy = float(ctx.load_model(self.model, version=version).score(x, y))

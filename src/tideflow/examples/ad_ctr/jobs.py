@@ -439,34 +439,44 @@ class Validator(tide.Processor):
     ``tolerance`` worse than the deployed version's on the same rows; REJECTED otherwise. The
     verdict and its reason go to the log, to metrics and to a ``VALIDATION_RESULT`` event.
 
-    Which version: the one named by ``ctx.trigger`` when the runtime passes it; while it passes
-    ``None``, the newest GENERATED version. Older versions still GENERATED are REJECTED as
-    superseded (a version generated while this job ran started no new attempt: the scheduler
-    starts nothing for a job with a live attempt), and the job looks again before it ends. A
-    status that another attempt changed meanwhile (``IllegalTransitionError``) is skipped.
+    Which version: the one it was started for -- ``ctx.trigger``, the ``MODEL_GENERATED`` event
+    whose value names it -- whatever was generated since; older versions still GENERATED are
+    REJECTED as superseded by it. Then, because the scheduler starts nothing for a job whose
+    attempt is live, a version generated while this attempt ran got no attempt of its own: the
+    job looks again before it ends, judges the newest GENERATED version and REJECTS older ones
+    as superseded, until none is GENERATED. Started by hand (no trigger), it does only the
+    latter. A status that another attempt changed meanwhile (``IllegalTransitionError``) is
+    skipped.
     """
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Judge what waits; return the verdicts (version, status, reason, metrics)."""
-        triggered = _trigger_version(ctx)
+        started_for = _trigger_version(ctx)
         rows = self._holdout(ctx)
         verdicts: list[dict[str, Any]] = []
-        while True:
-            waiting = [
-                v.version
-                for v in all_versions(ctx.client, MODEL)
-                if v.status == tide.ModelStatus.GENERATED
-            ]
-            if triggered is not None:
-                waiting = [v for v in waiting if v == triggered]
-            if not waiting:
-                return verdicts
+        if started_for is not None:
+            waiting = self._generated(ctx)
+            for older in (v for v in waiting if v < started_for):
+                reason = f"superseded by version {started_for} before it was validated"
+                verdicts.append(self._set(ctx, older, tide.ModelStatus.REJECTED, reason, {}))
+            if started_for in waiting:
+                verdicts.append(self._judge(ctx, started_for, rows))
+            else:
+                ctx.logger.info("version %s is no longer GENERATED: left alone", started_for)
+        while waiting := self._generated(ctx):
             for older in waiting[:-1]:
                 reason = f"superseded by version {waiting[-1]} before it was validated"
                 verdicts.append(self._set(ctx, older, tide.ModelStatus.REJECTED, reason, {}))
             verdicts.append(self._judge(ctx, waiting[-1], rows))
-            if triggered is not None:
-                return verdicts
+        return verdicts
+
+    @staticmethod
+    def _generated(ctx: tide.JobContext) -> list[int]:
+        return [
+            v.version
+            for v in all_versions(ctx.client, MODEL)
+            if v.status == tide.ModelStatus.GENERATED
+        ]
 
     def _holdout(self, ctx: tide.JobContext) -> list[dict[str, Any]]:
         size = int(setting(ctx, "holdout_size", 600))
@@ -603,12 +613,12 @@ def latest_monitor_event(ctx: tide.JobContext, *, after_offset: int) -> Any | No
 
 
 def _trigger_version(ctx: tide.JobContext) -> int | None:
-    """The model version named by the event that started the attempt, if the runtime says."""
-    event = getattr(ctx, "trigger", None)
-    if event is None:
+    """The version of ``ctr`` the attempt was started for (its ``MODEL_GENERATED`` trigger)."""
+    event = ctx.trigger
+    if event is None or event.key != MODEL:
         return None
     try:
         value = json.loads(event.value)
         return int(value["version"]) if value.get("model") == MODEL else None
-    except (AttributeError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
