@@ -14,7 +14,10 @@ server -- are seen through a watcher:
   not affected by it. On SQLite the watcher first looks at the database files (``stat`` of the
   file and its write-ahead log, which every commit changes) and reads the counter only when they
   changed, or at least every :data:`FULL_POLL_SECONDS`: a transaction 500 times a second kept
-  an idle server at ~15 % of a core, a ``stat`` costs a few microseconds. A change that this
+  an idle server at ~15 % of a core, a ``stat`` costs a few microseconds. After a second
+  without any change the files are looked at every :data:`IDLE_POLL_SECONDS` instead, so an
+  idle server's watchers cost next to nothing (and the counter is read once a second, not ten
+  times); the first commit after a quiet spell is seen up to that much later. A change that this
   process's own commits explain (the signal moved since the last look) is not read either: a
   busy server would otherwise read the counter after each of its own writes. A commit of
   another process in the same moment is then seen by the next full poll.
@@ -42,6 +45,9 @@ from tideflow.store.store import Store
 CHANNEL = "tideflow_events"
 POLL_INTERVALS = {"sqlite": 0.002, "mysql": 0.010, "mariadb": 0.010}
 FULL_POLL_SECONDS = 0.1
+QUIET_AFTER_SECONDS = 1.0
+IDLE_POLL_SECONDS = 0.05
+QUIET_FULL_POLL_SECONDS = 1.0
 """On SQLite, the counter is read this often even when the files look unchanged (a commit within
 the file system's timestamp granularity that leaves the log's size alone is not missed for
 longer than this)."""
@@ -97,21 +103,29 @@ class PollingWatcher(CommitWatcher):
         seen: object = None
         read_at = -FULL_POLL_SECONDS
         published = self._signal.latest
+        changed_at = time.monotonic()
         with self._store.engine.connect() as connection:
             connection.info[WRITE_FLAG] = False
             while not self._stop.is_set():
                 now = time.monotonic()
                 state = probe() if probe is not None else None
+                if state != seen:
+                    changed_at = now
+                quiet = probe is not None and now - changed_at > QUIET_AFTER_SECONDS
+                full_poll = QUIET_FULL_POLL_SECONDS if quiet else FULL_POLL_SECONDS
                 local, published = self._signal.latest != published, self._signal.latest
-                if state != seen and local and now - read_at < FULL_POLL_SECONDS:
+                if state != seen and local and now - read_at < full_poll:
                     seen = state  # this process's own commits changed the files
-                elif probe is None or state != seen or now - read_at >= FULL_POLL_SECONDS:
+                elif probe is None or state != seen or now - read_at >= full_poll:
                     seen, read_at = state, now
                     with connection.begin():
                         latest = connection.execute(query).scalar_one_or_none()
                     if latest is not None:
                         self._signal.publish(int(latest))
-                time.sleep(self.interval)  # half the CPU of Event.wait at 500 wake-ups a second
+                # time.sleep: half the CPU of Event.wait at 500 wake-ups a second. A quiet
+                # database is looked at less often (the first commit after a quiet spell is
+                # seen within IDLE_POLL_SECONDS), so an idle server stays idle.
+                time.sleep(max(self.interval, IDLE_POLL_SECONDS) if quiet else self.interval)
 
 
 def _sqlite_probe(store: Store) -> Callable[[], object] | None:

@@ -54,6 +54,7 @@ class CommandSignal:
         Returns:
             Whether it moved.
         """
+
         def moved() -> bool:
             return self._everyone + self._generations.get(executor, 0) != seen
 
