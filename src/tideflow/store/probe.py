@@ -26,29 +26,33 @@ class BatchProbe:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._compiled = BATCH_REACH.compile(dialect=store.engine.dialect)
-        self._sql = str(self._compiled)
+        compiled = BATCH_REACH.compile(dialect=store.engine.dialect)
+        self._sql = str(compiled)
+        # The statement's parameters in the driver's order, with its constants filled in.
+        values = compiled.construct_params({"after": 0, "size": 0})
+        self._names: tuple[str, ...] | None = None
+        if compiled.positional:
+            self._names = tuple(compiled.positiontup or ())
+        self._values = dict(values)
 
     def __call__(self, after_offset: int, limit: int) -> tuple[int, int, bool]:
         """The next batch after ``after_offset``, at most ``limit`` events."""
-        values = self._compiled.construct_params({"after": after_offset, "size": limit})
-        params: Any = values
-        if self._compiled.positional:
-            params = tuple(values[name] for name in self._compiled.positiontup or ())
+        values = {**self._values, "after": after_offset, "size": limit}
+        params: Any = values if self._names is None else tuple(values[n] for n in self._names)
         try:
-            # A pooled driver connection: checked out and back without SQLAlchemy's
-            # Connection, its events or a BEGIN (the pool rolls back on return).
+            # A pooled driver connection, checked out and back without SQLAlchemy's
+            # Connection, its events or a BEGIN; the pool rolls it back on return.
             raw = self._store.engine.raw_connection()
             try:
                 cursor = raw.cursor()
                 try:
                     cursor.execute(self._sql, params)
                     row: Any = cursor.fetchone()
-                    count, last, reach = row
                 finally:
                     cursor.close()
             finally:
                 raw.close()
+            count, last, reach = row
         except Exception:  # a dropped connection, a driver quirk: the ordinary path answers
             log.debug("the dispatcher's probe failed; reading through a transaction", exc_info=True)
             return self._store.run(
