@@ -18,6 +18,9 @@ PROJECT_VARIABLE = "TIDEFLOW_PROJECT"
 SERVER_VARIABLE = "TIDEFLOW_SERVER"
 TOKEN_VARIABLE = "TIDEFLOW_TOKEN"
 CA_VARIABLE = "TIDEFLOW_CA_FILE"
+_PREFIX = "TIDEFLOW_"
+DATA_DIR_VARIABLE = "TIDEFLOW_DATA_DIR"
+"""Set for jobs: their project's data directory (``ctx.data_dir``)."""
 DEFAULT_HOME = "~/.tideflow"
 DEFAULT_PROJECT = "default"
 DB_FILE = "tideflow.db"
@@ -74,3 +77,14 @@ def sqlite_url(path: Path) -> str:
 def default_db_url() -> str:
     """The store URL commands use without ``--db``."""
     return Settings.from_env().db_url
+
+
+def scrubbed_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The server's environment without its Tideflow settings, for job processes to inherit.
+
+    ``$TIDEFLOW_HOME``, ``$TIDEFLOW_DB``, the server's own ``$TIDEFLOW_TOKEN`` and the rest
+    name the server's files and credentials: a job gets its own variables instead
+    (:func:`job_environment`).
+    """
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if not k.startswith(_PREFIX)}

@@ -63,9 +63,11 @@ class AttemptSpec:
         job_execution_id: The job execution row of this attempt.
         params: The execution's parameters (``ctx.params``).
         heartbeat_interval: Seconds between two touches of the heartbeat file.
-        server_url: The server jobs connect back to (``grpc://...``), if one is known.
-        db_url: A store URL jobs may connect to directly when no server is known (tests and
-            in-process use).
+        server_url: The server jobs connect back to (``grpc://...``), if one is known. Jobs
+            speak only the API: nothing here names the store (its URL, or a path into the
+            server's own files); the attempt's token comes in ``$TIDEFLOW_TOKEN``.
+        data_dir: The project's data directory: where jobs of the project hand files to
+            each other (``ctx.data_dir``), if the executor has one.
         triggers: The events the attempt was started for, oldest first (``ctx.triggers``;
             the newest is ``ctx.trigger``); empty when nothing fired. Whole events, not
             offsets: a job reads them without a call to the server, and engines whose
@@ -82,7 +84,7 @@ class AttemptSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     heartbeat_interval: float = 1.0
     server_url: str | None = None
-    db_url: str | None = None
+    data_dir: str | None = None
     triggers: tuple[Event, ...] = ()
 
     def to_json(self) -> str:
@@ -96,6 +98,7 @@ class AttemptSpec:
     def from_json(cls, text: str) -> AttemptSpec:
         """Read ``attempt.json`` (one written before triggers existed has none)."""
         data = json.loads(text)
+        data.pop("db_url", None)  # written by an older Tideflow; jobs no longer get it
         data["triggers"] = tuple(_event_from_dict(item) for item in data.get("triggers", ()))
         return cls(**data)
 

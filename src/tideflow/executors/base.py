@@ -67,8 +67,9 @@ class ExecutorContext:
         executions: Where job status is reported.
         workflows: Snapshots (plans) and their code packages.
         server_url: The server jobs connect back to (``grpc://...``), if any.
-        token: The API token jobs use to connect back, if the server needs one.
-        db_url: The store URL, for jobs when there is no server (in-process use and tests).
+        job_tokens: Mints the API token of one attempt (role ``job``, scoped to the
+            command's project and execution, revoked when the attempt ends); ``None`` gives
+            jobs no token (a server without auth, in tests).
         options: Executor-specific settings (see each executor's documentation).
         on_command_done: Called with a command id once the command's effect is durable (the
             attempt is launched and STARTING is committed, or it failed before that, or a STOP
@@ -82,8 +83,7 @@ class ExecutorContext:
     executions: ExecutionService
     workflows: WorkflowService
     server_url: str | None = None
-    token: str | None = None
-    db_url: str | None = None
+    job_tokens: Callable[[JobCommand], str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     on_command_done: Callable[[str], None] = lambda command_id: None
     metrics: MetricService | None = None

@@ -43,6 +43,7 @@ from typing import IO, Any
 
 from tideflow.domain.attempt import STATUS_FD_VARIABLE
 from tideflow.executors import process
+from tideflow.settings import scrubbed_environment
 
 STATUS_FD = 3
 """The file descriptor a child's status pipe has in the child."""
@@ -266,6 +267,7 @@ class ForkServer:
             stdout=subprocess.PIPE,
             start_new_session=True,
             close_fds=True,
+            env=scrubbed_environment(),  # its children are jobs: no server settings
         )
         self._stdin: IO[bytes] = self.process.stdin  # type: ignore[assignment]
         self._stdout: IO[bytes] = self.process.stdout  # type: ignore[assignment]

@@ -69,9 +69,8 @@ from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.environment import RequirementsEnvironments
 from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
-from tideflow.executors.spec import attempt_spec
+from tideflow.executors.spec import attempt_spec, job_environment
 from tideflow.scheduler import crash
-from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -377,20 +376,10 @@ class LocalExecutor(Executor):
             command,
             heartbeat_interval=self.settings.heartbeat_interval,
             server_url=self.context.server_url,
-            db_url=self.context.db_url,
         )
         write_atomically(attempt.files.plan, plan.to_json())
         write_atomically(attempt.files.spec, spec.to_json())
-        env = {
-            ATTEMPT_DIR_VARIABLE: str(workdir),
-            HOME_VARIABLE: str(self.home),
-            PROJECT_VARIABLE: command.project,
-            "PYTHONUNBUFFERED": "1",
-        }
-        if self.context.server_url:
-            env[SERVER_VARIABLE] = self.context.server_url
-        if self.context.token:
-            env[TOKEN_VARIABLE] = self.context.token
+        env = {ATTEMPT_DIR_VARIABLE: str(workdir), **job_environment(self.context, command)}
         request: dict[str, Any] = {
             "cwd": str(workdir),
             "log": str(attempt.log),

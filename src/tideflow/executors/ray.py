@@ -61,8 +61,7 @@ from tideflow.errors import IllegalTransitionError, InvalidArgumentError, Tidefl
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.ray_entry import RESULT_MARKER, RUNNING_MARKER
 from tideflow.executors.ray_head import LocalRayHead
-from tideflow.executors.spec import attempt_spec
-from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
+from tideflow.executors.spec import attempt_spec, job_environment
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +424,6 @@ class RayExecutor(Executor):
             self.context,
             command,
             server_url=self.context.server_url,
-            db_url=self.context.db_url,
         )
         write_atomically(files.plan, plan.to_json())
         write_atomically(files.spec, spec.to_json())
@@ -435,15 +433,9 @@ class RayExecutor(Executor):
         extra = dict(self.settings.runtime_env)
         env_vars = {
             **dict(extra.pop("env_vars", {}) or {}),
-            HOME_VARIABLE: str(self.home),
-            PROJECT_VARIABLE: command.project,
-            "PYTHONUNBUFFERED": "1",
+            **job_environment(self.context, command),
             "RAY_JOB_STOP_WAIT_TIME_S": str(max(1, round(self.settings.stop_wait))),
         }
-        if self.context.server_url:
-            env_vars[SERVER_VARIABLE] = self.context.server_url
-        if self.context.token:
-            env_vars[TOKEN_VARIABLE] = self.context.token
         return {**extra, "working_dir": str(workdir), "env_vars": env_vars}
 
     def _runtime(self, engine: str) -> str:

@@ -71,8 +71,7 @@ from tideflow.errors import IllegalTransitionError, InvalidArgumentError, Tidefl
 from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.reporting import JobReporter, read_progress
-from tideflow.executors.spec import attempt_spec
-from tideflow.settings import HOME_VARIABLE, PROJECT_VARIABLE
+from tideflow.executors.spec import attempt_spec, job_environment, scrubbed_environment
 
 log = logging.getLogger(__name__)
 
@@ -403,9 +402,10 @@ class SparkExecutor(Executor):
             argv += ["--conf", f"{key}={value}"]
         argv += [*self.settings.submit_args, str(bootstrap), str(workdir)]
         python = self.settings.python or sys.executable
-        env = dict(os.environ)
+        env = scrubbed_environment()
         env.update(
             {
+                **job_environment(self.context, command, token=False),
                 "SPARK_LOCAL_IP": "127.0.0.1",
                 "PYSPARK_PYTHON": python,
                 "PYSPARK_DRIVER_PYTHON": python,
@@ -414,8 +414,6 @@ class SparkExecutor(Executor):
                     p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p
                 ),
                 ATTEMPT_DIR_VARIABLE: str(workdir),
-                HOME_VARIABLE: str(self.home),
-                PROJECT_VARIABLE: command.project,
             }
         )
         with open(attempt.log, "a") as out:

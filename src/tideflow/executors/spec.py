@@ -9,9 +9,23 @@ processors, which have no client, get them as well.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tideflow.domain.attempt import AttemptSpec
 from tideflow.domain.scheduling import JobCommand
 from tideflow.executors.base import ExecutorContext
+from tideflow.settings import (
+    DATA_DIR_VARIABLE,
+    PROJECT_VARIABLE,
+    SERVER_VARIABLE,
+    TOKEN_VARIABLE,
+    scrubbed_environment,
+)
+
+__all__ = ["attempt_spec", "job_environment", "project_data_dir", "scrubbed_environment"]
+
+DATA_DIR = "data"
+"""The folder of the home that holds one data directory per project."""
 
 
 def attempt_spec(
@@ -20,7 +34,6 @@ def attempt_spec(
     *,
     heartbeat_interval: float = 1.0,
     server_url: str | None = None,
-    db_url: str | None = None,
 ) -> AttemptSpec:
     """The spec of the attempt a START ``command`` names.
 
@@ -29,7 +42,6 @@ def attempt_spec(
         command: The START command.
         heartbeat_interval: Seconds between two heartbeats of the job, if it beats.
         server_url: The server the job connects back to, if it does.
-        db_url: The store URL for jobs when there is no server (in-process use and tests).
 
     Raises:
         NotFoundError: The execution or the attempt no longer exists.
@@ -47,6 +59,38 @@ def attempt_spec(
         params=dict(execution.params),
         heartbeat_interval=heartbeat_interval,
         server_url=server_url,
-        db_url=db_url,
+        data_dir=str(project_data_dir(context, command.project)),
         triggers=executions.attempt_triggers(command.project, command.job_execution_id),
     )
+
+
+def project_data_dir(context: ExecutorContext, project: str) -> Path:
+    """``<home>/data/<project>``, made if missing: where the project's jobs hand files over.
+
+    It is the one place under the home that jobs are given; the database, blobs, tokens and
+    the rest stay the server's.
+    """
+    path = context.home / DATA_DIR / project
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def job_environment(
+    context: ExecutorContext, command: JobCommand, *, token: bool = True
+) -> dict[str, str]:
+    """The variables every job process of ``command`` gets (its token included).
+
+    The token is minted for this attempt (``ExecutorContext.job_tokens``) and travels only in
+    the environment: never in ``attempt.json``, a log line or a command line. Engines whose
+    processors never call the server (Spark, Flink) pass ``token=False``.
+    """
+    env = {
+        PROJECT_VARIABLE: command.project,
+        DATA_DIR_VARIABLE: str(project_data_dir(context, command.project)),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if context.server_url:
+        env[SERVER_VARIABLE] = context.server_url
+    if token and context.job_tokens is not None:
+        env[TOKEN_VARIABLE] = context.job_tokens(command)
+    return env

@@ -33,7 +33,7 @@ def parse_role(role: Role | str) -> Role:
     """``role`` as a :class:`Role`.
 
     Raises:
-        InvalidArgumentError: Not one of reader, writer, admin.
+        InvalidArgumentError: Not one of reader, writer, admin (or job).
     """
     try:
         return Role(str(role).lower())
@@ -64,11 +64,41 @@ class AccessService:
         """
         check_name(project, "project name")
         checked = parse_role(role)
+        if checked is Role.JOB:
+            raise InvalidArgumentError(
+                "job tokens are minted by the server for each attempt; "
+                "choose reader, writer or admin",
+                field="role",
+            )
         check_text(name, "token name", MAX_TEXT_LENGTH)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = hash_token(token)
         created = self._store.run(
             lambda c: TokenRepository(c).create(digest, name, project, checked, utcnow())
+        )
+        return created, token
+
+    def create_job_token(
+        self, project: str, *, execution_id: int, job_execution_id: int, name: str = ""
+    ) -> tuple[ApiToken, str]:
+        """Mint the ``job`` token of one attempt (revoked when the attempt ends).
+
+        Returns:
+            The token's metadata and the token (handed to the attempt, never logged).
+        """
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        digest = hash_token(token)
+        label = name or f"attempt {job_execution_id}"
+        created = self._store.run(
+            lambda c: TokenRepository(c).create(
+                digest,
+                label,
+                project,
+                Role.JOB,
+                utcnow(),
+                job_execution_id=job_execution_id,
+                execution_id=execution_id,
+            )
         )
         return created, token
 

@@ -48,6 +48,7 @@ from tideflow.store import Store, append_events
 from tideflow.store.blob import BlobStore, check_sha256
 from tideflow.store.cursor import check_limit
 from tideflow.store.event import events_at
+from tideflow.store.repositories.access import TokenRepository
 from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.types import utcnow
 
@@ -578,6 +579,8 @@ class ExecutionService:
                 },
             )
             append_events(c, [event])
+            if wanted.is_terminal:  # the attempt's own API token dies with it
+                TokenRepository(c).revoke_for_attempt(job_execution_id, now)
             return repo.get_job(project, job_execution_id)
 
         changed = self._store.run(work)

@@ -12,6 +12,9 @@ Rules, checked for every call before its handler runs (see :class:`TokenAuthenti
 - A role below the one the method needs: ``PermissionDeniedError``. Reading RPCs need
   ``reader``, mutating ones (:func:`~tideflow.rpc.call.is_mutating`) ``writer``, and the
   administrative ones in :data:`ADMIN_METHODS` ``admin``.
+- A ``job`` token (minted by the server for one attempt, revoked when it ends) may call only
+  :data:`JOB_METHODS`, and of the scheduler's only the reads of its own execution: the call
+  carries that execution's id (``Call.execution_id``) and the servicer refuses any other.
 """
 
 from __future__ import annotations
@@ -27,6 +30,59 @@ ADMIN_METHODS = frozenset(
     {"CompactEvents", "DeleteProject", "CreateToken", "ListTokens", "RevokeToken"}
 )
 """RPC names (without service) only ``admin`` tokens may call: they drop data or grant access."""
+
+JOB_METHODS = frozenset(
+    {
+        # events
+        "SendEvent",
+        "SendEvents",
+        "ListEvents",
+        "GetLatestOffset",
+        "Listen",
+        "CommitOffset",
+        "GetCommittedOffset",
+        # models: versions, their status, deployment, rollback and aliases
+        "CreateModel",
+        "GetModel",
+        "ListModels",
+        "UpdateModel",
+        "CreateModelVersion",
+        "GetModelVersion",
+        "ListModelVersions",
+        "SetModelVersionStatus",
+        "DeployModelVersion",
+        "RollbackModel",
+        "SetModelAlias",
+        "DeleteModelAlias",
+        "ListModelAliases",
+        "GetModelVersionHistory",
+        # datasets, artifacts, metrics, lineage
+        "GetProject",
+        "RegisterDataset",
+        "GetDataset",
+        "ListDatasets",
+        "UpdateDataset",
+        "RegisterArtifact",
+        "GetArtifact",
+        "ListArtifacts",
+        "UpdateArtifact",
+        "LogMetric",
+        "ListMetrics",
+        "RecordLineage",
+        "GetUpstreamLineage",
+        "GetDownstreamLineage",
+        # blobs (models and artifacts are stored there)
+        "UploadBlob",
+        "GetBlob",
+        # its own execution (the servicer checks the id) and the server's address book
+        "GetWorkflowExecution",
+        "ListJobExecutions",
+        "ListExecutionActions",
+        "GetServerInfo",
+    }
+)
+"""RPC names a ``job`` token may call: what shipped jobs do, and nothing that grants access,
+submits or deletes workflows, controls executions or deletes data."""
 
 
 def required_role(method: str) -> Role:
@@ -70,6 +126,14 @@ class TokenAuthenticator:
                 f"API token {principal.token_id} is for project {principal.project!r}, "
                 f"not {call.project!r}"
             )
+        name = call.method.rsplit("/", 1)[-1]
+        if principal.role is Role.JOB:
+            if name not in JOB_METHODS:
+                raise PermissionDeniedError(
+                    f"API token {principal.token_id} is a job's token (attempt "
+                    f"{principal.job_execution_id}); jobs may not call {name}"
+                )
+            return replace(call, role=Role.JOB.value, execution_id=principal.execution_id)
         needed = required_role(call.method)
         if not principal.role.allows(needed):
             raise PermissionDeniedError(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from tideflow.errors import PermissionDeniedError
+
 PROJECT_KEY = "x-tideflow-project"
 REQUEST_ID_KEY = "x-tideflow-request-id"
 ATTEMPT_KEY = "x-tideflow-attempt"
@@ -36,6 +38,7 @@ class Call:
         attempt: 1 for a call's first try, more for the client's retries of it.
         token: The bearer token, if one was sent.
         role: The caller's role once authenticated (``admin`` when auth is off).
+        execution_id: For a job's token, the one execution it may read; else ``None``.
     """
 
     method: str
@@ -44,6 +47,7 @@ class Call:
     attempt: int = 1
     token: str | None = None
     role: str = "admin"
+    execution_id: int | None = None
 
 
 current_call: ContextVar[Call] = ContextVar("tideflow_current_call")
@@ -73,3 +77,17 @@ def _attempt(text: str | None) -> int:
         return max(1, int(text)) if text else 1
     except ValueError:
         return 1
+
+
+def check_execution(execution_id: int) -> None:
+    """Refuse a job's token reading an execution other than its own.
+
+    Raises:
+        PermissionDeniedError: The caller is a job of another execution.
+    """
+    call = current_call.get(None)
+    own = None if call is None else call.execution_id
+    if own is not None and execution_id != own:
+        raise PermissionDeniedError(
+            f"a job's token may read only its own execution ({own}), not {execution_id}"
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tideflow.domain.events import Event
@@ -78,6 +79,10 @@ class JobContext(Protocol):
     @property
     def params(self) -> Mapping[str, Any]:
         """The parameters the execution was started with."""
+
+    @property
+    def data_dir(self) -> Path:
+        """The project's data directory: where its jobs hand files to each other."""
 
     @property
     def config(self) -> Mapping[str, Any]:

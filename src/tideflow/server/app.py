@@ -155,7 +155,7 @@ class TideflowServer:
                 scheduler=services.scheduler,
                 workflows=services.workflows,
                 server_url=self.url,
-                db_url=config.db_url,
+                access=self._access,
                 options=config.executor_options,
                 metrics=services.metrics,
                 lineage=services.lineage,

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tideflow.domain.scheduling import JobCommand
 from tideflow.executors.base import ExecutorContext, default_registry
 from tideflow.executors.loop import CommandLoop
 from tideflow.metadata import LineageService, MetricService, WorkflowService
+from tideflow.metadata.access import AccessService
 from tideflow.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,20 @@ def executor_names(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def job_token_minter(access: AccessService) -> Callable[[JobCommand], str]:
+    """Mint each attempt's own token: role ``job``, its project and execution only."""
+
+    def mint(command: JobCommand) -> str:
+        return access.create_job_token(
+            command.project,
+            execution_id=command.execution_id,
+            job_execution_id=command.job_execution_id,
+            name=f"{command.workflow}.{command.job} attempt {command.attempt}",
+        )[1]
+
+    return mint
+
+
 class ServerExecutors:
     """The executors of one server and their command loops.
 
@@ -48,7 +64,7 @@ class ServerExecutors:
         scheduler: The scheduler service whose outbox feeds the executors.
         workflows: Snapshots and code packages.
         server_url: The URL jobs connect back to.
-        db_url: The store's URL.
+        access: Where each attempt's API token is minted.
         names: Executors to run.
         options: Per executor name, its options.
         metrics: Where executors record engine jobs' metrics.
@@ -62,7 +78,7 @@ class ServerExecutors:
         scheduler: SchedulerService,
         workflows: WorkflowService,
         server_url: str,
-        db_url: str,
+        access: AccessService,
         names: Sequence[str] | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         metrics: MetricService | None = None,
@@ -75,7 +91,7 @@ class ServerExecutors:
                 executions=scheduler.executions,
                 workflows=workflows,
                 server_url=server_url,
-                db_url=db_url,
+                job_tokens=job_token_minter(access),
                 options=(options or {}).get(name, {}),
                 metrics=metrics,
                 lineage=lineage,

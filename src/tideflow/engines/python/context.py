@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tideflow.compiler.plan import PlanJob, PlanNode
@@ -30,7 +31,7 @@ from tideflow.domain.events import Event
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.model import ModelVersion
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
-from tideflow.settings import SERVER_VARIABLE, TOKEN_VARIABLE
+from tideflow.settings import DATA_DIR_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
 
 SERVER_RETRY_SECONDS = 120.0
 """How long a job's calls wait out an unavailable server: a job outlives a server restart
@@ -101,7 +102,7 @@ class AttemptState:
                 from tideflow.client import connect
 
                 spec = self.spec
-                url = os.environ.get(SERVER_VARIABLE) or spec.server_url or spec.db_url
+                url = os.environ.get(SERVER_VARIABLE) or spec.server_url
                 if not url:
                     raise FailedPreconditionError(
                         "this job knows no Tideflow server to connect to "
@@ -205,6 +206,25 @@ class RuntimeContext:
     def params(self) -> Mapping[str, Any]:
         """The parameters the execution was started with."""
         return self._state.spec.params
+
+    @property
+    def data_dir(self) -> Path:
+        """The project's data directory: where its jobs hand files to each other.
+
+        The only place on the server's disk a job is given (not the home, the database or
+        the blobs). ``$TIDEFLOW_DATA_DIR`` in a job's environment; made if missing.
+
+        Raises:
+            FailedPreconditionError: The executor gave this attempt no data directory.
+        """
+        text = self._state.spec.data_dir or os.environ.get(DATA_DIR_VARIABLE)
+        if not text:
+            raise FailedPreconditionError(
+                f"this job has no data directory (${DATA_DIR_VARIABLE} is not set)"
+            )
+        path = Path(text)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def config(self) -> Mapping[str, Any]:

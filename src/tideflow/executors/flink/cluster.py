@@ -29,6 +29,7 @@ from pathlib import Path
 from tideflow.errors import UnavailableError
 from tideflow.executors.flink.environment import FlinkEnvironment
 from tideflow.executors.flink.rest import FlinkRest
+from tideflow.settings import scrubbed_environment
 
 START_TIMEOUT = 180.0
 CLUSTER_FILE = "cluster.json"
@@ -172,7 +173,12 @@ class LocalFlinkCluster:
     def env(self, flink_home: Path | None = None) -> dict[str, str]:
         """The environment Flink's scripts (and ``bin/flink``) run with for this cluster."""
         home = flink_home or self.environment.flink_home()
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        # The cluster's processes and the client run user code: no server settings for them.
+        env = {
+            k: v
+            for k, v in scrubbed_environment().items()
+            if k not in ("PYTHONPATH", "VIRTUAL_ENV")
+        }
         env.update(
             {
                 "FLINK_HOME": str(home),

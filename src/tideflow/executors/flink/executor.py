@@ -76,6 +76,7 @@ from tideflow.executors.flink.environment import FlinkEnvironment, default_venv
 from tideflow.executors.flink.rest import FlinkRest, FlinkRestError, normalise_address
 from tideflow.executors.reporting import JobReporter, read_progress
 from tideflow.executors.spec import attempt_spec
+from tideflow.settings import scrubbed_environment
 
 log = logging.getLogger(__name__)
 
@@ -888,7 +889,9 @@ def _remote_env(
         source = flink_home / "conf" / name
         if source.exists():
             shutil.copy(source, conf_dir / name)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = {
+        k: v for k, v in scrubbed_environment().items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
     env.update(
         {
             "FLINK_HOME": str(flink_home),

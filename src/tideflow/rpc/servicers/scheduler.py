@@ -21,7 +21,7 @@ from tideflow.domain.status import ExecutionStatus
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.metadata import WorkflowService
 from tideflow.rpc import convert
-from tideflow.rpc.call import project
+from tideflow.rpc.call import check_execution, project
 from tideflow.rpc.v1 import scheduler_pb2 as s
 from tideflow.rpc.v1 import scheduler_pb2_grpc as g
 from tideflow.scheduler.joblog import MAX_LOG_READ
@@ -150,6 +150,7 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     def GetWorkflowExecution(
         self, request: s.GetWorkflowExecutionRequest, context: Any
     ) -> s.GetWorkflowExecutionResponse:
+        check_execution(request.execution_id)
         execution = self._scheduler.get_execution(project(), request.execution_id)
         return s.GetWorkflowExecutionResponse(execution=convert.execution_to_pb(execution))
 
@@ -169,6 +170,7 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     def ListJobExecutions(
         self, request: s.ListJobExecutionsRequest, context: Any
     ) -> s.ListJobExecutionsResponse:
+        check_execution(request.execution_id)
         jobs = self._scheduler.list_job_executions(project(), request.execution_id)
         return s.ListJobExecutionsResponse(jobs=[convert.job_execution_to_pb(j) for j in jobs])
 
@@ -183,6 +185,7 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     def ListExecutionActions(
         self, request: s.ListExecutionActionsRequest, context: Any
     ) -> s.ListExecutionActionsResponse:
+        check_execution(request.execution_id)
         actions = self._scheduler.list_actions(project(), request.execution_id)
         return s.ListExecutionActionsResponse(actions=[convert.action_to_pb(a) for a in actions])
 

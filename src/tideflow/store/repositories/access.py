@@ -25,16 +25,35 @@ class TokenRepository:
         self._connection = connection
 
     def create(
-        self, token_hash: str, name: str, project: str, role: Role, now: datetime
+        self,
+        token_hash: str,
+        name: str,
+        project: str,
+        role: Role,
+        now: datetime,
+        *,
+        job_execution_id: int | None = None,
+        execution_id: int | None = None,
     ) -> ApiToken:
         """Insert a token (``token_hash`` is unique: hashes of random tokens never collide)."""
-        result = self._connection.execute(
-            TOKEN.insert().values(
-                token_hash=token_hash, name=name, project=project, role=role.value, create_time=now
-            )
-        )
+        values = {
+            "token_hash": token_hash,
+            "name": name,
+            "project": project,
+            "role": role.value,
+            "create_time": now,
+            "job_execution_id": job_execution_id,
+            "execution_id": execution_id,
+        }
+        result = self._connection.execute(TOKEN.insert(), values)
         return ApiToken(
-            token_id=inserted_id(result), name=name, project=project, role=role, create_time=now
+            token_id=inserted_id(result),
+            name=name,
+            project=project,
+            role=role,
+            create_time=now,
+            job_execution_id=job_execution_id,
+            execution_id=execution_id,
         )
 
     def find(self, token_hash: str) -> ApiToken | None:
@@ -72,3 +91,13 @@ class TokenRepository:
             .values(revoke_time=now)
         )
         return self.get(token_id)
+
+    def revoke_for_attempt(self, job_execution_id: int, now: datetime) -> int:
+        """Revoke the tokens minted for attempt ``job_execution_id``; how many were live."""
+        return int(
+            self._connection.execute(
+                update(TOKEN)
+                .where(TOKEN.c.job_execution_id == job_execution_id, TOKEN.c.revoke_time.is_(None))
+                .values(revoke_time=now)
+            ).rowcount
+        )

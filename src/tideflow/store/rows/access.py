@@ -27,6 +27,8 @@ class ApiTokenRow(Base):
     role: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     create_time: Mapped[datetime] = mapped_column(UTCDateTime)
     revoke_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    job_execution_id: Mapped[int | None] = mapped_column(ID, index=True)
+    execution_id: Mapped[int | None] = mapped_column(ID)
 
     @classmethod
     def to_domain(cls, row: RowData) -> ApiToken:
@@ -38,6 +40,8 @@ class ApiTokenRow(Base):
             role=Role(row["role"]),
             create_time=row["create_time"],
             revoke_time=row["revoke_time"],
+            job_execution_id=row["job_execution_id"],
+            execution_id=row["execution_id"],
         )
 
 
