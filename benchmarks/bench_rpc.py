@@ -77,6 +77,8 @@ TARGET_BATCHED = 50_000.0
 TARGET_P99_MS = 5.0
 TARGET_CREATE = 700.0
 TARGET_GET = 1500.0
+TARGET_WRITE_READ = 2.0
+"""Issue 14: a write through the server costs about what a read costs (p50 within 2x)."""
 AIFLOW_SENDS_1, AIFLOW_SENDS_8 = 227.0, 206.0
 AIFLOW_P50_MS, AIFLOW_P99_MS, AIFLOW_RATE = 7.9, 12.0, 50.0
 MLFLOW_CREATE_LOW, MLFLOW_CREATE_HIGH, MLFLOW_CREATE_8_PG = 12.0, 17.0, 82.0
@@ -288,10 +290,14 @@ def unary_ops(c: Client) -> dict[str, Op]:
     def get_deployed(i: int) -> object:
         return c.models.get_version("served", status="DEPLOYED")
 
+    def latest_offset(i: int) -> object:
+        return c.events.latest_offset()
+
     return {
         "send_event": send,
         "create_model_version": create,
         "get deployed version": get_deployed,
+        "get latest offset": latest_offset,
     }
 
 
@@ -480,6 +486,10 @@ def targets(rpc: Sequence[Row]) -> list[str]:
     slow = find(rpc, f"listen delivery at ~{AIFLOW_RATE:,.0f}", "")
     create, get = find(rpc, "create_model_version"), find(rpc, "get deployed")
     create8 = find(rpc, "create_model_version", "8 clients")
+    latest = find(rpc, "get latest offset")
+    assert send1.p50 is not None
+    assert latest.p50 is not None
+    write_read = send1.p50 / latest.p50
     assert delivery.p99 is not None
     assert slow.p50 is not None
     assert slow.p99 is not None
@@ -512,6 +522,9 @@ def targets(rpc: Sequence[Row]) -> list[str]:
         f"| {create8.rate / MLFLOW_CREATE_8_PG:.1f}x |",
         f"| get deployed version/s, 1 client | {get.rate:,.0f} | >= {TARGET_GET:,.0f} "
         f"| {verdict(get.rate >= TARGET_GET)} | — | — |",
+        f"| write p50 / read p50 through the same server (send_event {send1.p50:.2f} ms / "
+        f"latest_offset {latest.p50:.2f} ms), 1 client | {write_read:.2f}x "
+        f"| <= {TARGET_WRITE_READ:.0f}x | {verdict(write_read <= TARGET_WRITE_READ)} | — | — |",
     ]
 
 

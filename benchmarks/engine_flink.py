@@ -65,8 +65,7 @@ def main() -> None:
     tideflow.testing.START_TIMEOUT = 300.0  # a busy shared machine starts servers slowly
 
     server = TideflowTestServer(
-        env={
-            "TIDEFLOW_EXECUTORS": "flink",
+        env={  # every executor registered, as users run it
             "TIDEFLOW_FLINK_ADDRESS": address,
             "TIDEFLOW_FLINK_VENV": str(environment.path),
         }

@@ -100,9 +100,8 @@ def main() -> None:
     (code / "rayjobs.py").write_text(PROCESSORS)
     sys.path.insert(0, str(code))
     rayjobs = importlib.import_module("rayjobs")
-    server = TideflowTestServer(
-        args=["--ray-address", address], env={"TIDEFLOW_EXECUTORS": "ray"}
-    ).start()
+    # Every executor registered, as users run it.
+    server = TideflowTestServer(args=["--ray-address", address]).start()
     try:
         client = server.client(project="bench")
         with tide.workflow("bench_batch") as wf, tide.job("main", platform="ray"):
