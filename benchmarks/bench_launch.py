@@ -46,12 +46,12 @@ def measure(warm: bool, n: int) -> tuple[list[float], list[float]]:
             "noop",
         )
         executions = ExecutionService(client.store)
+        # No-op jobs make no API call: they need no server (and get no store URL).
         executor = LocalExecutor(
             ExecutorContext(
                 home=root,
                 executions=executions,
                 workflows=client.services.workflows,
-                db_url=url,
                 options={"warm_start": warm},
             )
         )

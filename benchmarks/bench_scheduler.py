@@ -132,13 +132,12 @@ class Rig:
         self.scheduler = Scheduler(self.store, self.service)
         self.scheduler.start()
         self.loop: CommandLoop | None = None
-        if executor:
+        if executor:  # its jobs make no API call: they need no server (and get no store URL)
             local = LocalExecutor(
                 ExecutorContext(
                     home=self.root,
                     executions=self.service.executions,
                     workflows=self.client.services.workflows,
-                    db_url=self.url,
                 )
             )
             self.loop = CommandLoop(self.service, local).start()

@@ -4,6 +4,9 @@
 migrated database per backend per session), so every suite that uses it is a contract suite
 run against all three; each test gets its own project, so tests share a database without
 seeing each other's entities.
+
+``job_server`` is the one server of a session that executor rigs' jobs talk to: jobs speak only
+the API, so a job that sends an event or logs a metric needs a server, not a store URL.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tideflow as tide
 from tests.databases import server_database
 from tideflow.client import Client, connect
 from tideflow.store import Store
+from tideflow.testing import TideflowTestServer
 
 
 class Echo(tide.Processor):
@@ -42,6 +46,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if item.get_closest_marker(marker) is not None:
                 item.add_marker(pytest.mark.xdist_group(marker))
                 break
+
+
+@pytest.fixture(scope="session")
+def job_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TideflowTestServer]:
+    """A real server that runs no executors of its own, for the jobs of executor rigs.
+
+    A rig opens this server's SQLite store in-process (with a project of its own), runs an
+    executor on a home of its own, and hands it ``server_url=job_server.url``: its jobs then
+    reach the rig's entities through the API, as jobs of a real server do. Started once per
+    session (per xdist worker, so each engine's group gets one): a server takes seconds.
+    """
+    server = TideflowTestServer(
+        home=tmp_path_factory.mktemp("job-server"), env={"TIDEFLOW_EXECUTORS": ""}
+    )
+    with server:
+        yield server
 
 
 @pytest.fixture

@@ -1,9 +1,14 @@
-"""A local executor on a temporary home and SQLite store, fed by an in-memory outbox.
+"""A local executor on a temporary home, fed by an in-memory outbox, its jobs served by a server.
 
 ``FakeOutbox`` stands in for the scheduler's outbox (the ``CommandSource`` protocol): tests put
 commands in, the real :class:`~tideflow.executors.loop.CommandLoop` takes them. Workflows are
 built from ``steps.py``, copied into each code package as ``tfsteps.py`` so jobs import their
 processors from the package, as users' jobs do.
+
+Jobs speak only the API: a rig opens the SQLite store of the session's ``job_server`` (a real
+server running no executors) in-process, with a project of its own, and its jobs call that
+server over gRPC. The server's scheduler sees the rig's job-status events like any others, so
+it may end a rig's execution once its attempts have ended; rigs never look at that.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from tideflow.executors.base import ExecutorContext
 from tideflow.executors.local import LocalExecutor
 from tideflow.executors.loop import CommandLoop
 from tideflow.metadata import ExecutionService
+from tideflow.testing import TideflowTestServer
 
 STEPS = Path(__file__).with_name("steps.py")
 
@@ -97,10 +103,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = 
 
 
 class Rig:
-    """One home, store, outbox and executor (restartable) for a test."""
+    """One home, project, outbox and executor (restartable) for a test, on ``server``'s store."""
 
-    def __init__(self, root: Path, **options: Any) -> None:
+    def __init__(self, root: Path, server: TideflowTestServer, **options: Any) -> None:
         self.root = root
+        self.server = server
         self.home = root / "home"
         self.home.mkdir(parents=True)
         self.code = root / "code"
@@ -108,7 +115,7 @@ class Rig:
         shutil.copy(STEPS, self.code / "tfsteps.py")
         (self.code / "flow.py").write_text("# the workflow is built by the test\n")
         self.project = f"p{uuid.uuid4().hex[:8]}"
-        self.url = f"sqlite:///{self.home / 'tideflow.db'}"
+        self.url = server.db_url
         self.client: Client = connect(self.url, project=self.project)
         self.executions = ExecutionService(self.client.store)
         self.outbox = FakeOutbox(self.executions, self.project)
@@ -123,7 +130,7 @@ class Rig:
             home=self.home,
             executions=self.executions,
             workflows=self.client.services.workflows,
-            db_url=self.url,
+            server_url=self.server.url,
             options={**self.options, **options},
         )
         self.executor = LocalExecutor(context)
@@ -228,19 +235,21 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, steps: Any) -> Iterator[Rig]:
-    made = Rig(tmp_path)
+def rig(tmp_path: Path, steps: Any, job_server: TideflowTestServer) -> Iterator[Rig]:
+    made = Rig(tmp_path, job_server)
     yield made
     made.close()
 
 
 @pytest.fixture
-def make_rig(tmp_path: Path, steps: Any) -> Iterator[Callable[..., Rig]]:
+def make_rig(
+    tmp_path: Path, steps: Any, job_server: TideflowTestServer
+) -> Iterator[Callable[..., Rig]]:
     """Build a rig with executor options (``heartbeat_timeout=...``)."""
     made: list[Rig] = []
 
     def build(**options: Any) -> Rig:
-        rig = Rig(tmp_path / f"rig{len(made)}", **options)
+        rig = Rig(tmp_path / f"rig{len(made)}", job_server, **options)
         made.append(rig)
         return rig
 

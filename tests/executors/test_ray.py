@@ -147,7 +147,7 @@ def test_a_workflow_runs_a_ray_job_through_a_real_server(tmp_path: Path, steps: 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_without_an_address_the_executor_starts_a_local_head(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job_server: TideflowTestServer
 ) -> None:
     require_ray()
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
@@ -161,7 +161,7 @@ def test_without_an_address_the_executor_starts_a_local_head(
         source=source,
         timeout=300.0,
     )
-    rig = ContractRig(tmp_path / "rig", harness)
+    rig = ContractRig(tmp_path / "rig", harness, job_server)
     executor = rig.executor
     assert isinstance(executor, RayExecutor)
     head = executor.local_head
@@ -183,7 +183,9 @@ def test_without_an_address_the_executor_starts_a_local_head(
     assert not os.path.exists(head.record)
 
 
-def test_a_stop_before_the_start_ends_the_job_without_any_cluster(tmp_path: Path) -> None:
+def test_a_stop_before_the_start_ends_the_job_without_any_cluster(
+    tmp_path: Path, job_server: TideflowTestServer
+) -> None:
     # No Ray needed: nothing was submitted, so nothing is asked of a cluster.
     source, workflows = python_workflows(tmp_path / "steps", platform="ray")
     harness = Harness(
@@ -195,7 +197,7 @@ def test_a_stop_before_the_start_ends_the_job_without_any_cluster(tmp_path: Path
         source=source,
         timeout=60.0,
     )
-    rig = ContractRig(tmp_path / "rig", harness)
+    rig = ContractRig(tmp_path / "rig", harness, job_server)
     try:
         wf, snapshot_id, execution_id = rig.new_execution("stream")
         je = rig.executions.create_job_execution(rig.project, execution_id, "main")

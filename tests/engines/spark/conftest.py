@@ -1,5 +1,8 @@
 """Spark test rigs: the ``spark`` executor on a temporary home, fed by the executor tests' outbox.
 
+Like the executor tests' rig, a Spark rig keeps its entities in the session's ``job_server``'s
+store, and hands its jobs that server's address, never the store's.
+
 Real ``spark-submit`` runs (``local[*]`` on loopback), so a test needs PySpark and Java: without
 them the tests skip with the reason outside CI and fail in CI (``CI=true``). A tiny local job
 takes ~30 s on this machine, so the suite keeps the number of submissions small.
@@ -21,6 +24,7 @@ from tests.executors.conftest import Rig
 from tideflow.executors.base import ExecutorContext
 from tideflow.executors.loop import CommandLoop
 from tideflow.executors.spark import SparkExecutor
+from tideflow.testing import TideflowTestServer
 
 STEPS = Path(__file__).with_name("steps.py")
 FAST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
@@ -70,9 +74,9 @@ def sparksteps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 class SparkRig(Rig):
     """The executor tests' rig with the ``spark`` executor (restartable on the same home)."""
 
-    def __init__(self, root: Path, **options: Any) -> None:
+    def __init__(self, root: Path, server: TideflowTestServer, **options: Any) -> None:
         self.spark_options: dict[str, Any] = {"stop_grace": 30.0, **options}
-        super().__init__(root)
+        super().__init__(root, server)
         shutil.copy(STEPS, self.code / "tfsparksteps.py")
 
     def start(self, source: Any = None, **options: Any) -> Any:
@@ -80,7 +84,7 @@ class SparkRig(Rig):
             home=self.home,
             executions=self.executions,
             workflows=self.client.services.workflows,
-            db_url=self.url,
+            server_url=self.server.url,
             options={**self.spark_options, **options},
             metrics=self.client.services.metrics,
             lineage=self.client.services.lineage,
@@ -91,7 +95,9 @@ class SparkRig(Rig):
 
 
 @pytest.fixture
-def spark_rig(tmp_path: Path, sparksteps: Any) -> Iterator[SparkRig]:
-    made = SparkRig(tmp_path)
+def spark_rig(
+    tmp_path: Path, sparksteps: Any, job_server: TideflowTestServer
+) -> Iterator[SparkRig]:
+    made = SparkRig(tmp_path, job_server)
     yield made
     made.close()

@@ -15,6 +15,7 @@ from tideflow.domain.progress import parse_progress, progress_line
 from tideflow.domain.status import JobStatus
 from tideflow.errors import GraphError, InvalidArgumentError
 from tideflow.executors.spark import SparkSettings
+from tideflow.testing import TideflowTestServer
 
 
 def test_a_spark_job_compiles_to_ordered_nodes_with_its_streaming_flag(sparksteps: Any) -> None:
@@ -91,9 +92,9 @@ print("ok")
 
 
 def test_a_spark_submit_that_cannot_start_fails_the_job_not_the_executor(
-    tmp_path: Path, sparksteps: Any
+    tmp_path: Path, sparksteps: Any, job_server: TideflowTestServer
 ) -> None:
-    rig = SparkRig(tmp_path, spark_submit=str(tmp_path / "no-such-spark-submit"))
+    rig = SparkRig(tmp_path, job_server, spark_submit=str(tmp_path / "no-such-spark-submit"))
     try:
         with tide.workflow("wf") as wf, tide.job("main", engine="spark"):
             tide.read_dataset("nums", processor=sparksteps.Numbers())

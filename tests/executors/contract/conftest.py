@@ -18,6 +18,7 @@ from tests.executors.contract.harness_flink import flink_harness  # noqa: F401
 from tests.executors.contract.harness_local import local_harness  # noqa: F401
 from tests.executors.contract.harness_ray import ray_harness  # noqa: F401
 from tests.executors.contract.harness_spark import spark_harness  # noqa: F401
+from tideflow.testing import TideflowTestServer
 
 EXECUTORS = [
     pytest.param("local", id="local"),
@@ -38,12 +39,15 @@ def harness(request: pytest.FixtureRequest) -> Harness:
 
 @pytest.fixture
 def contract_rig(
-    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    harness: Harness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    job_server: TideflowTestServer,
 ) -> Iterator[ContractRig]:
     """A rig running ``harness``'s executor, with the harness's environment set."""
     for name, value in harness.env.items():
         monkeypatch.setenv(name, value)
-    rig = ContractRig(tmp_path, harness)
+    rig = ContractRig(tmp_path, harness, job_server)
     try:
         yield rig
     finally:

@@ -4,9 +4,9 @@ Each executor under test contributes a :class:`Harness` (a session fixture
 ``<name>_harness`` in ``harness_<name>.py``): the executor's name and options, three small
 workflows, and the texts its logs and errors must show. :class:`ContractRig` runs that
 executor for real -- created from the executor registry, fed by the real
-:class:`~tideflow.executors.loop.CommandLoop` from an in-memory outbox, reporting to a real
-SQLite store -- and can restart it on the same home, which is what a server restart does to an
-executor.
+:class:`~tideflow.executors.loop.CommandLoop` from an in-memory outbox, reporting to the SQLite
+store of the session's ``job_server`` (whose API its jobs call) -- and can restart it on the
+same home, which is what a server restart does to an executor.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tideflow.domain.status import JobStatus
 from tideflow.executors.base import Executor, ExecutorContext, default_registry, job_plan
 from tideflow.executors.loop import CommandLoop
 from tideflow.metadata import ExecutionService
+from tideflow.testing import TideflowTestServer
 
 KINDS = ("finish", "fail", "stream")
 JOB = "main"
@@ -65,10 +66,15 @@ class Harness:
 
 
 class ContractRig:
-    """One home, store, outbox and (restartable) executor of ``harness.executor``."""
+    """One home, project, outbox and (restartable) executor of ``harness.executor``.
 
-    def __init__(self, root: Path, harness: Harness) -> None:
+    The rig's entities live in ``server``'s store (opened in-process, a project of the rig's
+    own); the jobs reach them through ``server``'s API only.
+    """
+
+    def __init__(self, root: Path, harness: Harness, server: TideflowTestServer) -> None:
         self.harness = harness
+        self.server = server
         self.home = root / "home"
         self.home.mkdir(parents=True)
         if harness.source is not None:
@@ -78,7 +84,7 @@ class ContractRig:
             self.code.mkdir()
             (self.code / "flow.py").write_text("# the workflow is built by the test\n")
         self.project = f"c{uuid.uuid4().hex[:8]}"
-        self.url = f"sqlite:///{self.home / 'tideflow.db'}"
+        self.url = server.db_url
         self.client: Client = connect(self.url, project=self.project)
         self.executions = ExecutionService(self.client.store)
         self.outbox = FakeOutbox(self.executions, self.project)
@@ -95,7 +101,7 @@ class ContractRig:
             home=self.home,
             executions=self.executions,
             workflows=self.client.services.workflows,
-            db_url=self.url,
+            server_url=self.server.url,
             options=dict(self.harness.options),
         )
         self.executor = default_registry.create(self.harness.executor, context)
