@@ -174,3 +174,17 @@ class Import:
 
         module = importlib.import_module(self.module)
         Path(self.path).write_text(f"{module.__name__} {getattr(module, 'VALUE', '')}")
+
+
+class Environment:
+    """Writes what the job was given (its environment, ``ctx.data_dir``) to ``path``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def process(self, ctx, inputs):
+        data_dir = ctx.data_dir
+        (data_dir / "handed-over.txt").write_text("from the job")
+        seen = {"environ": dict(os.environ), "data_dir": str(data_dir), "cwd": os.getcwd()}
+        Path(self.path).write_text(json.dumps(seen))
+        return None

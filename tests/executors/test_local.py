@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import tideflow as tide
 from tests.executors.conftest import Rig, wait_until
 from tideflow.domain.status import JobStatus
 from tideflow.executors.process import is_alive
+from tideflow.testing import TideflowTestServer
 
 
 def test_processors_run_in_order_and_the_job_finishes(rig: Rig, steps: Any, tmp_path: Path) -> None:
@@ -228,7 +232,7 @@ def test_a_job_gone_while_the_executor_was_down_is_failed(
     assert job.error == "the job's process is gone and left no result"
 
 
-def test_context_shortcuts_reach_the_store(rig: Rig, steps: Any) -> None:
+def test_context_shortcuts_reach_the_server(rig: Rig, steps: Any) -> None:
     with tide.workflow("wf") as wf, tide.job("report"):
         tide.read_dataset("raw", processor=steps.Report())
     start = rig.start_job(wf, "report")
@@ -247,6 +251,69 @@ def test_context_shortcuts_reach_the_store(rig: Rig, steps: Any) -> None:
     }
     (metric,) = rig.client.metrics.list(job_execution_id=start.job_execution_id)
     assert (metric.name, metric.value) == ("rows", 42.0)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_a_job_is_given_the_api_and_its_data_dir_never_the_store(
+    make_rig: Any,
+    steps: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    job_server: TideflowTestServer,
+) -> None:
+    # The server's own settings, as a server started from a shell has them: not for jobs.
+    monkeypatch.setenv("TIDEFLOW_HOME", str(job_server.home))
+    monkeypatch.setenv("TIDEFLOW_DB", job_server.db_url)
+    monkeypatch.setenv("TIDEFLOW_TOKEN", "the-servers-own-token")
+    rig = make_rig()
+    seen_file = tmp_path / "seen.json"
+    with tide.workflow("wf") as wf, tide.job("look"):
+        tide.read_dataset("raw", processor=steps.Environment(str(seen_file)))
+    start = rig.start_job(wf, "look")
+
+    job = rig.wait_status(start, JobStatus.FINISHED, JobStatus.FAILED)
+
+    assert job.status is JobStatus.FINISHED, rig.log(start)
+    seen = json.loads(seen_file.read_text())
+    environ: dict[str, str] = seen["environ"]
+    workdir = rig.home / "work" / str(start.execution_id) / "look" / "1"
+    data_dir = rig.home / "data" / rig.project
+    assert seen["cwd"] == str(workdir)
+    assert seen["data_dir"] == str(data_dir)
+    assert (data_dir / "handed-over.txt").read_text() == "from the job"
+    assert environ["TIDEFLOW_DATA_DIR"] == str(data_dir)
+    assert environ["TIDEFLOW_SERVER"] == job_server.url
+    assert environ["TIDEFLOW_PROJECT"] == rig.project
+    assert "TIDEFLOW_HOME" not in environ
+    assert "TIDEFLOW_DB" not in environ
+    assert "TIDEFLOW_TOKEN" not in environ  # this rig's server mints no job tokens
+    spec = json.loads((workdir / ".tideflow" / "attempt.json").read_text())
+    assert "db_url" not in spec
+    assert spec["data_dir"] == str(data_dir)
+    assert spec["server_url"] == job_server.url
+    # Nothing a job was given names the store or the server's files, and no path into the
+    # executor's home other than the attempt's own directory and the project's data directory.
+    given = [*environ, *environ.values(), *_strings(spec)]
+    for text in given:
+        assert "sqlite:" not in text, text
+        assert str(job_server.home) not in text, text
+        assert "the-servers-own-token" not in text, text
+        for part in text.split(os.pathsep):
+            if part.startswith(str(rig.home)):
+                path = Path(part)
+                assert path.is_relative_to(workdir) or path.is_relative_to(data_dir), text
 
 
 def test_a_spawn_whose_reply_was_lost_is_adopted_not_run_again(
