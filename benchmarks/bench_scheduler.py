@@ -22,11 +22,14 @@ What is measured:
     (``CLOCK_MONOTONIC``, one clock for every process on Linux). Includes the dispatch, the
     executor's wake-up and take, preparing the working directory, the fork, and the runtime
     starting up to the processor.
-(c) a real server process (``TideflowTestServer``, no executor) whose dispatcher serves 1,000
-    RUNNING executions of a workflow with 10 ``on_event`` rules; this process commits 1,000
-    events/s into the same SQLite file, each naming one execution and matching one rule
-    (one action each; the first per job issues a START). The server's CPU (``/proc`` utime +
-    stime) and RSS over the window, and how far the dispatcher lags at the end.
+(c) a real server process (``TideflowTestServer`` with every executor registered, as users run
+    it) whose dispatcher serves 1,000 RUNNING executions of a workflow with 10 ``on_event``
+    rules; this process commits 1,000 events/s into the same SQLite file, each naming one
+    execution and matching one rule. The rules STOP their job, which never runs (its START
+    waits on an event nobody sends): each event is evaluated and acted on, and no process is
+    spawned -- 10,000 job processes would measure the machine, not the dispatcher. The
+    server's CPU (``/proc`` utime + stime, idle and under load) and RSS over the window, and
+    how far the dispatcher lags at the end.
 (d) a 10-job ``after`` chain of no-op jobs run by the local executor: the trigger
     (``start_execution``) to the execution FINISHED, and per hop the time from one job's
     processor returning to the next one's processor starting (the process exit, the exit
@@ -318,7 +321,7 @@ def bench_c(executions: int, seconds: float) -> LoadResult:
     from tideflow.testing import TideflowTestServer
 
     root = Path(tempfile.mkdtemp(prefix="bench-scheduler-load-"))
-    server = TideflowTestServer(home=root, env={"TIDEFLOW_EXECUTORS": ""})
+    server = TideflowTestServer(home=root)
     try:
         code = root / "code"
         code.mkdir()
@@ -328,7 +331,8 @@ def bench_c(executions: int, seconds: float) -> LoadResult:
             for j in range(10):
                 with tide.job(f"j{j}"):
                     tide.user_node(processor=stamp, name=f"n{j}")
-                wf.on_event(f"j{j}", f"k{j}", life="repeated")
+                wf.on_event(f"j{j}", "never-sent")  # its START: the job never runs
+                wf.on_event(f"j{j}", f"k{j}", life="repeated", action=tide.JobAction.STOP)
         client.workflows.submit(wf, source=code)
         service = SchedulerService(client.store, log_root=root)
         runs = [service.start_execution(PROJECT, "load").execution_id for _ in range(executions)]
@@ -465,11 +469,11 @@ def render(
     if c is not None:
         lines += [
             "",
-            f"(c) a server process (dispatcher and timers, no executor) with {c.executions:,} "
-            f"RUNNING executions x 10 `on_event` rules; this process committed "
-            f"{c.rate:,.0f} events/s for {sizes.seconds_c:g} s (`send_many` of {BATCH} every "
-            f"{BATCH} ms), each naming one execution and firing one rule (an action record; "
-            "the first per job also an attempt and a START command):",
+            f"(c) a server process as users run it (every executor registered) with "
+            f"{c.executions:,} RUNNING executions x 10 `on_event` rules; this process "
+            f"committed {c.rate:,.0f} events/s for {sizes.seconds_c:g} s (`send_many` of "
+            f"{BATCH} every {BATCH} ms), each naming one execution and firing one rule, a STOP "
+            "of a job that never runs (evaluated, recorded as skipped; no process spawned):",
             "",
             "| server CPU idle | server CPU under load | RSS before -> after | "
             "dispatcher behind at the end | caught up after |",
