@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import tideflow as tide
-from tideflow.engines.flink.context import split_statements
+from tideflow.engines.flink.context import FlinkContext, FlinkJobState, split_statements
 from tideflow.engines.flink.generator import FlinkJobGenerator, referenced_globals
-from tideflow.errors import GraphError
+from tideflow.errors import FailedPreconditionError, GraphError
 from tideflow.examples.digits import __name__ as digits_module  # an importable module
 
 
@@ -95,3 +96,25 @@ def test_sql_statements_split_outside_quotes() -> None:
         "CREATE TABLE t (a STRING) WITH ('x' = 'a;b')",
         "INSERT INTO t SELECT ';'",
     ]
+
+
+def test_a_flink_processor_gets_the_project_data_dir(tmp_path: Path) -> None:
+    def context(data_dir: str | None) -> FlinkContext:
+        state = FlinkJobState(
+            t_env=None,
+            statements=None,
+            streaming=True,
+            project="p",
+            workflow="wf",
+            job="features",
+            execution_id=1,
+            attempt=1,
+            data_dir=data_dir,
+        )
+        return FlinkContext(state, "sink", {})
+
+    given = tmp_path / "data" / "p"
+    assert context(str(given)).data_dir == given
+    assert given.is_dir()  # made on first use, as for Python jobs
+    with pytest.raises(FailedPreconditionError, match="this Flink job has no data directory"):
+        _ = context(None).data_dir

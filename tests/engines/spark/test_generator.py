@@ -13,7 +13,8 @@ import tideflow as tide
 from tests.engines.spark.conftest import SparkRig
 from tideflow.domain.progress import parse_progress, progress_line
 from tideflow.domain.status import JobStatus
-from tideflow.errors import GraphError, InvalidArgumentError
+from tideflow.engines.spark.context import SparkJobContext
+from tideflow.errors import FailedPreconditionError, GraphError, InvalidArgumentError
 from tideflow.executors.spark import SparkSettings
 from tideflow.testing import TideflowTestServer
 
@@ -106,6 +107,25 @@ def test_a_spark_submit_that_cannot_start_fails_the_job_not_the_executor(
         assert start.command_id in rig.outbox.done
     finally:
         rig.close()
+
+
+def test_a_spark_processor_gets_the_project_data_dir(tmp_path: Path) -> None:
+    def context(data_location: str | None) -> SparkJobContext:
+        return SparkJobContext(
+            spark=None,
+            workflow="wf",
+            execution_id=1,
+            job="feats",
+            attempt=1,
+            node="n",
+            data_location=data_location,
+        )
+
+    given = tmp_path / "data" / "p"
+    assert context(str(given)).data_dir == given
+    assert given.is_dir()  # made on first use, as for Python jobs
+    with pytest.raises(FailedPreconditionError, match="this Spark job has no data directory"):
+        _ = context(None).data_dir
 
 
 def test_progress_lines_round_trip_and_other_lines_are_ignored() -> None:

@@ -13,10 +13,11 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tideflow.domain.progress import metric_line
-from tideflow.errors import InvalidArgumentError
+from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 
 _QUERY = re.compile(r"^\s*(\(|select\b|with\b|values\b|table\b)", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*(insert|execute\s+insert)\b", re.IGNORECASE)
@@ -36,6 +37,7 @@ class FlinkJobState:
     attempt: int
     params: Mapping[str, Any] = field(default_factory=dict)
     inserts: int = 0
+    data_dir: str | None = None
 
 
 class FlinkContext:
@@ -79,6 +81,23 @@ class FlinkContext:
     def params(self) -> Mapping[str, Any]:
         """The execution's parameters (``tide.start(..., params=...)``)."""
         return self._state.params
+
+    @property
+    def data_dir(self) -> Path:
+        """The project's data directory: where its jobs hand files to each other.
+
+        The same directory as a Python job's ``ctx.data_dir`` (``$TIDEFLOW_DATA_DIR``), on
+        the machine the executor runs on (a sink writing there from a remote cluster's
+        TaskManagers needs that path shared); made if missing.
+
+        Raises:
+            FailedPreconditionError: The executor gave this attempt no data directory.
+        """
+        if not self._state.data_dir:
+            raise FailedPreconditionError("this Flink job has no data directory")
+        path = Path(self._state.data_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def project(self) -> str:

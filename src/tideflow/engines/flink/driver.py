@@ -88,6 +88,7 @@ def _run(files: AttemptFiles) -> str:
         execution_id=spec.execution_id,
         attempt=spec.attempt,
         params=dict(spec.params),
+        data_dir=spec.data_dir,
     )
     processors: dict[str, Processor] = {}
     loaded: dict[str, Any] = {}

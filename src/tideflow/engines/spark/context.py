@@ -1,4 +1,4 @@
-"""What a Spark processor is given: identity, parameters, its node's config and the session.
+"""What a Spark processor is given: identity, parameters, config, the session, the data dir.
 
 Spark processors are data-only (DataFrames in, DataFrames out), so this context has no
 ``client``: nothing of Tideflow's gRPC stack has to be importable where Spark runs. Status,
@@ -13,9 +13,11 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tideflow.domain.progress import metric_line
+from tideflow.errors import FailedPreconditionError
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class SparkJobContext:
         model: The node's model, if any.
         dataset: The node's dataset, if any.
         stopping: Set once the attempt was asked to stop.
+        data_location: The project's data directory as ``attempt.json`` names it (read it as
+            :attr:`data_dir`); ``None`` when the executor gave none.
     """
 
     spark: Any
@@ -49,6 +53,23 @@ class SparkJobContext:
     model: str | None = None
     dataset: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    data_location: str | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        """The project's data directory: where its jobs hand files to each other.
+
+        The same directory as a Python job's ``ctx.data_dir`` (``$TIDEFLOW_DATA_DIR``), on
+        the machine the executor runs on; made if missing.
+
+        Raises:
+            FailedPreconditionError: The executor gave this attempt no data directory.
+        """
+        if not self.data_location:
+            raise FailedPreconditionError("this Spark job has no data directory")
+        path = Path(self.data_location)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def logger(self) -> logging.Logger:

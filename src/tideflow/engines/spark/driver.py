@@ -175,6 +175,7 @@ class _Runner:
                 model=node.model,
                 dataset=node.dataset,
                 stopping=stopping,
+                data_location=spec.data_dir,
             )
             for node in job.nodes
         }
