@@ -414,9 +414,11 @@ class FakeContext:
     model: str | None = None
     dataset: str | None = None
     trigger: Any = None
+    triggers: tuple[Any, ...] = ()
     stopping: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tideflow.example"))
+    data_dir: Path = Path("/nonexistent/data")  # the runner gives one inside the test's directory
 
     def send_event(
         self, key: str, value: str, *, event_type: str = "UNDEFINED", **kwargs: Any
@@ -478,6 +480,7 @@ class FakeRuntime:
                 node=node.name,
                 model=node.model,
                 dataset=node.dataset,
+                data_dir=self.tmp_path / "data",
             )
             assert isinstance(ctx, tide.JobContext)
             processor.open(ctx)
