@@ -102,6 +102,10 @@ def test_tideflow_run_ad_ctr_ends_finished(home: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "FINISHED" in run.stdout
+    # The jobs handed their streams over in the project's data directory, nowhere else.
+    streams = home / "data" / "default" / "streams" / "ad_ctr"
+    assert {"impressions", "clicks", "holdout"} <= {p.name for p in streams.iterdir()}
+    assert not (home / "streams").exists()
 
 
 DRIFT_DELAY_BOUND = 1500

@@ -178,6 +178,7 @@ def _run(duration: float, json_output: bool) -> int:
     from tideflow.examples.ad_ctr import WORKFLOW_FILE
     from tideflow.examples.ad_ctr.market import auc
     from tideflow.examples.ad_ctr.monitoring import Detections, detection_delays
+    from tideflow.executors.spec import DATA_DIR
     from tideflow.serving.http import PredictorServer
     from tideflow.serving.predictor import Predictor
     from tideflow.settings import DEFAULT_PROJECT, Settings
@@ -258,9 +259,9 @@ def _run(duration: float, json_output: bool) -> int:
         counts = _count_events(client, head)
         swaps = predictor.holder.swaps
         detections.poll()
-        delays = detection_delays(
-            client, home / "streams" / WORKFLOW / "predictions", after_offset=head
-        )
+        # The jobs wrote their streams in the project's data directory of this home's server.
+        streams = home / DATA_DIR / DEFAULT_PROJECT / "streams" / WORKFLOW
+        delays = detection_delays(client, streams / "predictions", after_offset=head)
     finally:
         stop.set()
         if http_server is not None:

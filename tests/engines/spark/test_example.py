@@ -34,13 +34,13 @@ def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProc
 def test_tideflow_run_writes_ctr_features_with_spark(tmp_path: Path, spark: None) -> None:
     import pyarrow.parquet as pq
 
-    home, output = tmp_path / "home", tmp_path / "features"
+    home = tmp_path / "home"
+    # No output param: the features go to the project's data directory, where jobs hand over.
+    output = home / "data" / "default" / "datasets" / "ad_ctr_features"
     try:
         run = tideflow(
             "run",
             str(WORKFLOW),
-            "--param",
-            f"output={output}",
             "--param",
             "generate_rows=3000",
             "--timeout",

@@ -21,7 +21,6 @@ Flink processors must be (docs/engines.md); the workflow lives in
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,15 @@ FEATURES = ("device_mobile", "device_tablet", "evening", "morning", "premium_ad"
 MODEL = "ctr_flink"
 
 
-def stream_directory(params: Any, execution_id: int) -> Path:
-    """Where the features stream of an execution lives (both jobs compute the same path)."""
-    if params.get("stream_dir"):
-        return Path(str(params["stream_dir"]))
-    home = Path(os.environ.get("TIDEFLOW_HOME", "~/.tideflow")).expanduser()
-    return home / "streams" / "ad_ctr_flink" / str(execution_id) / "features"
+def stream_directory(ctx: Any) -> Path:
+    """Where the features stream of an execution lives (both jobs compute the same path).
+
+    The ``stream_dir`` param, else ``streams/<workflow>/<execution>/features`` in the project's
+    data directory (``ctx.data_dir``, the same for the Flink and the Python job).
+    """
+    if ctx.params.get("stream_dir"):
+        return Path(str(ctx.params["stream_dir"]))
+    return Path(ctx.data_dir, "streams", ctx.workflow, str(ctx.execution_id), "features")
 
 
 def impressions_location(ctx: Any) -> tuple[str, str, bool]:
@@ -47,7 +49,7 @@ def impressions_location(ctx: Any) -> tuple[str, str, bool]:
 
 def features_location(ctx: Any) -> tuple[str, str, bool]:
     """The features stream of this execution (JSON Lines parts)."""
-    return stream_directory(ctx.params, ctx.execution_id).resolve().as_uri(), "jsonl", True
+    return stream_directory(ctx).resolve().as_uri(), "jsonl", True
 
 
 class Impressions(tide.Processor):
@@ -98,7 +100,7 @@ class WriteFeatureStream(tide.Processor):
 
     def process(self, ctx: Any, inputs: Sequence[Any]) -> None:
         """Declare the sink and insert the features into it."""
-        directory = stream_directory(ctx.params, ctx.execution_id)
+        directory = stream_directory(ctx)
         directory.mkdir(parents=True, exist_ok=True)
         columns = ", ".join(f"{name} DOUBLE" for name in FEATURES)
         ctx.t_env.execute_sql(
@@ -119,7 +121,7 @@ class FeatureStream(tide.Processor):
         from tideflow.io.local_stream import LocalStreamReader, consumer_name
 
         return LocalStreamReader(
-            stream_directory(ctx.params, ctx.execution_id),
+            stream_directory(ctx),
             consumer=consumer_name("features", ctx.job, workflow=ctx.workflow),
             dataset="ad_ctr_flink_features",
             read_in_progress=False,

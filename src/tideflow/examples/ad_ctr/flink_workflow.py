@@ -14,7 +14,8 @@ local cluster on loopback (docs/engines.md). Run it with::
 
 Parameters: ``samples`` (examples the trainer learns from before logging its version),
 ``rate`` (impressions per second the Flink source generates), ``stream_dir`` (where the feature
-stream goes; default ``$TIDEFLOW_HOME/streams/ad_ctr_flink/<execution>/features``).
+stream goes; default ``streams/ad_ctr_flink/<execution>/features`` in the project's data
+directory, ``ctx.data_dir``).
 """
 
 import tideflow as tide

@@ -1,6 +1,7 @@
 """The processors of the ``ad_ctr`` workflow: generate, train, validate, push.
 
-Streams live under ``$TIDEFLOW_HOME/streams/<workflow>/`` (or the ``stream_root`` param):
+Streams live in the project's data directory, under ``streams/<workflow>/`` (``ctx.data_dir``:
+``<home>/data/<project>`` of the server that runs the jobs), or under the ``stream_root`` param:
 ``impressions`` (features, written as each ad is shown), ``clicks`` (``{request_id, clicked,
 label, impression_offset}``, written ``label_delay`` seconds after the impression, in
 impression order) and ``holdout`` (a tenth of the impressions, with their labels: never trained on).
@@ -25,7 +26,6 @@ from tideflow.examples.ad_ctr.market import MARKET, auc, is_holdout, log_loss
 from tideflow.examples.ad_ctr.model import CtrModel
 from tideflow.io.lineage import record_lineage, register_dataset
 from tideflow.io.local_stream import LocalStreamReader, LocalStreamWriter, consumer_name
-from tideflow.settings import Settings
 
 MODEL = "ctr"
 IMPRESSIONS, CLICKS, HOLDOUT = "ctr_impressions", "ctr_clicks", "ctr_holdout"
@@ -41,9 +41,9 @@ def setting(ctx: tide.JobContext, name: str, default: Any) -> Any:
 
 
 def stream_dir(ctx: tide.JobContext, name: str) -> Path:
-    """Where stream ``name`` of this workflow lives."""
+    """Where stream ``name`` of this workflow lives (jobs hand streams over in the data dir)."""
     root = setting(ctx, "stream_root", None)
-    base = Path(root) if root else Settings.from_env().home / "streams" / ctx.workflow
+    base = Path(root) if root else ctx.data_dir / "streams" / ctx.workflow
     return base / name
 
 

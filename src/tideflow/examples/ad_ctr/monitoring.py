@@ -4,17 +4,19 @@
   (:class:`tideflow.serving.Predictor`, the one ``tideflow serve`` runs) fed by the impressions
   stream instead of HTTP: every impression (but the holdout) is scored by the DEPLOYED version,
   swapped on each deploy, and the predictor's sink writes the **predictions stream**
-  ``streams/<workflow>/predictions`` (dataset ``ctr_predictions``): ``{request_id, model,
-  version, offset, features, score, time}``. Impressions arriving while nothing is deployed
-  are not served (counted as ``unserved``), as a real predictor would refuse them.
+  ``<data dir>/streams/<workflow>/predictions`` (dataset ``ctr_predictions``):
+  ``{request_id, model, version, offset, features, score, time}``. Impressions arriving while
+  nothing is deployed are not served (counted as ``unserved``), as a real predictor would
+  refuse them.
 - :class:`StreamExampleMonitor` / :class:`StreamModelMonitor` (jobs ``monitor_examples`` /
   ``monitor_model``) are :class:`tideflow.monitor.ExampleMonitor` / ``ModelMonitor`` with two
-  things this example needs added: the stream directories follow ``stream_dir`` (the home of
-  the server that runs the job, or the ``stream_root`` param) rather than a fixed path, and
-  their ``idle_timeout`` counts only once the stream has data -- the predictions stream
-  appears with the first deploy, seconds after the jobs start, and a monitor that ended before
-  would see nothing. The labels of the Model Monitor are the clicks stream (``label``), joined
-  by ``request_id``: they arrive ``label_delay`` seconds after the impression.
+  things this example needs added: the stream directories follow ``stream_dir`` (the
+  project's data directory, ``ctx.data_dir``, or the ``stream_root`` param) rather than a
+  fixed path, and their ``idle_timeout`` counts only once the stream has data -- the
+  predictions stream appears with the first deploy, seconds after the jobs start, and a
+  monitor that ended before would see nothing. The labels of the Model Monitor are the
+  clicks stream (``label``), joined by ``request_id``: they arrive ``label_delay`` seconds
+  after the impression.
 - :func:`detection_delays`: for each monitor event type, how many predictions were served
   between the concept drift (the generator's ``CONCEPT_DRIFT`` event) and the first such
   event after it -- the number the tests bound and the quickstart prints.

@@ -2,18 +2,19 @@
 
 A data-only Spark job (DataFrames in, DataFrames out; no Tideflow client) over what the ad_ctr
 click generator wrote: the impressions stream's part files joined with the clicks stream's labels
-(``$TIDEFLOW_HOME/streams/ad_ctr/{impressions,clicks}`` -- JSON Lines parts, the layout Spark's
-JSON reader reads as it is). Without those parts (ad_ctr never ran in this home) it draws a batch
-of labelled impressions from the same seeded market, so the example runs anywhere.
+(``streams/ad_ctr/{impressions,clicks}`` in the project's data directory, ``ctx.data_dir`` --
+JSON Lines parts, the layout Spark's JSON reader reads as it is). Without those parts (ad_ctr
+never ran in this project) it draws a batch of labelled impressions from the same seeded market,
+so the example runs anywhere.
 
 Output: per (segment, category, device), the number of impressions and clicks and a smoothed
 click-through rate -- the kind of aggregate a batch trainer or a feature store takes -- written
-as Parquet to ``ctx.params["output"]`` (default ``$TIDEFLOW_HOME/datasets/ad_ctr_features``).
+as Parquet to ``ctx.params["output"]`` (default ``datasets/ad_ctr_features`` in the data
+directory).
 """
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,40 +22,35 @@ from typing import Any
 
 import tideflow as tide
 from tideflow.examples.ad_ctr.market import MARKET
-from tideflow.settings import HOME_VARIABLE
 
 WORKFLOW = "ad_ctr"
 """Whose streams are read (the flagship workflow's)."""
 PART_FILES = "part-*"
 
 
-def _home() -> Path:
-    return Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".tideflow")
-
-
 def _has_parts(directory: Path) -> bool:
     return directory.is_dir() and any(directory.rglob(PART_FILES))
 
 
-def _output(params: Any) -> str:
-    return str(params.get("output") or _home() / "datasets" / "ad_ctr_features")
+def _output(ctx: Any) -> str:
+    return str(ctx.params.get("output") or ctx.data_dir / "datasets" / "ad_ctr_features")
 
 
 def impressions_location(ctx: Any) -> tuple[str, str, bool]:
     """Where the impressions the feature job reads are (the flagship's stream parts)."""
-    root = Path(ctx.params.get("stream_root") or _home() / "streams" / WORKFLOW)
+    root = Path(ctx.params.get("stream_root") or ctx.data_dir / "streams" / WORKFLOW)
     return (root / "impressions").resolve().as_uri(), "jsonl", True
 
 
 def features_location(ctx: Any) -> tuple[str, str, bool]:
     """Where the feature job writes its Parquet output."""
-    return Path(_output(ctx.params)).resolve().as_uri(), "parquet", False
+    return Path(_output(ctx)).resolve().as_uri(), "parquet", False
 
 
 class LabelledImpressions(tide.Processor):
     """Impressions with their ``clicked`` label: from the ad_ctr streams, or generated.
 
-    Config / params: ``stream_root`` (default ``$TIDEFLOW_HOME/streams/ad_ctr``),
+    Config / params: ``stream_root`` (default ``streams/ad_ctr`` in ``ctx.data_dir``),
     ``generate_rows`` (rows drawn when the streams hold nothing), ``seed``.
     """
 
@@ -63,7 +59,7 @@ class LabelledImpressions(tide.Processor):
         root = Path(
             ctx.params.get("stream_root")
             or ctx.config.get("stream_root")
-            or _home() / "streams" / WORKFLOW
+            or ctx.data_dir / "streams" / WORKFLOW
         )
         impressions, clicks = root / "impressions", root / "clicks"
         if _has_parts(impressions):
@@ -118,11 +114,11 @@ class CtrFeatures(tide.Processor):
 
 
 class WriteFeatures(tide.Processor):
-    """Writes the features as Parquet (overwriting): ``params["output"]`` or the home default."""
+    """Writes the features as Parquet (overwriting): ``params["output"]`` or the data dir's."""
 
     def process(self, ctx: Any, inputs: Sequence[Any]) -> Any:
         """Write; return where."""
-        output = _output(ctx.params)
+        output = _output(ctx)
         frame = inputs[0].coalesce(1)
         frame.write.mode("overwrite").parquet(output)
         ctx.logger.info("wrote %d feature rows to %s", frame.count(), output)

@@ -5,7 +5,7 @@
 A small Python job registers the datasets the Spark job reads and writes (Spark processors have
 no client), so the ``spark`` executor records the job's lineage. Then one ``spark`` job, submitted by the ``spark`` executor with ``spark-submit`` (``local[*]`` unless
 the job's ``spark_master`` says otherwise). It reads the part files the flagship ``ad_ctr``
-workflow's generator wrote in this Tideflow home, or draws a batch from the same seeded market
+workflow's generator wrote in the project's data directory, or draws a batch from the same seeded market
 when there are none (see ``spark_features.py``)::
 
     tideflow run src/tideflow/examples/ad_ctr/spark_workflow.py --param output=/tmp/ctr_features --timeout 600
