@@ -29,6 +29,7 @@ from tideflow.domain.scheduling import CommandAction
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import InvalidArgumentError
 from tideflow.executors.ray import RayExecutor, RaySettings
+from tideflow.executors.ray_head import ray_environment
 from tideflow.scheduler.service import SchedulerService
 from tideflow.testing import TideflowTestServer
 
@@ -78,6 +79,18 @@ def test_unknown_options_are_refused_by_name() -> None:
         RaySettings.from_options({"adress": "http://127.0.0.1:8265"})
     settings = RaySettings.from_options({"address": "http://h:1", "poll_interval": 0.1})
     assert (settings.address, settings.poll_interval) == ("http://h:1", 0.1)
+
+
+def test_a_local_heads_environment_carries_no_server_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ray's workers, and the jobs they run, inherit the head's environment.
+    monkeypatch.setenv("TIDEFLOW_HOME", "/srv/tideflow")
+    monkeypatch.setenv("TIDEFLOW_DB", "sqlite:////srv/tideflow/tideflow.db")
+    monkeypatch.setenv("TIDEFLOW_TOKEN", "the-servers-own-token")
+    env = ray_environment()
+    assert [name for name in env if name.startswith("TIDEFLOW_")] == []
+    assert env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
 
 
 def test_server_start_ray_address_becomes_the_ray_executors_option() -> None:
@@ -181,6 +194,52 @@ def test_without_an_address_the_executor_starts_a_local_head(
         sys.path.remove(str(source))
     assert head.recorded() is None
     assert not os.path.exists(head.record)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_ray_job_is_given_the_api_and_its_data_dir_never_the_store(
+    tmp_path: Path, job_server: TideflowTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = shared_ray_address()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    source, _ = python_workflows(tmp_path / "steps", platform="ray")
+    import tfsteps  # type: ignore[import-not-found]  # python_workflows put it on sys.path
+
+    seen_file = tmp_path / "seen.json"
+    with tide.workflow("look") as wf, tide.job("main", platform="ray"):
+        tide.read_dataset("raw", processor=tfsteps.Environment(str(seen_file)))
+    harness = Harness(
+        executor="ray",
+        options={"address": address, "poll_interval": 0.2, "stop_wait": 10.0},
+        workflow=lambda kind: wf,
+        log_text="",
+        error_text="",
+        source=source,
+        timeout=300.0,
+    )
+    rig = ContractRig(tmp_path / "rig", harness, job_server)
+    try:
+        start = rig.start_job("look")
+        rig.wait_status(start, JobStatus.FINISHED)
+        seen = json.loads(seen_file.read_text())
+        environ = seen["environ"]
+        data_dir = rig.home / "data" / rig.project
+        assert seen["data_dir"] == str(data_dir)
+        assert (data_dir / "handed-over.txt").read_text() == "from the job"
+        assert environ["TIDEFLOW_DATA_DIR"] == str(data_dir)
+        assert environ["TIDEFLOW_SERVER"] == job_server.url
+        assert environ["TIDEFLOW_PROJECT"] == rig.project
+        for name in ("TIDEFLOW_HOME", "TIDEFLOW_DB", "TIDEFLOW_TOKEN"):
+            assert name not in environ
+        workdir = rig.home / "work" / str(start.execution_id) / "main" / "1"
+        spec = json.loads((workdir / ".tideflow" / "attempt.json").read_text())
+        assert "db_url" not in spec
+        assert all("sqlite:" not in value for value in [*environ.values(), json.dumps(spec)])
+    finally:
+        rig.close()
+        sys.path.remove(str(source))
 
 
 def test_a_stop_before_the_start_ends_the_job_without_any_cluster(

@@ -37,6 +37,7 @@ from typing import Any
 from tideflow.domain.attempt import write_atomically
 from tideflow.errors import TideflowError
 from tideflow.executors import process
+from tideflow.settings import scrubbed_environment
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,14 @@ _started: list[subprocess.Popen[bytes]] = []
 def ray_environment(
     base: Mapping[str, str] | None = None, *, stop_wait: float | None = None
 ) -> dict[str, str]:
-    """``base`` (default: this process's environment) with the settings a loopback head needs."""
-    env = dict(os.environ if base is None else base)
+    """``base`` with the settings a loopback head needs.
+
+    ``base`` defaults to this process's environment without its Tideflow settings: Ray's
+    workers, and so the jobs they run, inherit the head's environment, and a job must not see
+    the server's ``$TIDEFLOW_HOME``, ``$TIDEFLOW_DB`` or token (it gets its own variables
+    through the job's runtime environment).
+    """
+    env = dict(scrubbed_environment() if base is None else base)
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     env.setdefault("RAY_AUTH_MODE", "disabled")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
