@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_SEEN = 100_000
 MAX_PLANS = 256
+IDLE_LOOK_SECONDS = 1.0
+"""How often an idle loop looks for commands of other processes (one read each)."""
 
 
 class CommandLoop:
@@ -35,9 +37,12 @@ class CommandLoop:
         source: The outbox.
         executor: The executor; its ``on_command_done`` is pointed at ``source``.
         batch: Commands taken per round.
-        idle_wait: Longest wait for new commands before checking again; ``None`` (the
-            default) waits until the source wakes the loop -- a command for this executor,
-            an attempt's end, a backoff running out -- so an idle executor costs nothing.
+        idle_wait: Longest wait before looking at the outbox again. The source wakes the
+            loop at once for a command committed by this process for this executor, an
+            attempt's end or a backoff running out; this bound is for commands committed by
+            another process (an in-process client on the server's store), which no local
+            signal announces. An idle look is one read (``wait_for_commands``); ``None``
+            waits for a wake-up only.
     """
 
     def __init__(
@@ -46,7 +51,7 @@ class CommandLoop:
         executor: Executor,
         *,
         batch: int = 100,
-        idle_wait: float | None = None,
+        idle_wait: float | None = IDLE_LOOK_SECONDS,
     ) -> None:
         self.source = source
         self.executor = executor
@@ -69,9 +74,12 @@ class CommandLoop:
         self._thread.start()
         return self
 
-    def run_once(self) -> int:
-        """Take and dispatch one batch (plus held commands now due); return how many."""
-        commands = self.source.take_commands(self.executor.name, limit=self.batch)
+    def run_once(self, *, take: bool = True) -> int:
+        """Take and dispatch one batch (plus held commands now due); return how many.
+
+        With ``take=False`` only the held commands now due are handed over.
+        """
+        commands = self.source.take_commands(self.executor.name, limit=self.batch) if take else []
         for command in commands:
             self.dispatch(command)
         now = datetime.now(UTC)
@@ -122,14 +130,19 @@ class CommandLoop:
         return plan
 
     def _run(self) -> None:
+        take = True
         while not self._stopping.is_set():
             try:
-                if self.run_once() == 0 and not self._stopping.is_set():
+                if self.run_once(take=take) == 0 and not self._stopping.is_set():
                     wait = self.idle_wait
                     if self._delayed:
                         due = (self._delayed[0][0] - datetime.now(UTC)).total_seconds()
                         wait = max(0.0, due if wait is None else min(wait, due))
-                    self.source.wait_for_commands(wait, executor=self.executor.name)
+                    # Woken, or a command is due: take. Timed out: only look again (a read),
+                    # so an idle loop never writes.
+                    take = self.source.wait_for_commands(wait, executor=self.executor.name)
+                else:
+                    take = True
             except Exception:  # the loop's edge: log, back off, go on
                 log.exception("the %s executor's command loop failed", self.executor.name)
                 self._stopping.wait(1.0)

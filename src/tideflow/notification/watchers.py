@@ -99,7 +99,7 @@ class PollingWatcher(CommitWatcher):
 
     def _watch(self) -> None:
         query = text("SELECT last FROM event_sequence")
-        probe = _sqlite_probe(self._store)
+        probe = sqlite_probe(self._store)
         seen: object = None
         read_at = -FULL_POLL_SECONDS
         published = self._signal.latest
@@ -128,7 +128,7 @@ class PollingWatcher(CommitWatcher):
                 time.sleep(max(self.interval, IDLE_POLL_SECONDS) if quiet else self.interval)
 
 
-def _sqlite_probe(store: Store) -> Callable[[], object] | None:
+def sqlite_probe(store: Store) -> Callable[[], object] | None:
     """What changes when any process commits to ``store``'s SQLite file (None: not a file)."""
     if store.dialect != "sqlite":
         return None

@@ -27,6 +27,7 @@ from tideflow.domain.scheduling import JobCommand
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import InvalidArgumentError, NotFoundError
 from tideflow.metadata.workflow import ExecutionService
+from tideflow.notification.watchers import sqlite_probe
 from tideflow.scheduler import crash
 from tideflow.scheduler.actions import (
     START_OF_EXECUTION,
@@ -82,6 +83,8 @@ class SchedulerService:
         self.plans = plans or PlanCache()
         self.executions = ExecutionService(store)
         self.commands = CommandSignal()
+        self._files = sqlite_probe(store)
+        self._looked: dict[str, tuple[object, int, Any]] = {}
         self._effect_listeners: list[Callable[[Effects], None]] = []
         # An attempt's end may release the next attempt's START; a clock jump, a backoff.
         self.executions.add_job_end_listener(self.commands.notify_all)
@@ -460,12 +463,25 @@ class SchedulerService:
             Whether it was woken (``False``: the timeout passed).
         """
         seen = self.commands.generation(executor)
+        files = self._files() if self._files is not None else None
+        known = self._looked.get(executor)
+        if (
+            files is not None
+            and known is not None
+            and known[:2] == (files, seen)
+            and (known[2] is None or known[2] > self.clock.now())  # no backoff ran out
+        ):
+            # Nothing committed by any process since the last look, and no wake-up: an idle
+            # loop's periodic look costs a stat, not a transaction.
+            due, next_due = False, known[2]
+        else:
 
-        def look(c: Connection) -> tuple[bool, Any]:
-            repo = OutboxRepository(c)
-            return repo.has_due(executor, self.clock.now()), repo.next_due(executor)
+            def look(c: Connection) -> tuple[bool, Any]:
+                repo = OutboxRepository(c)
+                return repo.has_due(executor, self.clock.now()), repo.next_due(executor)
 
-        due, next_due = self._store.run(look, write=False)
+            due, next_due = self._store.run(look, write=False)
+            self._looked[executor] = (files, seen, next_due)
         if due:
             return True
         limits = [t for t in (timeout, self.clock.seconds_until(next_due)) if t is not None]
