@@ -27,12 +27,19 @@ at once without polling.
 
 Everything here is stdlib only: the runtime (``tideflow.engines``) and the executors
 (``tideflow.executors``) sit in one layer and must not import each other.
+
+The working directory may belong to the job's OS user while the executor runs as root
+(``--job-user``): the executor then reads the job's files without following a symbolic link,
+blocking on a FIFO or reading without bound, and writes its own with
+:func:`write_control_file`, so nothing a job plants there makes root read or write elsewhere.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -47,6 +54,8 @@ ATTEMPT_DIR_VARIABLE = "TIDEFLOW_ATTEMPT_DIR"
 STATUS_FD_VARIABLE = "TIDEFLOW_STATUS_FD"
 """A file descriptor the runtime writes a ``running`` line to, when the executor gave it one."""
 RUNNING_LINE = b"running\n"
+MAX_CONTROL_BYTES = 1 << 20
+"""The most a control file read by :meth:`AttemptFiles.read_json` may hold."""
 
 
 @dataclass(frozen=True)
@@ -206,14 +215,14 @@ class AttemptFiles:
     def read_result(self) -> AttemptResult | None:
         """The runtime's result, or ``None`` if it wrote none (it was killed or crashed)."""
         try:
-            return AttemptResult.from_json(self.result.read_text())
+            return AttemptResult.from_json(read_control_file(self.result))
         except (OSError, ValueError, KeyError):
             return None
 
     def read_json(self, path: Path) -> dict[str, Any] | None:
         """A control file's JSON object, or ``None`` if it is missing or unreadable."""
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_control_file(path))
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
@@ -224,6 +233,43 @@ class AttemptFiles:
             return self.heartbeat.stat().st_mtime
         except OSError:
             return None
+
+
+def read_control_file(path: Path, *, limit: int = MAX_CONTROL_BYTES) -> str:
+    """A control file's text, read as a job may have left it (``--job-user``).
+
+    Raises:
+        OSError: It is missing, or a symbolic link.
+        ValueError: It is not a regular file (a FIFO would block), holds more than ``limit``
+            bytes, or is not UTF-8.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as source:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        data = source.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} holds more than {limit} bytes")
+    return data.decode()
+
+
+def write_control_file(path: Path, text: str) -> None:
+    """:func:`write_atomically` into a folder the job may own (``--job-user``).
+
+    Neither the folder nor the temporary file is reached through a symbolic link, the
+    temporary file is new (``O_EXCL``, a random name) and the rename replaces whatever the job
+    put under the final name: whatever a job plants, the executor writes only there.
+    """
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        tmp = f".{path.name}.{secrets.token_hex(8)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o644, dir_fd=folder)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def write_atomically(path: Path, text: str) -> None:
