@@ -91,6 +91,14 @@ def start(
             "name none in their config (default: local[*]). See docs/engines.md."
         ),
     ] = None,
+    job_user: Annotated[
+        str | None,
+        typer.Option(
+            help="Run local jobs as this unprivileged OS user, who cannot read the database, "
+            "blobs or tokens (the server must run as root; Ray, Spark and Flink jobs are then "
+            "refused). Without it local jobs run as the server's user. See docs/server.md."
+        ),
+    ] = None,
 ) -> None:
     """Start a server: every service in one process, on one store, until stopped.
 
@@ -102,7 +110,8 @@ def start(
     finish, listeners end, server.json is removed. With --daemon it runs in the background.
 
     Binding a non-loopback --host makes API tokens required (`tideflow token create`).
-    See docs/server.md.
+    The server keeps its files private (0600 / 0700, whatever the umask); with --job-user,
+    local jobs run as that OS user and reach only their own files. See docs/server.md.
     """
     from tideflow.cli.db import resolve_db
     from tideflow.server.config import ServerConfig
@@ -112,6 +121,14 @@ def start(
         fail(f"--auth must be 'optional' or 'required', got {auth!r}", code=2)
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together", code=2)
+    if job_user is not None:
+        from tideflow.errors import TideflowError
+        from tideflow.executors.identity import resolve_job_user
+
+        try:
+            resolve_job_user(job_user)
+        except TideflowError as e:
+            fail(str(e), code=2)
     settings = Settings.from_env()
     config = ServerConfig.from_settings(
         settings,
@@ -129,6 +146,7 @@ def start(
         executor_options=_executor_options(
             ray_address=ray_address, flink_address=flink_address, spark_master=spark_master
         ),
+        job_user=job_user,
     )
     from tideflow.client.embedded import running_server
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.scheduling import JobCommand
 from tideflow.errors import InvalidArgumentError
+from tideflow.executors.identity import JobUser
 from tideflow.metadata import ExecutionService, LineageService, MetricService, WorkflowService
 
 EXECUTOR_GROUP = "tideflow.executors"
@@ -77,6 +78,9 @@ class ExecutorContext:
         metrics: Where an executor records what engine jobs measured (Spark, Flink: their
             processors cannot reach the server themselves); ``None`` records no metrics.
         lineage: Where an executor records which datasets engine jobs read and wrote.
+        job_user: The unprivileged OS user job processes run as (``--job-user``); ``None``
+            runs them as the server's own user. Only executors that
+            :attr:`~Executor.supports_job_user` are given one.
     """
 
     home: Path
@@ -88,6 +92,7 @@ class ExecutorContext:
     on_command_done: Callable[[str], None] = lambda command_id: None
     metrics: MetricService | None = None
     lineage: LineageService | None = None
+    job_user: JobUser | None = None
 
 
 class Executor(ABC):
@@ -105,6 +110,8 @@ class Executor(ABC):
     """Attempts outlive the server, and :meth:`reconcile` re-attaches to them."""
     supports_requirements: ClassVar[bool] = False
     """A code package's ``requirements.txt`` is installed for its jobs."""
+    supports_job_user: ClassVar[bool] = False
+    """Job processes run as ``ExecutorContext.job_user`` (never as the server's user)."""
 
     def __init__(self, context: ExecutorContext) -> None:
         self.context = context

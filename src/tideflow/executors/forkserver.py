@@ -13,7 +13,9 @@ Protocol: JSON lines. The executor writes requests to the fork server's stdin::
      "entry": "module:function", "arg": DIR}          # fork, then call function(arg)
     {"op": "spawn", ..., "argv": [PYTHON, ...]}       # fork, then exec argv (another venv)
     (optional in both: "claim": FILE -- the child first creates FILE with O_EXCL and its pid,
-    and exits with CLAIM_LOST_EXIT, running nothing, if FILE exists)
+    and exits with CLAIM_LOST_EXIT, running nothing, if FILE exists; "user": {...} -- the
+    child becomes that OS user (:mod:`tideflow.executors.identity`) right after opening its
+    log, before it claims, changes directory, imports or execs anything)
 
 and reads replies from its stdout: ``{"op": "spawned", "key", "pid"}`` (or ``"error"``),
 ``{"op": "running", "key"}`` when the child writes ``running`` to its status pipe, and
@@ -42,7 +44,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from tideflow.domain.attempt import STATUS_FD_VARIABLE
-from tideflow.executors import process
+from tideflow.executors import identity, process
 from tideflow.settings import scrubbed_environment
 
 STATUS_FD = 3
@@ -183,9 +185,21 @@ def _claim(path: str) -> bool:
 
 
 def _child(request: dict[str, Any], status_w: int) -> None:
-    """Become the job: new session, working dir, log as stdout/stderr, then run or exec."""
+    """Become the job: log as stdout/stderr, job user, new session, working dir, run or exec.
+
+    The log is opened first, with the fork server's privileges (its folder is the server's,
+    so it cannot be a link a job planted), so that a failure to switch users is reported in it.
+    """
     code = 1
     try:
+        log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null_fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null_fd, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        user = request.get("user")
+        if user is not None:
+            identity.become(identity.JobUser.from_json(user))
         claim = request.get("claim")
         if claim and not _claim(str(claim)):
             os._exit(CLAIM_LOST_EXIT)
@@ -193,11 +207,6 @@ def _child(request: dict[str, Any], status_w: int) -> None:
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
-        log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        null_fd = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null_fd, 0)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
         if status_w != STATUS_FD:
             os.dup2(status_w, STATUS_FD)
         os.closerange(STATUS_FD + 1, 65536)  # the protocol pipes, other children's pipes
@@ -250,6 +259,7 @@ class ForkServer:
         on_message: Called on a reader thread with each reply, and with ``{"op": "eof"}`` when
             the fork server has exited.
         python: The interpreter to run it with.
+        cwd: Its working directory (default: this process's).
     """
 
     def __init__(
@@ -258,6 +268,7 @@ class ForkServer:
         on_message: Callable[[dict[str, Any]], None],
         *,
         python: str = sys.executable,
+        cwd: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._on_message = on_message
@@ -268,6 +279,7 @@ class ForkServer:
             start_new_session=True,
             close_fds=True,
             env=scrubbed_environment(),  # its children are jobs: no server settings
+            cwd=cwd,
         )
         self._stdin: IO[bytes] = self.process.stdin  # type: ignore[assignment]
         self._stdout: IO[bytes] = self.process.stdout  # type: ignore[assignment]

@@ -18,6 +18,12 @@ Life of an attempt (docs/executors.md tells users the same):
    error) / STOPPED; a stop, a timeout or a missed heartbeat requested by this executor takes
    precedence; no result at all is a FAILED with the exit code or signal.
 
+With a job user (``--job-user``, :mod:`tideflow.executors.identity`), the attempt's process
+becomes that OS user before it runs anything; its working directory, its log and its
+project's data directory are handed to that user, the folders above them are passable by it
+(``0710``), and the executor writes into the working directory only with
+:func:`~tideflow.domain.attempt.write_control_file`.
+
 STOP sends SIGTERM to the attempt's process group and SIGKILL after ``stop_grace`` seconds. A
 job ``timeout`` does the same and ends the attempt FAILED ("timed out after N s"). A heartbeat
 file older than ``heartbeat_timeout`` means a hung process: it is killed at once and FAILED.
@@ -59,7 +65,9 @@ from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.attempt import (
     ATTEMPT_DIR_VARIABLE,
     AttemptFiles,
+    read_control_file,
     write_atomically,
+    write_control_file,
 )
 from tideflow.domain.metadata import JobExecution
 from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
@@ -69,6 +77,12 @@ from tideflow.executors import process
 from tideflow.executors.base import Executor, ExecutorContext, settings_from_options
 from tideflow.executors.environment import RequirementsEnvironments
 from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
+from tideflow.executors.identity import (
+    JOB_DIRECTORIES,
+    hand_over,
+    pass_through,
+    pass_through_below,
+)
 from tideflow.executors.spec import attempt_spec, job_environment
 from tideflow.scheduler import crash
 
@@ -80,6 +94,8 @@ _BOOT = (
     "sys.exit(getattr(importlib.import_module(m), f)(sys.argv[2]))"
 )
 """How a cold (exec'd) interpreter calls the runtime entry point."""
+MAX_PLAN_BYTES = 256 << 20
+"""The largest ``plan.json`` re-read after a restart (it is in the job's folder)."""
 
 
 @dataclass(frozen=True)
@@ -172,14 +188,23 @@ class LocalExecutor(Executor):
     supports_stop = True
     supports_reattach = True
     supports_requirements = True
+    supports_job_user = True
 
     def __init__(self, context: ExecutorContext) -> None:
         super().__init__(context)
         self.settings = LocalSettings.from_options(context.options)
         self.home = Path(context.home)
+        self.job_user = context.job_user
+        if self.job_user is not None:
+            pass_through(self.home, self.job_user)
+            for name in JOB_DIRECTORIES:
+                (self.home / name).mkdir(parents=True, exist_ok=True)
+                pass_through(self.home / name, self.job_user)
         self.host = socket.gethostname()
         self.environments = RequirementsEnvironments(
-            self.home / "envs", installer_args=self.settings.installer_args
+            self.home / "envs",
+            installer_args=self.settings.installer_args,
+            job_user=self.job_user,
         )
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -362,10 +387,18 @@ class LocalExecutor(Executor):
                 f"engine {job.engine!r} has no runtime the local executor can run", field="engine"
             )
         workdir = attempt.files.workdir
+        user = self.job_user
         shutil.rmtree(workdir, ignore_errors=True)  # half-prepared by a crashed instance
-        workdir.mkdir(parents=True)
-        attempt.log.parent.mkdir(parents=True, exist_ok=True)
-        attempt.log.touch()
+        if user is not None:  # the folders above are made passable, never writable, by it
+            pass_through_below(self.home / "work", workdir.parent, user)
+            pass_through_below(self.home / "logs" / "jobs", attempt.log.parent, user)
+            workdir.mkdir(mode=0o700)
+            attempt.log.touch(mode=0o600)
+            hand_over(attempt.log, user)
+        else:
+            workdir.mkdir(parents=True)
+            attempt.log.parent.mkdir(parents=True, exist_ok=True)
+            attempt.log.touch()
         workflows = self.context.workflows
         snapshot = workflows.get_snapshot(command.project, command.snapshot_id)
         if snapshot.code_sha256:
@@ -386,6 +419,9 @@ class LocalExecutor(Executor):
             "env": env,
             "claim": str(attempt.files.spawned),
         }
+        if user is not None:  # from here on it is the job's: written only link-proof
+            hand_over(workdir, user)
+            request["user"] = user.to_json()
         requirements = workdir / REQUIREMENTS
         if requirements.exists():
             python = self.environments.ensure(requirements, log=attempt.log)
@@ -406,7 +442,10 @@ class LocalExecutor(Executor):
         return self._runtimes[engine]
 
     def _start_fork_server(self) -> ForkServer:
-        return ForkServer(self._preload, self._on_message)
+        # With a job user, not the server's working directory: it is first on the fork
+        # server's sys.path, and the job user must not be able to put modules there.
+        cwd = "/" if self.job_user is not None else None
+        return ForkServer(self._preload, self._on_message, cwd=cwd)
 
     def _fork_server(self) -> ForkServer:
         with self._lock:
@@ -451,7 +490,7 @@ class LocalExecutor(Executor):
             attempt.spawned_at = time.monotonic()
             if attempt.timeout:
                 attempt.deadline = attempt.spawned_at + attempt.timeout
-        write_atomically(
+        write_control_file(
             attempt.files.launch,
             json.dumps(
                 {
@@ -560,7 +599,7 @@ class LocalExecutor(Executor):
         if attempt.pid is None:
             return  # not spawned yet: _prepare / _on_spawned act on stop_reason
         with contextlib.suppress(OSError):
-            write_atomically(attempt.files.stop, json.dumps({"reason": attempt.stop_reason}))
+            write_control_file(attempt.files.stop, json.dumps({"reason": attempt.stop_reason}))
         attempt.state = _State.STOPPING
         if graceful:
             process.signal_group(attempt.pid, signal.SIGTERM)
@@ -654,8 +693,9 @@ class LocalExecutor(Executor):
             if not files.spec.exists():
                 continue  # not launched by a local executor on this home
             timeout = None
-            with contextlib.suppress(OSError, TideflowError, KeyError):
-                timeout = WorkflowPlan.from_json(files.plan.read_text()).job(job.job).timeout
+            with contextlib.suppress(OSError, ValueError, TideflowError, KeyError):
+                plan = read_control_file(files.plan, limit=MAX_PLAN_BYTES)
+                timeout = WorkflowPlan.from_json(plan).job(job.job).timeout
             with self._lock:
                 if command.job_execution_id in self._attempt_ids():
                     continue
@@ -671,6 +711,11 @@ class LocalExecutor(Executor):
         """Watch an attempt launched earlier (by pid), or end it if its process is gone."""
         pid = int(job.pid or launched.get("pid") or 0) or None
         started = launched.get("started")
+        user = self.job_user
+        if user is not None and pid is not None and process.owner(pid) != user.uid:
+            # launch.json is in the job's folder: a job may have forged the pid to have this
+            # executor signal someone else's processes. Not the job user's: not ours.
+            pid = None
         attempt.reported = job.status
         if job.status is JobStatus.INIT and pid is not None:
             # Before the supervisor can see the pid: were the process found gone first, its end

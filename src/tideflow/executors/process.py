@@ -29,6 +29,14 @@ def start_time(pid: int) -> int | None:
     return int(fields[19]) if fields is not None and len(fields) > 19 else None
 
 
+def owner(pid: int) -> int | None:
+    """The uid process ``pid`` runs as, or ``None`` if unknown (gone, or no ``/proc``)."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
 def is_alive(pid: int, started: int | None = None) -> bool:
     """Whether ``pid`` runs (not a zombie) and, if ``started`` is given, is that same process."""
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from tideflow.domain.attempt import AttemptSpec
 from tideflow.domain.scheduling import JobCommand
 from tideflow.executors.base import ExecutorContext
+from tideflow.executors.identity import hand_over, pass_through
 from tideflow.settings import (
     DATA_DIR_VARIABLE,
     PROJECT_VARIABLE,
@@ -68,10 +69,16 @@ def project_data_dir(context: ExecutorContext, project: str) -> Path:
     """``<home>/data/<project>``, made if missing: where the project's jobs hand files over.
 
     It is the one place under the home that jobs are given; the database, blobs, tokens and
-    the rest stay the server's.
+    the rest stay the server's. With a job user (``--job-user``) the directory is that user's
+    (with what it holds, when it was made before), and ``data/`` is passable but not listable.
     """
     path = context.home / DATA_DIR / project
     path.mkdir(parents=True, exist_ok=True)
+    user = context.job_user
+    if user is not None:
+        pass_through(path.parent, user)
+        if path.lstat().st_uid != user.uid:
+            hand_over(path, user)
     return path
 
 

@@ -3,6 +3,10 @@
 Shutdown is graceful: the health check turns 503, gRPC stops accepting calls and gives
 in-flight ones ``grace`` seconds, listeners are closed, HTTP stops, the store is released.
 
+Before anything else, start resolves ``--job-user`` (refusing a server that is not root),
+makes the home private (:mod:`tideflow.server.home`) and checks, as the job user, that it can
+run jobs: a server that could not run them does not start.
+
 Threads: gRPC runs each call on a pool thread, and an open ``Listen`` stream keeps its thread
 until it ends. The pool therefore has :data:`RPC_WORKERS` threads for every other call plus one
 per allowed stream (``max_listeners``), and the Notification servicer refuses streams over that
@@ -26,6 +30,7 @@ import grpc
 from tideflow._version import __version__
 from tideflow.client.services import Services, local_services
 from tideflow.errors import UnavailableError
+from tideflow.executors.identity import JobUser, check_job_user, resolve_job_user
 from tideflow.metadata.access import AccessService
 from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
@@ -45,6 +50,7 @@ from tideflow.rpc.v1 import (
 from tideflow.scheduler.runtime import Scheduler
 from tideflow.server.config import ServerConfig
 from tideflow.server.executors import ServerExecutors
+from tideflow.server.home import private_database, private_file, secure_home
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
 from tideflow.store import Store
@@ -105,9 +111,22 @@ class TideflowServer:
         return f"{scheme}://{self.config.host}:{self.grpc_port}"
 
     def start(self) -> None:
-        """Open the store (migrating an empty one), then serve gRPC and HTTP."""
+        """Open the store (migrating an empty one), then serve gRPC and HTTP.
+
+        Raises:
+            FailedPreconditionError: ``job_user`` is set and the server is not root, or that
+                user cannot run this server's Python.
+            InvalidArgumentError: ``job_user`` names no unprivileged OS user.
+        """
         config = self.config
+        job_user: JobUser | None = None
+        if config.job_user is not None:
+            job_user = resolve_job_user(config.job_user)
+        secure_home(config, job_user)
+        if job_user is not None:
+            check_job_user(job_user, config.home)
         store = Store.open(config.db_url)
+        private_database(config.db_url)  # created just now, or its -wal / -shm
         self._services = services = local_services(
             store, owns_store=True, blob_url=config.blob_root, home=config.home
         )
@@ -159,6 +178,7 @@ class TideflowServer:
                 options=config.executor_options,
                 metrics=services.metrics,
                 lineage=services.lineage,
+                job_user=job_user,
             )
             self._executors.start()
         self._start_http()
@@ -314,7 +334,10 @@ class TideflowServer:
 
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write ``path`` whole or not at all, ``0600`` (it names the store)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
+    tmp.unlink(missing_ok=True)  # an old one may have another mode
+    with open(private_file(tmp), "w") as out:
+        out.write(json.dumps(data, indent=2))
     tmp.replace(path)

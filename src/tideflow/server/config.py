@@ -36,6 +36,8 @@ class ServerConfig:
             the pool has this many threads for streams on top of those kept for other calls.
         executor_options: Per executor name, its ``ExecutorContext.options`` (``--ray-address``
             becomes ``{"ray": {"address": ...}}``).
+        job_user: The unprivileged OS user local jobs run as (``--job-user``; the server must
+            run as root); ``None`` runs them as the server's own user.
     """
 
     db_url: str
@@ -52,6 +54,7 @@ class ServerConfig:
     grace: float = 5.0
     max_listeners: int = DEFAULT_MAX_LISTENERS
     executor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    job_user: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:

@@ -11,18 +11,28 @@ same ``$TIDEFLOW_HOME`` re-attaches to them.
 ``$TIDEFLOW_EXECUTORS`` (comma-separated names; empty for none) chooses which executors a server
 runs, every registered one by default. Tests that play the executor themselves (setting job statuses by
 hand) start their server with it empty.
+
+With a job user (``--job-user``), an executor that cannot run its jobs as that user
+(``supports_job_user`` false: Ray, Spark and Flink start drivers, and by default clusters, as the
+server's own user) is replaced by one that fails each of its jobs saying why: a job must never
+get root's privileges by asking for another platform.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.scheduling import JobCommand
-from tideflow.executors.base import ExecutorContext, default_registry
+from tideflow.domain.status import JobStatus
+from tideflow.errors import IllegalTransitionError
+from tideflow.executors.base import Executor, ExecutorContext, default_registry
+from tideflow.executors.identity import JobUser
 from tideflow.executors.loop import CommandLoop
 from tideflow.metadata import LineageService, MetricService, WorkflowService
 from tideflow.metadata.access import AccessService
@@ -69,6 +79,7 @@ class ServerExecutors:
         options: Per executor name, its options.
         metrics: Where executors record engine jobs' metrics.
         lineage: Where executors record engine jobs' lineage.
+        job_user: The OS user jobs run as; executors that cannot do that refuse their jobs.
     """
 
     def __init__(
@@ -83,6 +94,7 @@ class ServerExecutors:
         options: Mapping[str, Mapping[str, Any]] | None = None,
         metrics: MetricService | None = None,
         lineage: LineageService | None = None,
+        job_user: JobUser | None = None,
     ) -> None:
         self.loops: list[CommandLoop] = []
         for name in executor_names() if names is None else names:
@@ -95,8 +107,13 @@ class ServerExecutors:
                 options=(options or {}).get(name, {}),
                 metrics=metrics,
                 lineage=lineage,
+                job_user=job_user,
             )
-            executor = default_registry.create(name, context)
+            executor: Executor
+            if job_user is not None and not default_registry.get(name).supports_job_user:
+                executor = refusing_executor(name, job_user, context)
+            else:
+                executor = default_registry.create(name, context)
             self.loops.append(CommandLoop(scheduler, executor))
 
     def start(self) -> None:
@@ -109,3 +126,38 @@ class ServerExecutors:
         """Stop taking commands; running jobs keep running."""
         for loop in self.loops:
             loop.stop()
+
+
+class _RefusingExecutor(Executor):
+    """Stands in for an executor that cannot run jobs as the job user: fails them, saying why."""
+
+    reason = ""
+
+    def launch(self, command: JobCommand, plan: WorkflowPlan) -> None:
+        """Fail the job: it would run as the server's user."""
+        log.warning("refused job execution %s: %s", command.job_execution_id, self.reason)
+        try:
+            self.fail(command, self.reason)
+        except IllegalTransitionError:  # it was stopped meanwhile
+            self.context.on_command_done(command.command_id)
+
+    def stop(self, command: JobCommand) -> None:
+        """Nothing runs: a job not yet failed is stopped."""
+        with contextlib.suppress(IllegalTransitionError):  # it was refused already
+            self.context.executions.set_job_status(
+                command.project, command.job_execution_id, JobStatus.STOPPED
+            )
+        self.context.on_command_done(command.command_id)
+
+
+def refusing_executor(name: str, job_user: JobUser, context: ExecutorContext) -> Executor:
+    """An executor named ``name`` that fails every job it is given, naming ``--job-user``."""
+    reason = (
+        f"this server runs jobs as the OS user {job_user.name} (--job-user), and the {name} "
+        f"executor cannot: it would run the job's code as the server's own user, so it "
+        f"refuses {name} jobs. Run them on a server without --job-user"
+    )
+    refusing: type[_RefusingExecutor] = type(
+        f"Refusing{name.title()}Executor", (_RefusingExecutor,), {"name": name, "reason": reason}
+    )
+    return refusing(context)

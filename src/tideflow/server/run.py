@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import io
 import logging
+import os
 import signal
 import sys
 from logging.handlers import RotatingFileHandler
@@ -13,11 +15,22 @@ from tideflow.server.app import TideflowServer
 from tideflow.server.config import ServerConfig
 
 
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """A rotating log whose files are created ``0600``, whatever the umask."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)  # one made before, with the umask's mode
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def configure_logging(config: ServerConfig, *, to_stderr: bool) -> None:
-    """Log to ``logs/server.log`` (rotated), and to stderr in the foreground."""
-    config.log_dir.mkdir(parents=True, exist_ok=True)
+    """Log to ``logs/server.log`` (rotated, ``0600``), and to stderr in the foreground."""
+    config.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handlers: list[logging.Handler] = [
-        RotatingFileHandler(config.log_dir / "server.log", maxBytes=10_000_000, backupCount=5)
+        PrivateRotatingFileHandler(
+            config.log_dir / "server.log", maxBytes=10_000_000, backupCount=5
+        )
     ]
     if to_stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
