@@ -100,6 +100,9 @@ class Dispatcher:
         self._passed = 0
         """The offset of the last event passed over whose offset is not committed (0: none)."""
         self._passed_since = 0.0
+        self._direct = False
+        """Skip the look: the last batch handled reached something."""
+        self._reached = False
 
     # -- one batch -----------------------------------------------------------------------------
 
@@ -113,23 +116,26 @@ class Dispatcher:
         Most events of a busy server reach nothing, and a write transaction per event queued
         every sender behind the dispatcher for SQLite's one write lock. Passing over is safe:
         handling such a batch changes nothing, so after a crash it is read again and passed
-        over again -- as if the dispatcher had been slower.
+        over again -- as if the dispatcher had been slower. While batches do reach something
+        (a scheduler under load), the look is skipped.
         """
         size = limit or self._config.batch_size
         if self._position is None:
             self._position = self._store.run(
                 lambda c: committed_offset(c, ALL_NAMESPACES, CONSUMER), write=False
             )
-        count, last_offset, reach = self._probe(self._position, size)
-        if not count:
-            return 0
-        if not reach:
-            self._passed = self._position = last_offset
-            if not self._passed_since:
-                self._passed_since = time.monotonic()
-            return count
+        if not self._direct:
+            count, last_offset, reach = self._probe(self._position, size)
+            if not count:
+                return 0
+            if not reach:
+                self._passed = self._position = last_offset
+                if not self._passed_since:
+                    self._passed_since = time.monotonic()
+                return count
         effects = Effects()
         last = [0]
+        self._reached = False
 
         def work(c: Connection) -> int:
             nonlocal effects
@@ -153,6 +159,9 @@ class Dispatcher:
 
         handled = self._store.run(work)
         self._position = last[0]
+        # While batches reach something, go straight to the transaction (the look would only
+        # add a read); after one that reached nothing, look first again.
+        self._direct = self._reached
         if handled:
             self._passed, self._passed_since = 0, 0.0
             crash.reach("dispatch.after_commit")
@@ -184,6 +193,7 @@ class Dispatcher:
     def _handle(self, actor: Actor, event: Event) -> None:
         raw = event.context.get("execution_id")
         if raw is not None:
+            self._reached = True
             try:
                 execution_id = int(raw)
             except (TypeError, ValueError):
@@ -191,8 +201,10 @@ class Dispatcher:
             self._deliver(actor, event, execution_id)
             return
         for execution_id in actor.scheduling.routed(event.namespace, event.key):
+            self._reached = True
             self._deliver(actor, event, execution_id)
         for workflow_id, snapshot_id in actor.scheduling.triggered(event.namespace, event.key):
+            self._reached = True
             self._trigger(actor, event, workflow_id, snapshot_id)
 
     def _deliver(self, actor: Actor, event: Event, execution_id: int) -> None:
