@@ -178,8 +178,13 @@ def test_the_concurrency_limit_holds_extra_jobs_back(
     wait_until(lambda: sum((tmp_path / n).exists() for n in "abc") == 2, what="two jobs to run")
     assert rig.executor is not None
     wait_until(lambda: len(rig.executor.queued()) == 1, what="one job to wait")
-    waiting = [s for s in starts if rig.job(s).status is JobStatus.INIT]
-    assert len(waiting) == 1
+
+    def one_waiting() -> list[Any] | None:
+        waiting = [s for s in starts if rig.job(s).status is JobStatus.INIT]
+        return waiting if len(waiting) == 1 else None
+
+    # A running job's processor may open before its STARTING is committed: wait for that.
+    waiting = wait_until(one_waiting, what="exactly one job still INIT")
     assert not (tmp_path / waiting[0].job).exists()
 
     release.touch()

@@ -219,11 +219,11 @@ def test_the_watcher_stops_when_the_last_listener_closes(store_url: str, project
 
 def test_the_sqlite_probe_changes_when_another_connection_commits(tmp_path) -> None:
     """The watcher reads the counter only when the probe moves: a commit must move it."""
-    from tideflow.notification.watchers import _sqlite_probe
+    from tideflow.notification.watchers import sqlite_probe
 
     url = f"sqlite:///{tmp_path / 'probe.db'}"
     with Store.open(url) as watched, Store.open(url) as writer:
-        probe = _sqlite_probe(watched)
+        probe = sqlite_probe(watched)
         assert probe is not None
         for i in range(5):
             before = probe()
