@@ -7,6 +7,7 @@ commit order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,22 @@ WILDCARD = "*"
 def job_event_key(workflow: str, job: str) -> str:
     """The key of a job's ``JOB_STATUS_CHANGED`` events: ``<workflow>.<job>``."""
     return f"{workflow}.{job}"
+
+
+def model_version_of(event: Event | None, model: str) -> int | None:
+    """The version of ``model`` that a model-version event names, else ``None``.
+
+    A model-version event (``MODEL_GENERATED`` ...) has the model as its key and JSON
+    ``{model, version, status, previous}`` as its value; a validator reads the version it was
+    started for from ``ctx.trigger`` with this. ``None`` for no event or any other event.
+    """
+    if event is None or event.key != model:
+        return None
+    try:
+        value = json.loads(event.value)
+        return int(value["version"]) if value.get("model") == model else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)

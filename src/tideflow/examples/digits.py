@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import tideflow as tide
+from tideflow.domain.events import model_version_of
 
 __all__ = [
     "MODEL",
@@ -113,14 +114,7 @@ def triggered_version(ctx: tide.JobContext, model: str) -> int | None:
     ``None`` when nothing fired (a manual start) or the trigger is not a model version event of
     ``model`` (whose value is JSON ``{model, version, status, previous}``).
     """
-    event = ctx.trigger
-    if event is None or event.key != model:
-        return None
-    try:
-        value = json.loads(event.value)
-        return int(value["version"]) if value.get("model") == model else None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return model_version_of(ctx.trigger, model)
 
 
 def deployed_version(ctx: tide.JobContext, model: str) -> int | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import tideflow as tide
+from tideflow.domain.events import model_version_of
 from tideflow.domain.lineage import LineageRef
 from tideflow.examples.ad_ctr.market import MARKET, auc, is_holdout, log_loss
 from tideflow.examples.ad_ctr.model import CtrModel
@@ -451,7 +452,7 @@ class Validator(tide.Processor):
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """Judge what waits; return the verdicts (version, status, reason, metrics)."""
-        started_for = _trigger_version(ctx)
+        started_for = model_version_of(ctx.trigger, MODEL)
         rows = self._holdout(ctx)
         verdicts: list[dict[str, Any]] = []
         if started_for is not None:
@@ -610,15 +611,3 @@ def latest_monitor_event(ctx: tide.JobContext, *, after_offset: int) -> Any | No
                 found = event
         if (cursor := page.next_cursor) is None:
             return found
-
-
-def _trigger_version(ctx: tide.JobContext) -> int | None:
-    """The version of ``ctr`` the attempt was started for (its ``MODEL_GENERATED`` trigger)."""
-    event = ctx.trigger
-    if event is None or event.key != MODEL:
-        return None
-    try:
-        value = json.loads(event.value)
-        return int(value["version"]) if value.get("model") == MODEL else None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
