@@ -54,9 +54,9 @@ log = logging.getLogger(__name__)
 CONTEXT_KEY = "context"
 """The key of an event's context that names the context a ``per_context`` execution serves."""
 SKIP_AFTER_FAILURES = 5
+"""A single event whose handling fails this many times in a row is logged and skipped."""
 PASSED_COMMIT_INTERVAL = 1.0
 """Seconds the offset of events that reached nothing may stay uncommitted (see run_once)."""
-"""A single event whose handling fails this many times in a row is logged and skipped."""
 
 
 def context_string(event: Event) -> str | None:
