@@ -17,7 +17,7 @@ import pytest
 
 from tideflow.domain.attempt import AttemptFiles, write_control_file
 from tideflow.executors.base import ExecutorContext
-from tideflow.executors.environment import _seal
+from tideflow.executors.local.environment import _seal
 from tideflow.executors.identity import JobUser
 from tideflow.server.app import _write_atomically
 from tideflow.server.config import ServerConfig

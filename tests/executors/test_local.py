@@ -354,7 +354,7 @@ def test_a_spawn_whose_reply_was_lost_is_adopted_not_run_again(
 def test_a_twin_spawned_for_a_claimed_attempt_runs_nothing(tmp_path: Path) -> None:
     import queue
 
-    from tideflow.executors.forkserver import CLAIM_LOST_EXIT, ForkServer
+    from tideflow.executors.local.forkserver import CLAIM_LOST_EXIT, ForkServer
 
     replies: queue.Queue[dict[str, Any]] = queue.Queue()
     server = ForkServer([], replies.put)

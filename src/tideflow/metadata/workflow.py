@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -522,11 +523,14 @@ class ExecutionService:
         pid: int | None = None,
         external_id: str | None = None,
         sender: str = SENDER,
+        at: datetime | None = None,
     ) -> JobExecution:
         """Move a job execution to ``status`` and append its JOB_STATUS_CHANGED event.
 
         The other arguments, when given, are stored with the change (exit information, where
-        the job runs and logs).
+        the job runs and logs). ``at`` is when the change happened, if it was earlier than now
+        (an attempt that ended while the server was down): stored as the start or end time,
+        never later than now.
 
         Raises:
             NotFoundError: No such job execution.
@@ -551,6 +555,8 @@ class ExecutionService:
             job = repo.get_job(project, job_execution_id)
             allowed = JOB_TRANSITIONS[job.status]
             now = utcnow()
+            if at is not None:
+                now = min(now, at if at.tzinfo is not None else at.replace(tzinfo=UTC))
             values = {**extra, "status": wanted.value}
             if wanted is JobStatus.RUNNING:
                 values["start_time"] = now

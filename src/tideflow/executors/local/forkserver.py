@@ -2,7 +2,7 @@
 
 A fresh interpreter starts in ~12 ms, but importing grpc, cloudpickle and Tideflow's runtime
 costs over 100 ms more; forking a process that has already imported them costs ~2 ms. So the
-local executor starts one fork server (``python -m tideflow.executors.forkserver MODULE...``)
+local executor starts one fork server (``python -m tideflow.executors.local.forkserver MODULE...``)
 which imports the named modules once and then forks a child per job. The server process itself
 is never forked: it runs threads (gRPC, HTTP), and forking a threaded process is unsafe. The
 fork server is single-threaded.
@@ -13,7 +13,9 @@ Protocol: JSON lines. The executor writes requests to the fork server's stdin::
      "entry": "module:function", "arg": DIR}          # fork, then call function(arg)
     {"op": "spawn", ..., "argv": [PYTHON, ...]}       # fork, then exec argv (another venv)
     (optional in both: "claim": FILE -- the child first creates FILE with O_EXCL and its pid,
-    and exits with CLAIM_LOST_EXIT, running nothing, if FILE exists; "user": {...} -- the
+    and exits with CLAIM_LOST_EXIT, running nothing, if FILE exists; "exit": FILE -- the
+    child stays as the job's watcher and writes the job's exit code and end time to FILE,
+    which outlive the fork server; "user": {...} -- the
     child becomes that OS user (:mod:`tideflow.executors.identity`) right after opening its
     log, before it claims, changes directory, imports or execs anything)
 
@@ -39,6 +41,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import IO, Any
@@ -207,6 +210,9 @@ def _child(request: dict[str, Any], status_w: int) -> None:
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
+        exit_file = request.get("exit")
+        if exit_file:
+            _watch_exit(str(exit_file))  # the job continues in a child
         if status_w != STATUS_FD:
             os.dup2(status_w, STATUS_FD)
         os.closerange(STATUS_FD + 1, 65536)  # the protocol pipes, other children's pipes
@@ -232,6 +238,44 @@ def _child(request: dict[str, Any], status_w: int) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _watch_exit(path: str) -> None:
+    """Fork the job off and stay as its watcher: write how it ended to ``path``, then mirror it.
+
+    The job's exit status would otherwise be lost when the fork server is gone (the Tideflow
+    server stopped or crashed): the job is re-parented to init, and a re-attached executor
+    sees only that the pid vanished. The watcher is in the job's session (a STOP's signal to
+    the group reaches both; it ignores SIGTERM and SIGINT, so it outlives a graceful stop to
+    record it), writes ``{"returncode", "time"}``, and exits the way the job did, so the fork
+    server's own report is unchanged. Returns in the job's process only.
+    """
+    pid = os.fork()
+    if pid == 0:
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    code = 1
+    try:
+        os.closerange(3, 65536)  # the status pipe, the fork server's protocol pipes
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            fd = os.open(path + ".tmp", flags, 0o644)
+            with os.fdopen(fd, "w") as out:
+                json.dump({"returncode": code, "time": time.time()}, out)
+            os.replace(path + ".tmp", path)
+    finally:
+        if code < 0:
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
+        os._exit(code if code >= 0 else 1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -273,7 +317,7 @@ class ForkServer:
         self._lock = threading.Lock()
         self._on_message = on_message
         self.process = subprocess.Popen(
-            [python, "-m", "tideflow.executors.forkserver", *preload],
+            [python, "-m", "tideflow.executors.local.forkserver", *preload],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,
