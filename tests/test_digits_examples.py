@@ -46,14 +46,24 @@ def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProc
     )
 
 
+def diagnosis(home: Path) -> str:
+    """What the execution and the server say, for a run that did not end well."""
+    shown = tideflow("execution", "show", "1", home=home, timeout=60)
+    server_log = home / "logs" / "server.log"
+    tail = server_log.read_text(errors="replace")[-6000:] if server_log.exists() else ""
+    return f"\n--- execution 1 ---\n{shown.stdout}{shown.stderr}\n--- server log ---\n{tail}"
+
+
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
 def test_tideflow_run_ends_finished_with_every_job_finished(example: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     try:
+        # Well under the test's own timeout, so that a run that hangs says where.
         run = tideflow(
             "run", f"examples/{example}/workflow.py", "--timeout", "180", home=home, timeout=240
         )
-        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.returncode == 0, run.stdout + run.stderr + diagnosis(home)
         assert f"workflow {EXAMPLES[example]}" in run.stdout
         assert "FINISHED" in run.stdout
 

@@ -7,6 +7,7 @@ Every Scheduler Service RPC added for executions and jobs is called through the 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,11 @@ def test_stop_job_ends_a_running_attempt_and_follow_logs_sees_it_through(
 
     follower = threading.Thread(target=follow)
     follower.start()
+    # RUNNING means its processors are open; the stop must come once the job has printed.
+    deadline = time.monotonic() + WAIT
+    while "holding" not in "".join(pieces):
+        assert time.monotonic() < deadline, "the job never printed"
+        time.sleep(0.02)
     stopping = client.jobs.stop(run.execution_id, "hold")
     assert stopping is not None
     assert stopping.attempt == 1

@@ -188,3 +188,17 @@ class Environment:
         seen = {"environ": dict(os.environ), "data_dir": str(data_dir), "cwd": os.getcwd()}
         Path(self.path).write_text(json.dumps(seen))
         return None
+
+
+class ExitWhenReleased:
+    """Announces it started, waits for ``release``, then exits at once with ``code``."""
+
+    def __init__(self, started, release, code):
+        self.started = started
+        self.release = release
+        self.code = code
+
+    def process(self, ctx, inputs):
+        Path(self.started).touch()
+        _wait_for(self.release)
+        os._exit(self.code)

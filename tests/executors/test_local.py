@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +236,31 @@ def test_a_job_gone_while_the_executor_was_down_is_failed(
 
     job = rig.wait_status(start, JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED)
     assert job.error == "the job's process is gone and left no result"
+
+
+def test_a_job_that_ends_while_the_executor_is_down_keeps_its_exit_code_and_end_time(
+    rig: Rig, steps: Any, tmp_path: Path
+) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    with tide.workflow("wf") as wf, tide.job("exits"):
+        tide.read_dataset("raw", processor=steps.ExitWhenReleased(str(started), str(release), 3))
+    start = rig.start_job(wf, "exits")
+    job = rig.wait_status(start, JobStatus.RUNNING)
+    rig.stop()  # the server is down from here on
+    release.touch()
+    wait_until(lambda: not is_alive(job.pid), what="the job to exit")
+    exited_by = datetime.now(UTC)
+
+    rig.start()
+
+    job = rig.wait_status(start, JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED)
+    assert job.status is JobStatus.FAILED
+    assert job.exit_code == 3
+    assert job.error == "the job's process exited with code 3"
+    assert job.end_time is not None
+    assert job.start_time is not None
+    # Its own end, not the time the restarted executor noticed it.
+    assert job.start_time <= job.end_time <= exited_by
 
 
 def test_context_shortcuts_reach_the_server(rig: Rig, steps: Any) -> None:
