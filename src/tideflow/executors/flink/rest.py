@@ -120,6 +120,18 @@ class FlinkRest:
         ready = bool(vertices) and all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
         return str(answer.get("state")), ready
 
+    def job_end_time(self, job_id: str) -> float | None:
+        """When the job ended (seconds since the epoch), or None if it did not or is unknown.
+
+        Raises:
+            FlinkRestError: The cluster is unreachable.
+        """
+        answer = self._job(job_id)
+        end = None if answer is None else answer.get("end-time")
+        if not isinstance(end, int | float) or isinstance(end, bool) or end <= 0:
+            return None
+        return float(end) / 1000.0
+
     def job_metrics(self, job_id: str) -> dict[str, int] | None:
         """Records and bytes the job's tasks read and wrote, summed over its vertices.
 
