@@ -259,3 +259,39 @@ def test_cli_submit_of_a_broken_workflow_prints_the_problems(
         app, ["workflow", "list", "--server", server.url, "--project", project, "--json"]
     )
     assert json.loads(listed.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("sys.exit(3)", "exit code 3)"),
+        ("sys.exit('no GPU here')", "exit code 1 (no GPU here))"),
+        ("sys.exit()", "exit code 0)"),
+    ],
+)
+def test_cli_submit_of_a_file_that_exits_says_so_and_stores_nothing(
+    server: TideflowTestServer, tmp_path: Path, project: str, body: str, said: str
+) -> None:
+    import subprocess
+    import sys
+
+    flow = tmp_path / "exits.py"
+    flow.write_text(f"import sys\n\nimport tideflow as tide\n\n{body}\n")
+    target = ["--server", server.url, "--project", project]
+    result = subprocess.run(
+        [sys.executable, "-m", "tideflow", "workflow", "submit", str(flow), *target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    message = " ".join(result.stderr.split())  # Rich wraps long lines
+    assert f"running '{flow}' called sys.exit ({said}" in message
+    assert "must not exit" in message
+    listed = subprocess.run(
+        [sys.executable, "-m", "tideflow", "workflow", "list", *target, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(listed.stdout) == []

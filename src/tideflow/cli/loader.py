@@ -22,7 +22,9 @@ def load_workflows(path: str | Path) -> list[Workflow]:
 
     Raises:
         InvalidArgumentError: The file does not exist or declares no workflow.
-        UserCodeError: The file raised while running (the user's exception is chained).
+        UserCodeError: The file raised while running (the user's exception is chained), or
+            called ``sys.exit`` (a ``SystemExit`` is never let through: it would end the
+            process with the file's exit code and no message).
     """
     file = Path(path).resolve()
     if not file.is_file():
@@ -42,15 +44,12 @@ def load_workflows(path: str | Path) -> list[Workflow]:
     with collect_workflows() as found:
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # the user's file: keep its traceback, name the file
+        except (Exception, SystemExit) as exc:  # the user's file: keep its traceback, name it
             import traceback
 
             del sys.modules[module_name]
             cloudpickle.unregister_pickle_by_value(module)
-            raise UserCodeError(
-                f"running {str(path)!r} raised {type(exc).__name__}: {exc}",
-                user_traceback=traceback.format_exc(),
-            ) from exc
+            raise UserCodeError(_failure(path, exc), user_traceback=traceback.format_exc()) from exc
         finally:
             sys.path.remove(str(file.parent))
     declared = list(found)
@@ -63,6 +62,22 @@ def load_workflows(path: str | Path) -> list[Workflow]:
             field="file",
         )
     return declared
+
+
+def _failure(path: str | Path, exc: BaseException) -> str:
+    """What went wrong running ``path``: the exception, or the exit it asked for."""
+    if isinstance(exc, SystemExit):
+        # ``sys.exit`` in a workflow file would otherwise end the CLI (or the server that
+        # loads it) with the file's code and no word about why.
+        code = exc.code
+        said = "" if code is None or isinstance(code, int) else f" ({code})"
+        status = 1 if said else int(code or 0)
+        return (
+            f"running {str(path)!r} called sys.exit (exit code {status}{said}): a workflow "
+            "file is imported to find its workflows and must not exit; put a script's entry "
+            'point under `if __name__ == "__main__":`'
+        )
+    return f"running {str(path)!r} raised {type(exc).__name__}: {exc}"
 
 
 def select_workflow(workflows: list[Workflow], name: str | None) -> list[Workflow]:
