@@ -148,12 +148,12 @@ class _Live:
         self.stop: str | None = None  # "savepoint" or "cancel": what was asked
         self.stop_sent = False
         self.trigger: str | None = None
-        self.running = False
         self.metrics_at = 0.0
         self.log_offset = 0
         self.lineage_done = False
         self.detail = ""
         self.error: str | None = None
+        self.ended = False
 
 
 class FlinkPlatform(Platform):
@@ -241,58 +241,16 @@ class FlinkPlatform(Platform):
         assert job is not None
         with self._launching:
             self._claim(attempt)
-            environment = self.environment()
-            with open(attempt.log, "ab", buffering=0) as out:
-                writer = _LineWriter(out)
-                address, cluster = self._address(job, writer)
-                flink_home = environment.flink_home()
-                env = (
-                    cluster.env(flink_home)
-                    if cluster is not None
-                    else _remote_env(
-                        environment,
-                        flink_home,
-                        self.home / "engines" / "flink" / "client-conf",
-                        address,
-                    )
-                )
-                workdir = str(attempt.workdir)
-                env["PYTHONUNBUFFERED"] = "1"
-                env["PYTHONPATH"] = workdir
-                argv = [
-                    str(flink_home / "bin" / "flink"),
-                    "run",
-                    "-d",
-                    "-m",
-                    address.split("://", 1)[-1],
-                    "-pyexec",
-                    str(environment.python),
-                    "-pyclientexec",
-                    str(environment.python),
-                    "-pyfs",
-                    workdir,
-                ]
-                savepoint = self._restore_point(attempt, job)
-                if savepoint is not None:
-                    argv += ["-s", savepoint, "--allowNonRestoredState"]
-                    writer.write(f"[tideflow] resuming from savepoint {savepoint}\n")
-                argv += ["-py", str(attempt.files.control / BOOTSTRAP)]
-                writer.write(f"[tideflow] submitting to Flink at {address}: {' '.join(argv)}\n")
-                client = subprocess.Popen(
-                    argv,
-                    cwd=workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            try:
+                client = self._start_client(attempt, job)
+            except BaseException:
+                # No client was started: the attempt may be launched again.
+                self.claim_path(attempt.key).unlink(missing_ok=True)
+                raise
         live = self._live(attempt)
         live.client = client
         live.submitted_at = time.monotonic()
-        attempt.handle.update(
-            address=address, pid=client.pid, pid_started=process.start_time(client.pid)
-        )
+        attempt.handle.update(pid=client.pid, pid_started=process.start_time(client.pid))
         self._save(attempt, live)
         # Reaped on a thread of its own: the client outlives the platform's interest in it
         # (a closed executor, a re-attaching one), and an unreaped Popen warns when collected.
@@ -300,6 +258,56 @@ class FlinkPlatform(Platform):
             target=self._reap, args=(attempt, live, client), name="flink-client-reaper", daemon=True
         ).start()
         return Started(pid=client.pid, host=self.host)
+
+    def _start_client(self, attempt: Attempt, job: PlanJob) -> subprocess.Popen[bytes]:
+        """Flink's client for the attempt, started on the cluster it names."""
+        environment = self.environment()
+        with open(attempt.log, "ab", buffering=0) as out:
+            writer = _LineWriter(out)
+            address, cluster = self._address(job, writer)
+            attempt.handle["address"] = address
+            flink_home = environment.flink_home()
+            env = (
+                cluster.env(flink_home)
+                if cluster is not None
+                else _remote_env(
+                    environment,
+                    flink_home,
+                    self.home / "engines" / "flink" / "client-conf",
+                    address,
+                )
+            )
+            workdir = str(attempt.workdir)
+            env["PYTHONUNBUFFERED"] = "1"
+            env["PYTHONPATH"] = workdir
+            argv = [
+                str(flink_home / "bin" / "flink"),
+                "run",
+                "-d",
+                "-m",
+                address.split("://", 1)[-1],
+                "-pyexec",
+                str(environment.python),
+                "-pyclientexec",
+                str(environment.python),
+                "-pyfs",
+                workdir,
+            ]
+            savepoint = self._restore_point(attempt, job)
+            if savepoint is not None:
+                argv += ["-s", savepoint, "--allowNonRestoredState"]
+                writer.write(f"[tideflow] resuming from savepoint {savepoint}\n")
+            argv += ["-py", str(attempt.files.control / BOOTSTRAP)]
+            writer.write(f"[tideflow] submitting to Flink at {address}: {' '.join(argv)}\n")
+            return subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _claim(self, attempt: Attempt) -> None:
         """Mark the attempt launched before its client exists: it is never submitted twice."""
@@ -371,6 +379,11 @@ class FlinkPlatform(Platform):
     def observe(self, attempt: Attempt) -> Observation:
         """The client until it submitted the job, then the Flink job over the REST API."""
         live = self._live(attempt)
+        seen = self._observe(attempt, live)
+        live.ended = live.ended or seen.ended
+        return seen
+
+    def _observe(self, attempt: Attempt, live: _Live) -> Observation:
         self._read_metric_lines(attempt, live)
         client_done = self._client_exited(attempt, live)
         job_id = self._job_id(attempt)  # after the client's exit: it writes the id first
@@ -398,7 +411,8 @@ class FlinkPlatform(Platform):
             live.error = f"Flink at {address} no longer knows job {job_id}"
             return Observation(ended=True, failure=live.error, external_id=job_id)
         if state in _RUNNING_STATES:
-            if live.running and time.monotonic() >= live.metrics_at:
+            # Also for a job found again already RUNNING (no on_running for it).
+            if tasks_running and time.monotonic() >= live.metrics_at:
                 self._record_job_metrics(attempt, live)
             return Observation(running=tasks_running, external_id=job_id)
         if state not in ("FINISHED", "CANCELED", "FAILED"):
@@ -537,12 +551,9 @@ class FlinkPlatform(Platform):
     # -- hooks ---------------------------------------------------------------------------------
 
     def on_running(self, attempt: Attempt) -> None:
-        """A streaming job's lineage, and the first reading of its counts."""
-        live = self._live(attempt)
-        live.running = True
+        """A streaming job's lineage (its counts were read when its tasks were seen running)."""
         if attempt.handle.get("streaming"):
-            self._record_lineage(attempt, live)
-        self._record_job_metrics(attempt, live)
+            self._record_lineage(attempt, self._live(attempt))
 
     def on_end(self, attempt: Attempt, status: JobStatus) -> None:
         """Flink's account in the log, the final counts, and a finished job's lineage."""
@@ -566,9 +577,15 @@ class FlinkPlatform(Platform):
             self._record_lineage(attempt, live)  # before FINISHED: rules it fires see it
 
     def forget(self, attempt: Attempt) -> None:
-        """Its end is recorded: its claim goes (the supervisor's record says it ended)."""
-        with contextlib.suppress(OSError):
-            self.claim_path(attempt.key).unlink(missing_ok=True)
+        """Its end is recorded: its claim goes -- unless the end was never seen.
+
+        The supervisor also lets go of an attempt whose launch it could not record; its START
+        comes again, and only the claim tells it the client was started.
+        """
+        live = attempt.scratch.get("flink")
+        if isinstance(live, _Live) and live.ended:
+            with contextlib.suppress(OSError):
+                self.claim_path(attempt.key).unlink(missing_ok=True)
 
     # -- metrics and lineage -------------------------------------------------------------------
 
