@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import pytest
 
 import tideflow as tide
 from tests.executors.conftest import Rig, wait_until
+from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.status import JobStatus
+from tideflow.executors.base import job_plan
 from tideflow.executors.process import is_alive
 from tideflow.testing import TideflowTestServer
 
@@ -261,6 +264,39 @@ def test_a_job_that_ends_while_the_executor_is_down_keeps_its_exit_code_and_end_
     assert job.start_time is not None
     # Its own end, not the time the restarted executor noticed it.
     assert job.start_time <= job.end_time <= exited_by
+
+
+@pytest.mark.parametrize("name", ["../../../../../escape", "a/../../../escape", "/abs/escape"])
+def test_a_job_name_that_leaves_the_home_is_failed_and_writes_nothing_outside(
+    rig: Rig, steps: Any, name: str
+) -> None:
+    # The server refuses such names at submit; this is the executor's own line of defence,
+    # for a plan that reached it anyway (a hand-made command and plan).
+    with tide.workflow("wf") as wf, tide.job("noop"):
+        tide.read_dataset("raw", processor=steps.Emit(1))
+    snapshot_id = rig.submit(wf)
+    run = rig.executions.create_execution(rig.project, "wf", snapshot_id=snapshot_id)
+    je = rig.executions.create_job_execution(rig.project, run.execution_id, "noop", attempt=1)
+    command = rig.command(run.execution_id, snapshot_id, name, 1, je.job_execution_id)
+    plan = WorkflowPlan.from_json(
+        rig.client.services.workflows.get_snapshot(rig.project, snapshot_id).plan
+    )
+    (job,) = plan.jobs
+    hostile = replace(plan, jobs=(replace(job, name=name),))
+    before = set(rig.root.parent.iterdir())
+    assert rig.executor is not None
+
+    rig.executor.launch(command, job_plan(hostile, name))
+
+    ended = rig.wait_status(command, JobStatus.FAILED, JobStatus.FINISHED)
+    assert ended.status is JobStatus.FAILED
+    assert ended.error is not None
+    assert name in ended.error
+    assert "outside" in ended.error
+    assert ended.log_uri is None
+    assert set(rig.root.parent.iterdir()) == before
+    assert not list(rig.home.parent.rglob("escape"))
+    assert not Path("/abs/escape").exists()
 
 
 def test_context_shortcuts_reach_the_server(rig: Rig, steps: Any) -> None:

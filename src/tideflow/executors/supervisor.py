@@ -42,6 +42,7 @@ import contextlib
 import enum
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -63,7 +64,7 @@ from tideflow.domain.attempt import (
 from tideflow.domain.metadata import JobExecution
 from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
 from tideflow.domain.status import JobStatus
-from tideflow.errors import IllegalTransitionError, TideflowError
+from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors.base import Executor, ExecutorContext
 from tideflow.executors.identity import hand_over, pass_through_below
 from tideflow.executors.platform import Attempt, Observation, Platform, Started
@@ -277,6 +278,7 @@ class AttemptSupervisor(Executor):
                     entry.stop_reason = entry.stop_reason or record.get("stop_reason")
                 if self._resume(entry, job, record):
                     return
+            self._check_paths(attempt)
             self.platform.check(attempt)
             self._prepare(entry)
             self.platform.prepare(attempt)
@@ -332,6 +334,30 @@ class AttemptSupervisor(Executor):
                 f"{self.name} executor has no record of launching it"
             )
         self._adopt(entry, job, started, record)
+        return True
+
+    def _check_paths(self, attempt: Attempt) -> None:
+        """Refuse an attempt whose names would put its files outside their folders.
+
+        The server validates every name of a plan it stores; this is the second line of
+        defence, for the paths built from them.
+
+        Raises:
+            InvalidArgumentError: The job's name leaves the folder.
+        """
+        if not self._contained(attempt):
+            raise InvalidArgumentError(
+                f"job name {attempt.command.job!r} would put the attempt's files outside "
+                f"{self.home / 'work'} and {self.home / 'logs' / 'jobs'}",
+                field="job",
+            )
+
+    def _contained(self, attempt: Attempt) -> bool:
+        pairs = ((self.home / "work", attempt.workdir), (self.home / "logs" / "jobs", attempt.log))
+        for base, path in pairs:
+            resolved, root = os.path.normpath(path), os.path.normpath(base)
+            if os.path.commonpath([resolved, root]) != root or resolved == root:
+                return False
         return True
 
     def _prepare(self, entry: _Entry) -> None:
@@ -618,17 +644,22 @@ class AttemptSupervisor(Executor):
         log.warning("job execution %s failed before it started: %s", entry.attempt.key, error)
         with self._lock:
             entry.phase = _Phase.ENDED
-        with contextlib.suppress(OSError):
-            entry.attempt.log.parent.mkdir(parents=True, exist_ok=True)
-            with open(entry.attempt.log, "a") as out:
-                out.write(f"[tideflow] the job did not start: {error}\n")
+        if self._contained(entry.attempt):
+            with contextlib.suppress(OSError):
+                entry.attempt.log.parent.mkdir(parents=True, exist_ok=True)
+                with open(entry.attempt.log, "a") as out:
+                    out.write(f"[tideflow] the job did not start: {error}\n")
         self._report_end(entry, JobStatus.FAILED, error)
 
     def _set_status(
         self, entry: _Entry, status: JobStatus, *, at: datetime | None = None, **extra: Any
     ) -> None:
         command = entry.attempt.command
-        if entry.reported is JobStatus.INIT and entry.attempt.log.exists():
+        if (
+            entry.reported is JobStatus.INIT
+            and self._contained(entry.attempt)
+            and entry.attempt.log.exists()
+        ):
             extra["log_uri"] = str(entry.attempt.log)  # also for a job that failed before starting
         extra = {key: value for key, value in extra.items() if value is not None}
         self.context.executions.set_job_status(
