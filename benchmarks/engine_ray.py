@@ -29,7 +29,7 @@ from engine_jobs import running_at, wait_status
 
 import tideflow as tide
 from tideflow.domain.status import JobStatus
-from tideflow.executors.ray_head import LocalRayHead
+from tideflow.executors.ray.head import LocalRayHead
 from tideflow.testing import TideflowTestServer
 
 PROCESSORS = '''

@@ -29,7 +29,7 @@ from tideflow.domain.scheduling import CommandAction
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import InvalidArgumentError
 from tideflow.executors.ray import RayExecutor, RaySettings
-from tideflow.executors.ray_head import ray_environment
+from tideflow.executors.ray.head import ray_environment
 from tideflow.scheduler.service import SchedulerService
 from tideflow.testing import TideflowTestServer
 

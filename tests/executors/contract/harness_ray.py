@@ -1,6 +1,6 @@
 """The ray executor's contract-suite harness, and the one local Ray head of a test session.
 
-The head is a real ``ray start --head`` on loopback (:class:`~tideflow.executors.ray_head.
+The head is a real ``ray start --head`` on loopback (:class:`~tideflow.executors.ray.head.
 LocalRayHead`), started once per pytest session by whichever test needs it first and stopped
 when the session's interpreter exits. Without Ray installed the tests skip, except in CI
 (``CI=true``), where they fail.
@@ -20,7 +20,7 @@ import pytest
 
 from tests.executors.contract.harness import Harness
 from tests.executors.contract.harness_local import python_workflows
-from tideflow.executors.ray_head import LocalRayHead
+from tideflow.executors.ray.head import LocalRayHead
 
 _head: LocalRayHead | None = None
 _address: str | None = None

@@ -1,6 +1,6 @@
 """The entry point of a Ray job: runs one attempt with the engine's runtime, inside Ray.
 
-``python -m tideflow.executors.ray_entry tideflow.engines.python.runtime:run_attempt`` is the
+``python -m tideflow.executors.ray.entry tideflow.engines.python.runtime:run_attempt`` is the
 job's entrypoint; Ray starts it in the unpacked ``working_dir`` -- the attempt's working
 directory as the ray executor prepared it (code package, ``attempt.json``, ``plan.json``). It
 runs the attempt in a private copy of that directory (Ray shares one unpacked copy between
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the attempt prepared in the current directory with runtime ``argv[0]``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        sys.stderr.write("usage: python -m tideflow.executors.ray_entry MODULE:FUNCTION\n")
+        sys.stderr.write("usage: python -m tideflow.executors.ray.entry MODULE:FUNCTION\n")
         return 2
     module, _, function = args[0].partition(":")
     source = Path.cwd()
