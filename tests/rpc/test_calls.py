@@ -153,19 +153,23 @@ def test_a_retry_after_a_server_restart_is_answered_from_the_store(tmp_path) -> 
 def test_a_claimed_request_without_a_response_is_not_applied_again(store_url: str) -> None:
     """What a crash between commit and storing the response leaves: the marker alone."""
     from tideflow.store import Store
-    from tideflow.store.request_log import RequestClaim, current_claim, find_response
+    from tideflow.store.request_log import RequestClaim, RequestKey, current_claim, find_response
 
+    key = RequestKey("crash", 0, "r-crash-1")
     with Store.open(store_url) as store:
-        token = current_claim.set(RequestClaim("r-crash-1", "/tideflow.v1.X/Do"))
+        token = current_claim.set(RequestClaim(key, "/tideflow.v1.X/Do"))
         try:
             with store.transaction():
                 pass  # the call's change would be here
         finally:
             current_claim.reset(token)
-        assert store.run(lambda c: find_response(c, "r-crash-1"), write=False) == (
+        assert store.run(lambda c: find_response(c, key), write=False) == (
             "/tideflow.v1.X/Do",
             None,
         )
+        # Only its caller finds it: another project, or a token, with the same id does not.
+        for other in (RequestKey("other", 0, "r-crash-1"), RequestKey("crash", 7, "r-crash-1")):
+            assert store.run(lambda c, k=other: find_response(c, k), write=False) is None
 
 
 @contextmanager

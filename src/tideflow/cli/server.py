@@ -68,6 +68,15 @@ def start(
             "one more is refused (RESOURCE_EXHAUSTED) rather than slowing other calls.",
         ),
     ] = 256,
+    token_recheck: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            max=60.0,
+            help="Seconds between checks of an open event stream's API token: the streams of "
+            "a revoked token end within about this long.",
+        ),
+    ] = 1.0,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -143,6 +152,7 @@ def start(
         ready_file=ready_file,
         port_search=port_search,
         max_listeners=max_listeners,
+        token_recheck=token_recheck,
         executor_options=_executor_options(
             ray_address=ray_address, flink_address=flink_address, spark_master=spark_master
         ),

@@ -12,6 +12,16 @@ Rules, checked for every call before its handler runs (see :class:`TokenAuthenti
 - A role below the one the method needs: ``PermissionDeniedError``. Reading RPCs need
   ``reader``, mutating ones (:func:`~tideflow.rpc.call.is_mutating`) ``writer``, and the
   administrative ones in :data:`ADMIN_METHODS` ``admin``.
+- ``authorization`` metadata that is not one ``Bearer <token>`` (a bare ``tf_...``, another
+  scheme such as ``Token tf_...``, ``Bearer`` alone, several values): refused with
+  ``UnauthenticatedError`` when the call is parsed (:func:`~tideflow.rpc.call.bearer_token`),
+  whatever the auth mode. Only a call with no ``authorization`` at all counts as "no token".
+- A stream (``Listen``) re-checks its token while it runs, at most every
+  ``recheck_interval`` seconds (:meth:`TokenAuthenticator.recheck`): once the token is revoked,
+  the stream ends with ``UNAUTHENTICATED`` ("API token N was revoked") within about that
+  interval -- the same status and message as the next unary call with that token gets, since
+  it is the credential that is no longer valid, not a right the caller lacks. Its role and
+  project cannot change, so only the token's validity is looked up again.
 - A ``job`` token (minted by the server for one attempt, revoked when it ends) may call only
   :data:`JOB_METHODS`, and of the scheduler's only the reads of its own execution: the call
   carries that execution's id (``Call.execution_id``) and the servicer refuses any other.
@@ -19,6 +29,8 @@ Rules, checked for every call before its handler runs (see :class:`TokenAuthenti
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 from tideflow.domain.access import Role
@@ -85,6 +97,13 @@ JOB_METHODS = frozenset(
 submits or deletes workflows, controls executions or deletes data."""
 
 
+DEFAULT_RECHECK_INTERVAL = 1.0
+"""Seconds between look-ups of an open stream's token (``--token-recheck``)."""
+
+MAX_CACHED_TOKENS = 10_000
+"""Tokens whose last good look-up :meth:`TokenAuthenticator.recheck` remembers."""
+
+
 def required_role(method: str) -> Role:
     """The least role that may call ``/package.Service/Method``."""
     name = method.rsplit("/", 1)[-1]
@@ -99,11 +118,48 @@ class TokenAuthenticator:
     Args:
         access: Where tokens are looked up.
         required: Whether calls without a token are refused.
+        recheck_interval: How often (seconds) an open stream's token is looked up again; a
+            revoked token's streams end within about this long.
     """
 
-    def __init__(self, access: AccessService, *, required: bool) -> None:
+    def __init__(
+        self,
+        access: AccessService,
+        *,
+        required: bool,
+        recheck_interval: float = DEFAULT_RECHECK_INTERVAL,
+    ) -> None:
         self._access = access
         self.required = required
+        self.recheck_interval = recheck_interval
+        # token -> when its last successful look-up stops counting: many streams of one token
+        # (a job's listeners, a dashboard's) share one read per interval.
+        self._valid_until: dict[str, float] = {}
+        self._valid_lock = threading.Lock()
+
+    def recheck(self, call: Call) -> None:
+        """Check again that the token of an admitted ``call`` still works (for streams).
+
+        One store read per token per :attr:`recheck_interval` at most, shared by every stream
+        of that token.
+
+        Raises:
+            UnauthenticatedError: The token was revoked (or is gone) since the call started.
+        """
+        token = call.token
+        if token is None:
+            return
+        now = time.monotonic()
+        with self._valid_lock:
+            if self._valid_until.get(token, 0.0) > now:
+                return
+        self._access.authenticate(token)
+        with self._valid_lock:
+            if len(self._valid_until) >= MAX_CACHED_TOKENS:
+                self._valid_until = {t: u for t, u in self._valid_until.items() if u > now}
+                if len(self._valid_until) >= MAX_CACHED_TOKENS:
+                    self._valid_until.clear()
+            self._valid_until[token] = now + self.recheck_interval
 
     def authenticate(self, call: Call) -> Call:
         """Return ``call`` with the caller's role, or raise.
@@ -133,11 +189,16 @@ class TokenAuthenticator:
                     f"API token {principal.token_id} is a job's token (attempt "
                     f"{principal.job_execution_id}); jobs may not call {name}"
                 )
-            return replace(call, role=Role.JOB.value, execution_id=principal.execution_id)
+            return replace(
+                call,
+                role=Role.JOB.value,
+                token_id=principal.token_id,
+                execution_id=principal.execution_id,
+            )
         needed = required_role(call.method)
         if not principal.role.allows(needed):
             raise PermissionDeniedError(
                 f"API token {principal.token_id} has role {principal.role.value!r}; "
                 f"{call.method.rsplit('/', 1)[-1]} needs {needed.value!r}"
             )
-        return replace(call, role=principal.role.value)
+        return replace(call, role=principal.role.value, token_id=principal.token_id)

@@ -5,9 +5,14 @@ call a service, convert back. A :class:`~tideflow.errors.TideflowError` becomes 
 (with the class and fields in trailing metadata, for the client to rebuild); anything else is
 logged with the method and becomes ``INTERNAL`` -- a malformed request never kills the server.
 
-Dedup: a mutating call carrying a request id that was already answered gets the stored response
-again. Calls with the same id are serialised in this process, so a retry racing the original
+Dedup: a mutating call carrying a request id that the same caller (project and token) already
+had answered gets the stored response again; the same id from another caller is a call of its
+own. Calls with the same key are serialised in this process, so a retry racing the original
 waits for it instead of applying twice.
+
+Streams: each streaming call gets a :class:`~tideflow.rpc.call.StreamCheck` of its token
+(:data:`~tideflow.rpc.call.current_stream_check`), which its servicer calls while it streams,
+so a token revoked mid-stream ends the stream (``UNAUTHENTICATED``), not only the next call.
 """
 
 from __future__ import annotations
@@ -21,9 +26,16 @@ from typing import Any, Protocol
 import grpc
 
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError, TideflowError
-from tideflow.rpc.call import Call, current_call, is_mutating, parse_metadata
+from tideflow.rpc.call import (
+    Call,
+    StreamCheck,
+    current_call,
+    current_stream_check,
+    is_mutating,
+    parse_metadata,
+)
 from tideflow.rpc.status import status_of, trailing_metadata
-from tideflow.store.request_log import RequestClaim, current_claim
+from tideflow.store.request_log import NO_TOKEN, RequestClaim, RequestKey, current_claim
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +43,25 @@ log = logging.getLogger(__name__)
 class Authenticator(Protocol):
     """Checks a call's credentials; returns the call with its role, or raises."""
 
+    recheck_interval: float
+
     def authenticate(self, call: Call) -> Call:
         """Raise ``UnauthenticatedError`` / ``PermissionDeniedError``, or return the call."""
 
+    def recheck(self, call: Call) -> None:
+        """Raise ``UnauthenticatedError`` if the token of an admitted call no longer works."""
+
 
 class RequestLog(Protocol):
-    """Where responses of mutating calls are kept by request id."""
+    """Where responses of mutating calls are kept by caller and request id."""
 
     def find(
-        self, request_id: str, *, look_in_store: bool = True
+        self, key: RequestKey, *, look_in_store: bool = True
     ) -> tuple[str, bytes | None] | None:
-        """The (method, serialised response) recorded for ``request_id``."""
+        """The (method, serialised response) recorded for ``key``."""
 
-    def record(self, request_id: str, method: str, response: bytes) -> None:
-        """Keep the serialised response of ``request_id``."""
+    def record(self, key: RequestKey, method: str, response: bytes) -> None:
+        """Keep the serialised response of ``key``."""
 
 
 class CallObserver(Protocol):
@@ -67,7 +84,7 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._authenticator = authenticator
         self._request_log = request_log
         self._observer = observer
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[RequestKey, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -142,9 +159,11 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             try:
                 call = self._admit(method, metadata)
                 token = current_call.set(call)
+                checking = current_stream_check.set(self._stream_check(call))
                 try:
                     yield from behaviour(request, context)
                 finally:
+                    current_stream_check.reset(checking)
                     current_call.reset(token)
             except TideflowError as error:
                 code = status_of(error).name
@@ -173,6 +192,15 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             call = self._authenticator.authenticate(call)
         return call
 
+    def _stream_check(self, call: Call) -> StreamCheck:
+        """What a stream of ``call`` checks while it runs: its token, if it has one."""
+        authenticator = self._authenticator
+        if authenticator is None or call.token is None:
+            return StreamCheck()
+        return StreamCheck(
+            lambda: authenticator.recheck(call), interval=authenticator.recheck_interval
+        )
+
     def _deduplicated(
         self,
         call: Call,
@@ -184,10 +212,11 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         request_id, request_log = call.request_id, self._request_log
         assert request_id is not None
         assert request_log is not None
+        key = RequestKey(call.project, call.token_id or NO_TOKEN, request_id)
         try:
-            with self._lock_for(request_id):
+            with self._lock_for(key):
                 # A first try cannot be in the store yet: only retries pay for that read.
-                found = request_log.find(request_id, look_in_store=call.attempt > 1)
+                found = request_log.find(key, look_in_store=call.attempt > 1)
                 if found is not None:
                     stored_method, response = found
                     if stored_method != call.method:
@@ -201,26 +230,26 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                             "answering it; read the current state instead of retrying"
                         )
                     return _Raw(response)
-                token = current_claim.set(RequestClaim(request_id, call.method))
+                token = current_claim.set(RequestClaim(key, call.method))
                 try:
                     result = behaviour(request, context)
                 finally:
                     current_claim.reset(token)
                 data = serializer(result) if serializer is not None else result.SerializeToString()
-                request_log.record(request_id, call.method, data)
+                request_log.record(key, call.method, data)
                 return result
         finally:
-            self._release(request_id)
+            self._release(key)
 
-    def _lock_for(self, request_id: str) -> threading.Lock:
+    def _lock_for(self, key: RequestKey) -> threading.Lock:
         with self._locks_guard:
-            return self._locks.setdefault(request_id, threading.Lock())
+            return self._locks.setdefault(key, threading.Lock())
 
-    def _release(self, request_id: str) -> None:
+    def _release(self, key: RequestKey) -> None:
         with self._locks_guard:
-            lock = self._locks.get(request_id)
+            lock = self._locks.get(key)
             if lock is not None and not lock.locked():
-                del self._locks[request_id]
+                del self._locks[key]
 
     @staticmethod
     def _abort(context: Any, error: TideflowError) -> None:

@@ -144,7 +144,11 @@ class TideflowServer:
         self._request_log = StoreRequestLog(store)
         self._access = AccessService(store)
         interceptor = EdgeInterceptor(
-            authenticator=TokenAuthenticator(self._access, required=config.auth_required),
+            authenticator=TokenAuthenticator(
+                self._access,
+                required=config.auth_required,
+                recheck_interval=config.token_recheck,
+            ),
             request_log=self._request_log,
             observer=self.metrics,
         )

@@ -12,6 +12,7 @@ from tideflow.settings import Settings
 DEFAULT_PORT = 50051
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_LISTENERS = 256
+DEFAULT_TOKEN_RECHECK = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ServerConfig:
             becomes ``{"ray": {"address": ...}}``).
         job_user: The unprivileged OS user local jobs run as (``--job-user``; the server must
             run as root); ``None`` runs them as the server's own user.
+        token_recheck: Seconds between look-ups of an open stream's token
+            (``--token-recheck``): a revoked token's ``Listen`` streams end within about this.
     """
 
     db_url: str
@@ -55,6 +58,7 @@ class ServerConfig:
     max_listeners: int = DEFAULT_MAX_LISTENERS
     executor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     job_user: str | None = None
+    token_recheck: float = DEFAULT_TOKEN_RECHECK
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:

@@ -1,5 +1,8 @@
 """The interceptor's request log: recent responses in memory, all of them in the store.
 
+Responses are kept by :class:`~tideflow.store.request_log.RequestKey` -- the caller's project
+and token as well as the request id -- in memory as in the store.
+
 The marker of each deduplicated call is written by the call's own transaction (see
 :mod:`tideflow.store.request_log`); this class only adds the responses. They go to a memory
 cache at once -- a retry racing its original is answered from there -- and to the store in
@@ -18,7 +21,12 @@ import threading
 from collections import OrderedDict
 
 from tideflow.store import Store
-from tideflow.store.request_log import find_response, forget_old_responses, save_responses
+from tideflow.store.request_log import (
+    RequestKey,
+    find_response,
+    forget_old_responses,
+    save_responses,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +37,12 @@ PRUNE_EVERY = 1000
 
 
 class StoreRequestLog:
-    """Responses of mutating calls by request id."""
+    """Responses of mutating calls by caller and request id."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cache: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
-        self._pending: list[tuple[str, str, bytes]] = []
+        self._cache: OrderedDict[RequestKey, tuple[str, bytes]] = OrderedDict()
+        self._pending: list[tuple[RequestKey, str, bytes]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._full = threading.Event()
@@ -44,24 +52,24 @@ class StoreRequestLog:
         self._thread.start()
 
     def find(
-        self, request_id: str, *, look_in_store: bool = True
+        self, key: RequestKey, *, look_in_store: bool = True
     ) -> tuple[str, bytes | None] | None:
-        """What is recorded for ``request_id`` (see ``store.request_log.find_response``)."""
+        """What is recorded for ``key`` (see ``store.request_log.find_response``)."""
         with self._lock:
-            cached = self._cache.get(request_id)
+            cached = self._cache.get(key)
         if cached is not None:
             return cached
         if not look_in_store:
             return None
-        return self._store.run(lambda c: find_response(c, request_id), write=False)
+        return self._store.run(lambda c: find_response(c, key), write=False)
 
-    def record(self, request_id: str, method: str, response: bytes) -> None:
+    def record(self, key: RequestKey, method: str, response: bytes) -> None:
         """Keep a response: in memory now, in the store within :data:`FLUSH_INTERVAL`."""
         with self._lock:
-            self._cache[request_id] = (method, response)
+            self._cache[key] = (method, response)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-            self._pending.append((request_id, method, response))
+            self._pending.append((key, method, response))
             pending = len(self._pending)
         if pending == 1:
             self._wake.set()

@@ -1,7 +1,10 @@
 """The deduplication log of mutating RPCs: a retried call is never applied twice.
 
-Each mutating call carries a client-generated request id. While the server runs the call, the
-id is a :class:`RequestClaim` in a context variable; the call's first write transaction inserts
+Each mutating call carries a client-generated request id. Ids are kept per caller -- a
+:class:`RequestKey` is the call's project, its token's id (0 without a token) and the id -- so
+one caller reusing another's id is a new call of its own, never a read of the other's stored
+response. While the server runs the call, its key is a :class:`RequestClaim` in a context
+variable; the call's first write transaction inserts
 a marker row for it (:func:`claim_in`, called by :meth:`Store.transaction`) -- in the SAME
 transaction as the change. So "the change is committed" and "the request id is known" are one
 fact: a retry after any crash finds the marker and is not applied again. The serialised
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,23 +32,44 @@ from tideflow.store.types import utcnow
 RETENTION = timedelta(days=1)
 NO_RESPONSE_YET = -1
 
+NO_TOKEN = 0
+"""``token_id`` of a call made without a token."""
+
 _REQUEST = table_of(RpcRequestRow)
 _FIND = select(_REQUEST.c.method, _REQUEST.c.response, _REQUEST.c.size).where(
-    _REQUEST.c.request_id == bindparam("request_id")
+    _REQUEST.c.project == bindparam("project"),
+    _REQUEST.c.token_id == bindparam("token_id"),
+    _REQUEST.c.request_id == bindparam("request_id"),
 )
 _CLAIM = _REQUEST.insert()  # built once: every mutating call runs it
 _SAVE = (
     update(_REQUEST)
-    .where(_REQUEST.c.request_id == bindparam("rid"))
+    .where(
+        _REQUEST.c.project == bindparam("p"),
+        _REQUEST.c.token_id == bindparam("t"),
+        _REQUEST.c.request_id == bindparam("rid"),
+    )
     .values(response=bindparam("data"), size=bindparam("length"))
 )
 
 
+class RequestKey(NamedTuple):
+    """Whose request: the caller's project, token id (:data:`NO_TOKEN` without one), request id."""
+
+    project: str
+    token_id: int
+    request_id: str
+
+    def row(self) -> dict[str, object]:
+        """The key's columns."""
+        return {"project": self.project, "token_id": self.token_id, "request_id": self.request_id}
+
+
 @dataclass
 class RequestClaim:
-    """The request id of the call being served, until its first write transaction commits."""
+    """The key of the call being served, until its first write transaction commits."""
 
-    request_id: str
+    key: RequestKey
     method: str
     claimed: bool = False
 
@@ -62,7 +87,7 @@ def claim_in(connection: Connection, claim: RequestClaim) -> None:
     connection.execute(
         _CLAIM,
         {
-            "request_id": claim.request_id,
+            **claim.key.row(),
             "method": claim.method,
             "response": b"",
             "size": NO_RESPONSE_YET,
@@ -71,34 +96,43 @@ def claim_in(connection: Connection, claim: RequestClaim) -> None:
     )
 
 
-def find_response(connection: Connection, request_id: str) -> tuple[str, bytes | None] | None:
-    """What is recorded for ``request_id``: ``(method, response)``, or ``None`` if unknown.
+def find_response(connection: Connection, key: RequestKey) -> tuple[str, bytes | None] | None:
+    """What is recorded for ``key``: ``(method, response)``, or ``None`` if unknown.
 
     The response is ``None`` when the call was applied but its response never stored.
     """
-    row = connection.execute(_FIND, {"request_id": request_id}).first()
+    row = connection.execute(_FIND, key.row()).first()
     if row is None:
         return None
     return row.method, (None if row.size == NO_RESPONSE_YET else bytes(row.response))
 
 
-def save_responses(connection: Connection, responses: Sequence[tuple[str, str, bytes]]) -> None:
-    """Store ``(request_id, method, response)`` triples.
+def save_responses(
+    connection: Connection, responses: Sequence[tuple[RequestKey, str, bytes]]
+) -> None:
+    """Store ``(key, method, response)`` triples.
 
-    Ids without a marker (calls that wrote nothing) get a row of their own, so their retries
+    Keys without a marker (calls that wrote nothing) get a row of their own, so their retries
     are answered alike.
     """
     now = utcnow()
-    for request_id, method, data in responses:
+    for key, method, data in responses:
         changed = connection.execute(
-            _SAVE, {"rid": request_id, "data": data, "length": len(data)}
+            _SAVE,
+            {
+                "p": key.project,
+                "t": key.token_id,
+                "rid": key.request_id,
+                "data": data,
+                "length": len(data),
+            },
         ).rowcount
         if changed == 0:
             try:
                 with connection.begin_nested():
                     connection.execute(
                         _REQUEST.insert().values(
-                            request_id=request_id,
+                            **key.row(),
                             method=method,
                             response=data,
                             size=len(data),

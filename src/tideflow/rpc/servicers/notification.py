@@ -8,7 +8,10 @@ project's log.
 It first sends an empty response (the listener is in place; a bad filter fails the call before
 that), then every batch of matching events as it commits, and an empty response as keepalive
 whenever ``keepalive_seconds`` pass without one. The stream ends when the client goes away or
-the service closes (server shutdown); the client then reconnects after its last offset.
+the service closes (server shutdown); the client then reconnects after its last offset. It
+also ends, with ``UNAUTHENTICATED``, once the caller's token is revoked: the loop wakes at
+least every token re-check interval (:class:`~tideflow.rpc.call.StreamCheck`, one second by
+default) and checks the token again before it sends anything.
 
 An open stream holds one of the server's worker threads for its whole life, so the servicer
 caps how many are open at once (``max_listeners``; the server sizes its thread pool to the cap
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -29,7 +33,7 @@ from tideflow.domain.events import Event
 from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
 from tideflow.notification.service import NotificationService
 from tideflow.rpc import convert
-from tideflow.rpc.call import project
+from tideflow.rpc.call import project, stream_check
 from tideflow.rpc.v1 import notification_pb2 as n
 from tideflow.rpc.v1 import notification_pb2_grpc as g
 
@@ -136,6 +140,7 @@ class NotificationServicer(g.NotificationServiceServicer):
 
     def Listen(self, request: n.ListenRequest, context: Any) -> Iterator[n.ListenResponse]:
         keepalive = keepalive_of(request.keepalive_seconds)
+        check = stream_check()
         self._take_stream_slot()
         try:
             listener = self._service.listen(
@@ -145,14 +150,22 @@ class NotificationServicer(g.NotificationServiceServicer):
             )
             # A client that goes away closes the listener at once, not at the next keepalive.
             context.add_callback(listener.close)
+            # Wake at least every check interval, so a revoked token's stream ends in time.
+            wait = min(keepalive, check.interval)
             try:
                 yield n.ListenResponse()
+                sent = time.monotonic()
                 while context.is_active() and not listener.closed:
-                    events = listener.poll(keepalive)
-                    if not events:
+                    check()
+                    events = listener.poll(wait)
+                    check()  # nothing more reaches a caller whose token was revoked
+                    if events:
+                        for batch in response_batches(events):
+                            yield n.ListenResponse(events=batch)
+                        sent = time.monotonic()
+                    elif time.monotonic() - sent >= keepalive:
                         yield n.ListenResponse()  # keepalive
-                    for batch in response_batches(events):
-                        yield n.ListenResponse(events=batch)
+                        sent = time.monotonic()
             finally:
                 listener.close()
         finally:

@@ -46,14 +46,18 @@ class ApiTokenRow(Base):
 
 
 class RpcRequestRow(Base):
-    """The response to a mutating call, kept by its client-generated request id.
+    """The response to a mutating call, kept by its caller and client-generated request id.
 
     A retried call (its response was lost) finds its first response here and gets it again
-    instead of being applied twice.
+    instead of being applied twice. The key includes the caller -- its project and token
+    (``token_id`` 0 without one) -- so a request id reused by another caller is a new call,
+    never a way to read someone else's response.
     """
 
     __tablename__ = "rpc_request"
 
+    project: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     method: Mapped[str] = mapped_column(String(256))
     response: Mapped[bytes] = mapped_column(RESPONSE_BLOB)
