@@ -17,12 +17,12 @@ import pytest
 
 from tideflow.domain.attempt import AttemptFiles, write_control_file
 from tideflow.executors.base import ExecutorContext
-from tideflow.executors.local.environment import _seal
 from tideflow.executors.identity import JobUser
+from tideflow.executors.local.environment import _seal
 from tideflow.server.app import _write_atomically
 from tideflow.server.config import ServerConfig
 from tideflow.server.executors import refusing_executor
-from tideflow.server.home import secure_home
+from tideflow.server.home import private_database, secure_home
 from tideflow.server.run import PrivateRotatingFileHandler
 
 
@@ -74,6 +74,49 @@ def test_the_servers_log_and_server_json_are_made_private(tmp_path: Path, no_uma
     assert {mode(p) for p in logs} == {0o600}
     _write_atomically(tmp_path / "server.json", {"db": "sqlite:///x"})
     assert mode(tmp_path / "server.json") == 0o600
+
+
+def test_a_new_database_is_private_before_sqlite_opens_it(tmp_path: Path, no_umask: None) -> None:
+    # SQLite gives -wal and -shm the database's mode: created 0600 first, none of them is
+    # ever world-readable, with no chmod after the fact.
+    from tideflow.store import Store
+
+    url = f"sqlite:///{tmp_path / 'store' / 'tideflow.db'}"
+    private_database(url)
+    assert mode(tmp_path / "store") == 0o700
+    assert mode(tmp_path / "store" / "tideflow.db") == 0o600
+    with Store.open(url) as store:
+        store.run(lambda c: None)
+        names = sorted(p.name for p in (tmp_path / "store").iterdir())
+        assert names == ["tideflow.db", "tideflow.db-shm", "tideflow.db-wal"]
+        assert {mode(tmp_path / "store" / name) for name in names} == {0o600}
+
+
+def test_a_real_servers_files_are_private_under_a_permissive_umask(tmp_path: Path) -> None:
+    from tideflow.testing import TideflowTestServer
+
+    home = tmp_path / "home"
+    previous = os.umask(0o022)  # the usual umask: files 0644, folders 0755 unless set
+    try:
+        with TideflowTestServer(home=home, env={"TIDEFLOW_EXECUTORS": ""}) as server:
+            with server.client("modes") as client:
+                client.events.send("k", "v")
+                client.models.create("m")
+            created = {
+                name: mode(home / name)
+                for name in (
+                    "tideflow.db",
+                    "tideflow.db-wal",
+                    "tideflow.db-shm",
+                    "server.json",
+                    "logs/server.log",
+                )
+            }
+            folders = {name: mode(home / name) for name in (".", "logs", "blobs")}
+    finally:
+        os.umask(previous)
+    assert created == dict.fromkeys(created, 0o600)
+    assert folders == dict.fromkeys(folders, 0o700)
 
 
 def test_control_files_are_written_without_following_a_planted_link(tmp_path: Path) -> None:

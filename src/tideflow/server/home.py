@@ -2,7 +2,9 @@
 
 At start the server sets the modes of its own files itself, whatever the umask it was started
 with: the home and every folder in it ``0700``, every file ``0600`` -- the SQLite database (and
-its ``-wal`` / ``-shm``, which SQLite creates with the database's mode), ``server.json``,
+its ``-wal`` / ``-shm``, which SQLite creates with the database's mode; a new database is
+created empty as ``0600`` before SQLite opens it, so none of them is ever readable by others,
+not even for a moment), ``server.json``,
 ``logs/server.log``, a local blob store. Only the top of the home is set (its first level, and
 ``logs/``): a private folder hides what is inside it, and files written later (``server.json``,
 the log) are created private.
@@ -50,10 +52,20 @@ def secure_home(config: ServerConfig, job_user: JobUser | None) -> None:
 
 
 def private_database(db_url: str) -> None:
-    """Make a SQLite store's files ``0600`` (its ``-wal`` and ``-shm`` too, when they exist)."""
+    """Make a SQLite store's files ``0600`` (its ``-wal`` and ``-shm`` too, when they exist).
+
+    A database that does not exist yet is created here, empty (which SQLite takes for a new
+    database) and ``0600``: SQLite would create it with the umask's mode, and its ``-wal`` and
+    ``-shm`` after it with the same.
+    """
     path = sqlite_path(db_url)
     if path is None:
         return
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
+    with contextlib.suppress(FileExistsError):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        os.close(os.open(path, flags, PRIVATE_FILE))
     for suffix in _SQLITE_SUFFIXES:
         with contextlib.suppress(FileNotFoundError):
             _set(path.with_name(path.name + suffix), None, passable=False)
@@ -65,7 +77,7 @@ def sqlite_path(db_url: str) -> Path | None:
     if not db_url.startswith(prefix):
         return None
     path = db_url[len(prefix) :].split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
+    return Path(path).expanduser() if path and path != ":memory:" else None
 
 
 def local_blob_root(blob_root: str) -> Path | None:
