@@ -188,7 +188,7 @@ class AttemptSupervisor(Executor):
         with self._lock:
             entry = self._entries.get(command.job_execution_id)
             if entry is None:
-                self._pool().submit(self._stop_unknown, command)
+                self._pool_locked().submit(self._stop_unknown, command)
                 return
             entry.waiting_commands.append(command.command_id)
             if entry.phase is _Phase.QUEUED:

@@ -8,10 +8,8 @@ Ray (:mod:`.entry`). docs/engines.md tells users the same.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 from tideflow.domain.scheduling import JobCommand
-from tideflow.executors.base import ExecutorContext
 from tideflow.executors.ray.head import LocalRayHead
 from tideflow.executors.ray.platform import RayPlatform, RaySettings
 from tideflow.executors.supervisor import AttemptSupervisor
@@ -24,21 +22,6 @@ class RayExecutor(AttemptSupervisor):
 
     platform_class = RayPlatform
     platform: RayPlatform
-
-    def __init__(self, context: ExecutorContext) -> None:
-        super().__init__(context)
-        with self._lock:
-            self._pool_locked()  # a pool starts no thread before its first task
-
-    def _pool(self) -> ThreadPoolExecutor:
-        """The worker pool, made in ``__init__``: taken without the supervisor's lock.
-
-        ``AttemptSupervisor.stop`` asks for it with that lock held (a STOP of an attempt it
-        does not hold), and the lock is not re-entrant.
-        """
-        workers = self._workers
-        assert workers is not None
-        return workers
 
     @property
     def settings(self) -> RaySettings:
