@@ -80,6 +80,10 @@ def test_rule_on_unknown_job_and_after_itself(echo):
     [
         ({"cron": "0 * * *"}, "has 4 fields; use 5"),
         ({"cron": "99 * * * *"}, "is not a valid expression"),
+        ({"cron": "*/0 * * * *"}, "is not a valid expression"),
+        ({"cron": "0 0 31 2 *"}, r"cron '0 0 31 2 \*' never fires"),
+        ({"cron": "0 0 30 2 *"}, "never fires"),
+        ({"cron": "0 " * 200 + "*"}, "the limit is 256"),
         ({"cron": "0 * * * *", "timezone": "Mars/Olympus"}, "unknown timezone 'Mars/Olympus'"),
         ({"interval": 0}, "interval must be a positive duration"),
         ({"interval": -5.0}, "interval must be a positive duration"),

@@ -7,13 +7,10 @@ problem from every stage (structure, rules, split, engines, serialisation) into 
 
 from __future__ import annotations
 
-from tideflow.compiler.cron import cron_problem
+from tideflow.compiler.check import graph_check
 from tideflow.compiler.generator import GeneratorRegistry, default_registry
 from tideflow.compiler.plan import PlanJob, WorkflowPlan
-from tideflow.compiler.splitter import split
-from tideflow.domain.checks import graph_problems, rule_problems
 from tideflow.domain.graph import AIGraph
-from tideflow.domain.rules import Periodic
 from tideflow.errors import GraphError, GraphProblem, InvalidArgumentError
 from tideflow.sdk.builder import Workflow
 
@@ -35,21 +32,8 @@ def compile(
         graph, problems = workflow.graph, list(workflow.problems)
     else:
         graph, problems = workflow, []
-    problems += graph_problems(graph)
-    jobs, split_problems = split(graph)
-    problems += split_problems
-    problems += rule_problems(graph, {job.spec.name for job in jobs})
-    for rule in graph.rules:
-        cron = rule.condition.cron if isinstance(rule.condition, Periodic) else None
-        if isinstance(cron, str) and (message := cron_problem(cron)) is not None:
-            problems.append(
-                GraphProblem(
-                    f"{rule.kind} rule: {message}",
-                    workflow=graph.workflow,
-                    job=rule.job,
-                    location=rule.location,
-                )
-            )
+    jobs, found = graph_check(graph)  # the server runs the same checks on a plan
+    problems += found
 
     plan_jobs: list[PlanJob] = []
     payloads: dict[str, bytes] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tideflow.domain.graph import DataEdge, NodeKind, NodeOutput
+from tideflow.domain.limits import MAX_PLAN_DEPTH, load_json
 from tideflow.domain.rules import Rule, rule_from_dict, rule_to_dict
 from tideflow.errors import InvalidArgumentError
 
@@ -149,8 +150,13 @@ class WorkflowPlan:
     def from_dict(cls, data: Mapping[str, Any]) -> WorkflowPlan:
         """The inverse of :meth:`to_dict` (with payloads).
 
+        Only the shape is checked here -- every field of the type it must have, so that the
+        checks of :mod:`tideflow.compiler.check` can run on the result; names, rules, engines
+        and the rest are theirs.
+
         Raises:
-            InvalidArgumentError: The data is not a plan this version can read.
+            InvalidArgumentError: The data is not a plan this version can read, naming the
+                field at fault (``jobs[2].nodes[0].name``).
         """
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
@@ -160,17 +166,28 @@ class WorkflowPlan:
                 field="schema_version",
             )
         try:
+            payloads = _typed(data, "payloads", dict, "", default={})
             return cls(
-                workflow=data["workflow"],
-                per_context=bool(data["per_context"]),
-                jobs=tuple(_job_from_dict(job) for job in data["jobs"]),
-                rules=tuple(rule_from_dict(rule) for rule in data["rules"]),
+                workflow=_typed(data, "workflow", str, ""),
+                per_context=_typed(data, "per_context", bool, ""),
+                jobs=tuple(
+                    _job_from_dict(job, f"jobs[{i}]")
+                    for i, job in enumerate(_typed(data, "jobs", list, ""))
+                ),
+                rules=tuple(
+                    _rule_from_dict(rule, f"rules[{i}]")
+                    for i, rule in enumerate(_typed(data, "rules", list, ""))
+                ),
                 payloads={
-                    digest: base64.b64decode(text)
-                    for digest, text in data.get("payloads", {}).items()
+                    digest: base64.b64decode(
+                        _typed(payloads, digest, str, "payloads"), validate=True
+                    )
+                    for digest in payloads
                 },
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except InvalidArgumentError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise InvalidArgumentError(f"malformed workflow plan: {exc!r}", field="plan") from exc
 
     @classmethod
@@ -178,17 +195,48 @@ class WorkflowPlan:
         """Read a plan written by :meth:`to_json`.
 
         Raises:
-            InvalidArgumentError: ``text`` is not a readable plan.
+            InvalidArgumentError: ``text`` is not a readable plan, or it nests deeper than
+                :data:`~tideflow.domain.limits.MAX_PLAN_DEPTH`.
         """
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise InvalidArgumentError(
-                f"workflow plan is not valid JSON: {exc}", field="plan"
-            ) from exc
+        data = load_json(text, "plan", MAX_PLAN_DEPTH)
         if not isinstance(data, dict):
             raise InvalidArgumentError("workflow plan JSON must be an object", field="plan")
         return cls.from_dict(data)
+
+
+_MISSING = object()
+
+
+def _typed(
+    data: object, key: str, kind: type | tuple[type, ...], where: str, *, default: Any = _MISSING
+) -> Any:
+    """``data[key]`` if it is of ``kind``, else an error naming ``where.key``.
+
+    ``bool`` is not accepted where a number is asked for (it is an ``int`` in Python, never
+    in a plan).
+    """
+    path = f"{where}.{key}" if where else key
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentError(
+            f"malformed workflow plan: {where} must be a JSON object, got {type(data).__name__}",
+            field=where,
+        )
+    if key not in data:
+        if default is not _MISSING:
+            return default
+        raise InvalidArgumentError(f"malformed workflow plan: {path} is missing", field=path)
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise InvalidArgumentError(
+            f"malformed workflow plan: {path} must be {names}, got {type(value).__name__}",
+            field=path,
+        )
+    return value
+
+
+_OPTIONAL_TEXT = (str, type(None))
 
 
 def _node_to_dict(node: PlanNode) -> dict[str, Any]:
@@ -205,17 +253,32 @@ def _node_to_dict(node: PlanNode) -> dict[str, Any]:
     }
 
 
-def _node_from_dict(data: Mapping[str, Any]) -> PlanNode:
+def _node_from_dict(data: object, where: str) -> PlanNode:
+    inputs: list[NodeOutput] = []
+    for i, ref in enumerate(_typed(data, "inputs", list, where)):
+        if not (
+            isinstance(ref, list)
+            and len(ref) == 2
+            and isinstance(ref[0], str)
+            and isinstance(ref[1], int)
+            and not isinstance(ref[1], bool)
+        ):
+            raise InvalidArgumentError(
+                f"malformed workflow plan: {where}.inputs[{i}] must be [node name, output "
+                f"index], got {ref!r:.80}",
+                field=f"{where}.inputs",
+            )
+        inputs.append(NodeOutput(ref[0], ref[1]))
     return PlanNode(
-        name=data["name"],
-        kind=NodeKind(data["kind"]),
-        inputs=tuple(NodeOutput(name, index) for name, index in data["inputs"]),
-        outputs=data["outputs"],
-        config=data["config"],
-        processor=data["processor"],
-        model=data["model"],
-        dataset=data["dataset"],
-        location=data["location"],
+        name=_typed(data, "name", str, where),
+        kind=NodeKind(_typed(data, "kind", str, where)),
+        inputs=tuple(inputs),
+        outputs=_typed(data, "outputs", int, where),
+        config=_typed(data, "config", dict, where),
+        processor=_typed(data, "processor", _OPTIONAL_TEXT, where),
+        model=_typed(data, "model", _OPTIONAL_TEXT, where),
+        dataset=_typed(data, "dataset", _OPTIONAL_TEXT, where),
+        location=_typed(data, "location", _OPTIONAL_TEXT, where),
     )
 
 
@@ -235,17 +298,40 @@ def _job_to_dict(job: PlanJob) -> dict[str, Any]:
     }
 
 
-def _job_from_dict(data: Mapping[str, Any]) -> PlanJob:
+def _job_from_dict(data: object, where: str) -> PlanJob:
     return PlanJob(
-        name=data["name"],
-        engine=data["engine"],
-        platform=data["platform"],
-        streaming=data["streaming"],
-        config=data["config"],
-        retries=data["retries"],
-        timeout=data["timeout"],
-        resources=data["resources"],
-        engine_payload=data["engine_payload"],
-        location=data["location"],
-        nodes=tuple(_node_from_dict(node) for node in data["nodes"]),
+        name=_typed(data, "name", str, where),
+        engine=_typed(data, "engine", str, where),
+        platform=_typed(data, "platform", str, where),
+        streaming=_typed(data, "streaming", bool, where),
+        config=_typed(data, "config", dict, where),
+        retries=_typed(data, "retries", int, where),
+        timeout=_typed(data, "timeout", (int, float, type(None)), where),
+        resources=_typed(data, "resources", dict, where),
+        engine_payload=_typed(data, "engine_payload", dict, where),
+        location=_typed(data, "location", _OPTIONAL_TEXT, where),
+        nodes=tuple(
+            _node_from_dict(node, f"{where}.nodes[{i}]")
+            for i, node in enumerate(_typed(data, "nodes", list, where))
+        ),
     )
+
+
+def _rule_from_dict(data: object, where: str) -> Rule:
+    """A rule, once the fields the checks use as keys (its job, its upstreams) are strings."""
+    _typed(data, "job", _OPTIONAL_TEXT, where)
+    upstreams = _typed(data, "upstreams", list, where)
+    if not all(isinstance(name, str) for name in upstreams):
+        raise InvalidArgumentError(
+            f"malformed workflow plan: {where}.upstreams must be a list of job names",
+            field=f"{where}.upstreams",
+        )
+    condition = _typed(data, "condition", dict, where)
+    try:
+        return rule_from_dict(data)  # type: ignore[arg-type]  # a Mapping: checked above
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidArgumentError(
+            f"malformed workflow plan: {where} is not a readable rule ({exc!r:.200}): "
+            f"{condition!r:.120}",
+            field=where,
+        ) from exc

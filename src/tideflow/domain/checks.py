@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from tideflow.domain.graph import AIGraph, JobSpec, Node
+from tideflow.domain.limits import MAX_JSON_DEPTH, json_depth
 from tideflow.domain.names import name_problem
 from tideflow.domain.rules import AllOf, AnyOf, EventMatch, Life, Periodic, Rule, RuleKind, Trigger
 from tideflow.domain.status import JobAction
@@ -297,8 +298,10 @@ def _json_problem(value: Mapping[str, Any], label: str) -> str | None:
         return f"{label} must be a mapping, got {type(value).__name__}"
     try:
         text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         return f"{label} must be JSON-serialisable: {exc}"
+    if (depth := json_depth(text)) > MAX_JSON_DEPTH:
+        return f"{label} nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}"
     if json.loads(text) != value:
         # Tuples and non-string keys survive dumps but come back changed: the plan stored on
         # the server would differ from the one the user compiled.

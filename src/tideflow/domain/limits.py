@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Any
 
 from tideflow.domain.names import name_problem
@@ -31,10 +33,65 @@ MAX_JSON_LENGTH = 1_048_576
 """Serialised JSON documents (schemas, params, tags, properties, contexts)."""
 MAX_PLAN_LENGTH = 16_777_215
 """A serialised workflow plan."""
+MAX_JSON_DEPTH = 64
+"""How deeply arrays and objects may nest in a JSON document (params, contexts, configs ...).
+
+Python's ``json`` recurses once per level and has no depth option, so a 200,000-deep document
+would end in ``RecursionError``; checking the text first (:func:`json_depth`) refuses it with
+:class:`InvalidArgumentError` instead. 64 levels is far beyond any real configuration.
+"""
+MAX_PLAN_DEPTH = 100
+"""How deeply a serialised workflow plan may nest: its own structure (about 6 levels above a
+job's or node's config) plus configs up to :data:`MAX_JSON_DEPTH`, and ``all_of`` / ``any_of``
+conditions about 45 levels deep."""
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 """A code package (the zip of a workflow's directory), checked by the packager and the server."""
 MAX_BLOB_BYTES = 512 * 1024 * 1024
 """A blob of the Blob Service (a serialised model, an artifact), checked by client and server."""
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(text: str) -> int:
+    """How deeply the arrays and objects of JSON ``text`` nest (0 for a scalar).
+
+    A linear scan that never recurses, so it is safe on any input: strings are dropped first
+    (brackets inside them do not count), then the brackets left are summed. Invalid JSON gets
+    an upper bound, which is all a limit needs.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets.encode("ascii"))), default=0)
+
+
+def check_json_depth(text: str, what: str, limit: int = MAX_JSON_DEPTH) -> str:
+    """Return ``text`` if its arrays and objects nest at most ``limit`` deep, else raise.
+
+    Raises:
+        InvalidArgumentError: It nests deeper, naming ``what``.
+    """
+    depth = json_depth(text)
+    if depth > limit:
+        raise InvalidArgumentError(
+            f"{what} nests arrays and objects {depth} levels deep; the limit is {limit}",
+            field=what,
+        )
+    return text
+
+
+def load_json(text: str, what: str, limit: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON ``text`` that came from outside, its depth checked before parsing.
+
+    Raises:
+        InvalidArgumentError: Too deep, or not JSON; naming ``what``.
+    """
+    check_json_depth(text, what, limit)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArgumentError(f"{what} is not valid JSON: {exc}", field=what) from exc
 
 
 def check_name(value: object, what: str) -> str:
@@ -95,7 +152,8 @@ def dump_json(value: Mapping[str, Any] | None, what: str, limit: int = MAX_JSON_
     """Serialise a mapping to canonical JSON text (sorted keys), checking type and size.
 
     Raises:
-        InvalidArgumentError: Not a mapping with string keys, not JSON-serialisable, or too big.
+        InvalidArgumentError: Not a mapping with string keys, not JSON-serialisable, too big,
+            or nesting deeper than :data:`MAX_JSON_DEPTH`.
     """
     if value is None:
         value = {}
@@ -105,10 +163,11 @@ def dump_json(value: Mapping[str, Any] | None, what: str, limit: int = MAX_JSON_
         )
     try:
         text = json.dumps(dict(value), sort_keys=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise InvalidArgumentError(f"{what} is not JSON-serialisable: {e}", field=what) from e
     if len(text) > limit:
         raise InvalidArgumentError(
             f"{what} is {len(text)} characters as JSON; the limit is {limit}", field=what
         )
-    return text
+    # What is stored must read back through :func:`load_json` (a remote client's too).
+    return check_json_depth(text, what)

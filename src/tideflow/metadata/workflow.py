@@ -125,12 +125,19 @@ class WorkflowService:
         The code package must have been uploaded first (:meth:`upload_package`). Reusing makes
         the existing snapshot the workflow's latest again (a return to earlier content).
 
+        The plan is input, never trusted: it is read with bounded depth and size, then checked
+        as ``tide.compile`` checks a workflow and more (:func:`~tideflow.compiler.check.check_plan`:
+        every name, engines and platforms known, rules well-formed, cron expressions that can
+        fire, time zones, intervals), all before anything is written.
+
         Raises:
             InvalidArgumentError: Bad name or hashes, or a plan that is not a readable plan of
                 this workflow.
+            GraphError: The plan reads but fails the checks (every problem listed).
             NotFoundError: The code package is not in the blob store.
         """
         from tideflow.compiler import WorkflowPlan
+        from tideflow.compiler.check import check_plan
 
         check_name(workflow, "workflow name")
         check_sha256(identity, "identity")
@@ -141,6 +148,7 @@ class WorkflowService:
             raise InvalidArgumentError(
                 f"the plan is of workflow {compiled.workflow!r}, not {workflow!r}", field="plan"
             )
+        check_plan(compiled)
         if not self.blobs.exists(PACKAGES, code_sha256):
             raise NotFoundError(
                 "code package",

@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tideflow.domain.events import Event
 from tideflow.domain.joblog import JobLog
+from tideflow.domain.limits import load_json
 from tideflow.domain.lineage import LineageKind, LineageRecord, LineageRef
 from tideflow.domain.metadata import (
     Artifact,
@@ -75,14 +76,13 @@ def from_json(text: str, what: str) -> Any:
     """Parse a ``*_json`` field; empty text means ``{}``.
 
     Raises:
-        InvalidArgumentError: The text is not JSON.
+        InvalidArgumentError: The text is not JSON, or nests deeper than
+            :data:`~tideflow.domain.limits.MAX_JSON_DEPTH` (checked before parsing, so a
+            200,000-deep document is refused instead of exhausting the parser's recursion).
     """
     if not text:
         return {}
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InvalidArgumentError(f"{what} is not valid JSON: {exc}", field=what) from exc
+    return load_json(text, what)
 
 
 def enum_to_pb(value: StrEnum | None, prefix: str) -> Any:
