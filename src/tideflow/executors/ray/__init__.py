@@ -8,7 +8,6 @@ Ray (:mod:`.entry`). docs/engines.md tells users the same.
 
 from __future__ import annotations
 
-
 from tideflow.domain.scheduling import JobCommand
 from tideflow.executors.ray.head import LocalRayHead
 from tideflow.executors.ray.platform import RayPlatform, RaySettings
