@@ -8,6 +8,7 @@ import pytest
 
 from tests.scheduler.conftest import Env, jobs_workflow
 from tideflow.domain.rules import Periodic
+from tideflow.errors import FailedPreconditionError
 from tideflow.scheduler.periodic import next_fire_after
 from tideflow.scheduler.timer import TimerService
 from tideflow.store import list_events
@@ -28,7 +29,7 @@ def test_next_fire_after_cron_interval_and_catch_up() -> None:
     assert next_fire_after(every, T0 + timedelta(seconds=250), previous=T0) == T0 + timedelta(
         seconds=300
     )
-    with pytest.raises(ValueError, match="positive interval"):
+    with pytest.raises(FailedPreconditionError, match="positive interval"):
         next_fire_after(Periodic(), T0)
 
 
@@ -42,6 +43,22 @@ def periodic_events(env: Env, execution_id: int) -> list[str]:
 
 def starts(env: Env, execution_id: int, job: str) -> list[int]:
     return sorted(j.attempt for j in env.jobs(execution_id) if j.job == job)
+
+
+@pytest.mark.parametrize(
+    "periodic",
+    [
+        Periodic(cron="0 0 31 2 *"),
+        Periodic(cron="*/0 * * * *"),
+        Periodic(cron="0 0 * * *", timezone="Mars/Phobos"),
+        Periodic(interval_seconds=0),
+        Periodic(interval_seconds=-5),
+    ],
+)
+def test_a_timer_that_cannot_fire_is_a_failed_precondition(periodic: Periodic) -> None:
+    # Submit refuses these; a plan stored before it did gets a clear error, not INTERNAL.
+    with pytest.raises(FailedPreconditionError, match="submit the workflow again"):
+        next_fire_after(periodic, datetime(2024, 1, 1, tzinfo=UTC))
 
 
 def test_cron_fires_on_schedule_under_a_manual_clock(env: Env) -> None:

@@ -280,6 +280,10 @@ HOSTILE: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda p: p.update(workflow="other"),
         "the plan is of workflow 'other', not 'hostile'",
     ),
+    "unknown node kind": (
+        lambda p: p["jobs"][0]["nodes"][0].update(kind="rm_rf"),
+        "jobs[0].nodes[0].kind 'rm_rf' is not one of",
+    ),
     "bad base64": (
         lambda p: p["payloads"].update({"0" * 64: "not base64!"}),
         "malformed workflow plan",

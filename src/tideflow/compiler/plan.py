@@ -271,7 +271,7 @@ def _node_from_dict(data: object, where: str) -> PlanNode:
         inputs.append(NodeOutput(ref[0], ref[1]))
     return PlanNode(
         name=_typed(data, "name", str, where),
-        kind=NodeKind(_typed(data, "kind", str, where)),
+        kind=_node_kind(_typed(data, "kind", str, where), where),
         inputs=tuple(inputs),
         outputs=_typed(data, "outputs", int, where),
         config=_typed(data, "config", dict, where),
@@ -280,6 +280,17 @@ def _node_from_dict(data: object, where: str) -> PlanNode:
         dataset=_typed(data, "dataset", _OPTIONAL_TEXT, where),
         location=_typed(data, "location", _OPTIONAL_TEXT, where),
     )
+
+
+def _node_kind(value: str, where: str) -> NodeKind:
+    try:
+        return NodeKind(value)
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in NodeKind)
+        raise InvalidArgumentError(
+            f"malformed workflow plan: {where}.kind {value[:40]!r} is not one of {kinds}",
+            field=f"{where}.kind",
+        ) from None
 
 
 def _job_to_dict(job: PlanJob) -> dict[str, Any]:

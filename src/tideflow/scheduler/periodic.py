@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tideflow.domain.rules import Periodic
+from tideflow.errors import FailedPreconditionError
 
 
 def next_fire_after(
@@ -24,15 +25,33 @@ def next_fire_after(
         now: The current time (aware).
         previous: The last scheduled fire time; intervals keep its phase. Without it the first
             firing is one interval after ``now``.
+
+    Raises:
+        FailedPreconditionError: The timer can never fire (a plan stored unchecked).
     """
     if periodic.cron is not None:
         from croniter import croniter  # imported on use: only periodic rules need it
 
-        local = now.astimezone(ZoneInfo(periodic.timezone))
-        fire: datetime = croniter(periodic.cron, local).get_next(datetime)
+        try:
+            local = now.astimezone(ZoneInfo(periodic.timezone))
+            fire: datetime = croniter(periodic.cron, local).get_next(datetime)
+        except (ValueError, TypeError, KeyError, ZoneInfoNotFoundError) as exc:
+            # Only a plan stored before the server checked plans gets here (submit refuses
+            # these now): say which timer, not INTERNAL.
+            raise FailedPreconditionError(
+                f"periodic rule: cron {periodic.cron!r} in time zone {periodic.timezone!r} has "
+                f"no next fire time ({exc}); correct it and submit the workflow again"
+            ) from exc
         return fire.astimezone(UTC)
-    if not periodic.interval_seconds or periodic.interval_seconds <= 0:
-        raise ValueError(f"periodic rule needs a cron or a positive interval: {periodic!r}")
+    if (
+        not isinstance(periodic.interval_seconds, int | float)
+        or not math.isfinite(periodic.interval_seconds)
+        or periodic.interval_seconds <= 0
+    ):
+        raise FailedPreconditionError(
+            f"periodic rule needs a cron or a positive interval, got {periodic!r}; correct it "
+            "and submit the workflow again"
+        )
     step = timedelta(seconds=periodic.interval_seconds)
     if previous is None:
         return now + step
