@@ -39,6 +39,8 @@ class TideflowTestServer:
             :meth:`close`).
         args: Extra ``tideflow server start`` options (``["--auth", "required"]``).
         env: Extra environment variables for the server process.
+        ready_file: Where the server announces its ports; ``ready.json`` in the home by
+            default (give another disk's path to start a server on a full home).
     """
 
     def __init__(
@@ -48,12 +50,14 @@ class TideflowTestServer:
         home: Path | None = None,
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
+        ready_file: Path | None = None,
     ) -> None:
         self._own_home = home is None
         self.home = Path(tempfile.mkdtemp(prefix="tideflow-test-")) if home is None else home
         self.db_url = db_url or f"sqlite:///{self.home / 'tideflow.db'}"
         self.args = list(args)
         self.env = dict(env or {})
+        self.ready_file = ready_file or self.home / "ready.json"
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self._port = 0
@@ -80,7 +84,7 @@ class TideflowTestServer:
             UnavailableError: It exited or did not become ready in time (its output is included).
         """
         self.home.mkdir(parents=True, exist_ok=True)
-        ready = self.home / "ready.json"
+        ready = self.ready_file
         ready.unlink(missing_ok=True)
         command = [
             sys.executable,

@@ -5,6 +5,7 @@ graceful shutdown on SIGTERM, the cap on listen streams, message size limits, an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,14 @@ from tideflow.store import SchemaState
 from tideflow.store.blob import BlobStore
 from tideflow.store.migration import check_database
 from tideflow.testing import TideflowTestServer
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -101,8 +111,9 @@ def test_sigterm_lets_in_flight_calls_finish_then_cleans_up(tmp_path: Path) -> N
         assert (running.home / "server.json").exists()
         channel = RpcChannel(running.url, project="demo")
         stub = sg.SchedulerServiceStub(channel.channel)
-        first, second = b"a" * 1000, b"b" * 1000
-        digest = hashlib.sha256(first + second).hexdigest()
+        package = _zip({"flow.py": b"a" * 1000, "steps.py": b"b" * 1000})
+        first, second = package[:1000], package[1000:]
+        digest = hashlib.sha256(package).hexdigest()
         assert running.process is not None
         pid = running.process.pid
 
@@ -129,7 +140,7 @@ def test_sigterm_lets_in_flight_calls_finish_then_cleans_up(tmp_path: Path) -> N
         assert "Tideflow server serving" in log
         assert "Tideflow server stopped" in log
         # The package arrived whole.
-        assert BlobStore(str(running.home / "blobs")).get("packages", digest) == first + second
+        assert BlobStore(str(running.home / "blobs")).get("packages", digest) == package
     finally:
         running.close()
 

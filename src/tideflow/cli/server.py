@@ -15,6 +15,7 @@ import typer
 
 from tideflow.cli.db import DbOption
 from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO
 
 server_app = typer.Typer(help="Run the Tideflow server.", no_args_is_help=True)
 
@@ -77,6 +78,26 @@ def start(
             "a revoked token end within about this long.",
         ),
     ] = 1.0,
+    max_package_unpacked: Annotated[
+        str,
+        typer.Option(
+            help="Most a code package may unpack to, in all (bytes, or with K / M / G, "
+            "binary): a larger one is refused at submit (INVALID_ARGUMENT), before anything "
+            "is unpacked, and extraction stops there whatever the zip declares.",
+        ),
+    ] = "1G",
+    max_package_files: Annotated[
+        int,
+        typer.Option(min=1, help="Most files and folders a code package may hold."),
+    ] = MAX_PACKAGE_FILES,
+    max_package_ratio: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Most times its compressed size one entry of a code package (over 1 MiB) "
+            "may unpack to: zip bombs are refused at submit.",
+        ),
+    ] = MAX_PACKAGE_RATIO,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +178,9 @@ def start(
             ray_address=ray_address, flink_address=flink_address, spark_master=spark_master
         ),
         job_user=job_user,
+        max_package_unpacked=_size(max_package_unpacked, "--max-package-unpacked"),
+        max_package_files=max_package_files,
+        max_package_ratio=max_package_ratio,
     )
     from tideflow.client.embedded import running_server
 
@@ -182,6 +206,19 @@ def start(
         fail(f"cannot start the server on {host}:{port}: {e}")
     # Outside the try: typer.Exit is a RuntimeError, which would read as a failed start.
     raise typer.Exit(code)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str, option: str) -> int:
+    """Bytes from ``12345``, ``512M``, ``1G``, ``1GiB`` ... (binary units); exits 2 if bad."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    number = value[: len(value) - len(unit)].strip()
+    if not number.isdigit() or int(number) < 1:
+        fail(f"{option} must be a size such as 1073741824, 512M or 1G, got {text!r}", code=2)
+    return int(number) * _UNITS[unit]
 
 
 def _executor_options(

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from tideflow.domain.limits import MAX_PACKAGE_BYTES
 from tideflow.errors import InvalidArgumentError
+from tideflow.metadata.package import PackageLimits
+from tideflow.metadata.package import extract_package as bounded_extract
 
 EXCLUDED_DIRS = frozenset(
     {
@@ -157,19 +159,16 @@ def _too_large(root: Path, files: list[Path], max_bytes: int) -> InvalidArgument
     )
 
 
-def extract_package(data: bytes, target: str | Path) -> Path:
+def extract_package(data: bytes, target: str | Path, limits: PackageLimits | None = None) -> Path:
     """Unpack a package's zip into ``target`` (for job runners); returns ``target``.
 
+    The package is input: it is checked against ``limits`` (the defaults of
+    :mod:`tideflow.domain.limits` when not given) before anything is written, and its bytes
+    are counted while they are (:func:`tideflow.metadata.package.extract_package`).
+
     Raises:
-        InvalidArgumentError: An entry would land outside ``target``.
+        InvalidArgumentError: An entry would land outside ``target``, or the package is over
+            a limit (the message names it).
+        ResourceExhaustedError: The disk under ``target`` is full.
     """
-    destination = Path(target).resolve()
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for name in archive.namelist():
-            if not (destination / name).resolve().is_relative_to(destination):
-                raise InvalidArgumentError(
-                    f"code package entry {name!r} points outside the target directory",
-                    field="package",
-                )
-        archive.extractall(destination)
-    return destination
+    return bounded_extract(data, target, limits)

@@ -20,6 +20,7 @@ from tideflow.metadata import (
     WorkflowService,
 )
 from tideflow.metadata.blob import BlobService
+from tideflow.metadata.package import PackageLimits
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
 from tideflow.scheduler.clock import clock_from_env
@@ -86,6 +87,7 @@ def local_services(
     owns_store: bool = False,
     blob_url: str | None = None,
     home: Path | None = None,
+    package_limits: PackageLimits | None = None,
 ) -> Services:
     """Services running in this process on ``store``.
 
@@ -95,6 +97,8 @@ def local_services(
         blob_url: The blob store (code packages, models); :func:`default_blob_root` by default.
         home: ``$TIDEFLOW_HOME`` of the executors, whose job logs may be read;
             :func:`default_home` by default.
+        package_limits: What a code package may unpack to (the server's options); the
+            defaults of :mod:`tideflow.domain.limits` by default.
     """
     notifications = NotificationService(store)
     scheduler = SchedulerService(
@@ -109,7 +113,7 @@ def local_services(
         metrics=MetricService(store),
         lineage=LineageService(store),
         notifications=notifications,
-        workflows=WorkflowService(store, blobs),
+        workflows=WorkflowService(store, blobs, package_limits=package_limits),
         scheduler=scheduler,
         blobs=BlobService(blobs),
     )

@@ -46,6 +46,18 @@ job's or node's config) plus configs up to :data:`MAX_JSON_DEPTH`, and ``all_of`
 conditions about 45 levels deep."""
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 """A code package (the zip of a workflow's directory), checked by the packager and the server."""
+MAX_PACKAGE_UNPACKED_BYTES = 1024 * 1024 * 1024
+"""What a code package may unpack to, in all (``--max-package-unpacked``); declared sizes are
+checked before anything is written, and bytes are counted while extracting."""
+MAX_PACKAGE_FILES = 10_000
+"""Entries (files and folders) a code package may hold (``--max-package-files``)."""
+MAX_PACKAGE_RATIO = 100
+"""How many times larger than its compressed bytes an entry over
+:data:`PACKAGE_RATIO_FLOOR` may unpack (``--max-package-ratio``). Source code and ordinary data
+compress 2-20 times; DEFLATE's ceiling, what a zip bomb uses, is about 1,030 times."""
+PACKAGE_RATIO_FLOOR = 1024 * 1024
+"""Entries that unpack to at most this many bytes are never refused for their ratio (a small
+file of blanks compresses a thousand times and harms nobody)."""
 MAX_BLOB_BYTES = 512 * 1024 * 1024
 """A blob of the Blob Service (a serialised model, an artifact), checked by client and server."""
 

@@ -10,7 +10,9 @@ Life of an attempt (docs/executors.md tells users the same):
    package and the control files of :mod:`tideflow.domain.attempt` (``attempt.json`` with the
    trigger, ``plan.json``), its log file is created under
    ``$TIDEFLOW_HOME/logs/jobs/<execution>/<job>/<attempt>.log``, and the platform adds what it
-   needs (:meth:`~tideflow.executors.platform.Platform.prepare`).
+   needs (:meth:`~tideflow.executors.platform.Platform.prepare`). A preparation that fails --
+   a package over the server's limits, a full disk ("no space left under <dir>") -- ends the
+   attempt FAILED with that reason, never leaves it INIT, and removes its working directory.
 3. **Launched** by the platform. Before it, the platform's reserved handle is written to
    ``$TIDEFLOW_HOME/attempts/<executor>/<job execution>.json`` (the server's own file, never
    the job's); after it, the full handle. The job becomes STARTING (pid, host, external id).
@@ -70,6 +72,7 @@ from tideflow.executors.identity import hand_over, pass_through_below
 from tideflow.executors.platform import Attempt, Observation, Platform, Started
 from tideflow.executors.spec import attempt_spec, job_environment
 from tideflow.scheduler import crash
+from tideflow.store.blob import no_space_is_exhaustion
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +283,14 @@ class AttemptSupervisor(Executor):
                     return
             self._check_paths(attempt)
             self.platform.check(attempt)
-            self._prepare(entry)
-            self.platform.prepare(attempt)
+            try:
+                with no_space_is_exhaustion(str(self.home)):
+                    self._prepare(entry)
+                    self.platform.prepare(attempt)
+            except BaseException:
+                # Half-prepared (a refused package, a full disk): nothing of it may stay.
+                shutil.rmtree(attempt.workdir, ignore_errors=True)
+                raise
             with self._lock:
                 stopped = entry.stop_reason is not None
                 if stopped:
@@ -380,7 +389,8 @@ class AttemptSupervisor(Executor):
         workflows = self.context.workflows
         snapshot = workflows.get_snapshot(command.project, command.snapshot_id)
         if snapshot.code_sha256:
-            extract_package(workflows.get_package(command.project, command.snapshot_id), workdir)
+            package = workflows.get_package(command.project, command.snapshot_id)
+            extract_package(package, workdir, workflows.package_limits)
         attempt.files.control.mkdir()
         spec = attempt_spec(
             self.context,

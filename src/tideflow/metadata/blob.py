@@ -19,10 +19,11 @@ metadata).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 from tideflow.domain.limits import MAX_BLOB_BYTES
 from tideflow.errors import InvalidArgumentError
-from tideflow.store.blob import BlobStore
+from tideflow.store.blob import BlobStore, StoredBlob
 
 BLOB_KINDS = ("models", "artifacts", "data")
 """The kinds of blob the service stores (code packages go through the workflow service)."""
@@ -92,6 +93,34 @@ class BlobService:
             )
         check_size(len(data))
         return self._blobs.put(check_kind(kind), bytes(data), sha256=sha256)
+
+    def put_stream(
+        self,
+        project: str,
+        chunks: Iterable[bytes],
+        *,
+        kind: str = DEFAULT_KIND,
+        sha256: str | None = None,
+    ) -> StoredBlob:
+        """:meth:`put` of bytes arriving in pieces: streamed to a temporary file, never joined.
+
+        The size limit is checked as pieces arrive; on any failure (too big, wrong hash, a
+        call cancelled, a full disk) the temporary file is removed.
+
+        Raises:
+            InvalidArgumentError: Unknown kind, too big, or not hashing to ``sha256``.
+            ResourceExhaustedError: The blob store's disk is full.
+        """
+        check_kind(kind)
+
+        def bounded() -> Iterator[bytes]:
+            size = 0
+            for chunk in chunks:
+                size += len(chunk)
+                check_size(size)  # refuse before writing more of it
+                yield chunk
+
+        return self._blobs.put_stream(kind, bounded(), sha256=sha256)
 
     def get(self, project: str, uri: str) -> bytes:
         """The bytes of the blob at ``uri``, verified against its hash.

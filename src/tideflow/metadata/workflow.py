@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ from tideflow.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from tideflow.metadata.package import PackageLimits, check_package
 from tideflow.store import Store, append_events
 from tideflow.store.blob import BlobStore, check_sha256
 from tideflow.store.cursor import check_limit
@@ -86,11 +87,24 @@ class WorkflowService:
     Args:
         store: The SQL store.
         blobs: Where code packages are kept; without one, packages cannot be uploaded or read.
+        package_limits: What a code package may unpack to (the server's options); the
+            defaults of :mod:`tideflow.domain.limits` when not given.
     """
 
-    def __init__(self, store: Store, blobs: BlobStore | None = None) -> None:
+    package_limits: PackageLimits = PackageLimits()
+    """What a code package may unpack to: checked at upload and at every extraction."""
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore | None = None,
+        *,
+        package_limits: PackageLimits | None = None,
+    ) -> None:
         self._store = store
         self._blobs = blobs
+        if package_limits is not None:
+            self.package_limits = package_limits
 
     @property
     def blobs(self) -> BlobStore:
@@ -107,15 +121,38 @@ class WorkflowService:
         """Store a code package (zip bytes) under its SHA-256; return its URI. Idempotent.
 
         Raises:
-            InvalidArgumentError: Larger than ``MAX_PACKAGE_BYTES``, or ``sha256`` is given
-                and does not match the bytes.
+            InvalidArgumentError: Larger than ``MAX_PACKAGE_BYTES``, not a zip, over one of
+                :attr:`package_limits` (naming it), or ``sha256`` is given and does not match.
+            ResourceExhaustedError: The blob store's disk is full.
         """
-        if len(data) > MAX_PACKAGE_BYTES:
-            raise InvalidArgumentError(
-                f"code package of {len(data)} bytes exceeds the limit of {MAX_PACKAGE_BYTES}",
-                field="package",
-            )
-        return self.blobs.put(PACKAGES, data, sha256=sha256)
+        return self.upload_package_stream(project, (data,), sha256=sha256)
+
+    def upload_package_stream(
+        self, project: str, chunks: Iterable[bytes], *, sha256: str | None = None
+    ) -> str:
+        """:meth:`upload_package` of a package arriving in pieces, never held whole in memory.
+
+        The pieces go to a temporary file of the blob store; the package's member list is
+        checked against :attr:`package_limits` (:func:`~tideflow.metadata.package.check_package`)
+        before it is moved into place, and the temporary file is removed on every failure.
+        """
+
+        def bounded() -> Iterator[bytes]:
+            size = 0
+            for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_PACKAGE_BYTES:  # refuse before writing more of it
+                    raise InvalidArgumentError(
+                        f"code package exceeds the limit of {MAX_PACKAGE_BYTES} bytes",
+                        field="package",
+                    )
+                yield chunk
+
+        limits = self.package_limits
+        stored = self.blobs.put_stream(
+            PACKAGES, bounded(), sha256=sha256, check=lambda f: check_package(f, limits)
+        )
+        return stored.uri
 
     def submit(
         self, project: str, workflow: str, *, plan: str, code_sha256: str, identity: str

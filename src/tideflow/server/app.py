@@ -16,6 +16,7 @@ are started on demand, so a large cap costs nothing until streams open.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -128,7 +129,11 @@ class TideflowServer:
         store = Store.open(config.db_url)
         private_database(config.db_url)  # created just now, or its -wal / -shm
         self._services = services = local_services(
-            store, owns_store=True, blob_url=config.blob_root, home=config.home
+            store,
+            owns_store=True,
+            blob_url=config.blob_root,
+            home=config.home,
+            package_limits=config.package_limits,
         )
         last = [services.notifications.latest_offset()]
 
@@ -287,11 +292,27 @@ class TideflowServer:
         }
 
     def _write_files(self) -> None:
+        """``server.json`` and the ready file; a failure to write one (a full disk) is a warning.
+
+        The server serves without them: reads go on on a full disk, and clients that are told
+        the address (``--server``) reach it.
+        """
         info = {**self.info(), "pid": os.getpid(), "db": self.config.db_url}
-        self.config.home.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.config.home / SERVER_FILE, info)
+        paths = [self.config.home / SERVER_FILE]
         if self.config.ready_file is not None:
-            _write_atomically(self.config.ready_file, info)
+            paths.append(self.config.ready_file)
+        for path in paths:
+            try:
+                _write_atomically(path, info)
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+                log.warning(
+                    "could not write %s (%s); serving anyway at %s",
+                    path,
+                    e.strerror or e,
+                    self.url,
+                )
 
     def wait(self) -> None:
         """Block until :meth:`stop` is called (from a signal handler or another thread)."""

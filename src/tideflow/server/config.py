@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO, MAX_PACKAGE_UNPACKED_BYTES
+from tideflow.metadata.package import PackageLimits
 from tideflow.settings import Settings
 
 DEFAULT_PORT = 50051
@@ -41,6 +43,11 @@ class ServerConfig:
             run as root); ``None`` runs them as the server's own user.
         token_recheck: Seconds between look-ups of an open stream's token
             (``--token-recheck``): a revoked token's ``Listen`` streams end within about this.
+        max_package_unpacked: Bytes a code package may unpack to in all
+            (``--max-package-unpacked``).
+        max_package_files: Entries a code package may hold (``--max-package-files``).
+        max_package_ratio: How many times its compressed size one large entry of a code
+            package may unpack to (``--max-package-ratio``).
     """
 
     db_url: str
@@ -59,6 +66,9 @@ class ServerConfig:
     executor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     job_user: str | None = None
     token_recheck: float = DEFAULT_TOKEN_RECHECK
+    max_package_unpacked: int = MAX_PACKAGE_UNPACKED_BYTES
+    max_package_files: int = MAX_PACKAGE_FILES
+    max_package_ratio: float = MAX_PACKAGE_RATIO
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:
@@ -88,6 +98,15 @@ class ServerConfig:
     def blob_root(self) -> str:
         """The blob store URL."""
         return self.blob_url or str(self.home / "blobs")
+
+    @property
+    def package_limits(self) -> PackageLimits:
+        """What a code package may unpack to (checked at upload and at each extraction)."""
+        return PackageLimits(
+            max_unpacked_bytes=self.max_package_unpacked,
+            max_files=self.max_package_files,
+            max_ratio=self.max_package_ratio,
+        )
 
     @property
     def log_dir(self) -> Path:

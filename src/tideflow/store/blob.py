@@ -6,20 +6,41 @@ conflict. Reading verifies the hash: bytes changed after they were stored (a tam
 corrupted package) are refused with :class:`~tideflow.errors.FailedPreconditionError`, which
 names the blob, rather than handed to a job.
 
-Writes go to a temporary name first and are moved into place, so a crash never leaves a
+Writes are streamed (:meth:`BlobStore.put_stream`): chunks go straight to a temporary file
+in the kind's directory of the store, hashed on the way, so memory stays flat whatever the
+size; the file is moved to its final key only once whole and checked, so a crash never leaves a
 half-written blob under its final key (on filesystems where a move is atomic, as local disks).
+The temporary file is removed on every failure path (a wrong hash, a refused content, a client
+that goes away, a full disk). A full disk (``ENOSPC``, or a quota: ``EDQUOT``) is
+:class:`~tideflow.errors.ResourceExhaustedError` "no space left under <root>": reads go on, and
+writes work again once space is freed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import logging
 import re
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, NamedTuple
 
-from tideflow.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from tideflow.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+)
+
+log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_READ_BYTES = 1024 * 1024
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+TEMPORARY_SUFFIX = ".tmp"
+"""Names ending so in a kind's directory are uploads in progress (or left by a crash)."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -38,6 +59,25 @@ def check_sha256(value: str, what: str = "sha256") -> str:
             f"{what} must be 64 lowercase hex digits, got {value!r}", field=what
         )
     return value
+
+
+class StoredBlob(NamedTuple):
+    """What :meth:`BlobStore.put_stream` stored: its URI, SHA-256 and size in bytes."""
+
+    uri: str
+    sha256: str
+    size: int
+
+
+@contextlib.contextmanager
+def no_space_is_exhaustion(where: str) -> Iterator[None]:
+    """Turn a full disk (``ENOSPC`` / ``EDQUOT``) inside the block into ResourceExhaustedError."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _FULL:
+            raise ResourceExhaustedError(f"no space left under {where}") from e
+        raise
 
 
 class BlobStore:
@@ -74,30 +114,82 @@ class BlobStore:
 
         Raises:
             InvalidArgumentError: ``sha256`` is given and does not match ``data``.
+            ResourceExhaustedError: The disk is full.
         """
-        actual = sha256_hex(data)
-        if sha256 is not None and check_sha256(sha256) != actual:
-            raise InvalidArgumentError(
-                f"the {kind} blob's SHA-256 is {actual}, not {sha256} as declared "
-                "(the upload was truncated or altered)",
-                field="sha256",
-            )
-        path = self._key_path(kind, actual)
-        if not self._intact(path, actual):
-            parent = path.rsplit("/", 1)[0]
-            self._fs.makedirs(parent, exist_ok=True)
-            temporary = f"{parent}/.{actual}.{uuid.uuid4().hex}.tmp"
-            with self._fs.open(temporary, "wb") as out:
-                out.write(data)
-            self._fs.mv(temporary, path)
-        return self.uri(kind, actual)
+        return self.put_stream(kind, (data,), sha256=sha256).uri
+
+    def put_stream(
+        self,
+        kind: str,
+        chunks: Iterable[bytes],
+        *,
+        sha256: str | None = None,
+        check: Callable[[IO[bytes]], object] | None = None,
+    ) -> StoredBlob:
+        """Store the concatenation of ``chunks`` under its SHA-256, holding one chunk at a time.
+
+        Args:
+            kind: The family of blob: a directory under the root.
+            chunks: The bytes, in pieces (an upload's messages); whatever the iterator raises
+                (a size limit, a cancelled call) ends the upload and is raised again.
+            sha256: What the caller believes the hash is; checked when given.
+            check: Called with the whole blob, open for reading, before it is moved into place
+                (a code package's members are checked there); what it raises is raised again.
+
+        Raises:
+            InvalidArgumentError: ``sha256`` is malformed or does not match the bytes.
+            ResourceExhaustedError: The disk is full (nothing of the blob is left behind).
+        """
+        if sha256 is not None:
+            check_sha256(sha256)
+        directory = f"{self._path}/{kind}"
+        temporary = f"{directory}/.upload.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with no_space_is_exhaustion(self.root):
+                self._fs.makedirs(directory, exist_ok=True)
+                with self._fs.open(temporary, "wb") as out:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+            actual = digest.hexdigest()
+            if sha256 is not None and sha256 != actual:
+                raise InvalidArgumentError(
+                    f"the {kind} blob's SHA-256 is {actual}, not {sha256} as declared "
+                    "(the upload was truncated or altered)",
+                    field="sha256",
+                )
+            if check is not None:
+                with self._fs.open(temporary, "rb") as stored:
+                    check(stored)
+            path = self._key_path(kind, actual)
+            if not self._intact(path, actual):
+                with no_space_is_exhaustion(self.root):
+                    self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                    self._fs.mv(temporary, path)
+        finally:
+            self._discard(temporary)
+        return StoredBlob(self.uri(kind, actual), actual, size)
+
+    def _discard(self, temporary: str) -> None:
+        """Remove an upload's temporary file, if it is still there (moved into place: not)."""
+        try:
+            if self._fs.exists(temporary):
+                self._fs.rm(temporary)
+        except OSError:  # never hides the upload's own error; a later sweep may remove it
+            log.warning("could not remove the temporary blob %s", temporary, exc_info=True)
 
     def _intact(self, path: str, sha256: str) -> bool:
         """Whether a blob is stored at ``path`` with the right content (a bad one is replaced)."""
         if not self._fs.exists(path):
             return False
+        digest = hashlib.sha256()
         with self._fs.open(path, "rb") as blob:
-            return sha256_hex(blob.read()) == sha256
+            while block := blob.read(_READ_BYTES):
+                digest.update(block)
+        return digest.hexdigest() == sha256
 
     def exists(self, kind: str, sha256: str) -> bool:
         """Whether a blob with that hash is stored (its content is not checked)."""

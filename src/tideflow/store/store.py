@@ -13,6 +13,7 @@ the database).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -50,6 +51,13 @@ class Store:
         # process's writers on a Python lock first hands the database over without those sleeps;
         # other processes still wait through the busy timeout.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # Where a full disk is reported: a SQLite file's folder, or the server's address.
+        database = engine.url.database if self.dialect == "sqlite" else None
+        self._where = (
+            os.path.dirname(os.path.abspath(database))
+            if database and database != ":memory:"
+            else display_url(url)
+        )
         self._commit_listeners: list[Callable[[int], None]] = []
         self._offset_flushers: list[Callable[[], None]] = []
 
@@ -169,7 +177,7 @@ class Store:
             if claim is not None:
                 claim.claimed = True
         except SQLAlchemyError as e:
-            raise translate(e) from e
+            raise translate(e, where=self._where) from e
         if appended is not None:
             for listener in self._commit_listeners:
                 listener(appended)

@@ -1,8 +1,9 @@
 """The Blob Service's RPCs over :class:`~tideflow.metadata.blob.BlobService`.
 
-``UploadBlob`` counts bytes as chunks arrive and refuses a blob over the limit before holding
+``UploadBlob`` streams the chunks to a temporary file of the blob store as they arrive (memory
+stays flat whatever the size), counting bytes and refusing a blob over the limit before writing
 more of it; the declared SHA-256 is checked by the store (a truncated upload is refused, not
-stored under a wrong key). ``UploadBlob`` mutates, so a retried upload carrying the same
+stored under a wrong key), and the temporary file is removed on every failure. ``UploadBlob`` mutates, so a retried upload carrying the same
 request id gets the stored answer (and would be harmless anyway: blobs are content-addressed).
 ``GetBlob`` reads and verifies the whole blob before sending its first chunk.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tideflow.errors import InvalidArgumentError
-from tideflow.metadata.blob import DEFAULT_KIND, BlobService, check_kind, check_size
+from tideflow.metadata.blob import DEFAULT_KIND, BlobService, check_kind
 from tideflow.rpc.call import project
 from tideflow.rpc.servicers.scheduler import chunks
 from tideflow.rpc.v1 import blob_pb2 as b
@@ -30,24 +31,23 @@ class BlobServicer(g.BlobServiceServicer):
     def UploadBlob(
         self, request_iterator: Iterator[b.UploadBlobRequest], context: Any
     ) -> b.UploadBlobResponse:
-        kind = declared = ""
-        parts: list[bytes] = []
-        size = 0
-        for index, message in enumerate(request_iterator):
-            if index == 0:
-                kind = check_kind(message.kind or DEFAULT_KIND)
-                declared = message.sha256
-            size += len(message.chunk)
-            check_size(size)  # refuse before holding more of it in memory
-            parts.append(message.chunk)
-        if not declared:
+        messages = iter(request_iterator)
+        first = next(messages, None)
+        if first is None or not first.sha256:
             raise InvalidArgumentError(
                 "the first UploadBlob message must carry the blob's kind and sha256",
                 field="sha256",
             )
-        data = b"".join(parts)
-        uri = self._blobs.put(project(), data, kind=kind, sha256=declared)
-        return b.UploadBlobResponse(uri=uri, sha256=declared, size=len(data))
+
+        def pieces() -> Iterator[bytes]:
+            yield first.chunk
+            for message in messages:
+                yield message.chunk
+
+        stored = self._blobs.put_stream(
+            project(), pieces(), kind=check_kind(first.kind or DEFAULT_KIND), sha256=first.sha256
+        )
+        return b.UploadBlobResponse(uri=stored.uri, sha256=stored.sha256, size=stored.size)
 
     def GetBlob(self, request: b.GetBlobRequest, context: Any) -> Iterator[b.GetBlobResponse]:
         data = self._blobs.get(project(), request.uri)

@@ -5,7 +5,8 @@ settings RPCs to :class:`~tideflow.scheduler.service.SchedulerService` (the exec
 calls have no RPC: executors run inside the server).
 
 Submission is two calls: ``UploadCodePackage`` streams the zip (chunks, the declared SHA-256
-in the first message) into the blob store, then ``SubmitWorkflow`` registers the snapshot,
+in the first message) into the blob store -- to a temporary file, its member list checked
+against the server's package limits before it is kept --, then ``SubmitWorkflow`` registers the snapshot,
 reusing one with the same identity. Both are safe to retry: the blob is content-addressed and
 the snapshot is deduplicated by identity (and the interceptor by request id).
 ``GetCodePackage`` checks the stored package against its hash before sending a byte.
@@ -16,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tideflow.domain.limits import MAX_PACKAGE_BYTES
 from tideflow.domain.status import ExecutionStatus
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.metadata import WorkflowService
@@ -69,24 +69,20 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     def UploadCodePackage(
         self, request_iterator: Iterator[s.UploadCodePackageRequest], context: Any
     ) -> s.UploadCodePackageResponse:
-        declared = ""
-        parts: list[bytes] = []
-        size = 0
-        for message in request_iterator:
-            declared = declared or message.sha256
-            size += len(message.chunk)
-            if size > MAX_PACKAGE_BYTES:  # refuse before holding more of it in memory
-                raise InvalidArgumentError(
-                    f"code package exceeds the limit of {MAX_PACKAGE_BYTES} bytes",
-                    field="package",
-                )
-            parts.append(message.chunk)
-        if not declared:
+        messages = iter(request_iterator)
+        first = next(messages, None)
+        if first is None or not first.sha256:
             raise InvalidArgumentError(
                 "the first UploadCodePackage message must carry the package's sha256",
                 field="sha256",
             )
-        uri = self._workflows.upload_package(project(), b"".join(parts), sha256=declared)
+
+        def pieces() -> Iterator[bytes]:  # streamed to the blob store, never joined
+            yield first.chunk
+            for message in messages:
+                yield message.chunk
+
+        uri = self._workflows.upload_package_stream(project(), pieces(), sha256=first.sha256)
         return s.UploadCodePackageResponse(uri=uri)
 
     def GetCodePackage(
