@@ -55,11 +55,22 @@ def to_timestamp(value: datetime | None) -> Timestamp | None:
 
 
 def from_timestamp(message: Message, name: str) -> datetime | None:
-    """The aware UTC datetime of timestamp field ``name``, or ``None`` when unset."""
+    """The aware UTC datetime of timestamp field ``name``, or ``None`` when unset.
+
+    Raises:
+        InvalidArgumentError: The timestamp is not one (nanos outside 0..999999999, or seconds
+            outside years 1..9999): the wire carries any two integers.
+    """
     if not message.HasField(name):
         return None
     stamp: Timestamp = getattr(message, name)
-    return stamp.ToDatetime(tzinfo=UTC)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as e:
+        raise InvalidArgumentError(
+            f"{name} is not a valid timestamp (seconds={stamp.seconds}, nanos={stamp.nanos})",
+            field=name,
+        ) from e
 
 
 def optional(message: Message, name: str) -> Any:

@@ -1,0 +1,58 @@
+"""What the fuzz suite found, each kept as a plain test of its own."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tests.fuzz.conftest import FuzzServer
+from tideflow.errors import InvalidArgumentError
+from tideflow.rpc import convert
+from tideflow.rpc.v1 import common_pb2 as pb
+from tideflow.rpc.v1 import metadata_pb2 as m
+from tideflow.rpc.v1 import metadata_pb2_grpc as mg
+from tideflow.rpc.v1 import notification_pb2 as n
+from tideflow.rpc.v1 import notification_pb2_grpc as ng
+
+
+@pytest.mark.parametrize(
+    ("stamp", "shown"),
+    [
+        (Timestamp(nanos=-1), "seconds=0, nanos=-1"),
+        (Timestamp(nanos=1_000_000_000), "nanos=1000000000"),
+        (Timestamp(seconds=2**62), f"seconds={2**62}"),
+        (Timestamp(seconds=-(2**62)), f"seconds={-(2**62)}"),
+    ],
+    ids=["negative-nanos", "nanos-overflow", "year-after-9999", "year-before-1"],
+)
+def test_an_invalid_timestamp_is_invalid_argument_naming_the_field(
+    stamp: Timestamp, shown: str
+) -> None:
+    message = pb.Metric(name="auc", time=stamp)
+    with pytest.raises(InvalidArgumentError, match=f"time is not a valid timestamp .*{shown}"):
+        convert.from_timestamp(message, "time")
+
+
+def test_listing_events_until_an_invalid_time_is_invalid_argument_not_internal(
+    fuzz_server: FuzzServer,
+) -> None:
+    channel = fuzz_server.channel
+    stub = ng.NotificationServiceStub(channel.channel)
+    request = n.ListEventsRequest(filter=n.EventFilter(until=Timestamp(nanos=-1)))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ListEvents(request, metadata=channel.metadata(mutating=False), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "until is not a valid timestamp" in (caught.value.details() or "")
+
+
+def test_a_metric_at_an_invalid_time_is_invalid_argument_not_internal(
+    fuzz_server: FuzzServer,
+) -> None:
+    channel = fuzz_server.channel
+    stub = mg.MetadataServiceStub(channel.channel)
+    request = m.LogMetricRequest(name="auc", value=0.5, time=Timestamp(seconds=2**62))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.LogMetric(request, metadata=channel.metadata(mutating=True), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "time is not a valid timestamp" in (caught.value.details() or "")
