@@ -21,7 +21,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tideflow.client import Client
 from tideflow.client.remote.channel import RpcChannel
+from tideflow.errors import AlreadyExistsError
 from tideflow.rpc.v1 import notification_pb2 as n
 from tideflow.rpc.v1 import notification_pb2_grpc as ng
 from tideflow.testing import TideflowTestServer
@@ -72,6 +74,23 @@ class FuzzServer:
         )
 
 
+def ensure_project(client: Client) -> None:
+    """Create the fuzz project unless it exists (a fuzzed ``DeleteProject`` may drop it)."""
+    with contextlib.suppress(AlreadyExistsError):
+        client.services.projects.create_project(PROJECT)
+
+
+def seed(server: TideflowTestServer) -> None:
+    """A few entities with the names the strategies favour, so requests reach past NOT_FOUND."""
+    with server.client(PROJECT) as client:
+        ensure_project(client)
+        client.models.create("ctr", description="fuzzed")
+        version = client.models.create_version("ctr", uri="file:///dev/null")
+        client.models.set_alias("ctr", "champion", version.version)
+        client.datasets.register("clicks", uri="file:///dev/null", format="jsonl")
+        client.events.send("ctr", "0.5", event_type="DRIFT_DETECTED", sender="fuzz")
+
+
 @pytest.fixture(scope="session")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
     root = tmp_path_factory.mktemp("fuzz-sandbox")
@@ -86,6 +105,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
     server = TideflowTestServer(home=sandbox.home, env={"TMPDIR": str(sandbox.tmp)})
     with contextlib.chdir(sandbox.cwd):  # the child inherits it: relative paths land here
         server.start()
+    seed(server)
     channel = RpcChannel(server.url, project=PROJECT)
     try:
         yield FuzzServer(server=server, sandbox=sandbox, channel=channel)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+import tideflow as tide
 from tests.fuzz.conftest import FuzzServer
-from tideflow.errors import InvalidArgumentError
+from tideflow.compiler import WorkflowPlan
+from tideflow.compiler.check import check_plan
+from tideflow.domain.checks import MAX_INTERVAL_SECONDS
+from tideflow.domain.rules import Periodic
+from tideflow.errors import FailedPreconditionError, GraphError, InvalidArgumentError
 from tideflow.rpc import convert
 from tideflow.rpc.v1 import common_pb2 as pb
 from tideflow.rpc.v1 import metadata_pb2 as m
 from tideflow.rpc.v1 import metadata_pb2_grpc as mg
 from tideflow.rpc.v1 import notification_pb2 as n
 from tideflow.rpc.v1 import notification_pb2_grpc as ng
+from tideflow.scheduler.periodic import next_fire_after
 
 
 @pytest.mark.parametrize(
@@ -56,3 +65,29 @@ def test_a_metric_at_an_invalid_time_is_invalid_argument_not_internal(
         stub.LogMetric(request, metadata=channel.metadata(mutating=True), timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "time is not a valid timestamp" in (caught.value.details() or "")
+
+
+@pytest.mark.parametrize("seconds", [1e12, 1e308])
+def test_an_interval_of_millennia_is_refused_by_compile(seconds: float) -> None:
+    with tide.workflow("w") as wf:
+        with tide.job("a"):
+            tide.read_dataset("d", processor=lambda ctx, inputs: inputs)
+        wf.periodic("a", interval=timedelta(days=1))
+    plan = tide.compile(wf).to_dict()
+    plan["rules"][0]["condition"]["periodic"]["interval_seconds"] = seconds
+    with pytest.raises(GraphError, match=re.escape(f"interval of {seconds!r} seconds never fires")):
+        check_plan(WorkflowPlan.from_dict(plan))
+
+
+def test_the_longest_interval_still_has_a_next_fire_time() -> None:
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    fire = next_fire_after(Periodic(interval_seconds=MAX_INTERVAL_SECONDS), now)
+    assert fire.year == 3023
+
+
+def test_a_stored_interval_of_millennia_is_failed_precondition_not_overflow() -> None:
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(FailedPreconditionError, match="has no next fire time before year 9999"):
+        next_fire_after(Periodic(interval_seconds=1e12), now)
+    with pytest.raises(FailedPreconditionError, match="has no next fire time before year 9999"):
+        next_fire_after(Periodic(interval_seconds=1e308), now, previous=now)

@@ -20,6 +20,10 @@ from tideflow.domain.rules import AllOf, AnyOf, EventMatch, Life, Periodic, Rule
 from tideflow.domain.status import JobAction
 from tideflow.errors import GraphProblem
 
+MAX_INTERVAL_SECONDS = 1000 * 365 * 24 * 3600
+"""The longest periodic interval: past it no timer can be meant, and a few thousand years on,
+the next fire time is past year 9999 and no longer a datetime (the scheduler overflowed)."""
+
 
 def graph_problems(graph: AIGraph) -> list[GraphProblem]:
     """Problems with the workflow's name, its nodes, its job blocks and its data edges."""
@@ -263,6 +267,11 @@ def _periodic_problems(periodic: Periodic) -> list[str]:
     if periodic.interval_seconds is not None and not _positive_number(periodic.interval_seconds):
         out.append(
             f"interval must be a positive duration, got {periodic.interval_seconds!r} seconds"
+        )
+    elif periodic.interval_seconds is not None and periodic.interval_seconds > MAX_INTERVAL_SECONDS:
+        out.append(
+            f"interval of {periodic.interval_seconds!r} seconds never fires: the limit is "
+            f"{MAX_INTERVAL_SECONDS} seconds (1000 years)"
         )
     if periodic.cron is not None and not isinstance(periodic.cron, str):
         out.append(f"cron must be a string like '0 * * * *', got {periodic.cron!r}")

@@ -52,8 +52,14 @@ def next_fire_after(
             f"periodic rule needs a cron or a positive interval, got {periodic!r}; correct it "
             "and submit the workflow again"
         )
-    step = timedelta(seconds=periodic.interval_seconds)
-    if previous is None:
-        return now + step
-    periods = max(1, math.floor((now - previous) / step) + 1)
-    return previous + periods * step
+    try:
+        step = timedelta(seconds=periodic.interval_seconds)
+        if previous is None:
+            return now + step
+        periods = max(1, math.floor((now - previous) / step) + 1)
+        return previous + periods * step
+    except OverflowError as exc:  # an interval of millennia, in a plan stored unchecked
+        raise FailedPreconditionError(
+            f"periodic rule: interval of {periodic.interval_seconds!r} seconds has no next fire "
+            "time before year 9999; correct it and submit the workflow again"
+        ) from exc
