@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,8 @@ from tideflow.rpc.v1 import metadata_pb2 as m
 from tideflow.rpc.v1 import metadata_pb2_grpc as mg
 from tideflow.rpc.v1 import notification_pb2 as n
 from tideflow.rpc.v1 import notification_pb2_grpc as ng
+from tideflow.rpc.v1 import scheduler_pb2 as s
+from tideflow.rpc.v1 import scheduler_pb2_grpc as sg
 from tideflow.scheduler.periodic import next_fire_after
 
 
@@ -91,3 +94,29 @@ def test_a_stored_interval_of_millennia_is_failed_precondition_not_overflow() ->
         next_fire_after(Periodic(interval_seconds=1e12), now)
     with pytest.raises(FailedPreconditionError, match="has no next fire time before year 9999"):
         next_fire_after(Periodic(interval_seconds=1e308), now, previous=now)
+
+
+@pytest.mark.parametrize("location", [[], {"file": "x"}, 3])
+def test_a_rule_location_that_is_not_text_is_invalid_argument_not_internal(
+    fuzz_server: FuzzServer, location: object
+) -> None:
+    with tide.workflow("w") as wf:
+        with tide.job("a"):
+            tide.read_dataset("d", processor=lambda ctx, inputs: inputs)
+        wf.periodic("a", cron="0 * * * *")
+    plan = tide.compile(wf).to_dict()
+    rule = plan["rules"][0]
+    rule["condition"]["periodic"]["cron"] = ""  # a problem about the rule, which carries
+    rule["location"] = location  # its location: problems are hashed to deduplicate them
+    expected = "malformed workflow plan: rules[0].location must be str or null"
+    with pytest.raises(InvalidArgumentError, match=re.escape(expected)):
+        WorkflowPlan.from_dict(plan)
+    channel = fuzz_server.channel
+    stub = sg.SchedulerServiceStub(channel.channel)
+    request = s.SubmitWorkflowRequest(
+        workflow="w", plan_json=json.dumps(plan), code_sha256="a" * 64, identity="a" * 64
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SubmitWorkflow(request, metadata=channel.metadata(mutating=True), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in (caught.value.details() or "")

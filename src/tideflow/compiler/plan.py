@@ -329,8 +329,13 @@ def _job_from_dict(data: object, where: str) -> PlanJob:
 
 
 def _rule_from_dict(data: object, where: str) -> Rule:
-    """A rule, once the fields the checks use as keys (its job, its upstreams) are strings."""
+    """A rule, once the fields the checks use as keys are strings.
+
+    Its job and upstreams, and its location, which every problem about it carries: problems
+    are deduplicated by hashing them, so a list there was INTERNAL, not INVALID_ARGUMENT.
+    """
     _typed(data, "job", _OPTIONAL_TEXT, where)
+    _typed(data, "location", _OPTIONAL_TEXT, where, default=None)
     upstreams = _typed(data, "upstreams", list, where)
     if not all(isinstance(name, str) for name in upstreams):
         raise InvalidArgumentError(
