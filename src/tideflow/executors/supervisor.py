@@ -118,6 +118,7 @@ class _Entry:
     received: float = field(default_factory=time.monotonic)
     launched_at: float | None = None
     started: Started | None = None
+    watched_since: float = field(default_factory=time.time)
     waiting_commands: list[str] = field(default_factory=list)
 
 
@@ -573,7 +574,9 @@ class AttemptSupervisor(Executor):
             if entry.reported is not JobStatus.INIT:
                 self.platform.on_end(entry.attempt, status)
         ended_at = None
-        if seen.ended_at is not None:
+        if seen.ended_at is not None and seen.ended_at < entry.watched_since:
+            # It ended before this supervisor looked (the server was down): its own end time.
+            # One seen live is recorded now, after what on_end recorded (its lineage).
             ended_at = datetime.fromtimestamp(seen.ended_at, UTC)
         self._report_end(
             entry,
@@ -749,6 +752,7 @@ class AttemptSupervisor(Executor):
         """Watch an attempt launched earlier, or end it if it ended meanwhile."""
         entry.started = started
         entry.reported = job.status
+        entry.watched_since = time.time()
         if job.status is JobStatus.INIT:
             # Before the supervisor can see it: were it found ended first, its end would be
             # reported from INIT while this STARTING lands, and be refused.

@@ -14,8 +14,8 @@ Protocol: JSON lines. The executor writes requests to the fork server's stdin::
     {"op": "spawn", ..., "argv": [PYTHON, ...]}       # fork, then exec argv (another venv)
     (optional in both: "claim": FILE -- the child first creates FILE with O_EXCL and its pid,
     and exits with CLAIM_LOST_EXIT, running nothing, if FILE exists; "exit": FILE -- the
-    child stays as the job's watcher and writes the job's exit code and end time to FILE,
-    which outlive the fork server; "user": {...} -- the
+    child stays as the job's watcher (:mod:`tideflow.executors.watch`) and writes the job's
+    exit code and end time to FILE, which outlive the fork server; "user": {...} -- the
     child becomes that OS user (:mod:`tideflow.executors.identity`) right after opening its
     log, before it claims, changes directory, imports or execs anything)
 
@@ -41,13 +41,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from tideflow.domain.attempt import STATUS_FD_VARIABLE
 from tideflow.executors import identity, process
+from tideflow.executors.watch import watch_exit
 from tideflow.settings import scrubbed_environment
 
 STATUS_FD = 3
@@ -212,7 +212,7 @@ def _child(request: dict[str, Any], status_w: int) -> None:
             signal.signal(signum, signal.SIG_DFL)
         exit_file = request.get("exit")
         if exit_file:
-            _watch_exit(str(exit_file))  # the job continues in a child
+            watch_exit(str(exit_file))  # the job continues in a child
         if status_w != STATUS_FD:
             os.dup2(status_w, STATUS_FD)
         os.closerange(STATUS_FD + 1, 65536)  # the protocol pipes, other children's pipes
@@ -238,44 +238,6 @@ def _child(request: dict[str, Any], status_w: int) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
-
-
-def _watch_exit(path: str) -> None:
-    """Fork the job off and stay as its watcher: write how it ended to ``path``, then mirror it.
-
-    The job's exit status would otherwise be lost when the fork server is gone (the Tideflow
-    server stopped or crashed): the job is re-parented to init, and a re-attached executor
-    sees only that the pid vanished. The watcher is in the job's session (a STOP's signal to
-    the group reaches both; it ignores SIGTERM and SIGINT, so it outlives a graceful stop to
-    record it), writes ``{"returncode", "time"}``, and exits the way the job did, so the fork
-    server's own report is unchanged. Returns in the job's process only.
-    """
-    pid = os.fork()
-    if pid == 0:
-        return
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    code = 1
-    try:
-        os.closerange(3, 65536)  # the status pipe, the fork server's protocol pipes
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-        code = os.waitstatus_to_exitcode(status)
-        with contextlib.suppress(OSError):
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-            fd = os.open(path + ".tmp", flags, 0o644)
-            with os.fdopen(fd, "w") as out:
-                json.dump({"returncode": code, "time": time.time()}, out)
-            os.replace(path + ".tmp", path)
-    finally:
-        if code < 0:
-            signal.signal(-code, signal.SIG_DFL)
-            os.kill(os.getpid(), -code)
-        os._exit(code if code >= 0 else 1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -47,6 +47,7 @@ from tideflow.executors.platform import (
     Started,
     describe_signal_exit,
 )
+from tideflow.executors.watch import EXIT_FILE, read_exit
 
 DEFAULT_PRELOAD = ("grpc", "cloudpickle", "tideflow.client", "tideflow.client.remote.connection")
 _BOOT = (
@@ -56,8 +57,6 @@ _BOOT = (
 """How a cold (exec'd) interpreter calls the runtime entry point."""
 SPAWN_TIMEOUT = 60.0
 """Seconds the fork server gets to answer a spawn."""
-EXIT_FILE = "exit.json"
-"""The watcher's record of the job's end, in the attempt's control folder."""
 
 
 @dataclass(frozen=True)
@@ -224,9 +223,7 @@ class LocalPlatform(Platform):
             pid is None or not process.is_alive(pid, _int(attempt.handle.get("started")))
         ):
             # Not a child of this fork server: its watcher's file says how it ended.
-            exited = attempt.files.read_json(attempt.files.control / EXIT_FILE) or {}
-            returncode = _int(exited.get("returncode"))
-            ended_at = _float(exited.get("time"))
+            returncode, ended_at = read_exit(attempt.files.control / EXIT_FILE)
         else:
             return Observation(running=running, heartbeat=attempt.files.heartbeat_time())
         result = attempt.files.read_result()
@@ -297,9 +294,7 @@ class LocalPlatform(Platform):
         if op == "running":
             attempt.scratch["running"] = True
         elif op == "exit":
-            attempt.scratch["ended_at"] = _float(
-                (attempt.files.read_json(attempt.files.control / EXIT_FILE) or {}).get("time")
-            )
+            attempt.scratch["ended_at"] = read_exit(attempt.files.control / EXIT_FILE)[1]
             attempt.scratch["returncode"] = int(message["returncode"])
         self.notify(attempt.key)
 
@@ -339,12 +334,5 @@ def _result(result: AttemptResult | None) -> tuple[JobStatus, str | None] | None
 def _int(value: Any) -> int | None:
     try:
         return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
     except (TypeError, ValueError):
         return None

@@ -55,6 +55,7 @@ from tideflow.executors.base import ExecutorContext, settings_from_options
 from tideflow.executors.platform import Attempt, Observation, Platform, Started
 from tideflow.executors.reporting import JobReporter, read_progress
 from tideflow.executors.spec import scrubbed_environment
+from tideflow.executors.watch import EXIT_FILE, read_exit
 
 DEFAULT_MASTER = "local[*]"
 DEFAULT_CONF: Mapping[str, str] = {
@@ -211,7 +212,8 @@ class SparkPlatform(Platform):
             return found
         argv, env = attempt.scratch.pop("submit")
         try:
-            pid = _spawn(argv, env, attempt.workdir, attempt.log)
+            exit_file = attempt.files.control / EXIT_FILE
+            pid = _spawn(_watched(argv, exit_file), env, attempt.workdir, attempt.log)
         except OSError as exc:
             raise TideflowError(f"spark-submit could not be started: {exc}") from exc
         started = process.start_time(pid)
@@ -310,14 +312,18 @@ class SparkPlatform(Platform):
                 self._read(attempt, watch)  # what the driver wrote just before the end
                 process.signal_group(pid, signal.SIGKILL)  # leftovers of the group, if any
                 returncode = watch.returncode
+                if returncode is None:  # not our child: its watcher's record
+                    returncode = read_exit(attempt.files.control / EXIT_FILE)[0]
                 how = "exited" if returncode is None else f"exited with code {returncode}"
                 failure = f"spark-submit {how} without a result: {_log_tail(attempt.log)}"
+            exited, ended_at = read_exit(attempt.files.control / EXIT_FILE)
             watch.ended = Observation(
                 running=watch.running,
                 ended=True,
                 result=watch.result,
                 failure=None if watch.result is not None else failure,
-                exit_code=watch.returncode,
+                exit_code=watch.returncode if watch.returncode is not None else exited,
+                ended_at=ended_at,
                 external_id=watch.app_id,
             )
             return watch.ended
@@ -433,6 +439,15 @@ def _conf(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise InvalidArgumentError(f"{what} must be a mapping of Spark conf keys to values")
     return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
+
+def _watched(argv: list[str], exit_file: Path) -> list[str]:
+    """``argv`` under a watcher that records its exit code and end time (:mod:`..watch`).
+
+    ``spark-submit`` is a child of the server; when the server is down as it ends, only the
+    watcher's file keeps how it ended.
+    """
+    return [sys.executable, "-m", "tideflow.executors.watch", str(exit_file), "--", *argv]
 
 
 def _spawn(argv: list[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> int:
