@@ -70,6 +70,23 @@ def understated(real: bytes, declared: int) -> bytes:
 # -- the checks, in-process ----------------------------------------------------------------------
 
 
+def with_symlink(name: str, target: str) -> bytes:
+    """A zip whose entry ``name`` is a symbolic link to ``target`` (as ``zip -y`` stores it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo(name)
+        info.create_system = 3  # Unix: the mode is in the high bits
+        info.external_attr = (0o120777 << 16) & 0xFFFF0000
+        archive.writestr(info, target)
+    return buffer.getvalue()
+
+
+def test_an_entry_that_clashes_with_another_is_refused_naming_it(tmp_path: Path) -> None:
+    data = zip_of({"lib": b"a file", "lib/x.py": b"a file under a file"})
+    with pytest.raises(InvalidArgumentError, match=r"entry 'lib/x\.py' clashes with another"):
+        extract_package(data, tmp_path / "out")
+
+
 def test_a_zip_bomb_is_refused_by_its_ratio_naming_the_limit(tmp_path: Path) -> None:
     bomb = zip_bomb()
     assert len(bomb) < 100_000
@@ -180,8 +197,9 @@ def stored_packages(server: TideflowTestServer) -> list[Path]:
         ),
         (overlapping(20), "share compressed bytes"),
         (b"PK\x03\x04 garbage", "not a readable zip archive"),
+        (with_symlink("flow.py", "/etc/passwd"), "entry 'flow.py' is a symbolic link"),
     ],
-    ids=["zip-bomb", "file-count-bomb", "overlapping", "not-a-zip"],
+    ids=["zip-bomb", "file-count-bomb", "overlapping", "not-a-zip", "symlink"],
 )
 def test_a_bad_package_is_refused_at_upload_and_nothing_stays(
     server: TideflowTestServer, package: bytes, message: str

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -117,6 +118,11 @@ def _check(zipped: zipfile.ZipFile, limits: PackageLimits) -> PackageSummary:
             raise _refuse(f"entry {info.filename!r} {problem}")
         if info.flag_bits & 0x1:
             raise _refuse(f"entry {info.filename!r} is encrypted")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise _refuse(
+                f"entry {info.filename!r} is a symbolic link: a package holds regular files "
+                "and folders only"
+            )
         if info.file_size > PACKAGE_RATIO_FLOOR and info.file_size > limits.max_ratio * max(
             info.compress_size, 1
         ):
@@ -174,11 +180,17 @@ def extract_package(
             if not path.is_relative_to(destination):
                 raise _refuse(f"entry {info.filename!r} points outside the target directory")
             with no_space_is_exhaustion(str(destination)):
-                if info.is_dir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                written += _copy(zipped, info, path, limits.max_unpacked_bytes - written)
+                try:
+                    if info.is_dir():
+                        path.mkdir(parents=True, exist_ok=True)
+                        continue
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    written += _copy(zipped, info, path, limits.max_unpacked_bytes - written)
+                except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+                    raise _refuse(
+                        f"entry {info.filename!r} clashes with another entry (a file where a "
+                        f"folder is, or the other way round): {exc.strerror}"
+                    ) from exc
     return destination
 
 
