@@ -23,7 +23,7 @@ from tideflow.metadata.blob import BlobService
 from tideflow.metadata.package import PackageLimits
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
-from tideflow.scheduler.clock import clock_from_env
+from tideflow.scheduler.clock import Clock, clock_from_env
 from tideflow.scheduler.service import SchedulerService
 from tideflow.settings import Settings
 from tideflow.store import Store
@@ -88,6 +88,7 @@ def local_services(
     blob_url: str | None = None,
     home: Path | None = None,
     package_limits: PackageLimits | None = None,
+    clock: Clock | None = None,
 ) -> Services:
     """Services running in this process on ``store``.
 
@@ -99,10 +100,12 @@ def local_services(
             :func:`default_home` by default.
         package_limits: What a code package may unpack to (the server's options); the
             defaults of :mod:`tideflow.domain.limits` by default.
+        clock: The scheduler's clock; :func:`~tideflow.scheduler.clock.clock_from_env` (the
+            system clock outside tests) by default.
     """
     notifications = NotificationService(store)
     scheduler = SchedulerService(
-        store, clock=clock_from_env(), log_root=home or default_home(store.url)
+        store, clock=clock or clock_from_env(), log_root=home or default_home(store.url)
     )
     blobs = BlobStore(blob_url or default_blob_root(store.url))
     services = Services(

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from tideflow.rpc.v1 import (
     notification_pb2_grpc,
     scheduler_pb2_grpc,
 )
+from tideflow.scheduler.clock import Clock
 from tideflow.scheduler.runtime import Scheduler
 from tideflow.server.config import ServerConfig
 from tideflow.server.executors import ServerExecutors
@@ -87,10 +89,26 @@ def register_servicers(
 
 
 class TideflowServer:
-    """One running server; :meth:`start`, then :meth:`wait` or :meth:`stop`."""
+    """One running server; :meth:`start`, then :meth:`wait` or :meth:`stop`.
 
-    def __init__(self, config: ServerConfig) -> None:
+    Args:
+        config: How it runs (``tideflow server start``'s options).
+        clock: The scheduler's clock (tests run a server in their process on a manual one);
+            the system clock, or ``$TIDEFLOW_TEST_CLOCK_FILE``'s, by default.
+        executors: The executors to run; ``$TIDEFLOW_EXECUTORS``, else every registered one,
+            by default.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        clock: Clock | None = None,
+        executors: Sequence[str] | None = None,
+    ) -> None:
         self.config = config
+        self._clock = clock
+        self._executor_names = executors
         self.metrics = ServerMetrics()
         self.grpc_port = 0
         self.http_port = 0
@@ -134,6 +152,7 @@ class TideflowServer:
             blob_url=config.blob_root,
             home=config.home,
             package_limits=config.package_limits,
+            clock=self._clock,
         )
         last = [services.notifications.latest_offset()]
 
@@ -184,6 +203,7 @@ class TideflowServer:
                 workflows=services.workflows,
                 server_url=self.url,
                 access=self._access,
+                names=self._executor_names,
                 options=config.executor_options,
                 metrics=services.metrics,
                 lineage=services.lineage,
