@@ -38,6 +38,7 @@ from tideflow.errors import (
 from tideflow.sdk import (
     JobContext,
     Processor,
+    command,
     evaluate,
     job,
     predict,
@@ -105,6 +106,7 @@ __all__ = [
     "__version__",
     "all_of",
     "any_of",
+    "command",
     "compile",
     "connect",
     "evaluate",

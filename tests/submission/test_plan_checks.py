@@ -288,7 +288,55 @@ HOSTILE: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda p: p["payloads"].update({"0" * 64: "not base64!"}),
         "malformed workflow plan",
     ),
+    "command argv one string": (
+        lambda p: as_command(p, {"argv": "rm -rf /"}),
+        "argv must be a list of strings such as ['bash', 'prepare.sh'], not the one string",
+    ),
+    "command argv not strings": (
+        lambda p: as_command(p, {"argv": ["echo", 1, {"a": 1}]}),
+        "argv[1] must be a string, got 1",
+    ),
+    "command bad placeholder": (
+        lambda p: as_command(p, {"argv": ["echo", "{x.__class__!r}"]}),
+        "placeholder {x.__class__!r} takes no conversion or format",
+    ),
+    "command env not strings": (
+        lambda p: as_command(p, {"argv": ["true"], "env": {"A": ["x"], "B=C": "x"}}),
+        "env['A'] must be a string",
+    ),
+    "command with a processor": (
+        lambda p: as_command(p, {"argv": ["true"]}, clear=False),
+        "a command node has no processor, model or dataset",
+    ),
+    "command beside another node": (
+        lambda p: p["jobs"][0]["nodes"].append(
+            {
+                **p["jobs"][0]["nodes"][0],
+                "name": "cmd",
+                "kind": "command",
+                "config": {"argv": ["true"]},
+                "processor": None,
+                "dataset": None,
+            }
+        ),
+        "a command is its job's only node, but job 'train' also holds",
+    ),
+    "command on spark": (
+        lambda p: (
+            as_command(p, {"argv": ["true"]}),
+            p["jobs"][0].update(engine="spark", platform="spark"),
+        ),
+        "a command runs in a python job",
+    ),
 }
+
+
+def as_command(plan: dict[str, Any], config: dict[str, Any], *, clear: bool = True) -> None:
+    """Make the first job's node a command node with ``config``."""
+    node = plan["jobs"][0]["nodes"][0]
+    node.update(kind="command", config=config)
+    if clear:
+        node.update(processor=None, dataset=None)
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))

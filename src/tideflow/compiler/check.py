@@ -3,10 +3,10 @@
 A plan that arrives at the server is input, never trusted: a hand-written one can name a job
 ``../../escape``, a cron that never fires or an engine nobody installed. So the server rebuilds
 the graph a plan describes and runs on it exactly what ``tide.compile`` runs
-(:func:`graph_check`: names, job blocks, nodes, data edges, rules, cron and time zones), then
-adds what only a plan has (:func:`plan_problems`): engines and platforms this installation
-knows, processor payloads that match their digests, model and dataset names, rule kinds that fit
-their conditions, bounded text. Everything found is reported together in one
+(:func:`graph_check`: names, job blocks, nodes, data edges, command nodes, rules, cron and time
+zones), then adds what only a plan has (:func:`plan_problems`): engines and platforms this
+installation knows, processor payloads that match their digests, model and dataset names, rule
+kinds that fit their conditions, bounded text. Everything found is reported together in one
 :class:`~tideflow.errors.GraphError` (an ``InvalidArgumentError``), each problem naming the
 workflow, job and node at fault.
 """
@@ -22,7 +22,8 @@ from tideflow.compiler.generator import GeneratorRegistry, default_registry
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.compiler.splitter import SplitJob, split
 from tideflow.domain.checks import graph_problems, rule_problems
-from tideflow.domain.graph import AIGraph, JobSpec, Node
+from tideflow.domain.command import command_problems
+from tideflow.domain.graph import AIGraph, JobSpec, Node, NodeKind
 from tideflow.domain.limits import MAX_KEY_LENGTH, MAX_TYPE_LENGTH, MAX_URI_LENGTH
 from tideflow.domain.names import name_problem
 from tideflow.domain.rules import Periodic, Rule, RuleKind, event_matches
@@ -42,6 +43,7 @@ def graph_check(graph: AIGraph) -> tuple[list[SplitJob], list[GraphProblem]]:
     problems = graph_problems(graph)
     jobs, split_problems = split(graph)
     problems += split_problems
+    problems += command_job_problems(graph.workflow, jobs)
     problems += rule_problems(graph, {job.spec.name for job in jobs})
     problems += cron_problems(graph.workflow, graph.rules)
     return jobs, problems
@@ -61,6 +63,47 @@ def cron_problems(workflow: str, rules: Collection[Rule]) -> list[GraphProblem]:
                     location=rule.location,
                 )
             )
+    return problems
+
+
+COMMAND_ENGINE = "python"
+"""The engine whose runtime runs command jobs (:func:`tideflow.command`)."""
+
+
+def command_job_problems(workflow: str, jobs: Collection[SplitJob]) -> list[GraphProblem]:
+    """Command nodes: a valid argv and env, alone in a python job, no inputs."""
+    problems: list[GraphProblem] = []
+    for job in jobs:
+        for node in job.nodes:
+            if node.kind is not NodeKind.COMMAND:
+                continue
+            messages = command_problems(node.config)
+            if len(job.nodes) > 1:
+                others = ", ".join(repr(other.name) for other in job.nodes if other is not node)
+                messages.append(
+                    f"a command is its job's only node, but job {job.spec.name!r} also holds "
+                    f"{others}: declare it in a job of its own and order the jobs with a "
+                    "control edge (wf.after)"
+                )
+            if node.inputs:
+                messages.append(
+                    "a command takes no inputs: its program reads files or datasets itself"
+                )
+            if job.spec.engine != COMMAND_ENGINE:
+                messages.append(
+                    f"a command runs in a {COMMAND_ENGINE} job (its runtime starts the "
+                    f"program), not on engine {job.spec.engine!r}"
+                )
+            problems += [
+                GraphProblem(
+                    message,
+                    workflow=workflow,
+                    job=job.spec.name,
+                    node=node.name,
+                    location=node.location,
+                )
+                for message in messages
+            ]
     return problems
 
 
@@ -180,6 +223,10 @@ def _job_problems(
                 messages.append(
                     f"processor {node.processor[:80]!r} is not among the plan's payloads"
                 )
+            if node.kind is NodeKind.COMMAND and (
+                node.processor is not None or node.model is not None or node.dataset is not None
+            ):
+                messages.append("a command node has no processor, model or dataset")
             problems += [
                 GraphProblem(
                     message, workflow=wf, job=job.name, node=node.name, location=node.location

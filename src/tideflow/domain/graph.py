@@ -28,6 +28,7 @@ class NodeKind(StrEnum):
     VALIDATE = "validate"
     PUSH_MODEL = "push_model"
     USER = "user"
+    COMMAND = "command"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from tideflow.sdk.builder import Handle, Workflow, collect_workflows, job, workflow
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.ops import (
+    command,
     evaluate,
     predict,
     push_model,
@@ -23,6 +24,7 @@ __all__ = [
     "Workflow",
     "as_processor",
     "collect_workflows",
+    "command",
     "evaluate",
     "job",
     "predict",

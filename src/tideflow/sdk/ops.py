@@ -1,15 +1,18 @@
-"""The node ops: ``tide.read_dataset``, ``tide.transform``, ``tide.train`` ...
+"""The node ops: ``tide.read_dataset``, ``tide.transform``, ``tide.train`` ... and ``tide.command``.
 
 Each op adds one AI node to the workflow being declared (and to the job block, if inside one)
 and returns a :class:`~tideflow.sdk.builder.Handle` -- or a tuple of handles with ``outputs=N``
--- that later ops take as inputs. Passing a handle creates a data edge.
+-- that later ops take as inputs. Passing a handle creates a data edge. ``tide.command``
+returns nothing: a program is a job of its own and hands data over through files or datasets.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tideflow.domain.command import ARGV, ENV
 from tideflow.domain.graph import Node, NodeKind, NodeOutput
 from tideflow.errors import GraphProblem
 from tideflow.sdk.builder import Handle, Workflow, current_job, current_workflow
@@ -279,4 +282,46 @@ def user_node(
     """A node of the user's own kind, taking any number of inputs."""
     return _add(
         NodeKind.USER, list(inputs), processor=processor, name=name, config=config, outputs=outputs
+    )
+
+
+def command(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> None:
+    """Run a program as a job: ``tide.command(["bash", "prepare.sh", "{date}"])``.
+
+    A command is its job's only node (inside ``with tide.job(...)``, or a job of its own when
+    declared outside any block) and runs on the python engine: the job's process starts the
+    program in the job's working directory (where the code package is extracted), its output
+    goes to the job's log, exit code 0 ends the attempt FINISHED and any other FAILED, and a
+    STOP sends it SIGTERM.
+
+    Args:
+        argv: The program and its arguments; no shell parses them. Each is a template:
+            ``{name}`` is the execution's param ``name``, ``{trigger.value}`` (``key``,
+            ``event_type``, ``sender``, ``offset``) a field of the event that started the
+            attempt, ``{{`` and ``}}`` literal braces (:mod:`tideflow.domain.command`).
+        env: Variables added to the job's environment; their values are templates too.
+        name: The node's name (default ``command_<n>``).
+    """
+    wf = current_workflow("tide.command()")
+    job = current_job()
+    node_name = name if name is not None else wf.next_node_name(str(NodeKind.COMMAND))
+    args: Any = argv
+    if isinstance(argv, Sequence) and not isinstance(argv, str):
+        args = [os.fspath(item) if isinstance(item, os.PathLike) else item for item in argv]
+    config: dict[str, Any] = {ARGV: args}
+    if env is not None:
+        config[ENV] = dict(env) if isinstance(env, Mapping) else env
+    wf.add_node(
+        Node(
+            name=node_name,
+            kind=NodeKind.COMMAND,
+            job=job.name if job is not None else None,
+            config=config,
+            location=user_location(),
+        )
     )

@@ -28,6 +28,8 @@ Semantics (docs/executors.md):
   summary naming node and phase to ``result.json`` (the job execution's ``error``), and the
   attempt ends FAILED with exit code 1.
 - A heartbeat thread touches the ``heartbeat`` file every ``heartbeat_interval`` seconds.
+- A job whose only node is a ``tide.command`` runs its program instead of processors
+  (:mod:`tideflow.engines.python.command`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from tideflow.domain.attempt import (
     AttemptSpec,
     write_atomically,
 )
+from tideflow.engines.python.command import is_command_job, run_command
 from tideflow.engines.python.context import AttemptState, RuntimeContext
 from tideflow.errors import UserCodeError
 from tideflow.sdk.processor import Processor, as_processor
@@ -112,6 +115,8 @@ def run_attempt(workdir: str) -> int:
     sys.path.insert(0, str(files.workdir))
     plan = WorkflowPlan.from_json(files.plan.read_text())
     job = plan.job(spec.job)
+    if is_command_job(job):
+        return _run_command_job(files, spec, job, status_fd)
     state = AttemptState(spec, job)
     stopper = _install_sigterm(state)
     runner = _JobRunner(state, plan, job)
@@ -139,6 +144,36 @@ def run_attempt(workdir: str) -> int:
         state.close()
     _heartbeat.stop()
     return 1 if result.status == "FAILED" else 0
+
+
+def _run_command_job(
+    files: AttemptFiles, spec: AttemptSpec, job: PlanJob, status_fd: int | None
+) -> int:
+    """Run a ``tide.command`` job (:mod:`tideflow.engines.python.command`); its exit code."""
+    log.info(
+        "command job %s.%s attempt %s (execution %s) starting, pid %s",
+        spec.workflow,
+        spec.job,
+        spec.attempt,
+        spec.execution_id,
+        os.getpid(),
+    )
+    try:
+        result, code = run_command(
+            spec,
+            job.nodes[0],
+            workdir=files.workdir,
+            running=lambda: _signal_running(files, status_fd),
+        )
+    except Exception as exc:  # the job's process edge: every outcome is recorded
+        log.error("the command job failed in the runtime:\n%s", traceback.format_exc())
+        result, code = AttemptResult("FAILED", f"{type(exc).__name__}: {exc}"), 1
+    result = AttemptResult(result.status, None if result.error is None else _one_line(result.error))
+    write_atomically(files.result, result.to_json())
+    log.info("job %s.%s attempt %s ended %s", spec.workflow, spec.job, spec.attempt, result.status)
+    if _heartbeat is not None:
+        _heartbeat.stop()
+    return code
 
 
 class _Stopper:
