@@ -46,6 +46,13 @@ FLOW = """
         assert ctx.load_model("ctr", version=version.version) is again  # cached
         # A second version with explicit inputs.
         ctx.log_model(clf, model="ctr", flavour="pickle", inputs=["holdout"])
+        # A streaming trainer's next window: the third version names only what was read
+        # since the previous version.
+        ctx.record_input(LineageRef.dataset("clicks", 1, start_offset=100, end_offset=149))
+        ctx.log_model(clf, model="ctr", flavour="pickle")
+        assert ctx.recorded_inputs == [
+            LineageRef.dataset("clicks", 1, start_offset=0, end_offset=149)
+        ]
 
 
     with tide.workflow("trainflow") as wf:
@@ -83,13 +90,16 @@ def test_log_model_in_a_job_registers_a_generated_version_with_blob_and_lineage(
         second = client.models.get_version("ctr", version=2)
         assert second.flavour == "pickle"
 
+        # Each version's upstream is what it was trained on, alone.
         (record,) = client.lineage.upstream(model="ctr", version=1)
         assert record.job_execution_id == job.job_execution_id
-        assert LineageRef.model_version("ctr", 1) in record.outputs
-        assert LineageRef.model_version("ctr", 2) in record.outputs
-        clicks = [r for r in record.inputs if r.name == "clicks"]
-        assert clicks == [LineageRef.dataset("clicks", 1, start_offset=0, end_offset=99)]
-        assert any(r.kind is LineageKind.DATASET and r.name == "holdout" for r in record.inputs)
+        assert record.outputs == (LineageRef.model_version("ctr", 1),)
+        assert record.inputs == (LineageRef.dataset("clicks", 1, start_offset=0, end_offset=99),)
+        (record,) = client.lineage.upstream(model="ctr", version=2)
+        assert record.outputs == (LineageRef.model_version("ctr", 2),)
+        assert record.inputs == (LineageRef(LineageKind.DATASET, "holdout", 1),)
+        (record,) = client.lineage.upstream(model="ctr", version=3)
+        assert record.inputs == (LineageRef.dataset("clicks", 1, start_offset=100, end_offset=149),)
 
         loaded = load_model(client, "ctr", version=1)
         assert isinstance(loaded, LogisticRegression)

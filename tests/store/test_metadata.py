@@ -243,6 +243,38 @@ def test_lineage_is_recorded_atomically_and_queried_both_ways(client: Client, jo
     assert client.lineage.downstream(dataset="clicks", version=2) == [record]
 
 
+def test_each_model_version_has_the_lineage_recorded_with_it(client: Client, job_id: int) -> None:
+    # A streaming trainer: a job-level record (what the plan reads), then one record per
+    # version, each naming the window it was trained on; the last names no input of its own.
+    client.datasets.register("clicks", stream=True)
+    client.datasets.register("holdout")
+    client.models.create("ctr")
+    for _ in range(3):
+        client.models.create_version("ctr", job_execution_id=job_id)
+    client.lineage.record(job_id, inputs=["holdout"])
+    windows = {1: (0, 99), 2: (100, 249)}
+    for version, (first, last) in windows.items():
+        client.lineage.record(
+            job_id,
+            inputs=[LineageRef.dataset("clicks", start_offset=first, end_offset=last)],
+            outputs=[LineageRef.model_version("ctr", version)],
+        )
+    client.lineage.record(job_id, outputs=[LineageRef.model_version("ctr", 3)])
+    for version, (first, last) in windows.items():
+        (up,) = client.lineage.upstream(model="ctr", version=version)
+        assert up.job_execution_id == job_id
+        assert up.inputs == (LineageRef(LineageKind.DATASET, "clicks", 1, first, last),)
+        assert up.outputs == (LineageRef.model_version("ctr", version),)
+    # No input recorded with it: the job's inputs recorded apart from any version stand in.
+    (up,) = client.lineage.upstream(model="ctr", version=3)
+    assert up.inputs == (LineageRef(LineageKind.DATASET, "holdout", 1),)
+    assert up.outputs == (LineageRef.model_version("ctr", 3),)
+    # The job execution's lineage is still all of it.
+    (whole,) = client.lineage.downstream(dataset="clicks")
+    assert len(whole.inputs) == 3
+    assert len(whole.outputs) == 3
+
+
 def test_lineage_with_a_bad_reference_records_nothing(client: Client, job_id: int) -> None:
     client.datasets.register("clicks")
     client.models.create("ctr")

@@ -169,3 +169,74 @@ def test_trigger_offsets_migration_keeps_existing_attempts_commands_and_lineage(
         (action,) = service.list_actions("p", run.execution_id)
         assert (job.trigger_offsets, action.trigger_offsets) == ((), ())
         service.close()
+
+
+def test_lineage_records_migration_groups_older_entries_per_job_execution(
+    empty_url: str,
+) -> None:
+    # Two versions' lineage written at head, taken back to 0008 (the records are forgotten),
+    # upgraded again: every entry is still there, one record per job execution, so each
+    # version's upstream is the whole attempt's -- and what is recorded after is per version.
+    from alembic import command
+
+    import tideflow as tide
+    from tideflow.domain.lineage import LineageKind, LineageRef
+    from tideflow.metadata import DatasetService, LineageService, ProjectService, WorkflowService
+    from tideflow.modelcenter import ModelCenter
+    from tideflow.scheduler.service import SchedulerService
+    from tideflow.store.migration import alembic_config
+
+    def noop(ctx, inputs):
+        return None
+
+    def count(url: str, table: str) -> int:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                return int(connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+        finally:
+            engine.dispose()
+
+    with tide.workflow("flow") as wf, tide.job("a"):
+        tide.user_node(processor=noop, name="n")
+    with Store.open(empty_url) as store:
+        ProjectService(store).create_project("p")
+        WorkflowService(store).create_snapshot("p", "flow", plan=tide.compile(wf).to_json())
+        DatasetService(store).create_dataset("p", "d", stream=True)
+        models = ModelCenter(store)
+        models.create_model("p", "m")
+        service = SchedulerService(store)
+        run = service.start_execution("p", "flow")
+        (job,) = service.list_job_executions("p", run.execution_id)
+        lineage = LineageService(store)
+        for version, (first, last) in enumerate([(0, 9), (10, 19), (20, 29)], start=1):
+            models.create_version("p", "m")
+            lineage.record_lineage(
+                "p",
+                job.job_execution_id,
+                inputs=[LineageRef.dataset("d", start_offset=first, end_offset=last)],
+                outputs=[LineageRef.model_version("m", version)],
+            )
+            if version == 2:
+                (up,) = lineage.upstream("p", model="m", version=2)
+                assert [(r.start_offset, r.end_offset) for r in up.inputs] == [(10, 19)]
+                engine = make_engine(empty_url)
+                try:
+                    with engine.begin() as connection:
+                        command.downgrade(alembic_config(connection), "0008")
+                    with engine.connect() as connection:
+                        assert schema_status(connection).current == "0008"
+                finally:
+                    engine.dispose()
+                assert count(empty_url, "lineage_entry") == 4
+                upgrade_database(empty_url)
+                assert count(empty_url, "lineage_entry") == 4
+                assert count(empty_url, "lineage_record") == 1
+                (up,) = lineage.upstream("p", model="m", version=2)
+                assert [(r.start_offset, r.end_offset) for r in up.inputs] == [(0, 9), (10, 19)]
+                assert len(up.outputs) == 2
+        (up,) = lineage.upstream("p", model="m", version=3)
+        assert up.inputs == (LineageRef(LineageKind.DATASET, "d", 1, 20, 29),)
+        assert up.outputs == (LineageRef.model_version("m", 3),)
+        service.close()
+    assert count(empty_url, "lineage_record") == 2

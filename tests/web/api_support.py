@@ -190,7 +190,10 @@ def _populate(world: World) -> None:
         s.lineage.record_lineage(
             PROJECT,
             train.job_execution_id,
-            inputs=[LineageRef.dataset("clicks")],
+            # each version from its own window of the stream
+            inputs=[
+                LineageRef.dataset("clicks", start_offset=100 * n - 100, end_offset=100 * n - 1)
+            ],
             outputs=[LineageRef.model_version("ctr", n)],
         )
     s.metrics.log_metric(PROJECT, "loss", 0.5, step=1, model="ctr", version=1)

@@ -70,6 +70,22 @@ def test_every_page_renders(ui: httpx.Client, world: World) -> None:
         assert not re.search(r'(src|href)="(https?:)?//', response.text), path  # offline
 
 
+def test_the_lineage_of_a_version_shows_that_version_alone(ui: httpx.Client) -> None:
+    # The train attempt logged versions 1-3, each from its own window of clicks.
+    html = ui.get(f"/ui/{PROJECT}/lineage?model=ctr&version=2").text
+    nodes = set(_attr(html, "data-lineage"))
+    assert "model_version:ctr@2" in nodes
+    assert not {"model_version:ctr@1", "model_version:ctr@3"} & nodes
+    assert "dataset:clicks" in nodes
+    assert "[100..199]" in html
+    assert 'id="lineage-note"' in html
+    # Around the dataset, the attempt is drawn whole: every version, the span it read.
+    html = ui.get(f"/ui/{PROJECT}/lineage?dataset=clicks").text
+    assert {"model_version:ctr@1", "model_version:ctr@3"} <= set(_attr(html, "data-lineage"))
+    assert "[0..299]" in html
+    assert 'id="lineage-note"' not in html
+
+
 def test_the_graph_draws_every_job_node_and_edge(ui: httpx.Client) -> None:
     plan = tide.compile(build_workflow())
     html = ui.get(f"/ui/{PROJECT}/workflows/{WORKFLOW}").text

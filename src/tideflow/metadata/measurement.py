@@ -3,6 +3,14 @@
 Lineage of a job execution is recorded in one call and one transaction (inputs and outputs
 together) after every reference is checked, so a failed call leaves nothing behind and a reader
 never sees half of an execution's lineage.
+
+Each call is kept as one record, so lineage is per model version as well as per job
+execution: :meth:`LineageService.upstream` of a version gives the inputs recorded *with* it
+(``ctx.log_model(..., inputs=)`` records them in the call that names the version), not
+everything its job execution read -- a streaming trainer that logs a version per window gives
+each version its own offset range. A version recorded with no inputs falls back to the inputs
+its job execution recorded apart from any model version (the datasets an executor records
+from the plan for engine jobs, or a record made before training).
 """
 
 from __future__ import annotations
@@ -193,14 +201,20 @@ class LineageService:
                 for direction, ref in refs
             ]
             repo = LineageRepository(c)
-            repo.insert(entries)
+            if entries:
+                record = {"project_id": pid, "job_execution_id": job_execution_id, "time": now}
+                repo.insert(record, entries)
             records = repo.records([job_execution_id])
             return records[0] if records else _empty_record(c, project, job_execution_id)
 
         return self._store.run(work)
 
     def upstream(self, project: str, *, model: str, version: int) -> list[LineageRecord]:
-        """The job executions that produced model version ``version`` (what and which data).
+        """What produced model version ``version``, from which data -- that version alone.
+
+        One record per job execution that wrote it (normally one): its inputs are those
+        recorded with the version (see the module docstring), its outputs what was recorded
+        in the same call.
 
         Raises:
             NotFoundError: No such model or version.
@@ -209,11 +223,7 @@ class LineageService:
 
         def work(c: Connection) -> list[LineageRecord]:
             _model_version_id(c, project, model, version)
-            repo = LineageRepository(c)
-            ids = repo.job_executions_with(
-                project, OUTPUT, LineageKind.MODEL_VERSION.value, model, version
-            )
-            return repo.records(ids)
+            return LineageRepository(c).version_records(project, model, version)
 
         return self._store.run(work, write=False)
 
@@ -246,7 +256,18 @@ class LineageService:
         return self._touching(project, INPUT, ref)
 
     def writers(self, project: str, ref: LineageRef) -> list[LineageRecord]:
-        """The job executions that wrote ``ref`` (any version when its version is ``None``)."""
+        """The job executions that wrote ``ref`` (any version when its version is ``None``).
+
+        For one model version, only what was recorded with it, as :meth:`upstream` gives it
+        (an unknown version is no error here: nothing wrote it).
+        """
+        if isinstance(ref, LineageRef) and ref.kind is LineageKind.MODEL_VERSION:
+            version = _optional_int(ref.version, "version", minimum=1)
+            if version is not None:
+                return self._store.run(
+                    lambda c: LineageRepository(c).version_records(project, ref.name, version),
+                    write=False,
+                )
         return self._touching(project, OUTPUT, ref)
 
     def _touching(self, project: str, direction: str, ref: LineageRef) -> list[LineageRecord]:

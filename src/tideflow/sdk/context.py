@@ -109,7 +109,8 @@ class JobContext(Protocol):
         """Declare that the job read ``ref``; ``log_model`` records it as lineage.
 
         ``ref`` is a ``LineageRef`` of a dataset version with its stream offset range, or a
-        dataset name. Sources call it as they read.
+        dataset name. Sources call it as they read; the next version of a model logged
+        without ``inputs=`` names what was declared since that model's previous version.
         """
 
     def log_model(self, obj: Any, *, model: str, **kwargs: Any) -> Any:

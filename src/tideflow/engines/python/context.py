@@ -11,9 +11,11 @@ Models: ``ctx.log_model`` and ``ctx.load_model`` are :mod:`tideflow.client.model
 bound to the attempt (its job execution for lineage, one model cache for all its nodes).
 What a model was trained on comes from ``inputs=`` or, when that is not given, from what the
 job's sources declared with ``ctx.record_input(LineageRef.dataset(name, version,
-start_offset=, end_offset=))``: the attempt keeps one entry per dataset version, widening its
-offset range as more is read, so every version a streaming trainer logs names the whole range
-the model has seen so far in this attempt.
+start_offset=, end_offset=))`` *since the previous version of that model* in this attempt: the
+attempt keeps one entry per dataset version, widening its offset range as more is read, and
+starts afresh for a model each time a version of it is logged. So a batch trainer's one version
+names everything it read, and each version a streaming trainer logs names the range read for
+it alone (its own lineage record, see :mod:`tideflow.metadata.measurement`).
 """
 
 from __future__ import annotations
@@ -46,11 +48,31 @@ def _upper(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
 
 
+def _merged(refs: dict[tuple[str, str, int | None], LineageRef], ref: LineageRef) -> None:
+    """Add ``ref`` to ``refs``: one entry per (kind, name, version), its range widened."""
+    key = (ref.kind.value, ref.name, ref.version)
+    known = refs.get(key)
+    if known is not None:
+        ref = LineageRef(
+            ref.kind,
+            ref.name,
+            ref.version,
+            _lower(known.start_offset, ref.start_offset),
+            _upper(known.end_offset, ref.end_offset),
+        )
+    refs[key] = ref
+
+
 class InputRecorder:
-    """What an attempt read: one reference per (kind, name, version), ranges widened."""
+    """What an attempt read: in all, and per model since its last version was logged.
+
+    Memory stays bounded by the number of dataset versions read (times the models logged),
+    however long a streaming attempt runs: ranges are widened in place, never listed.
+    """
 
     def __init__(self) -> None:
-        self._refs: dict[tuple[str, str, int | None], LineageRef] = {}
+        self._all: dict[tuple[str, str, int | None], LineageRef] = {}
+        self._pending: dict[str, dict[tuple[str, str, int | None], LineageRef]] = {}
         self._lock = threading.Lock()
 
     def record(self, ref: LineageRef | str) -> None:
@@ -61,23 +83,25 @@ class InputRecorder:
             raise InvalidArgumentError(
                 f"record_input takes a LineageRef or a dataset name, got {ref!r}", field="ref"
             )
-        key = (ref.kind.value, ref.name, ref.version)
         with self._lock:
-            known = self._refs.get(key)
-            if known is not None:
-                ref = LineageRef(
-                    ref.kind,
-                    ref.name,
-                    ref.version,
-                    _lower(known.start_offset, ref.start_offset),
-                    _upper(known.end_offset, ref.end_offset),
-                )
-            self._refs[key] = ref
+            _merged(self._all, ref)
+            for pending in self._pending.values():
+                _merged(pending, ref)
 
     def refs(self) -> list[LineageRef]:
-        """Everything recorded, in first-recorded order."""
+        """Everything recorded in the attempt, in first-recorded order."""
         with self._lock:
-            return list(self._refs.values())
+            return list(self._all.values())
+
+    def take(self, model: str) -> list[LineageRef]:
+        """What was recorded since the last ``take(model)`` (everything, the first time).
+
+        The next version of ``model`` starts from nothing.
+        """
+        with self._lock:
+            taken = self._pending.get(model, self._all)
+            self._pending[model] = {}
+            return list(taken.values())
 
 
 class AttemptState:
@@ -283,14 +307,15 @@ class RuntimeContext:
     def record_input(self, ref: LineageRef | str) -> None:
         """Declare that this job read ``ref`` (a dataset version, with a stream offset range).
 
-        Sources call it as they read; ``log_model`` records what was declared as the inputs of
-        the versions it registers. Repeated calls for one dataset version widen its range.
+        Sources call it as they read; ``log_model`` records what was declared since the
+        model's previous version as the inputs of the version it registers. Repeated calls for
+        one dataset version widen its range.
         """
         self._state.inputs.record(ref)
 
     @property
     def recorded_inputs(self) -> list[LineageRef]:
-        """What the job's sources declared with :meth:`record_input` so far."""
+        """What the job's sources declared with :meth:`record_input` in this attempt so far."""
         return self._state.inputs.refs()
 
     def log_model(
@@ -312,7 +337,9 @@ class RuntimeContext:
             flavour: ``sklearn``, ``river``, ``tideflow`` or ``pickle``; inferred when ``None``.
             metrics: Numbers measured when it was made.
             params: Its training parameters (JSON-serialisable).
-            inputs: What it was trained on; :attr:`recorded_inputs` when ``None``.
+            inputs: What it was trained on. When ``None``: what :meth:`record_input` declared
+                since the previous version of ``model`` in this attempt (since the attempt
+                started, for its first version).
             **kwargs: ``tags=``, ``description=``.
 
         Returns:
@@ -320,7 +347,8 @@ class RuntimeContext:
         """
         from tideflow.client.model_artifact import save_model
 
-        chosen = self.recorded_inputs if inputs is None else list(inputs)
+        declared = self._state.inputs.take(model)  # a version is logged: start afresh
+        chosen = declared if inputs is None else list(inputs)
         return save_model(
             self.client,
             obj,

@@ -1,4 +1,9 @@
-"""SQL of metrics and lineage: what job executions measured, read and wrote."""
+"""SQL of metrics and lineage: what job executions measured, read and wrote.
+
+Lineage entries are grouped in records (one per ``record_lineage`` call). A job execution's
+lineage is all its records together; a model version's is the record that wrote it
+(:meth:`LineageRepository.version_records`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from tideflow.domain.lineage import LineageRecord
+from tideflow.domain.lineage import LineageKind, LineageRecord
 from tideflow.domain.metadata import Metric
 from tideflow.store.repositories import inserted_id
 from tideflow.store.repositories.catalog import DATASET
@@ -15,11 +20,12 @@ from tideflow.store.repositories.model import MODEL, VERSION
 from tideflow.store.repositories.project import project_id_query
 from tideflow.store.repositories.workflow import EXECUTION, JOB, WORKFLOW
 from tideflow.store.rows.base import table_of
-from tideflow.store.rows.execution import LineageEntryRow
+from tideflow.store.rows.execution import LineageEntryRow, LineageRecordRow
 from tideflow.store.rows.metadata import MetricRow
 
 METRIC = table_of(MetricRow)
 LINEAGE = table_of(LineageEntryRow)
+RECORD = table_of(LineageRecordRow)
 INPUT = "input"
 OUTPUT = "output"
 
@@ -72,10 +78,18 @@ class LineageRepository:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def insert(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Store lineage entries (one statement for all of them)."""
+    def insert(self, record: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> int:
+        """Store one record (``project_id``, ``job_execution_id``, ``time``) and its entries.
+
+        Returns:
+            The record's id (the entries are stored with it).
+        """
+        record_id = inserted_id(self._c.execute(RECORD.insert(), dict(record)))
         if entries:
-            self._c.execute(LINEAGE.insert(), list(entries))
+            self._c.execute(
+                LINEAGE.insert(), [{**entry, "record_id": record_id} for entry in entries]
+            )
+        return record_id
 
     def job_executions_with(
         self, project: str, direction: str, kind: str, name: str, version: int | None
@@ -96,10 +110,51 @@ class LineageRepository:
         return sorted(int(i) for i in ids)
 
     def records(self, job_execution_ids: Iterable[int]) -> list[LineageRecord]:
-        """The full lineage of each job execution, in the order given."""
+        """The full lineage of each job execution (all its records), in the order given."""
         ids = list(job_execution_ids)
         if not ids:
             return []
+        return self._grouped(ids, self._entries(LINEAGE.c.job_execution_id.in_(ids)))
+
+    def version_records(self, project: str, model: str, version: int) -> list[LineageRecord]:
+        """The lineage of one model version: per job execution that wrote it, oldest first.
+
+        Its inputs are those of the record(s) that name the version as an output; when those
+        name no input, the job execution's inputs recorded without any model version (a job's
+        declared datasets, recorded by its executor or before training) stand in. Its outputs
+        are what the same record(s) wrote.
+        """
+        own = self._c.execute(
+            select(LINEAGE.c.job_execution_id, LINEAGE.c.record_id)
+            .where(
+                LINEAGE.c.project_id == project_id_query(project),
+                LINEAGE.c.direction == OUTPUT,
+                LINEAGE.c.kind == LineageKind.MODEL_VERSION.value,
+                LINEAGE.c.name == model,
+                LINEAGE.c.version == version,
+            )
+            .distinct()
+        ).all()
+        if not own:
+            return []
+        jobs = sorted({int(row.job_execution_id) for row in own})
+        rows = list(self._entries(LINEAGE.c.record_id.in_({row.record_id for row in own})))
+        fed = {row.job_execution_id for row in rows if row.direction == INPUT}
+        if unfed := [job for job in jobs if job not in fed]:
+            versioned = select(LINEAGE.c.record_id).where(
+                LINEAGE.c.job_execution_id.in_(unfed),
+                LINEAGE.c.direction == OUTPUT,
+                LINEAGE.c.kind == LineageKind.MODEL_VERSION.value,
+            )
+            rows += self._entries(
+                LINEAGE.c.job_execution_id.in_(unfed),
+                LINEAGE.c.direction == INPUT,
+                LINEAGE.c.record_id.not_in(versioned),
+            )
+            rows.sort(key=lambda row: row.id)
+        return self._grouped(jobs, rows)
+
+    def _entries(self, *where: Any) -> list[Any]:
         query = (
             select(
                 LINEAGE,
@@ -110,11 +165,15 @@ class LineageRepository:
             .join(JOB, JOB.c.id == LINEAGE.c.job_execution_id)
             .join(EXECUTION, EXECUTION.c.id == JOB.c.execution_id)
             .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
-            .where(LINEAGE.c.job_execution_id.in_(ids))
+            .where(*where)
             .order_by(LINEAGE.c.id)
         )
+        return list(self._c.execute(query))
+
+    @staticmethod
+    def _grouped(ids: Sequence[int], rows: Iterable[Any]) -> list[LineageRecord]:
         grouped: dict[int, dict[str, Any]] = {}
-        for row in self._c.execute(query):
+        for row in rows:
             record = grouped.setdefault(
                 row.job_execution_id,
                 {

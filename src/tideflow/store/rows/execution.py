@@ -202,11 +202,31 @@ class ExecutionActionRow(Base):
         )
 
 
+class LineageRecordRow(Base):
+    """One ``record_lineage`` call of a job execution: the entries written together.
+
+    A model version's own inputs are the inputs of the record that names it as an output, so a
+    streaming trainer that logs many versions gives each one its own range.
+    """
+
+    __tablename__ = "lineage_record"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ID, ForeignKey("project.id", ondelete="CASCADE"))
+    job_execution_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("job_execution.id", ondelete="CASCADE"), index=True
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class LineageEntryRow(Base):
-    """One input or output of a job execution.
+    """One input or output of a job execution, part of one :class:`LineageRecordRow`.
 
     Entities are referenced by kind, name and version rather than foreign keys: a dataset
     version is not a row of its own, and lineage should survive the entity being deleted.
+    ``record_id`` is always set (revision 0009 gave older entries one record per job
+    execution); it is nullable and has no foreign key only because a column is added in place
+    that way on every backend -- the record and its entries go with their job execution.
     """
 
     __tablename__ = "lineage_entry"
@@ -217,6 +237,7 @@ class LineageEntryRow(Base):
     job_execution_id: Mapped[int] = mapped_column(
         ID, ForeignKey("job_execution.id", ondelete="CASCADE"), index=True
     )
+    record_id: Mapped[int | None] = mapped_column(ID, index=True)
     direction: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))

@@ -2,8 +2,11 @@
 
 Lineage is a graph around one model version or dataset, walked a few hops each way: the job
 executions that wrote it (and what they read), the ones that read it (and what they wrote),
-and so on. Datasets are one node each (the versions read or written are on the edges); model
-versions are one node per version.
+and so on. Datasets are one node each (the versions read or written are on the edges, a job's
+several ranges of one stream drawn as their whole span); model versions are one node per
+version. A model version's writer is drawn with what was recorded with that version alone
+(``LineageService.writers``): around version 12 of a streaming trainer, its job execution
+shows the offsets version 12 was trained on, not those of every version the attempt logged.
 """
 
 from __future__ import annotations
@@ -106,17 +109,21 @@ class _Graph:
         return node_id
 
     def edge(self, source: str, target: str, ref: LineageRef, direction: str) -> None:
-        self.edges.setdefault(
-            (source, target),
-            {
-                "source": source,
-                "target": target,
-                "direction": direction,
-                "version": ref.version,
-                "start_offset": ref.start_offset,
-                "end_offset": ref.end_offset,
-            },
-        )
+        known = self.edges.get((source, target))
+        if known is not None:  # a job that read a stream in several ranges: the whole span
+            for key, pick in (("start_offset", min), ("end_offset", max)):
+                given = getattr(ref, key)
+                if given is not None:
+                    known[key] = given if known[key] is None else pick(known[key], given)
+            return
+        self.edges[(source, target)] = {
+            "source": source,
+            "target": target,
+            "direction": direction,
+            "version": ref.version,
+            "start_offset": ref.start_offset,
+            "end_offset": ref.end_offset,
+        }
 
 
 def lineage_graph(

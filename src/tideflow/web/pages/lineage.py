@@ -148,6 +148,7 @@ def lineage_page(
             models=list(services.models.list_models(project, limit=1000)),
             **common,
         )
+    note = ""
     if dataset and not model:
         services.datasets.get_dataset(project, dataset)  # an unknown dataset is a 404
         start = LineageRef.dataset(dataset)
@@ -156,6 +157,10 @@ def lineage_page(
         services.models.get_version(project, model, version=version)
         start = LineageRef.model_version(model, version)
         subject = f"model {model} v{version}"
+        note = (
+            f"{model} v{version} is drawn with the inputs recorded with it alone (for a "
+            "stream, the offsets it was trained on), not with everything its job read."
+        )
     else:
         raise InvalidArgumentError(
             "lineage needs ?model=NAME&version=N (a model version) or ?dataset=NAME",
@@ -168,6 +173,7 @@ def lineage_page(
         title=f"Lineage of {subject}",
         subject=subject,
         scene=build_lineage(project, lineage_graph(services, project, start, hops=HOPS)),
+        note=note,
         datasets=[],
         models=[],
         **common,
