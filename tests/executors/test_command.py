@@ -116,6 +116,18 @@ def test_stop_terminates_the_program_and_ends_stopped(rig: Rig) -> None:
     wait_until(group_gone, what="the job's processes (sleep too) to be gone")
 
 
+def test_a_command_over_its_timeout_is_terminated_and_failed(rig: Rig) -> None:
+    with tide.workflow("wf") as wf, tide.job("slow", timeout=0.5):
+        tide.command(["sleep", "60"])
+    start = rig.start_job(wf, "slow")
+
+    job = rig.wait_status(start, *ENDED, timeout=10.0)
+
+    assert job.status is JobStatus.FAILED
+    assert job.error == "timed out after 0.5 s"
+    assert "stop requested (SIGTERM): terminating the command" in rig.log(start)
+
+
 def test_a_script_from_the_code_package_runs_in_the_working_directory(rig: Rig) -> None:
     (rig.code / "prepare.sh").write_text(
         'echo "preparing $1 with $(cat settings.txt)"\nexit "${EXIT_CODE:-0}"\n'

@@ -32,12 +32,15 @@ def test_commands_compile_to_python_jobs_that_pass_the_server_checks() -> None:
     with tide.workflow("w") as wf:
         with tide.job("prepare", retries=2):
             tide.command(["bash", "prepare.sh", "{date}"], name="prep")
+        with tide.job("remote", platform="ray"):
+            tide.command(["python", "-c", "print('hi')"])
         tide.command(["echo", "{trigger.value}", "{{literal}}"], name="shout")
         wf.after("shout", "prepare")
     plan = tide.compile(wf)
 
     assert [(job.name, job.engine, job.platform) for job in plan.jobs] == [
         ("prepare", "python", "local"),
+        ("remote", "python", "ray"),
         ("shout", "python", "local"),
     ]
     assert plan.job("prepare").nodes[0].config == {"argv": ["bash", "prepare.sh", "{date}"]}
@@ -83,6 +86,8 @@ def test_a_command_shares_its_job_with_nothing_and_runs_on_the_python_engine() -
             tide.read_dataset("d", processor=lambda ctx, inputs: 1, name="reader")
         with tide.job("on_flink", engine="flink"):
             tide.command(["true"], name="cmd2")
+        with tide.job("on_spark", platform="spark"):
+            tide.command(["true"], name="cmd3")
     with pytest.raises(tide.GraphError) as caught:
         tide.compile(wf)
     text = str(caught.value)
@@ -92,6 +97,7 @@ def test_a_command_shares_its_job_with_nothing_and_runs_on_the_python_engine() -
     )
     assert "node 'cmd2': a command runs in a python job (its runtime starts the program), " in text
     assert "not on engine 'flink'" in text
+    assert "node 'cmd3': a command job runs on platform 'local' or 'ray', not 'spark'" in text
 
 
 def test_command_outside_a_workflow_is_an_error() -> None:

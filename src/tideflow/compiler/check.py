@@ -68,6 +68,9 @@ def cron_problems(workflow: str, rules: Collection[Rule]) -> list[GraphProblem]:
 
 COMMAND_ENGINE = "python"
 """The engine whose runtime runs command jobs (:func:`tideflow.command`)."""
+COMMAND_PLATFORMS = ("local", "ray")
+"""The platforms a command job runs on: each runs the python runtime as a job process of its
+own, which the program is a child of. Others (spark, flink, a plugin's) are refused up front."""
 
 
 def command_job_problems(workflow: str, jobs: Collection[SplitJob]) -> list[GraphProblem]:
@@ -93,6 +96,11 @@ def command_job_problems(workflow: str, jobs: Collection[SplitJob]) -> list[Grap
                 messages.append(
                     f"a command runs in a {COMMAND_ENGINE} job (its runtime starts the "
                     f"program), not on engine {job.spec.engine!r}"
+                )
+            elif job.spec.platform not in COMMAND_PLATFORMS:
+                messages.append(
+                    f"a command job runs on platform {' or '.join(map(repr, COMMAND_PLATFORMS))}, "
+                    f"not {job.spec.platform!r}"
                 )
             problems += [
                 GraphProblem(
