@@ -393,9 +393,22 @@ class FakeModels:
         return [str(v.status) for v in self.versions if v.model == model]
 
 
+class FakeDatasets:
+    """Dataset registration (the digits readers register the part they read)."""
+
+    def __init__(self) -> None:
+        self.registered: dict[str, dict[str, Any]] = {}
+
+    def register(self, name: str, **fields: Any) -> None:
+        if name in self.registered:
+            raise tide.AlreadyExistsError("dataset", name)
+        self.registered[name] = fields
+
+
 @dataclass
 class FakeClient:
     models: FakeModels = field(default_factory=FakeModels)
+    datasets: FakeDatasets = field(default_factory=FakeDatasets)
 
 
 @dataclass
@@ -419,6 +432,7 @@ class FakeContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tideflow.example"))
     data_dir: Path = Path("/nonexistent/data")  # the runner gives one inside the test's directory
+    inputs: list[Any] = field(default_factory=list)
 
     def send_event(
         self, key: str, value: str, *, event_type: str = "UNDEFINED", **kwargs: Any
@@ -432,7 +446,7 @@ class FakeContext:
         self.metrics.append((name, float(value)))
 
     def record_input(self, ref: Any) -> None:
-        pass
+        self.inputs.append(ref)
 
     def log_model(
         self,

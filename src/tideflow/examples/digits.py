@@ -11,13 +11,19 @@ processors from here, so the four loops on scikit-learn's digits data set run th
 - serving: :class:`BatchPredictor`, :class:`StreamingPredictor` and :class:`WritePredictions`.
 
 The data set is split deterministically (60 % train, 20 % holdout, 20 % serving), so runs are
-reproducible. pandas and scikit-learn are imported inside the functions that need them:
+reproducible. Each part is registered as a dataset (``digits_train`` ...) by the reader that
+reads it, and readers declare what they read with ``ctx.record_input``: a table as the whole
+dataset, a stream micro-batch by micro-batch as an offset range (row positions in the replayed
+stream). ``ctx.log_model`` then records what each version was trained on -- the batch
+trainer's one version the whole part, each of the online trainer's versions the rows it
+learnt from since the previous one. pandas and scikit-learn are imported inside the functions that need them:
 importing this module (and compiling an example) needs only Tideflow, running one needs
 ``pip install 'tideflow[ml]'``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -46,6 +52,7 @@ __all__ = [
     "load_part",
     "map_batches",
     "pixels",
+    "register_part",
     "setting",
     "stopping",
     "triggered_version",
@@ -117,6 +124,24 @@ def triggered_version(ctx: tide.JobContext, model: str) -> int | None:
     return model_version_of(ctx.trigger, model)
 
 
+def register_part(ctx: tide.JobContext, part: str, *, stream: bool) -> str:
+    """Register part ``part`` of the data set as dataset ``digits_<part>``; return the name.
+
+    A dataset registered already (a second attempt, another reader) is left as it is.
+    """
+    name = f"digits_{part}"
+    with contextlib.suppress(tide.AlreadyExistsError):
+        ctx.client.datasets.register(
+            name,
+            uri=f"sklearn://load_digits/{part}",
+            format="table",
+            stream=stream,
+            description=f"scikit-learn's digits, part {part} ({PARTS[part][0]:.0%} to "
+            f"{PARTS[part][1]:.0%} of the rows)",
+        )
+    return name
+
+
 def deployed_version(ctx: tide.JobContext, model: str) -> int | None:
     """The number of the DEPLOYED version of ``model``, or ``None``."""
     try:
@@ -132,8 +157,9 @@ class ReadDigits(tide.Processor):
         self.part = part
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
-        """Return the part as a table."""
+        """Return the part as a table (declared as the job's input, for lineage)."""
         table = load_part(self.part, labelled=self.part != "serving")
+        ctx.record_input(register_part(ctx, self.part, stream=False))
         ctx.logger.info("read %d rows of digits/%s", len(table), self.part)
         return table
 
@@ -156,7 +182,10 @@ class StreamDigits(tide.Processor):
         return self._batches(ctx)
 
     def _batches(self, ctx: tide.JobContext) -> Iterator[Any]:
+        from tideflow.domain.lineage import LineageRef
+
         table = load_part(self.part, labelled=self.labelled)
+        dataset = register_part(ctx, self.part, stream=True)
         size = int(setting(ctx, "batch_size", 32))
         pause = float(setting(ctx, "interval_seconds", 0.2))
         limit = setting(ctx, "max_batches", None)
@@ -167,12 +196,20 @@ class StreamDigits(tide.Processor):
         ]
         if limit is not None:
             starts = starts[: int(limit)]
+        offset = 0
         for sent, start in enumerate(starts):
             if stopping(ctx):
                 return
             if sent and pause > 0:
                 time.sleep(pause)
-            yield table.iloc[start : start + size].reset_index(drop=True)
+            batch = table.iloc[start : start + size].reset_index(drop=True)
+            # Offsets are row positions in the replayed stream (a second pass continues them),
+            # declared before the batch is handed on: a version logged after it includes it.
+            ctx.record_input(
+                LineageRef.dataset(dataset, start_offset=offset, end_offset=offset + len(batch) - 1)
+            )
+            offset += len(batch)
+            yield batch
 
 
 class ScalePixels(tide.Processor):
