@@ -94,7 +94,7 @@ def test_a_retry_keeps_the_trigger_of_the_attempt_it_retries(env: Env) -> None:
 
 def test_a_skipped_start_records_its_events_on_the_action_only(env: Env) -> None:
     wf = jobs_workflow("flow", "main", "j", streaming=True)
-    wf.on_event("j", "go")
+    wf.on_event("j", "go", on_busy="skip")
     env.submit(wf)
     run = env.start("flow")
     first, second = env.send("go"), env.send("go")

@@ -230,7 +230,7 @@ def test_stop_execution_and_jobs(env: Env) -> None:
 
 def test_start_skipped_when_the_job_is_live(env: Env) -> None:
     wf = jobs_workflow("flow", "main", "j", streaming=True)
-    wf.on_event("j", "go", life="once")
+    wf.on_event("j", "go", life="once", on_busy="skip")
     env.submit(wf)
     run = env.start("flow")
     env.send("go")

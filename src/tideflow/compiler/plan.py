@@ -4,6 +4,10 @@ A plan is self-contained: ``payloads`` maps the sha256 of each serialised proces
 and ``to_json`` embeds them (base64), so a plan read back on another machine needs nothing but
 the code package. ``from_json(plan.to_json()) == plan`` holds exactly; ``schema_version`` lets a
 newer server refuse, with a clear message, a plan it cannot read.
+
+Schema versions: 2 added each rule's ``on_busy`` and ``max_queued``. A version-1 plan is still
+read: its START job rules get ``on_busy="skip"``, what they did when they were compiled (a
+snapshot keeps its meaning across a server upgrade; recompiling gives the new default).
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tideflow.domain.graph import DataEdge, NodeKind, NodeOutput
 from tideflow.domain.limits import MAX_PLAN_DEPTH, load_json
-from tideflow.domain.rules import Rule, rule_from_dict, rule_to_dict
+from tideflow.domain.rules import OnBusy, Rule, rule_from_dict, rule_to_dict
 from tideflow.errors import InvalidArgumentError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""The plan schema versions this Tideflow reads (older ones are upgraded as they are read)."""
 
 
 @dataclass(frozen=True)
@@ -159,10 +165,11 @@ class WorkflowPlan:
                 field at fault (``jobs[2].nodes[0].name``).
         """
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
             raise InvalidArgumentError(
                 f"workflow plan schema version {version!r} is not supported (this Tideflow "
-                f"reads version {SCHEMA_VERSION}); recompile the workflow with this version",
+                f"reads versions {', '.join(map(str, READABLE_VERSIONS))}); recompile the "
+                "workflow with this version",
                 field="schema_version",
             )
         try:
@@ -175,9 +182,10 @@ class WorkflowPlan:
                     for i, job in enumerate(_typed(data, "jobs", list, ""))
                 ),
                 rules=tuple(
-                    _rule_from_dict(rule, f"rules[{i}]")
+                    _rule_from_dict(rule, f"rules[{i}]", version)
                     for i, rule in enumerate(_typed(data, "rules", list, ""))
                 ),
+                schema_version=SCHEMA_VERSION,
                 payloads={
                     digest: base64.b64decode(
                         _typed(payloads, digest, str, "payloads"), validate=True
@@ -328,14 +336,17 @@ def _job_from_dict(data: object, where: str) -> PlanJob:
     )
 
 
-def _rule_from_dict(data: object, where: str) -> Rule:
+def _rule_from_dict(data: object, where: str, version: int = SCHEMA_VERSION) -> Rule:
     """A rule, once the fields the checks use as keys are strings.
 
     Its job and upstreams, and its location, which every problem about it carries: problems
     are deduplicated by hashing them, so a list there was INTERNAL, not INVALID_ARGUMENT.
+    A version-1 START job rule skipped a firing while its job was busy: it keeps doing so.
     """
     _typed(data, "job", _OPTIONAL_TEXT, where)
     _typed(data, "location", _OPTIONAL_TEXT, where, default=None)
+    _typed(data, "on_busy", _OPTIONAL_TEXT, where, default=None)
+    _typed(data, "max_queued", (int, type(None)), where, default=None)
     upstreams = _typed(data, "upstreams", list, where)
     if not all(isinstance(name, str) for name in upstreams):
         raise InvalidArgumentError(
@@ -344,10 +355,13 @@ def _rule_from_dict(data: object, where: str) -> Rule:
         )
     condition = _typed(data, "condition", dict, where)
     try:
-        return rule_from_dict(data)  # type: ignore[arg-type]  # a Mapping: checked above
+        rule = rule_from_dict(data)  # type: ignore[arg-type]  # a Mapping: checked above
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidArgumentError(
             f"malformed workflow plan: {where} is not a readable rule ({exc!r:.200}): "
             f"{condition!r:.120}",
             field=where,
         ) from exc
+    if version == 1 and rule.busy is not None:
+        rule = replace(rule, on_busy=OnBusy.SKIP)
+    return rule

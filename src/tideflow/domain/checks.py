@@ -16,7 +16,18 @@ from typing import Any
 from tideflow.domain.graph import AIGraph, JobSpec, Node
 from tideflow.domain.limits import MAX_JSON_DEPTH, json_depth
 from tideflow.domain.names import name_problem
-from tideflow.domain.rules import AllOf, AnyOf, EventMatch, Life, Periodic, Rule, RuleKind, Trigger
+from tideflow.domain.rules import (
+    MAX_MAX_QUEUED,
+    AllOf,
+    AnyOf,
+    EventMatch,
+    Life,
+    OnBusy,
+    Periodic,
+    Rule,
+    RuleKind,
+    Trigger,
+)
 from tideflow.domain.status import JobAction
 from tideflow.errors import GraphProblem
 
@@ -213,12 +224,42 @@ def rule_problems(graph: AIGraph, job_names: Collection[str]) -> list[GraphProbl
                 problems.append(problem(f"waits on unknown job '{upstream}' (jobs: {known})"))
         if rule.kind == RuleKind.AFTER and rule.job in rule.upstreams:
             problems.append(problem("a job cannot wait for itself to finish; it would never start"))
+        problems += [problem(msg) for msg in busy_problems(rule)]
         if rule.kind in (RuleKind.AFTER, RuleKind.WITH_START) and not rule.upstreams:
             # Its condition is then empty too; one mistake, one problem.
             problems.append(problem("needs at least one upstream job"))
             continue
         problems += [problem(msg) for msg in trigger_problems(rule.condition)]
     return problems
+
+
+def busy_problems(rule: Rule) -> list[str]:
+    """What is wrong with a rule's ``on_busy`` / ``max_queued``."""
+    out: list[str] = []
+    if rule.on_busy is None and rule.max_queued is None:
+        return out
+    if rule.job is None or rule.action != JobAction.START:
+        what = "a workflow rule" if rule.job is None else f"its action is {rule.action}"
+        given = "on_busy=" if rule.on_busy is not None else "max_queued="
+        return [
+            f"{given} applies only to a job rule whose action is START ({what}); "
+            "remove it, or use action=START"
+        ]
+    if rule.on_busy is not None and not isinstance(rule.on_busy, OnBusy):
+        out.append(f"unknown on_busy {rule.on_busy!r}; use one of {', '.join(OnBusy)}")
+    if rule.max_queued is not None:
+        if rule.busy is not OnBusy.QUEUE:
+            out.append(f"max_queued= applies only to on_busy='queue', not {rule.on_busy!r}")
+        elif (
+            not isinstance(rule.max_queued, int)
+            or isinstance(rule.max_queued, bool)
+            or not 1 <= rule.max_queued <= MAX_MAX_QUEUED
+        ):
+            out.append(
+                f"max_queued must be a whole number from 1 to {MAX_MAX_QUEUED}, "
+                f"got {rule.max_queued!r}"
+            )
+    return out
 
 
 def trigger_problems(trigger: Trigger) -> list[str]:

@@ -10,6 +10,10 @@ Every control edge of the SDK lowers to these shapes: ``after(job, a, b)`` is on
 condition is ``AllOf`` of the ``JOB_STATUS_CHANGED`` events of ``a`` and ``b`` reaching the
 status; ``with_start`` is the same with ``RUNNING``; ``on_model_version`` matches the model's
 ``MODEL_*`` event type. :class:`RuleKind` keeps which control edge a rule came from, for display.
+
+A job rule whose action is START also says what it does when it fires while the job is busy
+(an attempt is live): :class:`OnBusy`, ``queue`` by default (one more attempt per firing, at
+most ``max_queued`` waiting), so no firing -- no new model version -- is dropped unseen.
 """
 
 from __future__ import annotations
@@ -28,6 +32,25 @@ class Life(StrEnum):
 
     ONCE = "once"
     REPEATED = "repeated"
+
+
+class OnBusy(StrEnum):
+    """What a START rule does when it fires while its job has a live attempt."""
+
+    SKIP = "skip"
+    """Start nothing; the firing is recorded as skipped."""
+    QUEUE = "queue"
+    """Run once more per firing after the live attempt ends, each with its own trigger."""
+    LATEST = "latest"
+    """Like ``queue``, but keep only the newest waiting firing of the rule."""
+    RESTART = "restart"
+    """Stop the live attempt and start a new one for this firing."""
+
+
+DEFAULT_MAX_QUEUED = 100
+"""How many firings of one ``queue`` rule may wait for a busy job (more are skipped)."""
+MAX_MAX_QUEUED = 10_000
+"""The largest ``max_queued`` a rule may ask for."""
 
 
 class RuleKind(StrEnum):
@@ -122,6 +145,10 @@ class Rule:
         kind: The control edge it was declared as.
         upstreams: For ``after`` / ``with_start``, the jobs it waits on.
         location: ``file:line`` where the user declared it.
+        on_busy: For a job rule whose action is START, what a firing does while the job is
+            busy; ``None`` means the default (:attr:`busy`). Only START job rules may set it.
+        max_queued: For ``on_busy="queue"``, how many firings may wait (``None``: the
+            default, :data:`DEFAULT_MAX_QUEUED`); more are recorded as skipped.
     """
 
     job: str | None
@@ -130,6 +157,28 @@ class Rule:
     kind: RuleKind = RuleKind.EVENT
     upstreams: tuple[str, ...] = ()
     location: str | None = None
+    on_busy: OnBusy | None = None
+    max_queued: int | None = None
+
+    def __post_init__(self) -> None:
+        # Users write on_busy="latest"; keep the enum (unknown strings stay for the checks).
+        value = self.on_busy
+        if isinstance(value, str) and value in OnBusy._value2member_map_:
+            object.__setattr__(self, "on_busy", OnBusy(value))
+
+    @property
+    def busy(self) -> OnBusy | None:
+        """What a firing does while the job is busy: ``None`` for rules that start nothing."""
+        if self.job is None or self.action != JobAction.START:
+            return None
+        return self.on_busy if isinstance(self.on_busy, OnBusy) else OnBusy.QUEUE
+
+    @property
+    def queue_limit(self) -> int:
+        """How many firings of this rule may wait for the busy job (1 for ``latest``)."""
+        if self.busy is OnBusy.LATEST:
+            return 1
+        return self.max_queued if isinstance(self.max_queued, int) else DEFAULT_MAX_QUEUED
 
     def leaves(self) -> tuple[EventMatch, ...]:
         """Every :class:`EventMatch` of the condition, depth first (empty for timers)."""
@@ -223,6 +272,8 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
         "kind": str(rule.kind),
         "upstreams": list(rule.upstreams),
         "location": rule.location,
+        "on_busy": None if rule.on_busy is None else str(rule.on_busy),
+        "max_queued": rule.max_queued,
     }
 
 
@@ -235,6 +286,8 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
         kind=RuleKind(data["kind"]),
         upstreams=tuple(data["upstreams"]),
         location=data["location"],
+        on_busy=None if data.get("on_busy") is None else OnBusy(data["on_busy"]),
+        max_queued=data.get("max_queued"),
     )
 
 

@@ -67,3 +67,26 @@ class JobCommand:
     status: CommandStatus = CommandStatus.PENDING
     not_before: datetime | None = None
     create_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QueuedFiring:
+    """A rule's firing that waits for its busy job (``on_busy="queue"`` or ``"latest"``).
+
+    Attributes:
+        queue_id: Assigned by the store; firings of a job start in this order.
+        execution_id: The workflow execution.
+        job: The job to start once its live attempt ends.
+        rule_index: The rule that fired (its index in the plan's rules).
+        rule: The rule, described (what the action records say).
+        event_offset: The event the rule fired on.
+        trigger_offsets: The events the rule held on: the attempt's ``ctx.triggers``.
+    """
+
+    queue_id: int
+    execution_id: int
+    job: str
+    rule_index: int
+    rule: str
+    event_offset: int
+    trigger_offsets: tuple[int, ...] = ()

@@ -7,8 +7,18 @@ naming the rule and the event offset.
 
 Choices (documented in docs/scheduler.md):
 
-* **START of a job that has a live attempt** (INIT / STARTING / RUNNING) does not start a second
-  one: the action is recorded with ``(skipped: attempt N is RUNNING)`` after the rule.
+* **START of a job that has a live attempt** (INIT / STARTING / RUNNING) never starts a second
+  one beside it. What a rule's firing does then is the rule's ``on_busy`` (:meth:`Actor.fire`):
+  ``skip`` records ``(skipped: attempt N is RUNNING)`` after the rule; ``queue`` writes a
+  ``queued_firing`` row (at most ``max_queued`` per rule, more are recorded as skipped) and
+  ``latest`` keeps one per rule, the newest; ``restart`` restarts the job. A user's start and
+  the jobs of a new execution skip.
+* **Queued firings start** when the job's attempt ends: the dispatcher, handling the attempt's
+  terminal ``JOB_STATUS_CHANGED`` event, starts the first waiting firing (after a retry, if the
+  attempt gets one) with its own triggers, in the transaction that consumes the event -- so a
+  queue is durable and each firing starts exactly once, like any other decision. (Not in the
+  transaction that records the end: that is the executor's, which knows no plans or rules.)
+  A STOP of the job drops its queue.
 * **STOP** of a live attempt whose START command no executor has taken yet withdraws the START
   and moves the attempt to STOPPED at once; otherwise it issues a STOP command.
 * **RESTART** stops the live attempts as above and issues the START of attempt n+1 in the same
@@ -48,8 +58,8 @@ from tideflow.domain.events import (
 )
 from tideflow.domain.limits import dump_json
 from tideflow.domain.metadata import JobExecution, WorkflowExecution
-from tideflow.domain.rules import Periodic, RuleKind, event_matches
-from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
+from tideflow.domain.rules import OnBusy, Periodic, Rule, RuleKind, event_matches
+from tideflow.domain.scheduling import CommandAction, JobCommand, QueuedFiring, command_id
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
 from tideflow.errors import FailedPreconditionError, IllegalTransitionError, NotFoundError
 from tideflow.scheduler import crash
@@ -176,7 +186,8 @@ class Actor:
             attempts.setdefault(attempt.job, []).append(attempt)
         for runs in attempts.values():
             runs.sort(key=lambda a: a.attempt)
-        return ExecutionView(project, execution, plan, attempts)
+        queued = self.scheduling.queued(execution_id)
+        return ExecutionView(project, execution, plan, attempts, queued)
 
     def launch(
         self,
@@ -348,6 +359,123 @@ class Actor:
         self._record(view, job, JobAction.NONE, rule, event_offset, triggers)
         return None
 
+    def fire(
+        self,
+        view: ExecutionView,
+        rule: Rule,
+        rule_index: int,
+        *,
+        described: str,
+        event_offset: int,
+        triggers: Sequence[int] = (),
+    ) -> None:
+        """A job rule fired on event ``event_offset``: act, as its ``on_busy`` says if busy.
+
+        ``described``: the rule as the action records name it.
+        """
+        job = rule.job
+        assert job is not None  # only job rules reach here
+        busy = rule.busy
+        live = view.live(job)
+        waiting = view.queue(job)
+        if busy is None or busy is OnBusy.SKIP or (not live and not waiting):
+            self.act(
+                view, job, rule.action, rule=described, event_offset=event_offset, triggers=triggers
+            )
+            return
+        if busy is OnBusy.RESTART:
+            if live:
+                note = f"{described} (on_busy restart: attempt {live[-1].attempt} was {live[-1].status.value})"
+                self.restart_job(view, job, rule=note, event_offset=event_offset, triggers=triggers)
+            else:
+                self.start_job(
+                    view, job, rule=described, event_offset=event_offset, triggers=triggers
+                )
+            return
+        self._queue(view, job, rule, rule_index, described, event_offset, triggers)
+        if not live:
+            # The attempt has ended but its status event is still to come (it starts the
+            # queue then) -- unless it was handled already: start the first firing now.
+            self.start_queued(view, job, reason="the job is idle", seen_offset=event_offset)
+
+    def _queue(
+        self,
+        view: ExecutionView,
+        job: str,
+        rule: Rule,
+        rule_index: int,
+        described: str,
+        event_offset: int,
+        triggers: Sequence[int],
+    ) -> None:
+        live = view.live(job)
+        waiting = view.queue(job)
+        why = (
+            f"attempt {live[-1].attempt} is {live[-1].status.value}"
+            if live
+            else f"{len(waiting)} firing(s) queued before it"
+        )
+        mine = [firing for firing in waiting if firing.rule_index == rule_index]
+        offsets = _offsets(triggers)
+        if rule.busy is OnBusy.LATEST and mine:
+            old = mine[-1]
+            self.scheduling.replace_queued(old.queue_id, described, event_offset, offsets)
+            view.queued[view.queued.index(old)] = replace(
+                old, rule=described, event_offset=event_offset, trigger_offsets=tuple(offsets or ())
+            )
+            note = f"{described} (queued, replacing the firing of event {old.event_offset}: {why})"
+        elif len(mine) >= rule.queue_limit:
+            note = f"{described} (skipped: {len(mine)} firings already queued, its max_queued)"
+        else:
+            view.queued.append(
+                self.scheduling.enqueue(
+                    view.execution_id, job, rule_index, described, event_offset, offsets
+                )
+            )
+            note = f"{described} (queued: {why})"
+        self._record(view, job, JobAction.START, note, event_offset, triggers)
+
+    def start_queued(
+        self,
+        view: ExecutionView,
+        job: str,
+        *,
+        reason: str,
+        seen_offset: int | None = None,
+    ) -> JobExecution | None:
+        """Start the first firing queued for ``job`` if the job is idle; the attempt, if any.
+
+        With ``seen_offset``, not while a status event of the job lies beyond it: that event
+        (the end of its last attempt, perhaps with a retry) starts the queue when handled.
+        """
+        waiting = view.queue(job)
+        if not waiting or view.live(job):
+            return None
+        if seen_offset is not None and self.scheduling.has_unseen_job_events(
+            view.project,
+            [job_event_key(view.execution.workflow, job)],
+            view.execution_id,
+            seen_offset,
+        ):
+            return None
+        head = waiting[0]
+        self.scheduling.dequeue([head.queue_id])
+        view.queued.remove(head)
+        attempt = self._new_attempt(view, job, None, head.trigger_offsets)
+        note = f"{head.rule} (from the queue: {reason})"
+        self._record(view, job, JobAction.START, note, head.event_offset, head.trigger_offsets)
+        return attempt
+
+    def _drop_queue(self, view: ExecutionView, job: str, why: str) -> None:
+        dropped: list[QueuedFiring] = view.queue(job)
+        self.scheduling.dequeue(firing.queue_id for firing in dropped)
+        for firing in dropped:
+            view.queued.remove(firing)
+            note = f"{firing.rule} (dropped from the queue: {why})"
+            self._record(
+                view, job, JobAction.START, note, firing.event_offset, firing.trigger_offsets
+            )
+
     def start_job(
         self,
         view: ExecutionView,
@@ -377,7 +505,11 @@ class Actor:
         event_offset: int | None,
         triggers: Sequence[int] = (),
     ) -> None:
-        """Stop every live attempt of ``job`` (recorded as skipped when none is live)."""
+        """Stop every live attempt of ``job`` (recorded as skipped when none is live).
+
+        The firings queued for it are dropped (each recorded): a stopped job stays stopped.
+        """
+        self._drop_queue(view, job, "the job was stopped")
         live = view.live(job)
         if not live:
             note = f"{rule} (skipped: not running)"

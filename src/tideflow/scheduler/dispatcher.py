@@ -21,7 +21,8 @@ Routing (DESIGN.md "Which execution an event reaches"):
   demand); the event that starts an execution is not delivered to it as well (the jobs that
   start with it get that rule's events as their triggers instead).
 
-After the rules, a ``JOB_STATUS_CHANGED`` FAILED event may cause a retry, and every execution an
+After the rules, a ``JOB_STATUS_CHANGED`` FAILED event may cause a retry; a terminal one whose
+job is then idle starts the first firing queued for it (``on_busy``), and every execution an
 event reached is checked for its end state.
 """
 
@@ -233,11 +234,11 @@ class Dispatcher:
             rule = describe_rule(view.plan.rules[decision.rule_index])
             held = decision.trigger_offsets
             if decision.job is not None:
-                actor.act(
+                actor.fire(
                     view,
-                    decision.job,
-                    decision.action,
-                    rule=rule,
+                    view.plan.rules[decision.rule_index],
+                    decision.rule_index,
+                    described=rule,
                     event_offset=event.offset,
                     triggers=held,
                 )
@@ -246,6 +247,7 @@ class Dispatcher:
                 return
             # A workflow-level START inside a running execution is the start_on trigger's job.
         self._maybe_retry(actor, view, event)
+        self._maybe_start_queued(actor, view, event)
         actor.settle(view, event.offset)
 
     @staticmethod
@@ -258,6 +260,22 @@ class Dispatcher:
         if job is None or not isinstance(attempt, int) or job not in view.attempts:
             return
         actor.retry(view, job, attempt, event.offset)
+
+    @staticmethod
+    def _maybe_start_queued(actor: Actor, view: ExecutionView, event: Event) -> None:
+        """An attempt ended (and got no retry): start the first firing queued for its job."""
+        if event.event_type != JOB_STATUS_CHANGED or not view.queued:
+            return
+        try:
+            status = JobStatus(event.value)
+        except ValueError:
+            return
+        prefix = f"{view.execution.workflow}."
+        if not status.is_terminal or not event.key.startswith(prefix):
+            return
+        job = event.key[len(prefix) :]
+        reason = f"attempt {event.context.get('attempt')} {status.value}"
+        actor.start_queued(view, job, reason=reason)
 
     def _trigger(self, actor: Actor, event: Event, workflow_id: int, snapshot_id: int) -> None:
         workflow = actor.scheduling.workflow_by_id(workflow_id, lock=True)

@@ -4,10 +4,11 @@
 :func:`outcome` decides, from that alone, whether the execution has ended (DESIGN.md
 "Executions"):
 
-* **FAILED** when no attempt is live (INIT / STARTING / RUNNING) and some job failed for good:
+* **FAILED** when no attempt is live (INIT / STARTING / RUNNING), no firing is queued for a
+  busy job, and some job failed for good:
   its latest attempt FAILED and its retries are used up;
-* **FINISHED** when no attempt is live, every job has run at least once and the plan has no
-  periodic rule;
+* **FINISHED** when no attempt is live and no firing is queued, every job has run at least
+  once and the plan has no periodic rule;
 * otherwise still **RUNNING** (``execution show`` then names what idle jobs wait on).
 
 Retries count *consecutive* failed attempts of a job, so a periodic job that failed once after
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from tideflow.compiler.plan import PlanJob, WorkflowPlan
 from tideflow.domain.metadata import JobExecution, WorkflowExecution
 from tideflow.domain.rules import AnyOf, Periodic, Rule, RuleKind
+from tideflow.domain.scheduling import QueuedFiring
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
 
 PLACEHOLDER = Rule(job=None, condition=AnyOf(()), action=JobAction.NONE)
@@ -66,12 +68,14 @@ class ExecutionView:
         plan: The plan of its snapshot.
         attempts: Every attempt of every job, by job, oldest first (kept current as the
             scheduler creates and moves attempts within the transaction).
+        queued: The firings waiting for busy jobs, in start order (kept current too).
     """
 
     project: str
     execution: WorkflowExecution
     plan: WorkflowPlan
     attempts: dict[str, list[JobExecution]] = field(default_factory=dict)
+    queued: list[QueuedFiring] = field(default_factory=list)
 
     @property
     def execution_id(self) -> int:
@@ -86,6 +90,10 @@ class ExecutionView:
         """The newest attempt of ``job``, if it ever had one."""
         runs = self.attempts.get(job)
         return runs[-1] if runs else None
+
+    def queue(self, job: str) -> list[QueuedFiring]:
+        """The firings waiting for ``job``, first to start first."""
+        return [firing for firing in self.queued if firing.job == job]
 
     def record(self, attempt: JobExecution) -> None:
         """Remember a new or changed attempt."""
@@ -115,7 +123,7 @@ def failed_for_good(job: PlanJob, attempts: Sequence[JobExecution]) -> bool:
 
 def outcome(view: ExecutionView) -> ExecutionStatus:
     """The status the execution should have now (see the module docstring)."""
-    if any(view.live(job.name) for job in view.plan.jobs):
+    if view.queued or any(view.live(job.name) for job in view.plan.jobs):
         return ExecutionStatus.RUNNING
     if any(failed_for_good(job, view.attempts.get(job.name, [])) for job in view.plan.jobs):
         return ExecutionStatus.FAILED

@@ -19,10 +19,12 @@ from typing import Any
 from tideflow.domain.events import JOB_STATUS_CHANGED, job_event_key
 from tideflow.domain.graph import AIGraph, JobSpec, Node
 from tideflow.domain.rules import (
+    DEFAULT_MAX_QUEUED,
     AllOf,
     Condition,
     EventMatch,
     Life,
+    OnBusy,
     Periodic,
     Rule,
     RuleKind,
@@ -60,6 +62,13 @@ class Workflow:
 
     The rule methods (``after``, ``on_event``, ...) attach control edges to jobs by name; they
     can be called inside or after the ``with`` block, before compiling.
+
+    Every job rule method takes ``action=`` (default START) and, for START rules, ``on_busy=``:
+    what a firing does while the job has a live attempt -- ``"queue"`` (the default: one more
+    attempt per firing once the live one ends, each with its own ``ctx.trigger``, at most
+    ``max_queued=`` waiting, 100 by default), ``"latest"`` (queue only the newest firing),
+    ``"skip"`` or ``"restart"`` (stop the live attempt, start again). ``on_busy=`` on any other
+    rule is a :class:`~tideflow.errors.GraphError`.
     """
 
     def __init__(self, name: str, *, per_context: bool = False) -> None:
@@ -136,6 +145,8 @@ class Workflow:
         *upstreams: str,
         status: JobStatus | str = JobStatus.FINISHED,
         action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` once ALL ``upstreams`` reached ``status`` (the classic dependency)."""
         status_value = self._enum(JobStatus, status, "status")
@@ -147,10 +158,18 @@ class Workflow:
             )
             for upstream in upstreams
         )
-        return self._add_rule(job, condition, action, RuleKind.AFTER, upstreams)
+        return self._add_rule(
+            job, condition, action, RuleKind.AFTER, upstreams, busy=(on_busy, max_queued)
+        )
 
     def with_start(
-        self, job: str, upstream: str, *, action: JobAction | str = JobAction.START
+        self,
+        job: str,
+        upstream: str,
+        *,
+        action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` when ``upstream`` starts running."""
         condition = EventMatch(
@@ -158,7 +177,9 @@ class Workflow:
             event_type=JOB_STATUS_CHANGED,
             value=str(JobStatus.RUNNING),
         )
-        return self._add_rule(job, condition, action, RuleKind.WITH_START, (upstream,))
+        return self._add_rule(
+            job, condition, action, RuleKind.WITH_START, (upstream,), busy=(on_busy, max_queued)
+        )
 
     def periodic(
         self,
@@ -168,11 +189,13 @@ class Workflow:
         interval: timedelta | float | None = None,
         timezone: str = "UTC",
         action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` on a 5-field ``cron`` schedule in ``timezone``, or every ``interval``."""
         seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
         condition = Periodic(cron=cron, interval_seconds=seconds, timezone=timezone)
-        return self._add_rule(job, condition, action, RuleKind.PERIODIC)
+        return self._add_rule(job, condition, action, RuleKind.PERIODIC, busy=(on_busy, max_queued))
 
     def on_event(
         self,
@@ -184,16 +207,24 @@ class Workflow:
         value: str | None = None,
         life: Life | str = Life.ONCE,
         action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` when an event matches (``"*"`` matches anything; ``value=None`` any)."""
         match = self._match(key, event_type, sender, value, life)
-        return self._add_rule(job, match, action, RuleKind.EVENT)
+        return self._add_rule(job, match, action, RuleKind.EVENT, busy=(on_busy, max_queued))
 
     def on_events(
-        self, job: str, condition: Condition, *, action: JobAction | str = JobAction.START
+        self,
+        job: str,
+        condition: Condition,
+        *,
+        action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` when a composed condition (``tide.all_of`` / ``tide.any_of``) holds."""
-        return self._add_rule(job, condition, action, RuleKind.EVENT)
+        return self._add_rule(job, condition, action, RuleKind.EVENT, busy=(on_busy, max_queued))
 
     def on_model_version(
         self,
@@ -203,11 +234,15 @@ class Workflow:
         *,
         life: Life | str = Life.ONCE,
         action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` when a version of ``model`` enters a status (``MODEL_VALIDATED`` ...)."""
         event_type = self._model_event(event)
         match = self._match(model, event_type, "*", None, life)
-        return self._add_rule(job, match, action, RuleKind.MODEL_VERSION)
+        return self._add_rule(
+            job, match, action, RuleKind.MODEL_VERSION, busy=(on_busy, max_queued)
+        )
 
     def on_dataset(
         self,
@@ -216,10 +251,12 @@ class Workflow:
         *,
         life: Life | str = Life.ONCE,
         action: JobAction | str = JobAction.START,
+        on_busy: OnBusy | str | None = None,
+        max_queued: int | None = None,
     ) -> Rule:
         """Act on ``job`` when ``dataset`` is registered or updated (``DATASET_UPDATED``)."""
         match = self._match(dataset, "DATASET_UPDATED", "*", None, life)
-        return self._add_rule(job, match, action, RuleKind.DATASET)
+        return self._add_rule(job, match, action, RuleKind.DATASET, busy=(on_busy, max_queued))
 
     def start_on(self, condition: Condition) -> Rule:
         """Start a new execution of this workflow when ``condition`` holds."""
@@ -238,14 +275,26 @@ class Workflow:
         action: JobAction | str,
         kind: RuleKind,
         upstreams: tuple[str, ...] = (),
+        *,
+        busy: tuple[OnBusy | str | None, int | None] = (None, None),
     ) -> Rule:
+        on_busy, max_queued = busy
+        checked: JobAction = self._enum(JobAction, action, "action")
+        if job is not None and checked == JobAction.START:
+            # Written out in the plan, so `workflow show` and the JSON say what happens.
+            if on_busy is None:
+                on_busy = OnBusy.QUEUE
+            if on_busy == OnBusy.QUEUE and max_queued is None:
+                max_queued = DEFAULT_MAX_QUEUED
         rule = Rule(
             job=job,
             condition=condition,
-            action=self._enum(JobAction, action, "action"),
+            action=checked,
             kind=kind,
             upstreams=tuple(upstreams),
             location=user_location(),
+            on_busy=on_busy,  # type: ignore[arg-type]  # an unknown string is the checks' to report
+            max_queued=max_queued,
         )
         self._rules.append(rule)
         return rule

@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 from tideflow.domain.events import JOB_STATUS_CHANGED, WILDCARD
 from tideflow.domain.rules import RuleKind, event_matches, rule_from_dict
+from tideflow.domain.scheduling import QueuedFiring
 from tideflow.domain.status import ExecutionStatus
 from tideflow.errors import NotFoundError
 from tideflow.store.repositories.project import project_id_query
@@ -40,17 +41,20 @@ from tideflow.store.rows.execution import WorkflowExecutionRow, WorkflowRow
 from tideflow.store.rows.metadata import ProjectRow
 from tideflow.store.rows.scheduler import (
     ExecutionRouteRow,
+    QueuedFiringRow,
     RuleStateRow,
     TimerRow,
     TriggerStateRow,
     WorkflowScheduleRow,
     WorkflowTriggerRow,
 )
+from tideflow.store.types import utcnow
 
 RULE_STATE = table_of(RuleStateRow)
 TIMER = table_of(TimerRow)
 ROUTE = table_of(ExecutionRouteRow)
 TRIGGER = table_of(WorkflowTriggerRow)
+QUEUE = table_of(QueuedFiringRow)
 _EVENT = table_of(EventRow)
 
 
@@ -281,6 +285,54 @@ class SchedulerRepository:
                     {"execution_id": execution_id, "rule_index": index, "state": state},
                 )
 
+    # -- queued firings ------------------------------------------------------------------------
+
+    def queued(self, execution_id: int) -> list[QueuedFiring]:
+        """The firings waiting for busy jobs of the execution, in the order they start."""
+        rows = self._c.execute(
+            select(QUEUE).where(QUEUE.c.execution_id == execution_id).order_by(QUEUE.c.id)
+        )
+        return [QueuedFiringRow.to_domain(row._mapping) for row in rows]
+
+    def enqueue(
+        self,
+        execution_id: int,
+        job: str,
+        rule_index: int,
+        rule: str,
+        event_offset: int,
+        trigger_offsets: list[int] | None,
+    ) -> QueuedFiring:
+        """Queue a firing behind the job's live attempt (and the firings queued before it)."""
+        values = {
+            "execution_id": execution_id,
+            "job": job,
+            "rule_index": rule_index,
+            "rule": rule,
+            "event_offset": event_offset,
+            "trigger_offsets": trigger_offsets,
+            "create_time": utcnow(),
+        }
+        result = self._c.execute(QUEUE.insert(), values)
+        (queue_id,) = result.inserted_primary_key or (None,)
+        return QueuedFiringRow.to_domain({"id": queue_id, **values})
+
+    def replace_queued(
+        self, queue_id: int, rule: str, event_offset: int, trigger_offsets: list[int] | None
+    ) -> None:
+        """Put a newer firing of the same rule in a queued firing's place (``latest``)."""
+        self._c.execute(
+            update(QUEUE)
+            .where(QUEUE.c.id == queue_id)
+            .values(rule=rule, event_offset=event_offset, trigger_offsets=trigger_offsets)
+        )
+
+    def dequeue(self, queue_ids: Iterable[int]) -> None:
+        """Remove queued firings (started, or dropped)."""
+        ids = list(queue_ids)
+        if ids:
+            self._c.execute(delete(QUEUE).where(QUEUE.c.id.in_(ids)))
+
     # -- routes --------------------------------------------------------------------------------
 
     def add_routes(self, execution_id: int, namespace: str, keys: Iterable[str]) -> None:
@@ -312,8 +364,8 @@ class SchedulerRepository:
         return sorted(row.execution_id for row in rows)
 
     def end_execution(self, execution_id: int) -> None:
-        """Drop what only a running execution needs: routes, timers and rule states."""
-        for table in (ROUTE, TIMER, RULE_STATE):
+        """Drop what only a running execution needs: routes, timers, rule states and queue."""
+        for table in (ROUTE, TIMER, RULE_STATE, QUEUE):
             self._c.execute(delete(table).where(table.c.execution_id == execution_id))
 
     # -- timers --------------------------------------------------------------------------------

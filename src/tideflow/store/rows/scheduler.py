@@ -12,6 +12,8 @@
 * ``workflow_trigger`` -- the same for ``start_on`` rules of each workflow's latest snapshot, and
   ``trigger_state`` their rule states (per event context for ``per_context`` workflows).
 * ``workflow_schedule`` -- per workflow: paused, and the cap on running executions.
+* ``queued_firing`` -- firings of START rules that wait for their busy job (``on_busy`` queue /
+  latest), started in id order as the job's attempts end; dropped when the execution ends.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tideflow.domain.limits import MAX_KEY_LENGTH
-from tideflow.domain.scheduling import CommandAction, CommandStatus, JobCommand
+from tideflow.domain.scheduling import CommandAction, CommandStatus, JobCommand, QueuedFiring
 from tideflow.store.rows.base import ID, NAME_LENGTH, STATUS_LENGTH, Base, RowData
 from tideflow.store.types import JSONText, UTCDateTime
 
@@ -175,3 +177,33 @@ class WorkflowScheduleRow(Base):
     )
     paused: Mapped[bool] = mapped_column(Boolean)
     max_active_executions: Mapped[int | None] = mapped_column(Integer)
+
+
+class QueuedFiringRow(Base):
+    """A rule's firing waiting for its job's live attempt to end."""
+
+    __tablename__ = "queued_firing"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("workflow_execution.id", ondelete="CASCADE"), index=True
+    )
+    job: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    rule_index: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(Text)
+    event_offset: Mapped[int] = mapped_column(BigInteger)
+    trigger_offsets: Mapped[list[int] | None] = mapped_column(JSONText)
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData) -> QueuedFiring:
+        """The :class:`QueuedFiring` of a result row of this table."""
+        return QueuedFiring(
+            queue_id=row["id"],
+            execution_id=row["execution_id"],
+            job=row["job"],
+            rule_index=row["rule_index"],
+            rule=row["rule"],
+            event_offset=row["event_offset"],
+            trigger_offsets=tuple(row["trigger_offsets"] or ()),
+        )
