@@ -19,6 +19,7 @@ from tideflow.domain import (
     LineageRef,
     ModelStatus,
     ModelVersionEvent,
+    OnBusy,
     all_of,
     any_of,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "ModelStatus",
     "ModelVersionEvent",
     "NotFoundError",
+    "OnBusy",
     "PermissionDeniedError",
     "Processor",
     "ResourceExhaustedError",
