@@ -11,16 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tideflow.testing import run_cli
+
 DEADLINE = 60.0
 
 
 def tideflow(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args, "--db", db, "--project", "cli"],
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-    )
+    return run_cli(*args, "--db", db, "--project", "cli", timeout=DEADLINE)
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.metadata.workflow import ExecutionService
 from tideflow.store import Store
+from tideflow.testing import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -20,18 +19,8 @@ WORKFLOW = ROOT / "examples" / "control_edges" / "workflow.py"
 JOBS = {"extract", "clean", "profile", "join", "train", "validate", "publish", "notify"}
 
 
-def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
-    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN"):
-        env.pop(variable, None)
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+# The CLI as a user runs it, from the repository (the examples are named relative to it).
+tideflow = functools.partial(run_cli, cwd=ROOT)
 
 
 def test_tideflow_run_ends_finished_with_every_job_finished(tmp_path: Path) -> None:

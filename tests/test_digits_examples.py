@@ -7,15 +7,15 @@ waits for a deployed version, then scores its stream and returns.
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tideflow.testing import run_cli
 
 pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
@@ -32,18 +32,8 @@ EXAMPLES = {
 }
 
 
-def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
-    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN", "TIDEFLOW_DB"):
-        env.pop(variable, None)
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+# The CLI as a user runs it, from the repository (the examples are named relative to it).
+tideflow = functools.partial(run_cli, cwd=ROOT)
 
 
 def diagnosis(home: Path) -> str:

@@ -22,6 +22,8 @@ import tideflow as tide
 from tideflow.client.default import get_default_client, set_default_client
 from tideflow.client.embedded import EMBEDDED_PORT, pid_alive, running_server
 from tideflow.errors import FailedPreconditionError
+from tideflow.testing import run_cli
+from tideflow.testing.cli import cli_environment
 
 INIT_SCRIPT = """
 import json, sys
@@ -33,20 +35,8 @@ client.close()
 """
 
 
-def _environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
-    return {**env, "TIDEFLOW_HOME": str(home)}
-
-
 def _tideflow(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        env=_environment(home),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    return run_cli(*args, home=home, timeout=90)
 
 
 def _server_file(home: Path) -> dict[str, object]:
@@ -89,7 +79,7 @@ def test_init_starts_a_server_then_attaches_to_it(home: Path) -> None:
 
     other = subprocess.run(
         [sys.executable, "-c", INIT_SCRIPT, "demo"],
-        env=_environment(home),
+        env=cli_environment(home=home),
         capture_output=True,
         text=True,
         timeout=90,
@@ -104,7 +94,7 @@ def test_two_scripts_calling_init_at_once_share_one_server(home: Path) -> None:
     scripts = [
         subprocess.Popen(
             [sys.executable, "-c", INIT_SCRIPT, f"p{i}"],
-            env=_environment(home),
+            env=cli_environment(home=home),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

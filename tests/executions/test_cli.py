@@ -7,13 +7,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.executions.conftest import submit
 from tideflow.client import Client
-from tideflow.testing import TideflowTestServer
+from tideflow.testing import TideflowTestServer, run_cli
 
 DEADLINE = 90.0
 
@@ -21,12 +20,14 @@ DEADLINE = 90.0
 def tideflow(
     server: TideflowTestServer, project: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args, "--server", server.url, "--project", project],
-        capture_output=True,
-        text=True,
+    return run_cli(
+        *args,
+        "--server",
+        server.url,
+        "--project",
+        project,
+        env={"COLUMNS": "200"},
         timeout=DEADLINE,
-        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -202,17 +203,9 @@ def test_run_starts_the_local_server_of_the_home_by_default(tmp_path: Path, flow
 
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
-    env["TIDEFLOW_HOME"] = str(home)
 
     def local(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tideflow", *args],
-            capture_output=True,
-            text=True,
-            timeout=DEADLINE,
-            env=env,
-        )
+        return run_cli(*args, home=home, timeout=DEADLINE)
 
     try:
         done = local("run", str(flows / "chain" / "flow.py"), "--json")

@@ -7,9 +7,7 @@ open and checks that it exits promptly.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -24,7 +22,7 @@ from tideflow.cli.loader import load_workflows
 from tideflow.client import connect
 from tideflow.metadata import AccessService
 from tideflow.store import Store
-from tideflow.testing import TideflowTestServer
+from tideflow.testing import TideflowTestServer, run_cli
 
 PROJECT = "webdemo"
 FLOW = """
@@ -130,16 +128,7 @@ def test_a_real_execution_through_the_api(api: httpx.Client, finished: int) -> N
 
 
 def _tideflow(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
-    env["TIDEFLOW_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, home=home, timeout=120)
 
 
 def test_tideflow_ui_prints_the_url_of_the_local_or_a_remote_server(

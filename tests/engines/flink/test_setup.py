@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,16 +11,10 @@ import pytest
 
 from tests.engines.flink.cluster import VENV
 from tideflow.executors.flink.environment import FlinkEnvironment, FlinkEnvironmentError
+from tideflow.testing import run_cli
 
-
-def tideflow(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={k: v for k, v in os.environ.items() if k != "TIDEFLOW_FLINK_VENV"},
-    )
+# No TIDEFLOW_* variable reaches the command: no $TIDEFLOW_FLINK_VENV, so --path decides.
+tideflow = functools.partial(run_cli, timeout=600)
 
 
 def test_an_unknown_engine_is_refused() -> None:
