@@ -1,14 +1,15 @@
 """The training samples of a model version, found through lineage: :func:`load_baseline`.
 
 ``client.lineage.upstream(model=, version=)`` names the job executions that produced the
-version and the dataset versions they read -- for streams, with the offset range. Each dataset's
+version and the dataset versions recorded with it -- for streams, the offset range that version
+was trained on (a streaming trainer's version: its own window, not the whole attempt's). Each dataset's
 registered location is read with :mod:`tideflow.io`: a local stream (a ``file://`` directory)
 from ``start_offset`` to ``end_offset``, a CSV / Parquet / JSON Lines file whole. Records that
 carry none of the watched features (a labels stream beside the features stream) are skipped.
 
 Only the newest ``limit`` samples are kept: the baseline of a long-trained streaming model is
-what it saw last, and memory stays bounded. When a producer recorded several offset ranges of
-one dataset (a streaming trainer logs a version per window), each range is read.
+what it saw last, and memory stays bounded. When several offset ranges of one dataset were
+recorded with the version, each range is read.
 """
 
 from __future__ import annotations
