@@ -3,16 +3,15 @@ and a rejected version never deployed -- real processes, a fresh ``$TIDEFLOW_HOM
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tideflow.testing import run_cli, wait_until
 
 pytest.importorskip("sklearn")
 
@@ -26,18 +25,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
-    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN", "TIDEFLOW_DB"):
-        env.pop(variable, None)
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+# The CLI as a user runs it, from the repository (the examples are named relative to it).
+tideflow = functools.partial(run_cli, cwd=ROOT)
 
 
 @pytest.fixture
@@ -68,13 +57,6 @@ def versions(c: Any) -> list[Any]:
     from tideflow.examples.ad_ctr.jobs import all_versions
 
     return all_versions(c, "ctr")
-
-
-def wait_for(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
 
 
 def assert_disjoint_ranges(found: list[Any]) -> None:
@@ -193,7 +175,9 @@ def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None
             "monitoring": False,  # about the trainer: no predict job, no monitors
         },
     )
-    wait_for(lambda: len(versions(client)) >= 2, 150)
+    wait_until(
+        lambda: len(versions(client)) >= 2, timeout=150, what="two model versions", interval=0.5
+    )
     client.jobs.restart(run.execution_id, "train")
     client.executions.wait(run.execution_id, timeout=200)
     attempts = [j for j in client.jobs.list(run.execution_id) if j.job == "train"]
@@ -202,14 +186,13 @@ def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None
     producers = {v.job_execution_id for v in found}
     assert len(producers) >= 2  # versions from both attempts
     assert_disjoint_ranges(found)
-    for v in found:  # lineage names the same range as the params
-        (record,) = client.lineage.upstream(model="ctr", version=v.version)[:1]
-        clicks = [ref for ref in record.inputs if ref.name == "ctr_clicks"]
-        assert any(
-            ref.start_offset <= v.params["clicks_start"]
-            and ref.end_offset >= v.params["clicks_end"]
-            for ref in clicks
-        )
+    for v in found:  # each version's lineage is its own range alone, the same as its params
+        (record,) = client.lineage.upstream(model="ctr", version=v.version)
+        assert record.job_execution_id == v.job_execution_id
+        assert [
+            (ref.start_offset, ref.end_offset) for ref in record.inputs if ref.name == "ctr_clicks"
+        ] == [(v.params["clicks_start"], v.params["clicks_end"])]
+        assert [(r.name, r.version) for r in record.outputs] == [("ctr", v.version)]
 
 
 @pytest.mark.timeout(300)
@@ -224,16 +207,20 @@ def test_a_version_that_fails_validation_is_never_deployed(client: Any) -> None:
             "monitoring": False,
         },
     )
-    wait_for(
+    wait_until(
         lambda: any(
             j.job == "train" and str(j.status) == "FINISHED"
             for j in client.jobs.list(run.execution_id)
         ),
-        150,
+        timeout=150,
+        what="train to finish",
+        interval=0.5,
     )
-    wait_for(
+    wait_until(
         lambda: all(str(v.status) != "GENERATED" for v in versions(client)),
-        120,
+        timeout=120,
+        what="every version validated or rejected",
+        interval=0.5,
     )
     found = versions(client)
     assert found

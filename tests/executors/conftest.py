@@ -19,7 +19,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from tideflow.executors.base import ExecutorContext
 from tideflow.executors.local import LocalExecutor
 from tideflow.executors.loop import CommandLoop
 from tideflow.metadata import ExecutionService
-from tideflow.testing import TideflowTestServer
+from tideflow.testing import TideflowTestServer, wait_until
 
 STEPS = Path(__file__).with_name("steps.py")
 
@@ -88,18 +87,6 @@ class FakeOutbox:
             for i, command in self.starts.items()
             if self.executions.get_job_execution(self.project, i).status in live
         ]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 class Rig:
@@ -201,8 +188,8 @@ class Rig:
     def wait_status(self, command: JobCommand, *statuses: JobStatus, timeout: float = 30.0):
         return wait_until(
             lambda: (j := self.job(command)).status in statuses and j,
-            timeout,
-            f"job {command.job} to reach {[s.value for s in statuses]}",
+            timeout=timeout,
+            what=f"job {command.job} to reach {[s.value for s in statuses]}",
         )
 
     def log(self, command: JobCommand) -> str:

@@ -131,7 +131,7 @@ def test_a_workflow_runs_a_ray_job_through_a_real_server(tmp_path: Path, steps: 
             execution = service.get_execution("demo", run.execution_id)
             return execution.status is not ExecutionStatus.RUNNING and execution
 
-        execution = wait_until(ended, 300, "the execution to end")
+        execution = wait_until(ended, timeout=300, what="the execution to end")
         jobs = {j.job: j for j in service.list_job_executions("demo", run.execution_id)}
         assert execution.status is ExecutionStatus.FINISHED, {
             name: (j.status, j.error) for name, j in jobs.items()

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,24 +22,12 @@ import tideflow as tide
 from tideflow.domain.status import ExecutionStatus
 from tideflow.io.local_stream import LocalStreamWriter
 from tideflow.monitor import ExampleMonitor, ModelMonitor, Rollback
-from tideflow.testing import TideflowTestServer
+from tideflow.testing import TideflowTestServer, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-T = TypeVar("T")
 FLOWS = Path(__file__).with_name("flows.py")
 WAIT = 180.0  # two shared cores, many engineers: be generous
-
-
-def wait_until(check: Callable[[], T | None], *, what: str, timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +105,7 @@ def test_degraded_predictions_roll_the_model_back(
     client.workflows.submit(wf, source=code[0])
     run = client.workflows.start("guard")
 
-    wait_until(lambda: deployed(client, "ctr") == 1, what="the rollback to version 1")
+    wait_until(lambda: deployed(client, "ctr") == 1, what="the rollback to version 1", timeout=WAIT)
     execution = client.executions.wait(run.execution_id, timeout=WAIT)
     jobs = {j.job: j for j in client.jobs.list(run.execution_id)}
     assert execution.status is ExecutionStatus.FINISHED, {j: x.error for j, x in jobs.items()}
@@ -189,7 +176,7 @@ def test_drifting_features_restart_the_training_job(
             assert not failed, failed
             return deployed(client, "clf") == 1
 
-        wait_until(trained, what="version 1 trained and deployed")
+        wait_until(trained, what="version 1 trained and deployed", timeout=WAIT)
         # serving: 400 samples like the training data, then 600 with x shifted and c skewed
         x = np.concatenate([rng.normal(size=400), rng.normal(2.0, 1.0, size=600)])
         c = np.concatenate(
@@ -213,7 +200,7 @@ def test_drifting_features_restart_the_training_job(
             attempts = [j for j in client.jobs.list(run.execution_id) if j.job == "train"]
             return len(attempts) >= 2
 
-        wait_until(restarted, what="the train job's second attempt")
+        wait_until(restarted, what="the train job's second attempt", timeout=WAIT)
         (event,) = client.events.list(key="clf", event_type="DRIFT_DETECTED")
         assert event.sender == "example_monitor"
         value = json.loads(event.value)
@@ -231,6 +218,7 @@ def test_drifting_features_restart_the_training_job(
                 None,
             ),
             what="the example monitor to end after max_samples",
+            timeout=WAIT,
         )
         assert monitor.status == tide.JobStatus.FINISHED
         scores = client.metrics.list(name="drift.x.ks", model="clf")

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tideflow.rpc.v1 import blob_pb2 as b
 from tideflow.rpc.v1 import blob_pb2_grpc as bg
 from tideflow.store.blob import BlobStore
 from tideflow.store.errors import translate
-from tideflow.testing import TideflowTestServer
+from tideflow.testing import TideflowTestServer, wait_until
 
 MB = 1024 * 1024
 DISK = "24m"
@@ -257,16 +256,6 @@ with tide.workflow("unpacked") as wf:
 """
 
 
-def wait_for(predicate: Any, what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_an_attempt_whose_package_fills_the_disk_fails_with_the_reason_and_leaves_nothing(
     small_disk: Path, tmp_path: Path
 ) -> None:
@@ -286,13 +275,15 @@ def test_an_attempt_whose_package_fills_the_disk_fails_with_the_reason_and_leave
             (wf,) = load_workflows(code / "flow.py")
             client.workflows.submit(wf, source=code)
             run = client.workflows.start("unpacked")
-            execution = wait_for(
+            execution = wait_until(
                 lambda: (
                     (e := client.executions.get(run.execution_id)).status
                     is not ExecutionStatus.RUNNING
                     and e
                 ),
-                "the execution to end",
+                what="the execution to end",
+                timeout=WAIT,
+                interval=0.2,
             )
             assert execution.status is ExecutionStatus.FAILED
             (job,) = client.jobs.list(run.execution_id)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+import functools
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+import tideflow.testing as kit
 from tideflow.testing import TideflowTestServer
 
-T = TypeVar("T")
 WAIT = 60.0
 
 
@@ -20,20 +20,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TideflowTestSer
         yield running
 
 
-def wait_until(check: Callable[[], T | None], *, what: str, timeout: float = WAIT) -> T:
-    """Return ``check()`` once it is truthy; fail naming ``what`` after ``timeout`` seconds.
-
-    For conditions no event announces (an HTTP server up, a file grown); everything the event
-    log announces is waited for on a listener instead.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+# For conditions no event announces (an HTTP server up, a file grown); everything the event log
+# announces is waited for on a listener instead.
+wait_until = functools.partial(kit.wait_until, timeout=WAIT)
 
 
 def unique(prefix: str, _counter: list[int] = [0]) -> str:  # noqa: B006 - a process counter

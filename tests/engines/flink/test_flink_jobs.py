@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,10 @@ from tideflow.client import Client
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.status import JobStatus
 from tideflow.executors.flink.rest import FlinkRest
+from tideflow.testing import wait_until
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow, pytest.mark.timeout(600)]
 WAIT = 300.0
-
-
-def wait_for(predicate: Any, what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def job_of(client: Client, execution_id: int, name: str) -> Any:
@@ -47,7 +36,9 @@ def wait_job(client: Client, execution_id: int, name: str, *wanted: JobStatus) -
             pytest.fail(f"job {name} ended {job.status} ({job.error}); log:\n{log[-4000:]}")
         return None
 
-    return wait_for(reached, f"job {name} to reach {[s.value for s in wanted]}")
+    return wait_until(
+        reached, what=f"job {name} to reach {[s.value for s in wanted]}", timeout=WAIT, interval=0.2
+    )
 
 
 def csv_rows(directory: Path) -> list[list[str]]:
@@ -131,13 +122,15 @@ def test_sql_job_and_a_failing_job(flink_client: Client, flinkjobs: Any, tmp_pat
     assert final["records_in"] > 0
     assert final["records_out"] > 0
     assert final["bytes_out"] > 0
-    broken = wait_for(
+    broken = wait_until(
         lambda: (
             (j := job_of(flink_client, run.execution_id, "broken")) is not None
             and j.status.is_terminal
             and j
         ),
-        "the broken job to end",
+        what="the broken job to end",
+        timeout=WAIT,
+        interval=0.2,
     )
     assert broken.status is JobStatus.FAILED
     assert "flink job broken on purpose" in (broken.error or "")
@@ -161,7 +154,12 @@ def test_streaming_job_stops_with_a_savepoint(
     job = wait_job(flink_client, run.execution_id, "gen", JobStatus.RUNNING)
     assert job.external_id
     # Checkpoints commit part files: wait until some are visible (data flows).
-    wait_for(lambda: [p for p in out.rglob("part-*") if p.is_file()], "committed part files")
+    wait_until(
+        lambda: [p for p in out.rglob("part-*") if p.is_file()],
+        what="committed part files",
+        timeout=WAIT,
+        interval=0.2,
+    )
     flink_client.jobs.stop(run.execution_id, "gen")
     stopped = wait_job(flink_client, run.execution_id, "gen", JobStatus.STOPPED)
     assert stopped.external_id == job.external_id

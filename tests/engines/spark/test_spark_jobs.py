@@ -52,7 +52,7 @@ def test_a_batch_job_runs_through_a_server_with_its_output_logs_and_app_id(
             execution = service.get_execution("demo", run.execution_id)
             return execution.status is not ExecutionStatus.RUNNING and execution
 
-        execution = wait_until(ended, JOB_DEADLINE, "the execution to end")
+        execution = wait_until(ended, timeout=JOB_DEADLINE, what="the execution to end")
         (job,) = service.list_job_executions("demo", run.execution_id)
         assert job.status is JobStatus.FINISHED, job.error
         assert execution.status is ExecutionStatus.FINISHED
@@ -132,7 +132,7 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
             for line in part.read_text().splitlines()
         ]
 
-    first = wait_until(rows_written, JOB_DEADLINE, "the streaming query to write rows")
+    first = wait_until(rows_written, timeout=JOB_DEADLINE, what="the streaming query to write rows")
     assert all(row["value"] % 2 == 0 for row in first)
 
     rig.stop()  # a server restart: the job runs on
@@ -143,7 +143,7 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
     stop = rig.stop_job(start)
     ended = rig.wait_status(start, JobStatus.STOPPED, JobStatus.FAILED, timeout=120)
     assert ended.status is JobStatus.STOPPED, ended.error
-    wait_until(lambda: stop.command_id in rig.outbox.done, 30, "the STOP to complete")
+    wait_until(lambda: stop.command_id in rig.outbox.done, timeout=30, what="the STOP to complete")
     assert not process.is_alive(job.pid)
     log = rig.log(start)
     assert log.count('"event": "started"') == 1  # one driver: the duplicate launched nothing

@@ -196,8 +196,8 @@ class ContractRig:
 
         return wait_until(
             reached,
-            self.harness.timeout,
-            f"{self.harness.executor} job attempt {command.attempt} to reach "
+            timeout=self.harness.timeout,
+            what=f"{self.harness.executor} job attempt {command.attempt} to reach "
             f"{[s.value for s in statuses]}",
         )
 
@@ -205,8 +205,8 @@ class ContractRig:
         """Wait until the executor completed command ``command_id_`` in the outbox."""
         wait_until(
             lambda: command_id_ in self.outbox.done,
-            self.harness.timeout,
-            f"command {command_id_} to be completed",
+            timeout=self.harness.timeout,
+            what=f"command {command_id_} to be completed",
         )
 
     def statuses(self, command: JobCommand) -> list[str]:

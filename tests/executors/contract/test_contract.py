@@ -34,8 +34,8 @@ def test_a_job_runs_to_finished_once_with_its_logs(contract_rig: ContractRig) ->
     rig.start().launch(start, rig.plan(start))
     wait_until(
         lambda: rig.outbox.done.count(start.command_id) >= 2,
-        rig.harness.timeout,
-        "the re-delivered START to be completed",
+        timeout=rig.harness.timeout,
+        what="the re-delivered START to be completed",
     )
 
     assert rig.statuses(start) == ["STARTING", "RUNNING", "FINISHED"]
