@@ -441,35 +441,25 @@ class Validator(tide.Processor):
     verdict and its reason go to the log, to metrics and to a ``VALIDATION_RESULT`` event.
 
     Which version: the one it was started for -- ``ctx.trigger``, the ``MODEL_GENERATED`` event
-    whose value names it -- whatever was generated since; older versions still GENERATED are
-    REJECTED as superseded by it. Then, because the scheduler starts nothing for a job whose
-    attempt is live, a version generated while this attempt ran got no attempt of its own: the
-    job looks again before it ends, judges the newest GENERATED version and REJECTS older ones
-    as superseded, until none is GENERATED. Started by hand (no trigger), it does only the
-    latter. A status that another attempt changed meanwhile (``IllegalTransitionError``) is
-    skipped.
+    whose value names it. The workflow's rule queues a firing that finds this job busy
+    (``on_busy="queue"``, the default), so every version gets an attempt of its own, in order,
+    and nothing needs looking for. Started by hand (no trigger), it judges the newest GENERATED
+    version. A version no longer GENERATED (another verdict got there first) is left alone.
     """
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> list[dict[str, Any]]:
-        """Judge what waits; return the verdicts (version, status, reason, metrics)."""
-        started_for = model_version_of(ctx.trigger, MODEL)
-        rows = self._holdout(ctx)
-        verdicts: list[dict[str, Any]] = []
-        if started_for is not None:
-            waiting = self._generated(ctx)
-            for older in (v for v in waiting if v < started_for):
-                reason = f"superseded by version {started_for} before it was validated"
-                verdicts.append(self._set(ctx, older, tide.ModelStatus.REJECTED, reason, {}))
-            if started_for in waiting:
-                verdicts.append(self._judge(ctx, started_for, rows))
-            else:
-                ctx.logger.info("version %s is no longer GENERATED: left alone", started_for)
-        while waiting := self._generated(ctx):
-            for older in waiting[:-1]:
-                reason = f"superseded by version {waiting[-1]} before it was validated"
-                verdicts.append(self._set(ctx, older, tide.ModelStatus.REJECTED, reason, {}))
-            verdicts.append(self._judge(ctx, waiting[-1], rows))
-        return verdicts
+        """Judge the version this attempt is for; return the verdicts (version, status, ...)."""
+        waiting = self._generated(ctx)
+        version = model_version_of(ctx.trigger, MODEL)
+        if version is None:
+            if not waiting:
+                ctx.logger.info("no GENERATED version to judge")
+                return []
+            version = waiting[-1]
+        if version not in waiting:
+            ctx.logger.info("version %s is no longer GENERATED: left alone", version)
+            return []
+        return [self._judge(ctx, version, self._holdout(ctx))]
 
     @staticmethod
     def _generated(ctx: tide.JobContext) -> list[int]:
