@@ -6,10 +6,8 @@ logs a model version; its FINISHED stops the Flink job with a savepoint, and the
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,36 +16,24 @@ from tests.engines.flink.cluster import REPO, flink_address, flink_environment
 from tideflow.client import connect
 from tideflow.domain.lineage import LineageRef
 from tideflow.io.local_stream import list_parts
+from tideflow.testing import run_cli
 
 pytestmark = [pytest.mark.flink, pytest.mark.slow, pytest.mark.timeout(1200)]
 WORKFLOW = REPO / "src" / "tideflow" / "examples" / "ad_ctr" / "flink_workflow.py"
 
 
-def tideflow(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
+tideflow = functools.partial(run_cli, cwd=REPO)
 
 
 def test_tideflow_run_trains_on_flink_prepared_features(tmp_path: Path) -> None:
     environment = flink_environment()
     address = flink_address()
     home, stream = tmp_path / "home", tmp_path / "features"
-    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
-    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN", "TIDEFLOW_DB"):
-        env.pop(variable, None)
-    env.update(
-        {
-            "TIDEFLOW_FLINK_VENV": str(environment.path),
-            "TIDEFLOW_FLINK_ADDRESS": address,
-            "TIDEFLOW_EXECUTORS": "local,flink",
-        }
-    )
+    env = {
+        "TIDEFLOW_FLINK_VENV": str(environment.path),
+        "TIDEFLOW_FLINK_ADDRESS": address,
+        "TIDEFLOW_EXECUTORS": "local,flink",
+    }
     try:
         run = tideflow(
             "run",
@@ -58,11 +44,12 @@ def test_tideflow_run_trains_on_flink_prepared_features(tmp_path: Path) -> None:
             f"stream_dir={stream}",
             "--timeout",
             "900",
+            home=home,
             env=env,
             timeout=1000,
         )
     finally:
-        stopped = tideflow("server", "stop", env=env, timeout=120)
+        stopped = tideflow("server", "stop", home=home, env=env, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "FINISHED" in run.stdout
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
 import pytest
 
 from tideflow.client import connect
 from tideflow.domain.lineage import LineageRef
+from tideflow.testing import run_cli
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOW = ROOT / "src" / "tideflow" / "examples" / "ad_ctr" / "spark_workflow.py"
 
 
-def tideflow(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TIDEFLOW_HOME": str(home)}
-    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_PROJECT", "TIDEFLOW_TOKEN", "TIDEFLOW_DB"):
-        env.pop(variable, None)
-    return subprocess.run(
-        [sys.executable, "-m", "tideflow", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+# The CLI as a user runs it, from the repository (the examples are named relative to it).
+tideflow = functools.partial(run_cli, cwd=ROOT)
 
 
 def test_tideflow_run_writes_ctr_features_with_spark(tmp_path: Path, spark: None) -> None:
