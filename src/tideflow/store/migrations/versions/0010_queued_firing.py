@@ -51,5 +51,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_queued_firing_execution_id"), table_name="queued_firing")
+    # The table's indexes go with it (MariaDB refuses to drop the index of a foreign key).
     op.drop_table("queued_firing")
