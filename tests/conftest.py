@@ -24,6 +24,10 @@ from tideflow.client import Client, connect
 from tideflow.store import Store
 from tideflow.testing import TideflowTestServer
 
+pytest_plugins = [
+    "tideflow.testing.plugin"
+]  # the kit's fixtures, as a user's conftest turns them on
+
 
 class Echo(tide.Processor):
     """Returns its inputs unchanged: enough to build and compile graphs."""

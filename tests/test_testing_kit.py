@@ -1,7 +1,7 @@
 """The test kit of ``tideflow.testing``: its functions, and the pytest fixtures of its plugin.
 
-The fixtures are used here as a user's test uses them: pytest finds them through the
-``pytest11`` entry point of the installed package, with no conftest of ours involved.
+The fixtures are used here as a user's test uses them: this module names the plugin in its
+``pytest_plugins``, as a user's conftest.py does.
 """
 
 from __future__ import annotations
@@ -81,14 +81,14 @@ def test_the_cli_runner_runs_tideflow_on_the_home_it_is_given(
     assert run_cli("no-such-command", home=tmp_path, timeout=60).returncode == 2
 
 
-def test_the_kit_imports_no_pytest_and_the_plugin_is_registered() -> None:
+def test_the_kit_imports_no_pytest_and_no_plugin_is_registered_automatically() -> None:
     probe = "import sys, tideflow.testing; print('pytest' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
-    (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "tideflow"]
-    assert plugin.value == "tideflow.testing.plugin"
+    # An entry point would have pytest rewrite every tideflow module (see docs/testing.md).
+    assert not [e for e in entry_points(group="pytest11") if e.value.startswith("tideflow")]
 
 
 def test_the_client_fixture_talks_to_the_in_process_server(
