@@ -427,6 +427,9 @@ def test_with_auth_off_no_token_is_needed(world: World) -> None:
         # a wrong token is still refused: it never silently works as "no token"
         bad = httpx.get(f"{server.url}{P}/models", headers={"Authorization": "Bearer tf_x"})
         assert bad.status_code == 401
+        for malformed in ("", "tf_bogus", "Token tf_bogus", "Bearer"):
+            refused = httpx.get(f"{server.url}{P}/models", headers={"Authorization": malformed})
+            assert refused.status_code == 401, repr(malformed)
     finally:
         server.stop()
 

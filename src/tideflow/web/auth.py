@@ -63,7 +63,7 @@ class Access:
 def request_token(request: Request) -> str | None:
     """The token the request presents: the ``Authorization: Bearer`` header, else the cookie."""
     header = request.headers.get("authorization")
-    if header:
+    if header is not None:  # an empty or malformed header is a mistake, never "no token"
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise UnauthenticatedError(
