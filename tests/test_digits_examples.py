@@ -82,8 +82,8 @@ def test_tideflow_run_ends_finished_with_every_job_finished(example: str, tmp_pa
 
 def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> None:
     # Two versions generated back to back: the attempt started for version 1 judges version 1
-    # on its merits (instead of rejecting it as superseded by the newest GENERATED one), then
-    # version 2, whose own start the scheduler skipped or finds already judged.
+    # on its merits (instead of rejecting it as superseded by the newest GENERATED one), and
+    # version 2 gets an attempt of its own (queued while the first runs: on_busy="queue").
     from sklearn.linear_model import LogisticRegression
 
     import tideflow as tide
@@ -124,9 +124,15 @@ def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> 
         assert [str(v.status) for v in versions(c, "judged")] == ["VALIDATED", "VALIDATED"]
         judged = {m.version for m in c.metrics.list(model="judged") if m.name == "holdout_accuracy"}
         assert judged == {1, 2}
-        first = next(j for j in c.jobs.list(run.execution_id) if j.job == "validate")
-        (trigger,) = c.events.list(after_offset=first.trigger_offsets[0] - 1, limit=1).items
-        assert json.loads(trigger.value)["version"] == 1
+        attempts = sorted(
+            (j for j in c.jobs.list(run.execution_id) if j.job == "validate"),
+            key=lambda j: j.attempt,
+        )
+        judged_for = []
+        for attempt in attempts:
+            (trigger,) = c.events.list(after_offset=attempt.trigger_offsets[0] - 1, limit=1).items
+            judged_for.append(json.loads(trigger.value)["version"])
+        assert judged_for == [1, 2]  # each version judged by an attempt started for it
         c.executions.wait(run.execution_id, timeout=120)
 
 

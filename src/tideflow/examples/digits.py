@@ -315,40 +315,34 @@ class HoldoutValidator(tide.Processor):
     A candidate passes when its accuracy reaches ``min_accuracy`` (node config) and is at most
     ``tolerance`` below the version currently deployed; it is REJECTED otherwise.
 
-    Which version: first the one it was started for (``ctx.trigger``, the ``MODEL_GENERATED``
-    event whose value JSON names it), whatever was generated since; GENERATED versions older
-    than it are REJECTED as superseded. Then, since the scheduler starts nothing for a job
-    whose attempt is live, versions generated while it ran have no attempt of their own: it
-    judges the newest GENERATED version, REJECTS older ones as superseded, and looks again
-    until none is GENERATED (all it does when started by hand, without a trigger). A version
-    whose status changed meanwhile is left alone. Returns the status given to the last version
-    it judged (``None`` when there was none).
+    Which version: the one it was started for (``ctx.trigger``, the ``MODEL_GENERATED`` event
+    whose value JSON names it). Every GENERATED version starts an attempt of its own, also one
+    logged while an earlier attempt runs (the rule's default ``on_busy="queue"``), so nothing
+    else is looked at; a version whose status changed meanwhile is left alone. Started by hand
+    (no trigger), it judges the newest GENERATED version and REJECTS older ones as superseded.
+    Returns the status it gave (``None`` when it judged nothing).
     """
 
     def __init__(self, model: str) -> None:
         self.model = model
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
-        """Judge the version the job was started for, then every GENERATED version left."""
+        """Judge the version the job was started for (by hand: the newest GENERATED one)."""
         holdout = inputs[0]
         x, y = pixels(holdout), holdout["target"].to_numpy()
-        verdict: tide.ModelStatus | None = None
+        waiting = self._generated(ctx)
         started_for = triggered_version(ctx, self.model)
         if started_for is not None:
-            waiting = self._generated(ctx)
-            for older in (v for v in waiting if v < started_for):
-                ctx.logger.info("version %s superseded by version %s", older, started_for)
-                self._set(ctx, older, tide.ModelStatus.REJECTED)
             if started_for in waiting:
-                verdict = self._judge(ctx, started_for, x, y)
-            else:
-                ctx.logger.info("version %s is no longer GENERATED: left alone", started_for)
-        while waiting := self._generated(ctx):
-            for older in waiting[:-1]:
-                ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
-                self._set(ctx, older, tide.ModelStatus.REJECTED)
-            verdict = self._judge(ctx, waiting[-1], x, y)
-        return verdict
+                return self._judge(ctx, started_for, x, y)
+            ctx.logger.info("version %s is no longer GENERATED: left alone", started_for)
+            return None
+        if not waiting:
+            return None
+        for older in waiting[:-1]:
+            ctx.logger.info("version %s superseded by version %s", older, waiting[-1])
+            self._set(ctx, older, tide.ModelStatus.REJECTED)
+        return self._judge(ctx, waiting[-1], x, y)
 
     def _generated(self, ctx: tide.JobContext) -> list[int]:
         return [
