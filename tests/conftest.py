@@ -123,3 +123,28 @@ def store(store_url: str) -> Iterator[Store]:
 def client(store_url: str, project: str) -> Iterator[Client]:
     with connect(store_url, project=project) as opened:
         yield opened
+
+
+# -- where the suite's time goes -------------------------------------------------------------
+
+_FILE_SECONDS: dict[str, float] = {}
+FILES_SHOWN = 15
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's time (set-up, call, teardown) to its test file's total."""
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The slowest test files, so the long tail of the suite stays visible (issue 20)."""
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    slowest = sorted(_FILE_SECONDS.items(), key=lambda item: item[1], reverse=True)
+    terminalreporter.write_sep("=", f"slowest {min(FILES_SHOWN, len(slowest))} test files")
+    for path, seconds in slowest[:FILES_SHOWN]:
+        share = 100 * seconds / total if total else 0.0
+        terminalreporter.write_line(f"{seconds:8.1f}s {share:5.1f}%  {path}")
+    terminalreporter.write_line(f"{total:8.1f}s in all, {len(slowest)} files")
