@@ -96,8 +96,15 @@ class JobContext(Protocol):
     def client(self) -> Any:
         """The Tideflow client, scoped to the workflow's project."""
 
-    def send_event(self, key: str, value: str, *, event_type: str = ..., **kwargs: Any) -> Any:
-        """Send an event stamped with this execution's id."""
+    def send_event(
+        self, key: str, value: str, *, event_type: str = ..., scope: str = ..., **kwargs: Any
+    ) -> Any:
+        """Send an event to this execution, or (``scope="project"``) to the whole project.
+
+        The default ``scope="execution"`` stamps the event with this execution's id: it
+        reaches this execution only. ``scope="project"`` reaches other workflows' rules and
+        their ``start_on`` rules, as an event sent from outside does.
+        """
 
     def listen(self, **filters: Any) -> Iterator[Any]:
         """Listen to the project's events (see the client's ``events.listen``)."""

@@ -35,6 +35,8 @@ from tideflow.domain.model import ModelVersion
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.settings import DATA_DIR_VARIABLE, SERVER_VARIABLE, TOKEN_VARIABLE
 
+SCOPES = ("execution", "project")
+"""Where an event a job sends goes: its own execution, or the whole project."""
 SERVER_RETRY_SECONDS = 120.0
 """How long a job's calls wait out an unavailable server: a job outlives a server restart
 (its executor re-attaches to it), and a restart on a loaded machine takes 5-15 s."""
@@ -277,17 +279,29 @@ class RuntimeContext:
         *,
         event_type: str = "UNDEFINED",
         context: Mapping[str, Any] | None = None,
+        scope: str = "execution",
         **kwargs: Any,
     ) -> Any:
-        """Send an event whose context names this execution, job and attempt.
+        """Send an event whose context names this job and attempt.
 
-        The scheduler routes it (and the rules it fires) to this execution only. The sender
-        defaults to ``<workflow>.<job>``.
+        ``scope="execution"`` (the default) also names this execution: the scheduler routes
+        it, and the rules it fires, to this execution only. ``scope="project"`` leaves the
+        execution out (it is kept as ``source_execution_id``), so the event reaches the
+        project's other workflows like one sent from outside: their rules listening to its key
+        and their ``start_on`` rules. The sender defaults to ``<workflow>.<job>``.
+
+        Raises:
+            InvalidArgumentError: ``scope`` is neither ``"execution"`` nor ``"project"``.
         """
         spec = self._state.spec
+        if scope not in SCOPES:
+            raise InvalidArgumentError(
+                f"scope must be one of {', '.join(SCOPES)} (got {scope!r})", field="scope"
+            )
+        where = "execution_id" if scope == "execution" else "source_execution_id"
         stamped = {
             **(context or {}),
-            "execution_id": spec.execution_id,
+            where: spec.execution_id,
             "job": spec.job,
             "attempt": spec.attempt,
         }
