@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,15 +204,18 @@ def show_command(
     """Show a workflow's latest snapshot: its code package and its plan as a tree.
 
     Prints the snapshot id (and how many the workflow has), the code package's URI and SHA-256,
-    the snapshot identity, then the jobs, nodes and rules of its plan. --json prints the same
-    as one object, the plan without engine payloads. Unknown NAME: exits 1 naming it.
+    the snapshot identity, its schedule and next run time (if it has one; ticks while paused
+    are skipped), then the jobs, nodes and rules of its plan. --json prints the same as one
+    object, the plan without engine payloads. Unknown NAME: exits 1 naming it.
     """
     from tideflow.compiler import WorkflowPlan
 
     with open_client(db, project, server=server, token=token) as client:
         snapshot = client.workflows.latest_snapshot(name)
         count = len(client.workflows.snapshots(name))
-    plan = WorkflowPlan.from_json(snapshot.plan)
+        plan = WorkflowPlan.from_json(snapshot.plan)
+        paused = plan.schedule is not None and client.workflows.settings(name).paused
+    next_run = _next_run(plan)
     if json_output:
         print_json(
             {
@@ -223,6 +226,7 @@ def show_command(
                 "code_uri": snapshot.code_uri,
                 "code_sha256": snapshot.code_sha256,
                 "create_time": _time(snapshot.create_time),
+                "next_run_time": None if next_run is None else next_run.isoformat(),
                 "plan": plan.to_dict(include_payloads=False),
             }
         )
@@ -232,6 +236,12 @@ def show_command(
         f"code {snapshot.code_uri} [dim](sha256 {snapshot.code_sha256})[/]\n"
         f"identity {snapshot.identity}"
     )
+    if plan.schedule is not None:
+        note = " [yellow](paused: ticks are skipped)[/]" if paused else ""
+        stdout.print(
+            f"schedule {plan.schedule.describe()}, next run {_time(next_run) or 'never'}{note}",
+            highlight=False,
+        )
     stdout.print(plan_tree(plan))
 
 
@@ -361,3 +371,16 @@ def resume_command(
 
 def _time(value: datetime | None) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def _next_run(plan: Any) -> datetime | None:
+    """The next tick of the plan's schedule after now (``None``: no schedule, or none left)."""
+    from tideflow.errors import FailedPreconditionError
+    from tideflow.scheduler.periodic import next_fire_after
+
+    if plan.schedule is None:
+        return None
+    try:
+        return next_fire_after(plan.schedule.timer, datetime.now(UTC))
+    except FailedPreconditionError:  # a plan stored unchecked: it never ticks
+        return None

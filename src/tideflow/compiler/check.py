@@ -21,12 +21,13 @@ from tideflow.compiler.cron import cron_problem
 from tideflow.compiler.generator import GeneratorRegistry, default_registry
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.compiler.splitter import SplitJob, split
-from tideflow.domain.checks import graph_problems, rule_problems
+from tideflow.domain.checks import graph_problems, rule_problems, trigger_problems
 from tideflow.domain.command import command_problems
 from tideflow.domain.graph import AIGraph, JobSpec, Node, NodeKind
 from tideflow.domain.limits import MAX_KEY_LENGTH, MAX_TYPE_LENGTH, MAX_URI_LENGTH
 from tideflow.domain.names import name_problem
 from tideflow.domain.rules import Periodic, Rule, RuleKind, event_matches
+from tideflow.domain.schedule import Schedule
 from tideflow.domain.status import JobAction
 from tideflow.errors import GraphError, GraphProblem
 
@@ -46,7 +47,23 @@ def graph_check(graph: AIGraph) -> tuple[list[SplitJob], list[GraphProblem]]:
     problems += command_job_problems(graph.workflow, jobs)
     problems += rule_problems(graph, {job.spec.name for job in jobs})
     problems += cron_problems(graph.workflow, graph.rules)
+    if graph.schedule is not None:
+        problems += schedule_problems(graph.workflow, graph.schedule)
     return jobs, problems
+
+
+def schedule_problems(workflow: str, schedule: Schedule) -> list[GraphProblem]:
+    """What is wrong with ``wf.schedule(...)``: the checks of a periodic rule, and catchup."""
+    messages = list(trigger_problems(schedule.timer))
+    if isinstance(schedule.cron, str) and (message := cron_problem(schedule.cron)) is not None:
+        messages.append(message)
+    if not isinstance(schedule.catchup, bool):
+        messages.append(f"catchup must be True or False, got {schedule.catchup!r}")
+    location = schedule.location if isinstance(schedule.location, str) else None
+    return [
+        GraphProblem(f"schedule: {message}", workflow=workflow, location=location)
+        for message in messages
+    ]
 
 
 def cron_problems(workflow: str, rules: Collection[Rule]) -> list[GraphProblem]:
@@ -185,6 +202,7 @@ def plan_problems(
         ),
         rules=plan.rules,
         per_context=plan.per_context,
+        schedule=plan.schedule,
     )
     _, problems = graph_check(graph)
     problems += _job_problems(plan, engines, platforms)

@@ -77,6 +77,7 @@ def compile(
         rules=graph.rules,
         payloads=payloads,
         per_context=graph.per_context,
+        schedule=graph.schedule,
     )
 
 

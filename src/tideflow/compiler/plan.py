@@ -8,6 +8,7 @@ newer server refuse, with a clear message, a plan it cannot read.
 Schema versions: 2 added each rule's ``on_busy`` and ``max_queued``. A version-1 plan is still
 read: its START job rules get ``on_busy="skip"``, what they did when they were compiled (a
 snapshot keeps its meaning across a server upgrade; recompiling gives the new default).
+A plan may hold a ``schedule`` (``wf.schedule``); plans without one (all older ones) have none.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from tideflow.domain.graph import DataEdge, NodeKind, NodeOutput
 from tideflow.domain.limits import MAX_PLAN_DEPTH, load_json
 from tideflow.domain.rules import OnBusy, Rule, rule_from_dict, rule_to_dict
+from tideflow.domain.schedule import Schedule, schedule_to_dict
 from tideflow.errors import InvalidArgumentError
 
 SCHEMA_VERSION = 2
@@ -115,6 +117,7 @@ class WorkflowPlan:
     rules: tuple[Rule, ...] = ()
     payloads: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     per_context: bool = False
+    schedule: Schedule | None = None
     schema_version: int = SCHEMA_VERSION
 
     def job(self, name: str) -> PlanJob:
@@ -141,6 +144,8 @@ class WorkflowPlan:
             "jobs": [_job_to_dict(job) for job in self.jobs],
             "rules": [rule_to_dict(rule) for rule in self.rules],
         }
+        if self.schedule is not None:  # absent, not null: plans without one read as before
+            data["schedule"] = schedule_to_dict(self.schedule)
         if include_payloads:
             data["payloads"] = {
                 digest: base64.b64encode(blob).decode("ascii")
@@ -185,6 +190,7 @@ class WorkflowPlan:
                     _rule_from_dict(rule, f"rules[{i}]", version)
                     for i, rule in enumerate(_typed(data, "rules", list, ""))
                 ),
+                schedule=_schedule_from_dict(data.get("schedule")),
                 schema_version=SCHEMA_VERSION,
                 payloads={
                     digest: base64.b64decode(
@@ -365,3 +371,24 @@ def _rule_from_dict(data: object, where: str, version: int = SCHEMA_VERSION) -> 
     if version == 1 and rule.busy is not None:
         rule = replace(rule, on_busy=OnBusy.SKIP)
     return rule
+
+
+def _schedule_from_dict(data: object) -> Schedule | None:
+    """The workflow's schedule, once its fields have the types the checks expect."""
+    if data is None:
+        return None
+    where = "schedule"
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(
+            f"malformed workflow plan: schedule must be an object, got {data!r:.80}",
+            field=where,
+        )
+    return Schedule(
+        cron=_typed(data, "cron", _OPTIONAL_TEXT, where, default=None),
+        interval_seconds=_typed(
+            data, "interval_seconds", (int, float, type(None)), where, default=None
+        ),
+        timezone=_typed(data, "timezone", str, where, default="UTC"),
+        catchup=_typed(data, "catchup", bool, where, default=False),
+        location=_typed(data, "location", _OPTIONAL_TEXT, where, default=None),
+    )

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from tideflow.domain.rules import Rule
+from tideflow.domain.schedule import Schedule
 
 
 class NodeKind(StrEnum):
@@ -115,6 +116,7 @@ class AIGraph:
         jobs: The job blocks the user declared, in declaration order.
         rules: Every rule, in declaration order (the order alternatives are checked in).
         per_context: Whether each event context gets its own execution.
+        schedule: When the workflow starts executions by itself (``wf.schedule``), if ever.
     """
 
     workflow: str
@@ -122,6 +124,7 @@ class AIGraph:
     jobs: tuple[JobSpec, ...] = ()
     rules: tuple[Rule, ...] = ()
     per_context: bool = False
+    schedule: Schedule | None = None
 
     @property
     def edges(self) -> tuple[DataEdge, ...]:

@@ -15,6 +15,7 @@ import logging
 
 from tideflow.scheduler.actions import Effects
 from tideflow.scheduler.dispatcher import Dispatcher
+from tideflow.scheduler.schedule import ScheduleService
 from tideflow.scheduler.service import SchedulerService
 from tideflow.scheduler.timer import TimerService
 from tideflow.store import Store
@@ -32,7 +33,12 @@ class Scheduler:
         self.dispatcher = Dispatcher(
             store, service.clock, service.plans, service.config, on_effects=service.notify
         )
-        self.timers = TimerService(store, service.clock, service.plans, service.config)
+        self.schedules = ScheduleService(
+            store, service.clock, service.plans, service.config, on_effects=service.notify
+        )
+        self.timers = TimerService(
+            store, service.clock, service.plans, service.config, schedules=self.schedules
+        )
         service.add_effects_listener(self._wake_timers)
 
     def _wake_timers(self, effects: Effects) -> None:

@@ -7,6 +7,8 @@ sender ``scheduler``, context ``{execution_id, fire_time}``) and moves the next 
 and the move commit together). A timer that missed several periods fires **once** for all of
 them (see :mod:`tideflow.scheduler.periodic`). The dispatcher then handles the event like any
 other: the event, not the timer, is what starts the job, exactly once.
+
+The same thread ticks workflow schedules (:mod:`tideflow.scheduler.schedule`) when given them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tideflow.scheduler.actions import PlanCache, SchedulerConfig
 from tideflow.scheduler.clock import Clock
 from tideflow.scheduler.periodic import next_fire_after
 from tideflow.scheduler.rules import TIMER_SENDER, timer_event_key
+from tideflow.scheduler.schedule import ScheduleService
 from tideflow.store import Store, append_events
 from tideflow.store.repositories.scheduler import SchedulerRepository
 
@@ -37,12 +40,20 @@ class TimerService:
         clock: The scheduler's clock.
         plans: Parsed plans.
         config: Tunables.
+        schedules: The workflow schedules to tick as well, if any.
     """
 
     def __init__(
-        self, store: Store, clock: Clock, plans: PlanCache, config: SchedulerConfig
+        self,
+        store: Store,
+        clock: Clock,
+        plans: PlanCache,
+        config: SchedulerConfig,
+        *,
+        schedules: ScheduleService | None = None,
     ) -> None:
         self._store = store
+        self._schedules = schedules
         self._clock = clock
         self._plans = plans
         self._config = config
@@ -121,6 +132,11 @@ class TimerService:
             try:
                 self.fire_due()
                 until = self._store.run(lambda c: SchedulerRepository(c).next_timer(), write=False)
+                if self._schedules is not None:
+                    self._schedules.fire_due()
+                    tick = self._schedules.next_tick()
+                    if tick is not None and (until is None or tick < until):
+                        until = tick
                 failures = 0
             except Exception:  # a process edge: log and try again shortly
                 failures += 1

@@ -30,6 +30,7 @@ from tideflow.domain.rules import (
     RuleKind,
     Trigger,
 )
+from tideflow.domain.schedule import Schedule
 from tideflow.domain.status import JobAction, JobStatus, ModelStatus, ModelVersionEvent
 from tideflow.errors import GraphError, GraphProblem
 from tideflow.sdk.location import user_file, user_location
@@ -79,6 +80,7 @@ class Workflow:
         self._nodes: list[Node] = []
         self._jobs: list[JobSpec] = []
         self._rules: list[Rule] = []
+        self._schedule: Schedule | None = None
         self._problems: list[GraphProblem] = []
         self._kind_counts: Counter[str] = Counter()
         self._token: Any = None
@@ -111,6 +113,7 @@ class Workflow:
             jobs=tuple(self._jobs),
             rules=tuple(self._rules),
             per_context=self.per_context,
+            schedule=self._schedule,
         )
 
     @property
@@ -196,6 +199,41 @@ class Workflow:
         seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
         condition = Periodic(cron=cron, interval_seconds=seconds, timezone=timezone)
         return self._add_rule(job, condition, action, RuleKind.PERIODIC, busy=(on_busy, max_queued))
+
+    def schedule(
+        self,
+        *,
+        cron: str | None = None,
+        interval: timedelta | float | None = None,
+        timezone: str = "UTC",
+        catchup: bool = False,
+    ) -> Schedule:
+        """Start one execution per tick of a 5-field ``cron`` in ``timezone``, or per ``interval``.
+
+        Each tick starts exactly once, even across server restarts, and its execution gets the
+        param ``schedule_time`` (the tick, ISO 8601 UTC). After downtime ``catchup=False``
+        starts only the latest missed tick, ``catchup=True`` every missed tick (at most 100).
+        A tick while the workflow is paused or at ``max_active_executions`` is skipped.
+        """
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        schedule = Schedule(
+            cron=cron,
+            interval_seconds=seconds,
+            timezone=timezone,
+            catchup=catchup,
+            location=user_location(),
+        )
+        if self._schedule is not None:
+            self._problems.append(
+                GraphProblem(
+                    "schedule: a workflow has one schedule; it was already set at "
+                    f"{self._schedule.location}",
+                    workflow=self.name,
+                    location=schedule.location,
+                )
+            )
+        self._schedule = schedule
+        return schedule
 
     def on_event(
         self,

@@ -19,6 +19,7 @@ from tideflow.store.rows.model import (
     ModelVersionRow,
     RegisteredModelRow,
 )
+from tideflow.store.rows.schedule import ScheduleTickRow, ScheduleTimerRow
 from tideflow.store.rows.scheduler import (
     ExecutionRouteRow,
     JobCommandRow,
@@ -51,6 +52,8 @@ __all__ = [
     "RegisteredModelRow",
     "RpcRequestRow",
     "RuleStateRow",
+    "ScheduleTickRow",
+    "ScheduleTimerRow",
     "SnapshotRow",
     "TimerRow",
     "TriggerStateRow",
