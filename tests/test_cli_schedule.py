@@ -40,3 +40,41 @@ def test_show_prints_the_schedule_and_next_run_time(tmp_path):
     assert paused.exit_code == 0, paused.output
     shown = runner.invoke(app, ["workflow", "show", "nightly", *db])
     assert "(paused: ticks are skipped)" in shown.output
+
+
+def test_backfill_starts_each_tick_once_with_progress(tmp_path):
+    path = tmp_path / "nightly.py"
+    path.write_text(textwrap.dedent(SCHEDULED))
+    db = ["--db", f"sqlite:///{tmp_path / 'tideflow.db'}"]
+    assert runner.invoke(app, ["workflow", "submit", str(path), *db]).exit_code == 0
+    args = ["workflow", "backfill", "nightly", "--from", "2024-01-01T00:00", "--to"]
+    first = runner.invoke(app, [*args, "2024-01-01T02:00:00+00:00", *db])
+    assert first.exit_code == 0, first.output
+    assert "tick 1/3 2024-01-01T00:00:00+00:00: started execution 1" in first.output
+    assert "tick 3/3 2024-01-01T02:00:00+00:00: started execution 3" in first.output
+    assert "backfill of nightly: 3 started, 0 not" in first.output
+    again = runner.invoke(app, [*args, "2024-01-01T03:00:00Z", *db, "--json"])
+    assert again.exit_code == 0, again.output
+    (only,) = json.loads(again.stdout)  # the first three ticks were handled already
+    assert only["tick_time"] == "2024-01-01T03:00:00+00:00"
+    assert only["execution_id"] == 4
+    listed = json.loads(runner.invoke(app, ["execution", "list", *db, "--json"]).stdout)
+    assert sorted(e["params"]["schedule_time"] for e in listed) == [
+        f"2024-01-01T0{h}:00:00+00:00" for h in range(4)
+    ]
+
+
+def test_backfill_refuses_a_workflow_without_schedule_and_a_bad_time(tmp_path):
+    path = tmp_path / "plain.py"
+    path.write_text(
+        textwrap.dedent(SCHEDULED).replace("wf.schedule(interval=3600, catchup=True)", "")
+    )
+    db = ["--db", f"sqlite:///{tmp_path / 'tideflow.db'}"]
+    assert runner.invoke(app, ["workflow", "submit", str(path), *db]).exit_code == 0
+    base = ["workflow", "backfill", "nightly", *db]
+    missing = runner.invoke(app, [*base, "--from", "2024-01-01", "--to", "2024-01-02"])
+    assert missing.exit_code == 1
+    assert "has no schedule to backfill" in missing.output
+    bad = runner.invoke(app, [*base, "--from", "yesterday", "--to", "2024-01-02"])
+    assert bad.exit_code == 1
+    assert "--from 'yesterday' is not an ISO 8601 time" in bad.output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tideflow.domain.limits import MAX_PACKAGE_BYTES
 from tideflow.domain.metadata import Snapshot, Submission, Workflow, WorkflowExecution
 from tideflow.errors import InvalidArgumentError, NotFoundError
 from tideflow.metadata import WorkflowService
+from tideflow.scheduler.schedule import TickResult
 from tideflow.scheduler.service import SchedulerService
 from tideflow.sdk.builder import Workflow as WorkflowBuilder
 from tideflow.store.repositories.scheduler import WorkflowSettings
@@ -78,6 +80,13 @@ class Workflows:
     def settings(self, name: str) -> WorkflowSettings:
         """Whether ``name`` is paused, and its cap of running executions."""
         return self._scheduler.get_workflow_settings(self._project, name)
+
+    def backfill(self, name: str, start: datetime, end: datetime) -> list[TickResult]:
+        """Start one execution per tick of ``name``'s schedule in ``[start, end]`` (aware).
+
+        Each tick starts once: ticks already handled are left alone and not returned.
+        """
+        return self._scheduler.backfill_workflow(self._project, name, start, end)
 
     def set_max_active_executions(self, name: str, limit: int | None) -> WorkflowSettings:
         """Cap how many executions of ``name`` run at once (``None``: no cap)."""

@@ -38,6 +38,7 @@ from tideflow.notification.filters import EventFilter, make_filter
 from tideflow.rpc.v1 import common_pb2 as pb
 from tideflow.rpc.v1 import notification_pb2 as npb
 from tideflow.rpc.v1 import scheduler_pb2 as spb
+from tideflow.scheduler.schedule import TickResult
 from tideflow.store.repositories.scheduler import WorkflowSettings
 
 E = TypeVar("E", bound=StrEnum)
@@ -584,6 +585,29 @@ def action_from_pb(message: pb.ExecutionAction) -> ExecutionAction:
         event_offset=optional(message, "event_offset"),
         time=from_timestamp(message, "time"),
         trigger_offsets=tuple(message.trigger_offsets),
+    )
+
+
+def tick_to_pb(tick: TickResult) -> spb.ScheduleTick:
+    """Wire form of a schedule tick (started or skipped)."""
+    return spb.ScheduleTick(
+        tick_time=to_timestamp(tick.tick_time),
+        status=tick.status,
+        execution_id=tick.execution_id,
+        reason=tick.reason,
+    )
+
+
+def tick_from_pb(message: spb.ScheduleTick) -> TickResult:
+    """Domain form of a schedule tick."""
+    tick_time = from_timestamp(message, "tick_time")
+    if tick_time is None:
+        raise InvalidArgumentError("a schedule tick needs its tick_time", field="tick_time")
+    return TickResult(
+        tick_time=tick_time,
+        status=message.status,
+        execution_id=optional(message, "execution_id"),
+        reason=optional(message, "reason"),
     )
 
 

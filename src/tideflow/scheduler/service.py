@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ from tideflow.scheduler.execution import ExecutionView
 from tideflow.scheduler.joblog import MAX_LOG_READ, check_read_arguments, log_path, read_log
 from tideflow.scheduler.outbox import CommandSignal
 from tideflow.scheduler.rules import RuleState, waiting_on
+from tideflow.scheduler.schedule import ScheduleService, TickResult
 from tideflow.store import Store, append_events
 from tideflow.store.repositories.outbox import OutboxRepository
 from tideflow.store.repositories.scheduler import SchedulerRepository, WorkflowSettings
@@ -391,6 +393,24 @@ class SchedulerService:
             return repo.settings(repo.workflow(project, workflow).workflow_id)
 
         return self._store.run(work, write=False)
+
+    def backfill_workflow(
+        self, project: str, workflow: str, start: datetime, end: datetime
+    ) -> list[TickResult]:
+        """Start one execution per tick of ``workflow``'s schedule in ``[start, end]``.
+
+        Ticks already handled (scheduled or backfilled) are left alone and not returned; see
+        :meth:`~tideflow.scheduler.schedule.ScheduleService.backfill`.
+
+        Raises:
+            NotFoundError: No such workflow.
+            FailedPreconditionError: Its latest snapshot has no schedule.
+            InvalidArgumentError: The range is reversed, naive, or holds too many ticks.
+        """
+        schedules = ScheduleService(
+            self._store, self.clock, self.plans, self.config, on_effects=self.notify
+        )
+        return schedules.backfill(project, workflow, start, end)
 
     def _update_settings(self, project: str, workflow: str, **values: Any) -> WorkflowSettings:
         def work(c: Connection) -> WorkflowSettings:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, NoReturn
 
 from tideflow.client.remote.channel import RpcChannel
@@ -23,6 +24,7 @@ from tideflow.rpc.v1 import scheduler_pb2 as s
 from tideflow.rpc.v1 import scheduler_pb2_grpc as g
 from tideflow.scheduler.actions import Effects
 from tideflow.scheduler.joblog import MAX_LOG_READ, check_read_arguments
+from tideflow.scheduler.schedule import TickResult
 from tideflow.scheduler.service import SchedulerService
 from tideflow.store.cursor import check_limit
 from tideflow.store.repositories.scheduler import WorkflowSettings
@@ -196,6 +198,17 @@ class RemoteSchedulerService(SchedulerService):
         request = build(lambda: s.GetWorkflowSettingsRequest(workflow=workflow))
         response = self._rpc.unary(self._stub.GetWorkflowSettings, request, mutating=False)
         return convert.settings_from_pb(response.settings)
+
+    def backfill_workflow(
+        self, project: str, workflow: str, start: datetime, end: datetime
+    ) -> list[TickResult]:
+        request = build(
+            lambda: s.BackfillWorkflowRequest(
+                workflow=workflow, start=convert.to_timestamp(start), end=convert.to_timestamp(end)
+            )
+        )
+        response = self._rpc.unary(self._stub.BackfillWorkflow, request, mutating=True)
+        return [convert.tick_from_pb(tick) for tick in response.ticks]
 
     # -- the executors' calls: server-side only ------------------------------------------------
 

@@ -230,3 +230,15 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     ) -> s.GetWorkflowSettingsResponse:
         settings = self._scheduler.get_workflow_settings(project(), request.workflow)
         return s.GetWorkflowSettingsResponse(settings=convert.settings_to_pb(settings))
+
+    def BackfillWorkflow(
+        self, request: s.BackfillWorkflowRequest, context: Any
+    ) -> s.BackfillWorkflowResponse:
+        start = convert.from_timestamp(request, "start")
+        end = convert.from_timestamp(request, "end")
+        if start is None or end is None:
+            raise InvalidArgumentError(
+                "a backfill needs a start and an end", field="start" if start is None else "end"
+            )
+        ticks = self._scheduler.backfill_workflow(project(), request.workflow, start, end)
+        return s.BackfillWorkflowResponse(ticks=[convert.tick_to_pb(tick) for tick in ticks])

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tideflow.rpc.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -335,3 +338,31 @@ class GetWorkflowSettingsResponse(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     settings: WorkflowSettings
     def __init__(self, settings: _Optional[_Union[WorkflowSettings, _Mapping]] = ...) -> None: ...
+
+class BackfillWorkflowRequest(_message.Message):
+    __slots__ = ("workflow", "start", "end")
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    workflow: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, workflow: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ScheduleTick(_message.Message):
+    __slots__ = ("tick_time", "status", "execution_id", "reason")
+    TICK_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tick_time: _timestamp_pb2.Timestamp
+    status: str
+    execution_id: int
+    reason: str
+    def __init__(self, tick_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., execution_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class BackfillWorkflowResponse(_message.Message):
+    __slots__ = ("ticks",)
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    ticks: _containers.RepeatedCompositeFieldContainer[ScheduleTick]
+    def __init__(self, ticks: _Optional[_Iterable[_Union[ScheduleTick, _Mapping]]] = ...) -> None: ...

@@ -144,6 +144,11 @@ class SchedulerServiceStub:
                 request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsRequest.SerializeToString,
                 response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsResponse.FromString,
                 _registered_method=True)
+        self.BackfillWorkflow = channel.unary_unary(
+                '/tideflow.v1.SchedulerService/BackfillWorkflow',
+                request_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.BackfillWorkflowRequest.SerializeToString,
+                response_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.BackfillWorkflowResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServiceServicer:
@@ -294,6 +299,14 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BackfillWorkflow(self, request, context):
+        """Starts one execution per tick of the workflow's schedule in [start, end]; ticks already
+        handled (scheduled or backfilled) are left alone and not returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -406,6 +419,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.GetWorkflowSettings,
                     request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsRequest.FromString,
                     response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsResponse.SerializeToString,
+            ),
+            'BackfillWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.BackfillWorkflow,
+                    request_deserializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.BackfillWorkflowRequest.FromString,
+                    response_serializer=tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.BackfillWorkflowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1002,6 +1020,33 @@ class SchedulerService:
             '/tideflow.v1.SchedulerService/GetWorkflowSettings',
             tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsRequest.SerializeToString,
             tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.GetWorkflowSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BackfillWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tideflow.v1.SchedulerService/BackfillWorkflow',
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.BackfillWorkflowRequest.SerializeToString,
+            tideflow_dot_rpc_dot_v1_dot_scheduler__pb2.BackfillWorkflowResponse.FromString,
             options,
             channel_credentials,
             insecure,

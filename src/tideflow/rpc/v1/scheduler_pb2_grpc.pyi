@@ -72,6 +72,10 @@ class SchedulerServiceStub:
     ResumeWorkflow: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ResumeWorkflowRequest, _scheduler_pb2.ResumeWorkflowResponse]
     SetMaxActiveExecutions: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.SetMaxActiveExecutionsRequest, _scheduler_pb2.SetMaxActiveExecutionsResponse]
     GetWorkflowSettings: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.GetWorkflowSettingsRequest, _scheduler_pb2.GetWorkflowSettingsResponse]
+    BackfillWorkflow: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.BackfillWorkflowRequest, _scheduler_pb2.BackfillWorkflowResponse]
+    """Starts one execution per tick of the workflow's schedule in [start, end]; ticks already
+    handled (scheduled or backfilled) are left alone and not returned.
+    """
 
 @_typing.type_check_only
 class SchedulerServiceAsyncStub(SchedulerServiceStub):
@@ -115,6 +119,10 @@ class SchedulerServiceAsyncStub(SchedulerServiceStub):
     ResumeWorkflow: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ResumeWorkflowRequest, _scheduler_pb2.ResumeWorkflowResponse]  # type: ignore[assignment]
     SetMaxActiveExecutions: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.SetMaxActiveExecutionsRequest, _scheduler_pb2.SetMaxActiveExecutionsResponse]  # type: ignore[assignment]
     GetWorkflowSettings: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.GetWorkflowSettingsRequest, _scheduler_pb2.GetWorkflowSettingsResponse]  # type: ignore[assignment]
+    BackfillWorkflow: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.BackfillWorkflowRequest, _scheduler_pb2.BackfillWorkflowResponse]  # type: ignore[assignment]
+    """Starts one execution per tick of the workflow's schedule in [start, end]; ticks already
+    handled (scheduled or backfilled) are left alone and not returned.
+    """
 
 class SchedulerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -287,5 +295,15 @@ class SchedulerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _scheduler_pb2.GetWorkflowSettingsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scheduler_pb2.GetWorkflowSettingsResponse, _abc.Awaitable[_scheduler_pb2.GetWorkflowSettingsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BackfillWorkflow(
+        self,
+        request: _scheduler_pb2.BackfillWorkflowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduler_pb2.BackfillWorkflowResponse, _abc.Awaitable[_scheduler_pb2.BackfillWorkflowResponse]]:
+        """Starts one execution per tick of the workflow's schedule in [start, end]; ticks already
+        handled (scheduled or backfilled) are left alone and not returned.
+        """
 
 def add_SchedulerServiceServicer_to_server(servicer: SchedulerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
