@@ -26,7 +26,7 @@ from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExec
 from tideflow.domain.rules import describe_rule
 from tideflow.domain.scheduling import JobCommand
 from tideflow.domain.status import ExecutionStatus, JobStatus
-from tideflow.errors import InvalidArgumentError, NotFoundError
+from tideflow.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from tideflow.metadata.workflow import ExecutionService
 from tideflow.notification.watchers import sqlite_probe
 from tideflow.scheduler import crash
@@ -42,10 +42,12 @@ from tideflow.scheduler.clock import Clock, SystemClock
 from tideflow.scheduler.execution import ExecutionView
 from tideflow.scheduler.joblog import MAX_LOG_READ, check_read_arguments, log_path, read_log
 from tideflow.scheduler.outbox import CommandSignal
+from tideflow.scheduler.periodic import next_fire_after
 from tideflow.scheduler.rules import RuleState, waiting_on
 from tideflow.scheduler.schedule import ScheduleService, TickResult
 from tideflow.store import Store, append_events
 from tideflow.store.repositories.outbox import OutboxRepository
+from tideflow.store.repositories.schedule import ScheduleRepository
 from tideflow.store.repositories.scheduler import SchedulerRepository, WorkflowSettings
 from tideflow.store.repositories.workflow import WorkflowRepository
 
@@ -411,6 +413,33 @@ class SchedulerService:
             self._store, self.clock, self.plans, self.config, on_effects=self.notify
         )
         return schedules.backfill(project, workflow, start, end)
+
+    def get_next_tick(self, project: str, workflow: str) -> datetime | None:
+        """When the schedule of ``workflow`` starts its next execution (``None``: no schedule).
+
+        The stored next tick once the timer thread follows the latest snapshot; before that,
+        the first tick after now.
+
+        Raises:
+            NotFoundError: No such workflow.
+        """
+
+        def work(c: Connection) -> datetime | None:
+            ref = SchedulerRepository(c).workflow(project, workflow)
+            if ref.latest_snapshot_id is None:
+                return None
+            schedule = self.plans.get(c, ref.latest_snapshot_id).schedule
+            if schedule is None:
+                return None
+            timer = ScheduleRepository(c).timer(ref.workflow_id)
+            if timer is not None and timer.snapshot_id == ref.latest_snapshot_id:
+                return timer.next_tick_time
+            try:
+                return next_fire_after(schedule.timer, self.clock.now())
+            except FailedPreconditionError:  # a plan stored unchecked: it never ticks
+                return None
+
+        return self._store.run(work, write=False)
 
     def _update_settings(self, project: str, workflow: str, **values: Any) -> WorkflowSettings:
         def work(c: Connection) -> WorkflowSettings:

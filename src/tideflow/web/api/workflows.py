@@ -98,6 +98,7 @@ def get_workflow(
         **encode.workflow(w, last[0] if last else None),
         "paused": settings.paused,
         "max_active_executions": settings.max_active_executions,
+        "next_run_time": encode.time(services.scheduler.get_next_tick(project, name)),
         "snapshots": [
             {
                 "snapshot_id": s.snapshot_id,

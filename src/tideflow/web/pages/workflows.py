@@ -78,4 +78,7 @@ def workflow_graph(
         graph=build_graph(plan) if plan is not None else None,
         rules=rules,
         executions=executions,
+        schedule=plan.schedule if plan is not None else None,
+        next_run=services.scheduler.get_next_tick(project, name),
+        paused=services.scheduler.get_workflow_settings(project, name).paused,
     )
