@@ -212,3 +212,25 @@ def test_backfill_needs_a_schedule(env: Env, schedules: ScheduleService) -> None
     env.submit(jobs_workflow("flow", "main"))
     with pytest.raises(FailedPreconditionError, match="has no schedule to backfill"):
         schedules.backfill(env.project, "flow", T0, T0 + timedelta(days=1))
+
+
+def test_the_scheduler_threads_tick_schedules(env: Env, schedules: ScheduleService) -> None:
+    import time
+
+    from tideflow.scheduler.runtime import Scheduler
+
+    wf = jobs_workflow("flow", "main")
+    wf.schedule(interval=timedelta(minutes=1))
+    env.submit(wf)
+    scheduler = Scheduler(env.store, env.service)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 30
+        while scheduler.schedules.next_tick() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the timer thread follows the new snapshot on its first look
+        env.clock.set(T0 + timedelta(minutes=1))  # a jump wakes the timer thread
+        while not scheduled(env) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        scheduler.stop()
+    assert scheduled(env) == [iso(1.5)]
