@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tideflow._version import __version__
 from tideflow.compiler import WorkflowPlan, compile
 from tideflow.domain import (
+    Aggregate,
     Event,
     EventMatch,
     ExecutionStatus,
@@ -22,6 +23,8 @@ from tideflow.domain import (
     OnBusy,
     all_of,
     any_of,
+    last,
+    window,
 )
 from tideflow.errors import (
     AlreadyExistsError,
@@ -81,6 +84,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Aggregate",
     "AlreadyExistsError",
     "Event",
     "EventMatch",
@@ -114,6 +118,7 @@ __all__ = [
     "evaluate",
     "init",
     "job",
+    "last",
     "predict",
     "push_model",
     "read_dataset",
@@ -124,6 +129,7 @@ __all__ = [
     "transform",
     "user_node",
     "validate",
+    "window",
     "workflow",
     "write_dataset",
 ]

@@ -27,8 +27,11 @@ from tideflow.domain.metadata import (
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.page import Page
 from tideflow.domain.rules import (
+    Aggregate,
+    AggregateOp,
     AllOf,
     AnyOf,
+    Comparison,
     Condition,
     EventMatch,
     Life,
@@ -41,6 +44,8 @@ from tideflow.domain.rules import (
     any_of,
     describe_condition,
     describe_rule,
+    last,
+    window,
 )
 from tideflow.domain.status import (
     JOB_TRANSITIONS,
@@ -62,9 +67,12 @@ __all__ = [
     "PERIODIC",
     "WILDCARD",
     "AIGraph",
+    "Aggregate",
+    "AggregateOp",
     "AllOf",
     "AnyOf",
     "Artifact",
+    "Comparison",
     "Condition",
     "DataEdge",
     "Dataset",
@@ -105,4 +113,6 @@ __all__ = [
     "describe_condition",
     "describe_rule",
     "job_event_key",
+    "last",
+    "window",
 ]

@@ -17,16 +17,22 @@ from tideflow.domain.graph import AIGraph, JobSpec, Node
 from tideflow.domain.limits import MAX_JSON_DEPTH, json_depth
 from tideflow.domain.names import name_problem
 from tideflow.domain.rules import (
+    MAX_AGGREGATE_SAMPLES,
     MAX_MAX_QUEUED,
+    Aggregate,
+    AggregateOp,
     AllOf,
     AnyOf,
+    Comparison,
     EventMatch,
+    Last,
     Life,
     OnBusy,
     Periodic,
     Rule,
     RuleKind,
     Trigger,
+    Window,
 )
 from tideflow.domain.status import JobAction
 from tideflow.errors import GraphProblem
@@ -268,21 +274,25 @@ def trigger_problems(trigger: Trigger) -> list[str]:
         return _periodic_problems(trigger)
     if isinstance(trigger, EventMatch):
         return _match_problems(trigger)
+    if isinstance(trigger, Aggregate):
+        return _aggregate_problems(trigger)
     if isinstance(trigger, AllOf | AnyOf):
         label = "all_of" if isinstance(trigger, AllOf) else "any_of"
         if not trigger.conditions:
             return [f"{label}() needs at least one condition"]
         out: list[str] = []
         for sub in trigger.conditions:
-            if not isinstance(sub, EventMatch | AllOf | AnyOf):
+            if not isinstance(sub, EventMatch | Aggregate | AllOf | AnyOf):
                 out.append(
-                    f"{label}() takes EventMatch, all_of or any_of conditions, got {type(sub).__name__}"
+                    f"{label}() takes EventMatch, Aggregate, all_of or any_of conditions, "
+                    f"got {type(sub).__name__}"
                 )
             else:
                 out += trigger_problems(sub)
         return out
     return [
-        f"a condition must be an EventMatch, all_of(...) or any_of(...), got {type(trigger).__name__}"
+        "a condition must be an EventMatch, Aggregate, all_of(...) or any_of(...), "
+        f"got {type(trigger).__name__}"
     ]
 
 
@@ -298,6 +308,51 @@ def _match_problems(match: EventMatch) -> list[str]:
         out.append(f"EventMatch value must be a string or None (any value), got {match.value!r}")
     if not isinstance(match.life, Life):
         out.append(f"EventMatch life must be 'once' or 'repeated', got {match.life!r}")
+    return out
+
+
+def _aggregate_problems(aggregate: Aggregate) -> list[str]:
+    out: list[str] = []
+    if isinstance(aggregate.match, EventMatch):
+        out += [f"Aggregate match: {msg}" for msg in _match_problems(aggregate.match)]
+    else:
+        out.append(f"Aggregate match must be an EventMatch, got {aggregate.match!r}")
+    if not isinstance(aggregate.op, AggregateOp):
+        out.append(f"unknown Aggregate op {aggregate.op!r}; use one of {', '.join(AggregateOp)}")
+    if not isinstance(aggregate.compare, Comparison):
+        out.append(
+            f"unknown Aggregate compare {aggregate.compare!r}; use one of {', '.join(Comparison)}"
+        )
+    over = aggregate.over
+    if isinstance(over, Last):
+        if (
+            not isinstance(over.count, int)
+            or isinstance(over.count, bool)
+            or not 1 <= over.count <= MAX_AGGREGATE_SAMPLES
+        ):
+            out.append(
+                f"Aggregate over last(N) needs N from 1 to {MAX_AGGREGATE_SAMPLES}, "
+                f"got {over.count!r}"
+            )
+    elif isinstance(over, Window):
+        if not _positive_number(over.seconds):
+            out.append(
+                f"Aggregate window must be a positive duration, got {over.seconds!r} seconds"
+            )
+        elif over.seconds > MAX_INTERVAL_SECONDS:
+            out.append(
+                f"Aggregate window of {over.seconds!r} seconds is over the limit of "
+                f"{MAX_INTERVAL_SECONDS} seconds"
+            )
+    else:
+        out.append(f"Aggregate over must be tide.last(N) or tide.window(duration), got {over!r}")
+    threshold = aggregate.threshold
+    if (
+        not isinstance(threshold, int | float)
+        or isinstance(threshold, bool)
+        or not math.isfinite(threshold)
+    ):
+        out.append(f"Aggregate threshold must be a finite number, got {threshold!r}")
     return out
 
 

@@ -11,6 +11,12 @@ condition is ``AllOf`` of the ``JOB_STATUS_CHANGED`` events of ``a`` and ``b`` r
 status; ``with_start`` is the same with ``RUNNING``; ``on_model_version`` matches the model's
 ``MODEL_*`` event type. :class:`RuleKind` keeps which control edge a rule came from, for display.
 
+An :class:`Aggregate` leaf is a condition over several events, still declared as data: the
+count / sum / min / max / mean of the values of its matching events, over the last N of them
+(:func:`last`) or a time window (:func:`window`, by the events' create times, so a replay
+decides alike), compared with a threshold. Its samples live in the rule state (bounded: N, or
+at most :data:`MAX_AGGREGATE_SAMPLES` inside a window) and are cleared when the rule fires.
+
 A job rule whose action is START also says what it does when it fires while the job is busy
 (an attempt is live): :class:`OnBusy`, ``queue`` by default (one more attempt per firing, at
 most ``max_queued`` waiting), so no firing -- no new model version -- is dropped unseen.
@@ -18,8 +24,10 @@ most ``max_queued`` waiting), so no firing -- no new model version -- is dropped
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -105,6 +113,122 @@ def _field_matches(pattern: str, actual: str) -> bool:
     return pattern in (WILDCARD, actual)
 
 
+class AggregateOp(StrEnum):
+    """What an :class:`Aggregate` computes over its samples."""
+
+    COUNT = "count"
+    """How many matching events (their values are not read)."""
+    SUM = "sum"
+    MIN = "min"
+    MAX = "max"
+    MEAN = "mean"
+
+
+class Comparison(StrEnum):
+    """How an :class:`Aggregate` compares its result with the threshold."""
+
+    GE = ">="
+    GT = ">"
+    LE = "<="
+    LT = "<"
+    EQ = "=="
+
+    def test(self, left: float, right: float) -> bool:
+        """Whether ``left <op> right``."""
+        if self is Comparison.GE:
+            return left >= right
+        if self is Comparison.GT:
+            return left > right
+        if self is Comparison.LE:
+            return left <= right
+        if self is Comparison.LT:
+            return left < right
+        return left == right
+
+
+MAX_AGGREGATE_SAMPLES = 10_000
+"""The most samples one aggregate keeps: the largest N of :func:`last`, and the cap of a
+:func:`window` (past it, the oldest samples are dropped first)."""
+
+
+@dataclass(frozen=True)
+class Last:
+    """Aggregate over the last ``count`` matching events."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """Aggregate over the matching events created in the last ``seconds``."""
+
+    seconds: float
+
+
+def last(count: int) -> Last:
+    """The last ``count`` matching events (1 to :data:`MAX_AGGREGATE_SAMPLES`)."""
+    return Last(count)
+
+
+def window(duration: timedelta | float) -> Window:
+    """The matching events created within ``duration`` (a ``timedelta`` or seconds)."""
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+    return Window(seconds)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Holds when ``op`` of the matching events' values, ``over`` a span, ``compare`` threshold.
+
+    Values are parsed as numbers; a matching event whose value is not a finite number is
+    ignored (``count`` reads no value and counts every matching event). The samples are cleared
+    when the rule fires, so the next firing needs a fresh span of events.
+
+    Attributes:
+        match: Which events count (``key`` / ``event_type`` / ``sender``; ``value`` filters
+            them by exact value; ``life`` is not used).
+        op: ``count``, ``sum``, ``min``, ``max`` or ``mean``.
+        over: :func:`last` ``(N)`` or :func:`window` ``(duration)``.
+        threshold: The number compared with.
+        compare: ``>=`` (default), ``>``, ``<=``, ``<`` or ``==``.
+    """
+
+    match: EventMatch
+    op: AggregateOp
+    over: Last | Window
+    threshold: float
+    compare: Comparison = Comparison.GE
+
+    def __post_init__(self) -> None:
+        # Users write op="sum", compare=">"; keep enums (unknown strings stay for the checks).
+        if not isinstance(self.op, AggregateOp) and self.op in AggregateOp._value2member_map_:
+            object.__setattr__(self, "op", AggregateOp(self.op))
+        if (
+            not isinstance(self.compare, Comparison)
+            and self.compare in Comparison._value2member_map_
+        ):
+            object.__setattr__(self, "compare", Comparison(self.compare))
+
+    def result(self, values: list[float]) -> float | None:
+        """The aggregate of ``values`` (``None``: min / max / mean of nothing)."""
+        if self.op is AggregateOp.COUNT:
+            return float(len(values))
+        if self.op is AggregateOp.SUM:
+            return math.fsum(values)
+        if not values:
+            return None
+        if self.op is AggregateOp.MIN:
+            return min(values)
+        if self.op is AggregateOp.MAX:
+            return max(values)
+        return math.fsum(values) / len(values)
+
+    def holds(self, values: list[float]) -> bool:
+        """Whether the aggregate of ``values`` passes the comparison."""
+        result = self.result(values)
+        return result is not None and Comparison(self.compare).test(result, self.threshold)
+
+
 @dataclass(frozen=True)
 class AllOf:
     """True when every sub-condition is true."""
@@ -119,7 +243,7 @@ class AnyOf:
     conditions: tuple[Condition, ...]
 
 
-Condition = EventMatch | AllOf | AnyOf
+Condition = EventMatch | Aggregate | AllOf | AnyOf
 
 
 @dataclass(frozen=True)
@@ -196,9 +320,11 @@ def any_of(*conditions: Condition) -> AnyOf:
 
 
 def event_matches(condition: Trigger) -> tuple[EventMatch, ...]:
-    """Every :class:`EventMatch` inside ``condition``, depth first."""
+    """Every :class:`EventMatch` inside ``condition``, depth first (an aggregate's ``match``)."""
     if isinstance(condition, EventMatch):
         return (condition,)
+    if isinstance(condition, Aggregate):
+        return (condition.match,)
     if isinstance(condition, AllOf | AnyOf):
         return tuple(leaf for sub in condition.conditions for leaf in event_matches(sub))
     return ()
@@ -214,6 +340,21 @@ def condition_to_dict(condition: Trigger) -> dict[str, Any]:
                 "sender": condition.sender,
                 "value": condition.value,
                 "life": str(condition.life),
+            }
+        }
+    if isinstance(condition, Aggregate):
+        over: dict[str, Any] = (
+            {"last": condition.over.count}
+            if isinstance(condition.over, Last)
+            else {"window_seconds": condition.over.seconds}
+        )
+        return {
+            "aggregate": {
+                **condition_to_dict(condition.match),
+                "op": str(condition.op),
+                "over": over,
+                "compare": str(condition.compare),
+                "threshold": condition.threshold,
             }
         }
     if isinstance(condition, AllOf):
@@ -245,6 +386,22 @@ def condition_from_dict(data: Mapping[str, Any]) -> Trigger:
             sender=body["sender"],
             value=body["value"],
             life=Life(body["life"]),
+        )
+    if tag == "aggregate":
+        match = condition_from_dict({"match": body["match"]})
+        over_body = body["over"]
+        over: Last | Window = (
+            Last(over_body["last"]) if "last" in over_body else Window(over_body["window_seconds"])
+        )
+        if not isinstance(match, EventMatch):  # pragma: no cover - "match" always gives one
+            raise ValueError("an aggregate needs an event match")
+        # Unknown op / compare strings stay as they are, for the checks to name the rule.
+        return Aggregate(
+            match=match,
+            op=body["op"],
+            over=over,
+            threshold=body["threshold"],
+            compare=body["compare"],
         )
     if tag in ("all_of", "any_of"):
         subs = tuple(_event_condition_from_dict(item) for item in body)
@@ -308,12 +465,21 @@ def describe_condition(condition: Trigger) -> str:
         if condition.life == Life.REPEATED:
             parts.append("repeated")
         return f"event({', '.join(parts) or 'any'})"
+    if isinstance(condition, Aggregate):
+        return describe_aggregate(condition, describe_condition(condition.match))
     if isinstance(condition, AllOf | AnyOf):
         label = "all_of" if isinstance(condition, AllOf) else "any_of"
         return f"{label}({', '.join(describe_condition(c) for c in condition.conditions)})"
     if condition.cron is not None:
         return f"cron '{condition.cron}' ({condition.timezone})"
     return f"every {condition.interval_seconds:g}s"
+
+
+def describe_aggregate(aggregate: Aggregate, events: str) -> str:
+    """``sum of event(key=x) over last 100 >= 1000``: an aggregate in words."""
+    over = aggregate.over
+    span = f"last {over.count}" if isinstance(over, Last) else f"{over.seconds:g}s"
+    return f"{aggregate.op} of {events} over {span} {aggregate.compare} {aggregate.threshold:g}"
 
 
 def describe_rule(rule: Rule) -> str:

@@ -17,6 +17,13 @@ Semantics (DESIGN.md "Rules are data, not code"):
 * When a rule fires, every ``once`` event it was holding on is consumed.
 * Separate rules on one job are alternatives, checked in declaration order: on one event, the
   first that fires wins and the others keep their state untouched.
+* An :class:`Aggregate` leaf keeps the samples ``(offset, create time, value)`` of its matching
+  events since the rule last fired: the last N, or those inside the window before the event
+  being handled (every event the rule sees prunes the window, by create times, so a replay
+  prunes alike; at most :data:`MAX_AGGREGATE_SAMPLES`). A value that is not a finite number is
+  not a sample (``count`` reads no value). It holds while the aggregate passes its threshold;
+  when the rule fires, every aggregate of it starts again from nothing. The samples are part of
+  :class:`RuleState`, saved with the actions in one transaction: exactly once across crashes.
 * A :class:`Periodic` rule fires on its own timer event (:func:`timer_event_key`), which the
   timer service appends when the rule is due.
 * A decision names the events the rule fired on (:attr:`Decision.trigger_offsets`): for each
@@ -28,12 +35,24 @@ Semantics (DESIGN.md "Rules are data, not code"):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tideflow.domain.events import PERIODIC, Event, job_event_key
-from tideflow.domain.rules import AllOf, Condition, EventMatch, Life, Periodic, Rule
+from tideflow.domain.rules import (
+    MAX_AGGREGATE_SAMPLES,
+    Aggregate,
+    AggregateOp,
+    AllOf,
+    Condition,
+    EventMatch,
+    Last,
+    Life,
+    Periodic,
+    Rule,
+)
 from tideflow.domain.status import JobAction
 
 TIMER_SENDER = "scheduler"
@@ -54,19 +73,45 @@ class Seen:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One matching event an :class:`Aggregate` leaf counts."""
+
+    offset: int
+    time: float
+    """The event's create time, in seconds since the epoch."""
+    value: float
+
+
+_AGGREGATES = "aggregates"
+
+
+@dataclass(frozen=True)
 class RuleState:
-    """What one rule remembers: per leaf (depth-first index), the latest events it matched."""
+    """What one rule remembers, per leaf (depth-first index).
+
+    Attributes:
+        leaves: For :class:`EventMatch` leaves, the latest events they matched.
+        aggregates: For :class:`Aggregate` leaves, their samples, oldest first.
+    """
 
     leaves: Mapping[int, Mapping[tuple[str, str, str], Seen]] = field(default_factory=dict)
+    aggregates: Mapping[int, tuple[Sample, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, for the store."""
-        return {
+        data: dict[str, Any] = {
             str(leaf): [
                 [*origin, s.offset, s.value, s.consumed] for origin, s in sorted(seen.items())
             ]
             for leaf, seen in sorted(self.leaves.items())
         }
+        if self.aggregates:
+            # A key no leaf index can take; states saved before aggregates existed lack it.
+            data[_AGGREGATES] = {
+                str(leaf): [[s.offset, s.time, s.value] for s in samples]
+                for leaf, samples in sorted(self.aggregates.items())
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RuleState:
@@ -78,7 +123,12 @@ class RuleState:
                     for event_type, sender, key, offset, value, consumed in items
                 }
                 for leaf, items in data.items()
-            }
+                if leaf != _AGGREGATES
+            },
+            {
+                int(leaf): tuple(Sample(offset, time, value) for offset, time, value in samples)
+                for leaf, samples in data.get(_AGGREGATES, {}).items()
+            },
         )
 
 
@@ -161,23 +211,61 @@ def _is_own_timer_event(workflow: str, rule: Rule, index: int, event: Event) -> 
     )
 
 
-def _leaves(condition: Condition) -> list[EventMatch]:
-    if isinstance(condition, EventMatch):
+Leaf = EventMatch | Aggregate
+
+
+def _leaves(condition: Condition) -> list[Leaf]:
+    if isinstance(condition, EventMatch | Aggregate):
         return [condition]
     return [leaf for sub in condition.conditions for leaf in _leaves(sub)]
 
 
 def _observe(condition: Condition, state: RuleState, event: Event) -> RuleState:
-    """Record ``event`` in every leaf whose key / type / sender patterns it matches."""
+    """Record ``event`` in every leaf it concerns (for aggregates: prune their windows)."""
     leaves = dict(state.leaves)
+    aggregates = dict(state.aggregates)
     touched = False
     for position, leaf in enumerate(_leaves(condition)):
-        if _matches_ignoring_value(leaf, event):
+        if isinstance(leaf, Aggregate):
+            before = aggregates.get(position, ())
+            after = _sampled(leaf, before, event)
+            if after != before:
+                aggregates[position] = after
+                touched = True
+        elif _matches_ignoring_value(leaf, event):
             seen = dict(leaves.get(position, {}))
             seen[(event.event_type, event.sender, event.key)] = Seen(event.offset, event.value)
             leaves[position] = seen
             touched = True
-    return RuleState(leaves) if touched else state
+    return RuleState(leaves, aggregates) if touched else state
+
+
+def _sampled(leaf: Aggregate, samples: tuple[Sample, ...], event: Event) -> tuple[Sample, ...]:
+    """``samples`` with ``event`` added (when it matches and has a value) and the span pruned."""
+    now = event.create_time.timestamp() if event.create_time is not None else 0.0
+    out = list(samples)
+    if leaf.match.matches(event):
+        value = 1.0 if leaf.op is AggregateOp.COUNT else _number(event.value)
+        if value is not None:
+            out.append(Sample(event.offset, now, value))
+    if isinstance(leaf.over, Last):
+        out = out[-leaf.over.count :]
+    else:
+        start = now - leaf.over.seconds
+        out = [s for s in out if s.time > start]
+    return tuple(out[-MAX_AGGREGATE_SAMPLES:])
+
+
+def _number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _aggregate_holds(leaf: Aggregate, samples: tuple[Sample, ...]) -> bool:
+    return leaf.holds([s.value for s in samples])
 
 
 def _matches_ignoring_value(leaf: EventMatch, event: Event) -> bool:
@@ -200,9 +288,11 @@ def _leaf_holds(leaf: EventMatch, seen: Mapping[tuple[str, str, str], Seen]) -> 
 
 def _holds(condition: Condition, state: RuleState, counter: list[int]) -> bool:
     """Whether ``condition`` holds; ``counter`` walks the leaves depth-first, as indexed."""
-    if isinstance(condition, EventMatch):
+    if isinstance(condition, EventMatch | Aggregate):
         position = counter[0]
         counter[0] += 1
+        if isinstance(condition, Aggregate):
+            return _aggregate_holds(condition, state.aggregates.get(position, ()))
         return _leaf_holds(condition, state.leaves.get(position, {}))
     results = [_holds(sub, state, counter) for sub in condition.conditions]  # visit every leaf
     return all(results) if isinstance(condition, AllOf) else any(results)
@@ -212,6 +302,11 @@ def _held_offsets(condition: Condition, state: RuleState) -> tuple[int, ...]:
     """For each leaf that holds, the offset of the newest event that makes it hold; sorted."""
     held: set[int] = set()
     for position, leaf in enumerate(_leaves(condition)):
+        if isinstance(leaf, Aggregate):
+            samples = state.aggregates.get(position, ())
+            if samples and _aggregate_holds(leaf, samples):
+                held.add(samples[-1].offset)
+            continue
         seen = state.leaves.get(position, {}).values()
         holding = [s.offset for s in seen if _seen_holds(leaf, s)]
         if holding:
@@ -220,7 +315,7 @@ def _held_offsets(condition: Condition, state: RuleState) -> tuple[int, ...]:
 
 
 def _consume(state: RuleState) -> RuleState:
-    """Mark every held event consumed (``repeated`` leaves ignore the mark)."""
+    """Mark every held event consumed (``repeated`` leaves ignore the mark); reset aggregates."""
     return RuleState(
         {
             position: {origin: replace(s, consumed=True) for origin, s in seen.items()}
@@ -237,11 +332,17 @@ def holds(rule: Rule, state: RuleState) -> bool:
 
 
 def waiting_on(rule: Rule, state: RuleState) -> list[EventMatch]:
-    """The leaves of ``rule`` that do not hold yet: what ``execution show`` says a job waits on."""
+    """The leaves of ``rule`` that do not hold yet: what ``execution show`` says a job waits on.
+
+    An aggregate that does not hold yet is named by its ``match``.
+    """
     if isinstance(rule.condition, Periodic):
         return []
-    return [
-        leaf
-        for position, leaf in enumerate(_leaves(rule.condition))
-        if not _leaf_holds(leaf, state.leaves.get(position, {}))
-    ]
+    out: list[EventMatch] = []
+    for position, leaf in enumerate(_leaves(rule.condition)):
+        if isinstance(leaf, Aggregate):
+            if not _aggregate_holds(leaf, state.aggregates.get(position, ())):
+                out.append(leaf.match)
+        elif not _leaf_holds(leaf, state.leaves.get(position, {})):
+            out.append(leaf)
+    return out

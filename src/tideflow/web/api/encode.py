@@ -25,6 +25,7 @@ from tideflow.domain.metadata import (
 )
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.rules import (
+    Aggregate,
     AllOf,
     AnyOf,
     Condition,
@@ -34,6 +35,7 @@ from tideflow.domain.rules import (
     Rule,
     RuleKind,
     Trigger,
+    describe_aggregate,
 )
 
 Json = dict[str, Any]
@@ -234,6 +236,8 @@ def condition_label(condition: Trigger) -> str:
     """A condition in words: ``event type=X key=Y``, ``all of (...)``, ``cron '...' (UTC)``."""
     if isinstance(condition, EventMatch):
         return _match_label(condition)
+    if isinstance(condition, Aggregate):
+        return describe_aggregate(condition, _match_label(condition.match))
     if isinstance(condition, AllOf | AnyOf):
         word = "all of" if isinstance(condition, AllOf) else "any of"
         inner: tuple[Condition, ...] = condition.conditions
