@@ -66,6 +66,15 @@ def test_a_schedule_that_cannot_tick_is_refused_at_compile(
         tide.compile(wf)
 
 
+def test_a_timer_in_start_on_points_to_schedule() -> None:
+    from tideflow.domain.rules import Periodic
+
+    wf = flow()
+    wf.start_on(Periodic(cron="0 * * * *"))  # type: ignore[arg-type]
+    with pytest.raises(GraphError, match=r"start_on takes an event condition.*wf\.schedule"):
+        tide.compile(wf)
+
+
 def test_two_schedules_are_refused() -> None:
     wf = flow()
     wf.schedule(cron="0 * * * *")

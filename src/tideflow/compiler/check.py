@@ -49,6 +49,17 @@ def graph_check(graph: AIGraph) -> tuple[list[SplitJob], list[GraphProblem]]:
     problems += cron_problems(graph.workflow, graph.rules)
     if graph.schedule is not None:
         problems += schedule_problems(graph.workflow, graph.schedule)
+    problems += [
+        GraphProblem(
+            f"{rule.kind} takes an event condition, not a timer (it would never fire); "
+            "to start one execution per tick use wf.schedule(cron=... | interval=...)",
+            workflow=graph.workflow,
+            location=rule.location if isinstance(rule.location, str) else None,
+        )
+        for rule in graph.rules
+        if rule.kind in (RuleKind.START_ON, RuleKind.STOP_ON)
+        and isinstance(rule.condition, Periodic)
+    ]
     return jobs, problems
 
 
