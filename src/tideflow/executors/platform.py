@@ -23,6 +23,7 @@ docs/executors.md walks through writing one.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,6 +217,27 @@ class Platform(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Stop the platform's threads; attempts keep running (they are found again later)."""
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``; ``None`` if it is missing, unreadable or not an object.
+
+    Platforms keep their own small state files (claims, progress); a torn or foreign file
+    reads as absent rather than failing the attempt.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` as an int, or ``None`` (absent or not a number): a handle's fields are JSON."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def describe_signal_exit(returncode: int | None, what: str = "the job's process") -> str:

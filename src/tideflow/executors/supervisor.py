@@ -69,7 +69,13 @@ from tideflow.domain.status import JobStatus
 from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
 from tideflow.executors.base import Executor, ExecutorContext
 from tideflow.executors.identity import hand_over, pass_through_below
-from tideflow.executors.platform import Attempt, Observation, Platform, Started
+from tideflow.executors.platform import (
+    Attempt,
+    Observation,
+    Platform,
+    Started,
+    read_json_object,
+)
 from tideflow.executors.spec import attempt_spec, job_environment
 from tideflow.scheduler import crash
 from tideflow.store.blob import no_space_is_exhaustion
@@ -699,11 +705,7 @@ class AttemptSupervisor(Executor):
         write_atomically(self.record_path(attempt.key), json.dumps(record))
 
     def _read_record(self, job_execution_id: int) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.record_path(job_execution_id).read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return read_json_object(self.record_path(job_execution_id))
 
     # -- re-attachment -------------------------------------------------------------------------
 

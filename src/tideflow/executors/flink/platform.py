@@ -71,6 +71,7 @@ from tideflow.executors.platform import (
     Observation,
     Platform,
     Started,
+    as_int,
     describe_signal_exit,
 )
 from tideflow.executors.reporting import JobReporter, read_progress
@@ -366,7 +367,7 @@ class FlinkPlatform(Platform):
             if claimed.get(name) is not None:
                 attempt.handle[name] = claimed[name]
         job_id = self._job_id(attempt)
-        pid = _int(attempt.handle.get("pid"))
+        pid = as_int(attempt.handle.get("pid"))
         if pid is None and job_id is None:
             raise TideflowError(
                 f"job execution {attempt.key}: the Flink client may have been started before a "
@@ -441,8 +442,8 @@ class FlinkPlatform(Platform):
             return True
         if live.client is not None:
             return False  # its reaper records the exit
-        pid = _int(attempt.handle.get("pid"))
-        if pid is not None and process.is_alive(pid, _int(attempt.handle.get("pid_started"))):
+        pid = as_int(attempt.handle.get("pid"))
+        if pid is not None and process.is_alive(pid, as_int(attempt.handle.get("pid_started"))):
             return False
         live.client_gone = True  # an earlier instance's client, gone
         return True
@@ -544,7 +545,7 @@ class FlinkPlatform(Platform):
 
     def _signal_client(self, attempt: Attempt, signum: signal.Signals) -> None:
         live = self._live(attempt)
-        pid = _int(attempt.handle.get("pid"))
+        pid = as_int(attempt.handle.get("pid"))
         if pid is not None and not self._client_exited(attempt, live):
             process.signal_group(pid, signum)
 
@@ -752,10 +753,3 @@ def _last_error_line(path: Path) -> str:
         if "Error" in line or "Exception" in line:
             return line.strip()[:1000]
     return lines[-1].strip()[:1000] if lines else "no output"
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None

@@ -45,6 +45,7 @@ from tideflow.executors.platform import (
     Observation,
     Platform,
     Started,
+    as_int,
     describe_signal_exit,
 )
 from tideflow.executors.watch import EXIT_FILE, read_exit
@@ -197,13 +198,13 @@ class LocalPlatform(Platform):
         claimed = attempt.files.read_json(attempt.files.spawned)
         if claimed is None:
             return None  # nothing claimed it: it never ran
-        pid = _int(claimed.get("pid"))
+        pid = as_int(claimed.get("pid"))
         user = self.job_user
         if pid is not None and user is not None and process.owner(pid) != user.uid:
             # spawned.json is in the job's folder: a job may have forged it to have this
             # executor signal someone else's processes. Not the job user's: not ours.
             pid = None
-        attempt.handle.update(pid=pid, started=_int(claimed.get("started")), host=self.host)
+        attempt.handle.update(pid=pid, started=as_int(claimed.get("started")), host=self.host)
         with self._lock:
             self._live[attempt.key] = attempt
         return Started(pid=pid, host=self.host)
@@ -213,14 +214,14 @@ class LocalPlatform(Platform):
     def observe(self, attempt: Attempt) -> Observation:
         """From the fork server's replies, or (a process found again) its pid and files."""
         scratch = attempt.scratch
-        pid = _int(attempt.handle.get("pid"))
+        pid = as_int(attempt.handle.get("pid"))
         running = bool(scratch.get("running"))
         if not running and scratch.get("attached", True):
             running = attempt.files.running.exists()
         if "returncode" in scratch:
             returncode, ended_at = scratch["returncode"], scratch.get("ended_at")
         elif scratch.get("attached", True) and (
-            pid is None or not process.is_alive(pid, _int(attempt.handle.get("started")))
+            pid is None or not process.is_alive(pid, as_int(attempt.handle.get("started")))
         ):
             # Not a child of this fork server: its watcher's file says how it ended.
             returncode, ended_at = read_exit(attempt.files.control / EXIT_FILE)
@@ -238,7 +239,7 @@ class LocalPlatform(Platform):
 
     def stop(self, attempt: Attempt, *, kill: bool) -> None:
         """SIGTERM (SIGKILL to kill) the attempt's process group."""
-        pid = _int(attempt.handle.get("pid"))
+        pid = as_int(attempt.handle.get("pid"))
         if pid is not None:
             process.signal_group(pid, signal.SIGKILL if kill else signal.SIGTERM)
 
@@ -329,10 +330,3 @@ def _describe(returncode: int | None) -> str:
 
 def _result(result: AttemptResult | None) -> tuple[JobStatus, str | None] | None:
     return None if result is None else (JobStatus(result.status), result.error)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None

@@ -46,7 +46,14 @@ from tideflow.domain.scheduling import JobCommand
 from tideflow.domain.status import JobStatus
 from tideflow.errors import InvalidArgumentError, TideflowError
 from tideflow.executors.base import ExecutorContext, settings_from_options
-from tideflow.executors.platform import Attempt, Observation, Platform, Started
+from tideflow.executors.platform import (
+    Attempt,
+    Observation,
+    Platform,
+    Started,
+    as_int,
+    read_json_object,
+)
 from tideflow.executors.ray.entry import RESULT_MARKER, RUNNING_MARKER
 from tideflow.executors.ray.head import LocalRayHead
 
@@ -287,7 +294,7 @@ class RayPlatform(Platform):
             ended=True,
             result=result,
             failure=failure,
-            exit_code=_integer(getattr(info, "driver_exit_code", None)),
+            exit_code=as_int(getattr(info, "driver_exit_code", None)),
             ended_at=None if end_time is None else end_time / 1000,
         )
 
@@ -295,8 +302,8 @@ class RayPlatform(Platform):
         """Where an earlier instance left off copying the log: no line is copied twice."""
         scratch = attempt.scratch
         if "offset" not in scratch:
-            progress = _read_json(self.progress_path(attempt)) or {}
-            scratch["offset"] = _integer(progress.get("offset")) or 0
+            progress = read_json_object(self.progress_path(attempt)) or {}
+            scratch["offset"] = as_int(progress.get("offset")) or 0
             scratch["running"] = bool(scratch.get("running") or progress.get("running"))
 
     def _copy_log(self, attempt: Attempt, text: str, *, final: bool) -> None:
@@ -405,21 +412,6 @@ def _result(result: Any) -> tuple[JobStatus, str | None] | None:
         return None
     error = result.get("error")
     return JobStatus(result["status"]), None if error is None else str(error)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _integer(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _number(value: Any) -> float | None:

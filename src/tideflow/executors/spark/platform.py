@@ -52,7 +52,14 @@ from tideflow.domain.status import JobStatus
 from tideflow.errors import InvalidArgumentError, TideflowError
 from tideflow.executors import process
 from tideflow.executors.base import ExecutorContext, settings_from_options
-from tideflow.executors.platform import Attempt, Observation, Platform, Started
+from tideflow.executors.platform import (
+    Attempt,
+    Observation,
+    Platform,
+    Started,
+    as_int,
+    read_json_object,
+)
 from tideflow.executors.reporting import JobReporter, read_progress
 from tideflow.executors.spec import scrubbed_environment
 from tideflow.executors.watch import EXIT_FILE, read_exit
@@ -220,7 +227,7 @@ class SparkPlatform(Platform):
         attempt.handle.update(pid=pid, started=started, host=self.host)
         watch = self._watch(attempt)
         watch.child = True
-        claimed = _read_json(claim) or {}
+        claimed = read_json_object(claim) or {}
         write_atomically(claim, json.dumps({**claimed, "pid": pid, "started": started}))
         return Started(pid=pid, host=self.host)
 
@@ -235,16 +242,16 @@ class SparkPlatform(Platform):
         while True:
             if not claim.exists():
                 return None  # nothing claimed it: it never ran
-            claimed = _read_json(claim) or {}
-            pid = _int(claimed.get("pid"))
+            claimed = read_json_object(claim) or {}
+            pid = as_int(claimed.get("pid"))
             if pid is not None:
                 host = str(claimed.get("host") or self.host)
-                attempt.handle.update(pid=pid, started=_int(claimed.get("started")), host=host)
+                attempt.handle.update(pid=pid, started=as_int(claimed.get("started")), host=host)
                 self._watch(attempt)
                 return Started(pid=pid, host=host)
-            launcher = _int(claimed.get("launcher"))
+            launcher = as_int(claimed.get("launcher"))
             launcher_alive = launcher is not None and process.is_alive(
-                launcher, _int(claimed.get("launcher_started"))
+                launcher, as_int(claimed.get("launcher_started"))
             )
             if not launcher_alive or time.monotonic() >= deadline or self._ended(attempt):
                 raise TideflowError(NEVER_SUBMITTED)
@@ -303,10 +310,10 @@ class SparkPlatform(Platform):
             if watch.ended is not None:
                 return watch.ended
             self._read(attempt, watch)
-            pid = _int(attempt.handle.get("pid"))
+            pid = as_int(attempt.handle.get("pid"))
             if pid is None:
                 failure = "the Spark job's process is unknown and it left no result"
-            elif self._alive(pid, _int(attempt.handle.get("started")), watch):
+            elif self._alive(pid, as_int(attempt.handle.get("started")), watch):
                 return Observation(running=watch.running, external_id=watch.app_id)
             else:
                 self._read(attempt, watch)  # what the driver wrote just before the end
@@ -330,7 +337,7 @@ class SparkPlatform(Platform):
 
     def stop(self, attempt: Attempt, *, kill: bool) -> None:
         """SIGTERM to the driver (the group while it is unknown); SIGKILL to the group to kill."""
-        pid = _int(attempt.handle.get("pid"))
+        pid = as_int(attempt.handle.get("pid"))
         if pid is None:
             return
         if kill:
@@ -395,7 +402,7 @@ class SparkPlatform(Platform):
         for _, fields in lines:
             event = fields["event"]
             if event == "started":
-                watch.driver_pid = _int(fields.get("pid"))
+                watch.driver_pid = as_int(fields.get("pid"))
             elif event == "app":
                 watch.app_id = str(fields["app_id"])
             elif event == "running":
@@ -468,21 +475,6 @@ def _group_of(pid: int) -> int | None:
     try:
         return os.getpgid(pid)
     except OSError:
-        return None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
         return None
 
 
