@@ -33,7 +33,7 @@ from tideflow.client.local import Client
 from tideflow.errors import InvalidArgumentError, TideflowError, UnavailableError
 from tideflow.serving.holder import ModelHolder, Served
 from tideflow.serving.scorer import Scorer, default_scorer, plain
-from tideflow.serving.sink import PredictionSink
+from tideflow.serving.sink import BackgroundSink, PredictionSink
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ class Predictor:
     Args:
         client: A client of the model's project.
         model: The registered model.
-        sink: Where every prediction is written (none by default).
+        sink: Where every prediction is written (none by default), from a thread of its own
+            (:class:`~tideflow.serving.sink.BackgroundSink`): answers never wait for the disk.
         scorer: ``scorer(model_object, records) -> scores``; :func:`default_scorer` by default.
         features: Column order for models fitted on arrays (see :mod:`tideflow.serving.scorer`).
         max_batch: Most records per model call.
@@ -142,7 +143,7 @@ class Predictor:
             on_swap=self._swapped,
             on_error=lambda e: self.metrics.load_failures.inc(),
         )
-        self.sink = sink
+        self.sink = None if sink is None else BackgroundSink(sink)
         self._features = list(features) if features is not None else None
         self._scorer = scorer
         self.max_batch = max(1, max_batch)

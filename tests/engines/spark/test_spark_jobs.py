@@ -135,6 +135,15 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
     first = wait_until(rows_written, timeout=JOB_DEADLINE, what="the streaming query to write rows")
     assert all(row["value"] % 2 == 0 for row in first)
 
+    def rows_counted() -> float:
+        metrics = rig.client.services.metrics.list_metrics(
+            rig.project, job_execution_id=start.job_execution_id
+        )
+        return sum(m.value for m in metrics if m.name == "records_in")
+
+    # A batch's rows reach its files before its progress exists: wait for the metric itself.
+    wait_until(rows_counted, timeout=JOB_DEADLINE, what="a micro-batch's records_in metric")
+
     rig.stop()  # a server restart: the job runs on
     assert process.is_alive(job.pid)
     executor = rig.start()  # a new executor instance on the same home re-attaches

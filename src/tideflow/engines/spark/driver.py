@@ -283,6 +283,7 @@ class _Runner:
             log.info("stopping streaming query %s (%s)", query.name, query.id)
             with contextlib.suppress(Exception):
                 query.stop()
+        self.report_progress()  # the batches that completed while the queries stopped
 
     def report_progress(self) -> None:
         """Report the micro-batches of every known query not reported yet (as metrics).
