@@ -5,12 +5,15 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
 from tideflow.cli.output import fail
+
+if TYPE_CHECKING:
+    from tideflow.client import Client
 
 
 def serve_command(
@@ -35,24 +38,29 @@ def serve_command(
         float, typer.Option(help="Longest a request waits for a batch to fill, in ms.")
     ] = 1.0,
 ) -> None:
-    """Serve MODEL's DEPLOYED version on POST /predict, swapping to each new deploy."""
+    """Serve MODEL's DEPLOYED version on POST /predict, swapping to each new deploy.
+
+    MODEL must be registered in the project (an unknown name is refused with the list of
+    models); a registered model with no deployed version yet is served from its first deploy.
+    """
     from tideflow.serving.http import PredictorServer
     from tideflow.serving.predictor import Predictor
     from tideflow.serving.sink import JsonLinesSink, PredictionSink
     from tideflow.settings import Settings
 
-    path = predictions or Settings.from_env().home / "predictions" / project / model
-    if path.suffix == ".jsonl":
-        sink: PredictionSink = JsonLinesSink(path)
-    else:
-        from tideflow.errors import TideflowError
-        from tideflow.io.local_stream import LocalStreamWriter
-
-        try:
-            sink = LocalStreamWriter(path, dataset=f"predictions_{model}")
-        except TideflowError as e:
-            fail(f"cannot write predictions to {path}: {e}")
     with open_client(db, project, server=server, token=token) as client:
+        _require_model(client, model, project)
+        path = predictions or Settings.from_env().home / "predictions" / project / model
+        if path.suffix == ".jsonl":
+            sink: PredictionSink = JsonLinesSink(path)
+        else:
+            from tideflow.errors import TideflowError
+            from tideflow.io.local_stream import LocalStreamWriter
+
+            try:
+                sink = LocalStreamWriter(path, dataset=f"predictions_{model}")
+            except TideflowError as e:
+                fail(f"cannot write predictions to {path}: {e}")
         predictor = Predictor(
             client,
             model,
@@ -80,3 +88,19 @@ def serve_command(
             stopped.wait()
         finally:
             http.stop()
+
+
+def _require_model(client: Client, model: str, project: str) -> None:
+    """Refuse a model the project does not have, naming the ones it has.
+
+    Without this check the predictor would wait forever for a deploy of a model that may
+    never exist (a typo in the name).
+    """
+    from tideflow.errors import NotFoundError
+
+    try:
+        client.models.get(model)
+    except NotFoundError:
+        names = sorted(m.name for m in client.models.list(limit=1000))
+        known = ", ".join(names) if names else "none registered yet"
+        fail(f"no model {model!r} in project {project!r}; its models: {known}")
