@@ -50,6 +50,11 @@ class AccessService:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    @property
+    def store(self) -> Store:
+        """The store the tokens are in (the web app keeps its audit list there too)."""
+        return self._store
+
     def create_token(
         self, project: str, role: Role | str, *, name: str = ""
     ) -> tuple[ApiToken, str]:

@@ -22,6 +22,7 @@ from tideflow.metadata import (
     WorkflowService,
 )
 from tideflow.metadata.access import AccessService
+from tideflow.metadata.audit import AuditService
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
 from tideflow.scheduler.service import SchedulerService
@@ -29,7 +30,7 @@ from tideflow.scheduler.service import SchedulerService
 
 @dataclass(frozen=True)
 class WebServices:
-    """The services the web app reads, the token checker and whether tokens are required.
+    """The services the web app reads and acts through, the token checker, the audit list.
 
     Attributes:
         projects: Projects.
@@ -41,6 +42,7 @@ class WebServices:
         lineage: Lineage of job executions.
         events: The notification service (event lists and live streams).
         access: Looks up API tokens.
+        audit: The audit list (who did which write action).
         auth_required: Whether a request without a token is refused (401); with ``False`` (a
             loopback server by default) it is admitted as ``admin`` of any project.
     """
@@ -54,11 +56,21 @@ class WebServices:
     lineage: LineageService
     events: NotificationService
     access: AccessService
+    audit: AuditService
     auth_required: bool = False
 
     @classmethod
-    def of(cls, services: Services, access: AccessService, *, auth_required: bool) -> WebServices:
+    def of(
+        cls,
+        services: Services,
+        access: AccessService,
+        *,
+        auth_required: bool,
+        audit: AuditService | None = None,
+    ) -> WebServices:
         """The web bundle of a server's (in-process) service bundle.
+
+        The audit list is kept in the tokens' store unless ``audit`` says otherwise.
 
         Raises:
             ValueError: ``services`` has no scheduler (a remote bundle): the web app serves a
@@ -76,6 +88,7 @@ class WebServices:
             lineage=services.lineage,
             events=services.notifications,
             access=access,
+            audit=audit if audit is not None else AuditService(access.store),
             auth_required=auth_required,
         )
 

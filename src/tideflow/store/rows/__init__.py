@@ -1,6 +1,6 @@
 """Every table of the store, as typed SQLAlchemy rows (imported here so metadata is complete)."""
 
-from tideflow.store.rows.access import ApiTokenRow, RpcRequestRow
+from tideflow.store.rows.access import ApiTokenRow, AuditEntryRow, RpcRequestRow
 from tideflow.store.rows.base import Base
 from tideflow.store.rows.event import EventConsumerRow, EventRow, EventSequenceRow
 from tideflow.store.rows.execution import (
@@ -33,6 +33,7 @@ from tideflow.store.rows.scheduler import (
 __all__ = [
     "ApiTokenRow",
     "ArtifactRow",
+    "AuditEntryRow",
     "Base",
     "DatasetRow",
     "EventConsumerRow",

@@ -1,14 +1,15 @@
-"""Tables of the RPC edge: API tokens, and the responses kept to deduplicate retried calls."""
+"""Tables of the edges: API tokens, the responses kept to deduplicate retried calls, the audit list."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, LargeBinary, String
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tideflow.domain.access import ApiToken, Role
+from tideflow.domain.audit import AuditEntry
 from tideflow.store.rows.base import ID, NAME_LENGTH, STATUS_LENGTH, Base, RowData
 from tideflow.store.types import UTCDateTime
 
@@ -63,3 +64,35 @@ class RpcRequestRow(Base):
     response: Mapped[bytes] = mapped_column(RESPONSE_BLOB)
     size: Mapped[int] = mapped_column(BigInteger)
     create_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditEntryRow(Base):
+    """One write action of the web API: who asked, what, and how it ended."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_project_audit_id", "project", "audit_id"),)
+
+    audit_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512))
+    actor: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    token_id: Mapped[int | None] = mapped_column(ID)
+    outcome: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    create_time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def to_domain(cls, row: RowData) -> AuditEntry:
+        """The :class:`AuditEntry` of a result row of this table."""
+        return AuditEntry(
+            audit_id=row["audit_id"],
+            project=row["project"],
+            action=row["action"],
+            target=row["target"],
+            actor=row["actor"],
+            token_id=row["token_id"],
+            outcome=row["outcome"],
+            detail=row["detail"],
+            create_time=row["create_time"],
+        )
