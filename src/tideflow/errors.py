@@ -130,6 +130,7 @@ class IllegalTransitionError(TideflowError):
         entity: What changes status (``model version ctr/3``, ``job train``).
         current: The status it has.
         requested: The status that was asked for.
+        allowed: The statuses it may move to from ``current`` (empty: none, or not known).
     """
 
     def __init__(
@@ -140,6 +141,7 @@ class IllegalTransitionError(TideflowError):
         self.entity = entity
         self.current = current
         self.requested = requested
+        self.allowed = tuple(allowed)
 
 
 class FailedPreconditionError(TideflowError):
