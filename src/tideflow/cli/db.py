@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tideflow.cli.output import fail, print_json, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stdout
 from tideflow.settings import DB_VARIABLE
 
 db_app = typer.Typer(help="The store's schema: upgrade it or check it.", no_args_is_help=True)
@@ -22,8 +22,6 @@ DbOption = Annotated[
     typer.Option("--db", help=DB_HELP, envvar=DB_VARIABLE, show_default=False),
 ]
 """The ``--db`` option of every command that opens the store in-process."""
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-"""The ``--json`` option."""
 
 
 def resolve_db(db: str | None) -> str:
@@ -36,6 +34,7 @@ def resolve_db(db: str | None) -> str:
 @db_app.command()
 def upgrade(
     db: DbOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create the schema in an empty database or upgrade it to this Tideflow's revision."""
@@ -59,6 +58,7 @@ def upgrade(
 @db_app.command()
 def check(
     db: DbOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Say whether the schema is current; exit 1 (naming the command to run) when it is not."""

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tideflow.cli.output import fail, print_json, stderr
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr
 
 engines_app = typer.Typer(help="Set up and inspect external engines (Flink).", no_args_is_help=True)
 
@@ -36,7 +36,8 @@ def setup_command(
     requirement: Annotated[
         str | None, typer.Option(help="What to install for PyFlink (a pip requirement).")
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    output: OutputOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Create the engine's own virtual environment (PyFlink), or check that it is complete.
 

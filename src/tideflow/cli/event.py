@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
-from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.cli.db import DbOption
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 WATCH_POLL_SECONDS = 0.25
@@ -65,6 +65,7 @@ def send(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Append one event to the project's log and print its offset."""
@@ -114,6 +115,7 @@ def list_events(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List stored events, oldest first."""
@@ -167,6 +169,7 @@ def watch(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Print events live as they are committed; Ctrl-C stops."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
-from tideflow.cli.output import fail, print_json, stdout
+from tideflow.cli.db import DbOption
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
@@ -188,7 +188,10 @@ def show_execution(
     parts: list[RenderableType] = [
         f"execution [bold]{execution.execution_id}[/] of workflow [bold]{execution.workflow}"
         f"[/] (snapshot {execution.snapshot_id}): {styled(execution.status.value)}",
-        Text(f"started {_clock(execution.start_time)}{ended}; params {params}"),
+        Text(
+            f"started {_clock(execution.start_time)}{ended}; params {params}"
+            + ("" if execution.context is None else f"; context {execution.context!r}")
+        ),
         jobs_table(jobs, plan_jobs),
         actions_table(actions),
     ]
@@ -212,6 +215,7 @@ def list_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List executions, newest first: id, workflow, status, start and end."""
@@ -242,6 +246,7 @@ def show_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show an execution: each job's attempts and states, the actions taken and why, waits.

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.db import DbOption
 from tideflow.cli.execution import job_dict, jobs_table, plan_job_names, styled
-from tideflow.cli.output import print_json, stdout
+from tideflow.cli.output import JsonOption, OutputOption, print_json, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 job_app = typer.Typer(
@@ -29,6 +29,7 @@ def list_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List every attempt of every job of an execution (jobs not started yet too)."""
@@ -57,6 +58,7 @@ def logs_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Print a job attempt's log (stdout and stderr of the job process).
@@ -103,6 +105,7 @@ def stop_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Stop a job's live attempts (the execution goes on; a rule may start the job again)."""
@@ -127,6 +130,7 @@ def restart_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Stop a job's live attempts and start its next attempt once they have stopped."""

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
-from tideflow.cli.output import print_json, stdout
+from tideflow.cli.db import DbOption
+from tideflow.cli.output import JsonOption, OutputOption, print_json, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def list_models(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List the project's registered models."""
@@ -86,6 +87,7 @@ def versions(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first."""
@@ -103,6 +105,7 @@ def set_status(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Move a version to another status (illegal moves are refused)."""
@@ -119,6 +122,7 @@ def deploy(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Deploy a version; the previously deployed one becomes DEPRECATED."""
@@ -134,6 +138,7 @@ def rollback(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Redeploy the most recently deprecated version."""

@@ -19,10 +19,10 @@ from typing import Annotated
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.db import DbOption
 from tideflow.cli.monitor_data import MonitorReport, gather
 from tideflow.cli.monitor_table import Cell, drift_rows, event_rows, quality_rows
-from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 monitor_app = typer.Typer(
@@ -41,6 +41,7 @@ def report(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show the monitors' windows and events for MODEL (and write plots with --out)."""

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tideflow.cli.output import fail, stderr, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr
 
 MODEL = "ctr"
 WORKFLOW = "ad_ctr"
@@ -153,9 +153,8 @@ def quickstart_command(
     duration: Annotated[
         float, typer.Option(help="How long to run the online-learning demo, in seconds.")
     ] = 60.0,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="End with one JSON summary line.")
-    ] = False,
+    output: OutputOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Run the online click-through-rate demo (ad_ctr) end to end on the local server."""
     if duration < 10:
@@ -306,8 +305,7 @@ def _run(duration: float, json_output: bool) -> int:
     )
     _summary(summary, ok, execution_id, tally.errors)
     if json_output:
-        stdout.file.write(json.dumps(summary, sort_keys=True) + "\n")
-        stdout.file.flush()
+        print_json(summary)
     return 0 if ok else 1
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.db import DbOption
 from tideflow.cli.execution import (
     ParamOption,
     action_dict,
@@ -38,7 +38,7 @@ from tideflow.cli.execution import (
     styled,
     waiting_lines,
 )
-from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
@@ -153,6 +153,7 @@ def run_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Submit FILE's workflow, start it and follow it live until it ends or --timeout passes.

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from tideflow.cli.db import DbOption
-from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO
 
 server_app = typer.Typer(help="Run the Tideflow server.", no_args_is_help=True)
@@ -316,7 +316,8 @@ def stop() -> None:
 
 @server_app.command("status")
 def status(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    output: OutputOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Say whether the local server of $TIDEFLOW_HOME runs, where, and whether it is healthy.
 

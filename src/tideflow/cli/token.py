@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tideflow.cli.db import DbOption, JsonOption, resolve_db
-from tideflow.cli.output import fail, print_json, stdout
+from tideflow.cli.db import DbOption, resolve_db
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stdout
 from tideflow.settings import PROJECT_VARIABLE
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def create(
     role: Annotated[str, typer.Option(help="reader | writer | admin.")],
     name: Annotated[str, typer.Option(help="A label: who or what uses it.")] = "",
     db: DbOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a token; it is shown once, as the last word of the last line."""
@@ -81,6 +82,7 @@ def list_tokens(
         ),
     ] = None,
     db: DbOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List tokens (never the tokens themselves), revoked ones included."""
@@ -103,6 +105,7 @@ def list_tokens(
 def revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (see `tideflow token list`).")],
     db: DbOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Revoke a token: servers refuse it from its next call on."""

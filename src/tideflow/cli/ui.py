@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption
-from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
@@ -70,7 +70,8 @@ def ui_command(
     open_browser: Annotated[
         bool, typer.Option("--open", help="Also open it in a web browser, if there is one.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    output: OutputOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Print the URL of the running server's web UI (the project's workflows page).
 

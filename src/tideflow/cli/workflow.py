@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,9 @@ import typer
 from rich.tree import Tree
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
-from tideflow.cli.db import DbOption, JsonOption
+from tideflow.cli.db import DbOption
 from tideflow.cli.execution import ParamOption, parse_params
-from tideflow.cli.output import fail, print_json, stderr, stdout
+from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
 workflow_app = typer.Typer(help="Compile, submit and run workflows.", no_args_is_help=True)
@@ -22,9 +23,8 @@ workflow_app = typer.Typer(help="Compile, submit and run workflows.", no_args_is
 def compile_command(
     file: Path = typer.Argument(..., help="A Python file that declares workflows."),
     workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow."),
-    json_output: bool = typer.Option(
-        False, "--json", help="Print each plan as one line of JSON (payloads included)."
-    ),
+    output: OutputOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Validate FILE's workflows and show the jobs, nodes and rules they compile to."""
     from tideflow.cli.loader import load_workflows, select_workflow
@@ -48,7 +48,7 @@ def compile_command(
             stderr.print(str(exc), markup=False)
             continue
         if json_output:
-            typer.echo(plan.to_json())
+            print_json(json.loads(plan.to_json()))
         else:
             stdout.print(plan_tree(plan))
     if failed:
@@ -62,8 +62,8 @@ def plan_tree(plan: object) -> Tree:
 
     assert isinstance(plan, WorkflowPlan)
     title = f"[bold]workflow {plan.workflow}[/]"
-    if plan.per_context:
-        title += " (per context)"
+    if plan.per_context is not None:
+        title += f" (per context: {plan.per_context.describe()})"
     tree = Tree(title)
     for job in plan.jobs:
         mode = "streaming" if job.streaming else "batch"
@@ -111,6 +111,7 @@ def submit_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Compile FILE's workflows, package FILE's directory and register a snapshot of each.
@@ -160,6 +161,7 @@ def list_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List the project's submitted workflows: name, latest snapshot, submitted, updated.
@@ -199,6 +201,7 @@ def show_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show a workflow's latest snapshot: its code package and its plan as a tree.
@@ -274,6 +277,7 @@ def start_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Start an execution of NAME on its latest snapshot; print its id.
@@ -305,6 +309,7 @@ def backfill_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Start one execution per tick of NAME's schedule from --from to --to (both included).
@@ -374,6 +379,7 @@ def stop_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Stop execution EXECUTION_ID: its live jobs are stopped and it ends as STOPPED.
@@ -417,6 +423,7 @@ def pause_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Pause NAME: no new executions start (by hand or by start_on rules); running ones go on."""
@@ -432,6 +439,7 @@ def resume_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Resume NAME: executions may start again."""
