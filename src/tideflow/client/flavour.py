@@ -48,6 +48,26 @@ class Flavour:
     dump: Callable[[Any], bytes]
     load: Callable[[bytes], Any]
     modules: tuple[str, ...] = ()
+    libraries: tuple[str, ...] = ()
+    """Distributions whose versions are recorded with a saved artefact (see :func:`library_versions`)."""
+
+
+def library_versions(flavour: Flavour) -> dict[str, str]:
+    """The versions of Python and of ``flavour``'s libraries installed here (missing ones left out).
+
+    Recorded with every saved version (tag ``tideflow.libraries``) and pinned in exported
+    environments, so a reader knows what the artefact needs to load.
+    """
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for name in flavour.libraries:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 def _cloudpickle_dump(obj: Any) -> bytes:
@@ -163,9 +183,11 @@ def infer_flavour(obj: Any) -> str:
 
 for _builtin in (
     # Most specific first: tideflow.ml pipelines may wrap scikit-learn or River objects.
-    Flavour("tideflow", _stage_dump, _stage_load, ("tideflow.ml",)),
-    Flavour("sklearn", _joblib_dump, _joblib_load, ("sklearn",)),
-    Flavour("river", _cloudpickle_dump, _pickle_load, ("river",)),
-    Flavour(PICKLE, _cloudpickle_dump, _pickle_load),
+    Flavour("tideflow", _stage_dump, _stage_load, ("tideflow.ml",), ("tideflow", "numpy")),
+    Flavour(
+        "sklearn", _joblib_dump, _joblib_load, ("sklearn",), ("scikit-learn", "joblib", "numpy")
+    ),
+    Flavour("river", _cloudpickle_dump, _pickle_load, ("river",), ("river", "cloudpickle")),
+    Flavour(PICKLE, _cloudpickle_dump, _pickle_load, (), ("cloudpickle",)),
 ):
     register_flavour(_builtin)

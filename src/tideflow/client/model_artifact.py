@@ -21,16 +21,18 @@ models can be large.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tideflow.client.flavour import get_flavour, infer_flavour
+from tideflow.client.flavour import get_flavour, infer_flavour, library_versions
 from tideflow.client.local import Client
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.model import ModelVersion
+from tideflow.domain.signature import LIBRARIES_TAG, SIGNATURE_TAG, infer_signature
 from tideflow.domain.status import ModelStatus
 from tideflow.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
@@ -63,8 +65,13 @@ def save_model(
     description: str = "",
     job_execution_id: int | None = None,
     inputs: Sequence[LineageRef | str] = (),
+    input_example: Any = None,
 ) -> ModelVersion:
     """Save ``obj`` as the next GENERATED version of ``model`` (see the module docstring).
+
+    The version's tags also record the library versions it was saved with
+    (``tideflow.libraries``) and, given ``input_example``, its signature
+    (``tideflow.signature``, :mod:`tideflow.domain.signature`), which the predictor checks.
 
     Args:
         client: The project's client.
@@ -78,6 +85,8 @@ def save_model(
         job_execution_id: The job execution that produced it; with it, lineage is recorded.
         inputs: What it was trained on: ``LineageRef.dataset(name, version, start_offset=,
             end_offset=)`` or dataset names. Needs ``job_execution_id``.
+        input_example: A record, a list of records or a DataFrame the model reads: the
+            signature (field names, types, which are required) is inferred from it.
 
     Returns:
         The new version (status GENERATED).
@@ -94,6 +103,10 @@ def save_model(
             field="inputs",
         )
     chosen = get_flavour(flavour) if flavour is not None else get_flavour(infer_flavour(obj))
+    all_tags = dict(tags or {})
+    all_tags[LIBRARIES_TAG] = json.dumps(library_versions(chosen), sort_keys=True)
+    if input_example is not None:  # before the upload: a bad example writes nothing
+        all_tags[SIGNATURE_TAG] = infer_signature(input_example).to_json()
     data = chosen.dump(obj)
     uri = client.blobs.put(data, kind=MODEL_BLOBS)
 
@@ -104,7 +117,7 @@ def save_model(
             flavour=chosen.name,
             metrics=metrics,
             params=params,
-            tags=tags,
+            tags=all_tags,
             description=description,
             job_execution_id=job_execution_id,
         )

@@ -9,6 +9,12 @@ answered by the same version, and a swap that happens meanwhile only affects lat
 (in-flight requests finish on the old version). One bad request in a batch (a missing
 feature) fails alone: the batch is scored again request by request to find it.
 
+When the served version has a signature (``input_example=`` at ``log_model``,
+:mod:`tideflow.domain.signature`), every request is checked against it before the model call:
+a missing required field or a value of the wrong type fails that request alone with an
+:class:`~tideflow.errors.InvalidArgumentError` naming the field (HTTP 400), rather than a
+``KeyError`` from inside the model.
+
 Every answered record gets a request id (the caller's, or a fresh UUID) and is written to the
 sink with its features, score, version, the event offset that version was deployed at, and
 the time.
@@ -30,6 +36,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tideflow.client.local import Client
+from tideflow.domain.signature import Signature
 from tideflow.errors import InvalidArgumentError, TideflowError, UnavailableError
 from tideflow.serving.holder import ModelHolder, Served
 from tideflow.serving.scorer import Scorer, default_scorer, plain
@@ -150,6 +157,7 @@ class Predictor:
         self.max_wait = max(0.0, max_wait)
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
+        self._signature: tuple[int, Signature | None] | None = None  # (version, its signature)
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -259,6 +267,11 @@ class Predictor:
             for request in batch:
                 self._fail(request, error)
             return
+        signature = self.signature(served)
+        if signature is not None:
+            batch = [request for request in batch if self._conforms(request, signature)]
+            if not batch:
+                return
         records = [r for request in batch for r in request.records]
         try:
             scores = self._score(served, records)
@@ -297,6 +310,31 @@ class Predictor:
         self.metrics.predictions.inc(len(records))
         if self.sink is not None:
             self.sink.write(written)
+
+    def signature(self, served: Served | None = None) -> Signature | None:
+        """The signature of ``served`` (the served version by default), if it has one."""
+        served = served or self.holder.current
+        if served is None:
+            return None
+        cached = self._signature
+        number = served.version.version
+        if cached is not None and cached[0] == number:
+            return cached[1]
+        try:
+            found = Signature.of(served.version.tags)
+        except InvalidArgumentError:  # a tag someone wrote by hand: serve unchecked
+            log.warning("model %r version %s: unreadable signature tag", self.model, number)
+            found = None
+        self._signature = (number, found)
+        return found
+
+    def _conforms(self, request: _Request, signature: Signature) -> bool:
+        try:
+            signature.check(request.records)
+        except InvalidArgumentError as error:  # counted as "invalid" by the HTTP face
+            request.future.set_exception(error)
+            return False
+        return True
 
     def _score(self, served: Served, records: list[Mapping[str, Any]]) -> list[Any]:
         if self._scorer is not None:
