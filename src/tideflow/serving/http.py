@@ -6,6 +6,18 @@
   503 (``Retry-After: 1``) while no version is deployed, 500 when the model call fails.
 - ``GET /healthz``: 200 with the served version once one is loaded, 503 before.
 - ``GET /metrics``: Prometheus text (see :class:`~tideflow.serving.predictor.PredictorMetrics`).
+- MLflow scoring: ``POST /invocations`` (``dataframe_split``, ``dataframe_records``,
+  ``instances``, ``inputs``) answers ``{"predictions": [...]}``; ``GET /ping`` (and
+  ``/health``) 200 once a version is loaded. Errors are ``{"error_code", "message"}``.
+- Open Inference Protocol v2: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
+  ``/v2/models/{name}`` (metadata with the signature's inputs), ``/v2/models/{name}/ready``,
+  ``POST /v2/models/{name}/infer`` (and ``/versions/{v}/...``). Errors are ``{"error"}``;
+  "not ready" is 400 as the protocol asks.
+
+Every protocol goes through the same :class:`~tideflow.serving.predictor.Predictor`: the same
+batches, hot swap, signature check, metrics and sink. The translation of bodies is
+:mod:`tideflow.serving.protocols`. The answers of ``/invocations`` and ``infer`` carry the
+version that scored them in the headers ``X-Tideflow-Model-Version`` and ``X-Tideflow-Offset``.
 
 JSON is parsed and written with the standard library rather than pydantic models: the body is
 free-form records, and the predictor's latency budget is a few milliseconds.
@@ -17,14 +29,17 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tideflow._version import __version__
+from tideflow.domain.signature import Signature
 from tideflow.errors import InvalidArgumentError, TideflowError, UnavailableError
-from tideflow.serving.predictor import Predictor
+from tideflow.serving.predictor import Predictor, PredictResult
+from tideflow.serving.protocols import V2_DATATYPES, mlflow_records, v2_output, v2_records
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +99,165 @@ def create_predictor_app(predictor: Predictor) -> FastAPI:
                 ],
             },
         )
+
+    async def score(
+        body: bytes, parse: Callable[[Any, Signature | None], list[dict[str, Any]]]
+    ) -> PredictResult:
+        """Parse ``body`` with ``parse`` (against the served signature) and score it."""
+        started = time.perf_counter()
+        try:
+            if len(body) > MAX_BODY_BYTES:
+                raise InvalidArgumentError(f"request body over {MAX_BODY_BYTES} bytes")
+            try:
+                payload = json.loads(body)
+            except ValueError as e:
+                raise InvalidArgumentError(f"the body is not JSON: {e}") from None
+            records = parse(payload, predictor.signature())
+            return await asyncio.wrap_future(predictor.submit(records))
+        except InvalidArgumentError:
+            metrics.requests.labels("invalid").inc()  # as /predict counts them
+            raise
+        finally:
+            metrics.latency.observe(time.perf_counter() - started)
+
+    def failure(error: Exception, body: Callable[[str, str], Any]) -> Response:
+        """The status and body of ``error`` (``body(code, message)`` shapes the protocol's)."""
+        if isinstance(error, InvalidArgumentError):
+            return _json(400, body("INVALID_PARAMETER_VALUE", str(error)))
+        if isinstance(error, UnavailableError):
+            return _json(503, body("UNAVAILABLE", str(error)), **{"Retry-After": "1"})
+        if not isinstance(error, TideflowError):
+            log.warning("predict failed: %r", error)
+            return _json(500, body("INTERNAL_ERROR", f"{type(error).__name__}: {error}"))
+        return _json(500, body("INTERNAL_ERROR", str(error)))
+
+    def version_headers(result: PredictResult) -> dict[str, str]:
+        return {
+            "X-Tideflow-Model-Version": str(result.version),
+            "X-Tideflow-Offset": str(result.offset),
+        }
+
+    # -- MLflow scoring ---------------------------------------------------------------------------
+
+    def mlflow_error(code: str, message: str) -> dict[str, str]:
+        return {"error_code": code, "message": message}
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind != "application/json":
+            return _json(
+                415,
+                mlflow_error(
+                    "BAD_REQUEST", f"content type {kind!r}: this server reads application/json"
+                ),
+            )
+        try:
+            result = await score(await request.body(), mlflow_records)
+        except Exception as error:
+            return failure(error, mlflow_error)
+        return _json(
+            200,
+            {"predictions": [p.score for p in result.predictions]},
+            **version_headers(result),
+        )
+
+    @app.get("/ping")
+    @app.get("/health")
+    def ping() -> Response:
+        if predictor.holder.current is None:
+            return Response(status_code=503, content="no deployed version\n")
+        return Response(status_code=200, content="\n", media_type="application/json")
+
+    # -- Open Inference Protocol v2 ---------------------------------------------------------------
+
+    def v2_error(code: str, message: str) -> dict[str, str]:
+        return {"error": message}
+
+    def unknown(name: str, version: str | None = None) -> Response | None:
+        """404 unless ``name`` (and ``version``) is what this server serves."""
+        if name != predictor.model:
+            return _json(
+                404, {"error": f"unknown model {name!r}; this server serves {predictor.model!r}"}
+            )
+        served = predictor.holder.current
+        if version is not None and (served is None or str(served.version.version) != version):
+            now = None if served is None else served.version.version
+            return _json(
+                404, {"error": f"version {version} of {name!r} is not served (serving {now})"}
+            )
+        return None
+
+    @app.get("/v2")
+    def v2_server() -> Response:
+        return _json(200, {"name": "tideflow", "version": __version__, "extensions": []})
+
+    @app.get("/v2/health/live")
+    def v2_live() -> Response:
+        return _json(200, {"live": True})
+
+    @app.get("/v2/health/ready")
+    def v2_ready() -> Response:
+        ready = predictor.ready
+        return _json(200 if ready else 400, {"ready": ready})
+
+    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    def v2_model_ready(name: str, version: str | None = None) -> Response:
+        if name != predictor.model:
+            return unknown(name) or _json(404, {})
+        served = predictor.holder.current
+        ready = served is not None and (version is None or str(served.version.version) == version)
+        return _json(200 if ready else 400, {"name": name, "ready": ready})
+
+    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}/versions/{version}")
+    def v2_metadata(name: str, version: str | None = None) -> Response:
+        refused = unknown(name, version)
+        if refused is not None:
+            return refused
+        served = predictor.holder.current
+        signature = predictor.signature(served)
+        inputs = [
+            {"name": f.name, "datatype": V2_DATATYPES[f.type.value], "shape": [-1]}
+            for f in (signature.inputs if signature is not None else ())
+        ]
+        return _json(
+            200,
+            {
+                "name": name,
+                "versions": [] if served is None else [str(served.version.version)],
+                "platform": f"tideflow_{served.version.flavour or 'pickle'}"
+                if served
+                else "tideflow",
+                "inputs": inputs,
+                "outputs": [{"name": "score", "datatype": "FP64", "shape": [-1]}],
+            },
+        )
+
+    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def v2_infer(name: str, request: Request, version: str | None = None) -> Response:
+        refused = unknown(name, version)
+        if refused is not None:
+            return refused
+        body = await request.body()
+        try:
+            result = await score(body, v2_records)
+        except Exception as error:
+            return failure(error, v2_error)
+        answer: dict[str, Any] = {
+            "model_name": name,
+            "model_version": str(result.version),
+            "outputs": [v2_output([p.score for p in result.predictions])],
+        }
+        try:
+            request_id = json.loads(body).get("id")
+        except (ValueError, AttributeError):
+            request_id = None
+        if request_id is not None:
+            answer["id"] = request_id
+        return _json(200, answer, **version_headers(result))
 
     @app.get("/healthz")
     def healthz() -> Response:
