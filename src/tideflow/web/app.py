@@ -5,8 +5,8 @@ server's services (:class:`~tideflow.web.deps.WebServices`) -- so it can be test
 temporary store without a gRPC server. Routes:
 
 - ``/healthz`` (200 while serving, 503 otherwise) and ``/metrics`` (Prometheus), open to all;
-- ``/api/v1/...``: the JSON read API (``tideflow.web.api``), its OpenAPI document at
-  ``/api/v1/openapi.json``;
+- ``/api/v1/...``: the JSON API (``tideflow.web.api``: reads, and the write actions of
+  ``tideflow.web.api.actions``), its OpenAPI document at ``/api/v1/openapi.json``;
 - ``/ui/login`` and ``/ui/logout`` (``tideflow.web.auth``), and the pages under ``/ui/...``
   (``tideflow.web.pages``) with their static files under ``/static``.
 
@@ -51,7 +51,8 @@ def create_app(
     app = FastAPI(
         title="Tideflow",
         version=__version__,
-        summary="Read API of a Tideflow server: workflows, executions, models, lineage, events.",
+        summary="HTTP API of a Tideflow server: read workflows, executions, models, lineage and "
+        "events; start, stop, pause, resume, deploy, roll back and send events (writers).",
         openapi_url=OPENAPI_URL if services is not None else None,
         docs_url=None,
         redoc_url=None,

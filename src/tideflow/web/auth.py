@@ -11,16 +11,26 @@ edge's (``tideflow.rpc.auth``):
 - a token of project B asking about project A: 403 naming both. Every route under
   ``/api/v1/projects/{project}`` and ``/ui/{project}`` takes :func:`current_access`, which
   makes this check before the route reads anything;
-- everything the web app offers reads, which every role (``reader`` and up) may do.
+- reading needs ``reader`` (every role); the write actions (``POST``, see
+  ``tideflow.web.api.actions``) need ``writer``, as their RPCs do: a ``reader`` or a job's
+  token is refused with 403 (:func:`writer_access`).
 
 The token is looked up on every request (one indexed read), so a revoked token stops working
-on its next request, as over gRPC. The cookie is ``HttpOnly`` and ``SameSite=Lax``; since every
-API route only reads, a cross-site request can change nothing.
+on its next request, as over gRPC. The cookie is ``HttpOnly`` and ``SameSite=Lax``, so other
+sites' forms never carry it; on top of that, a write that does not present its token in the
+``Authorization`` header (a browser: the cookie, or nothing when auth is off, where a bare
+cross-site form would otherwise act as ``admin``) must carry the CSRF token: the
+``X-CSRF-Token`` header equal to the ``tideflow_csrf`` cookie (double submit). Every page sets
+that cookie and repeats it in ``<meta name="csrf-token">`` for its script; another site can
+neither read it nor send a custom header without a CORS preflight, which this server never
+grants. An ``Origin`` header naming another host is refused as well.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
+import secrets
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -35,6 +45,10 @@ from tideflow.web.deps import WebServices, web_services
 
 TOKEN_COOKIE = "tideflow_token"
 """The cookie ``POST /ui/login`` sets to the token."""
+CSRF_COOKIE = "tideflow_csrf"
+"""The cookie pages set to a random CSRF token (readable by the page, sent back as a header)."""
+CSRF_HEADER = "X-CSRF-Token"
+"""The header a browser's write request repeats the CSRF cookie in."""
 DEFAULT_PROJECT = "default"
 """Where ``/ui`` leads when auth is off (a token leads to its own project)."""
 MAX_FORM_BYTES = 16 * 1024
@@ -49,11 +63,13 @@ class Access:
             no token).
         role: Its role there.
         token_id: The token's id, ``None`` without a token.
+        token_name: The token's name (who acts, in the audit list), ``""`` without a token.
     """
 
     project: str | None
     role: Role
     token_id: int | None = None
+    token_name: str = ""
 
     def sees(self, project: str) -> bool:
         """Whether the caller may read ``project``."""
@@ -89,7 +105,12 @@ def authenticate(request: Request, services: WebServices) -> Access:
             )
         return Access(project=None, role=Role.ADMIN)
     principal = services.access.authenticate(token)
-    return Access(project=principal.project, role=principal.role, token_id=principal.token_id)
+    return Access(
+        project=principal.project,
+        role=principal.role,
+        token_id=principal.token_id,
+        token_name=principal.name,
+    )
 
 
 def current_principal(
@@ -120,6 +141,79 @@ def current_access(
             f"API token {access.token_id} is for project {access.project!r}, not {project!r}"
         )
     return access
+
+
+def check_csrf(request: Request) -> None:
+    """Refuse a browser's write that may come from another site (see the module docstring).
+
+    A request with an ``Authorization`` header passes: browsers never add one across sites
+    by themselves, so it comes from a script that holds the token.
+
+    Raises:
+        PermissionDeniedError: Another site's ``Origin``, or no CSRF token or a wrong one.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        host = origin.partition("://")[2]
+        if host != request.headers.get("host"):
+            raise PermissionDeniedError(
+                f"cross-site request refused: Origin {origin!r} is not this server"
+            )
+    if request.headers.get("authorization") is not None:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise PermissionDeniedError(
+            f"a write from a browser needs the {CSRF_HEADER} header equal to the "
+            f"{CSRF_COOKIE} cookie (reload the page), or an 'Authorization: Bearer' header"
+        )
+
+
+def writer_access(
+    project: str,
+    request: Request,
+    services: Annotated[WebServices, Depends(web_services)],
+) -> Access:
+    """FastAPI dependency of every write route: the caller may change ``project``.
+
+    The role rule is the RPC edge's: ``writer`` or ``admin``; a ``reader`` and a job's token
+    (``job`` ranks as a reader) are refused.
+
+    Raises:
+        InvalidArgumentError: ``project`` is not a valid project name (400).
+        UnauthenticatedError: See :func:`authenticate` (401).
+        PermissionDeniedError: Another project's token, a role below ``writer``, or a
+            cross-site request (403).
+    """
+    access = current_access(project, request, services)
+    if not access.role.allows(Role.WRITER) or access.role is Role.JOB:
+        raise PermissionDeniedError(
+            f"API token {access.token_id} has role {access.role.value!r}; this action needs "
+            f"{Role.WRITER.value!r}"
+        )
+    check_csrf(request)
+    return access
+
+
+def csrf_token(request: Request) -> tuple[str, bool]:
+    """The request's CSRF cookie value, or a new one; and whether it is new (to be set)."""
+    found = request.cookies.get(CSRF_COOKIE)
+    if found and len(found) <= 128:
+        return found, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_csrf_cookie(response: Response, request: Request, value: str) -> None:
+    """Set the CSRF cookie: readable by scripts of the page, never sent by other sites."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        value,
+        httponly=False,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 # -- login / logout (the form that sets the cookie) -----------------------------------------

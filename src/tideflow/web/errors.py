@@ -57,9 +57,14 @@ def http_status(error: TideflowError) -> tuple[int, str]:
     return 500, "internal"
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    """The JSON body of every API error."""
-    return {"error": {"code": code, "message": message, "field": field}}
+def error_body(
+    code: str, message: str, field: str | None = None, *, allowed: list[str] | None = None
+) -> dict[str, Any]:
+    """The JSON body of every API error; an illegal transition adds the ``allowed`` statuses."""
+    body: dict[str, Any] = {"code": code, "message": message, "field": field}
+    if allowed is not None:
+        body["allowed"] = allowed
+    return {"error": body}
 
 
 def is_api(request: Request) -> bool:
@@ -85,7 +90,9 @@ def error_response(request: Request, error: TideflowError) -> Response:
     field = getattr(error, "field", None)
     if is_api(request):
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(code, str(error), field), status, headers=headers)
+        allowed = list(error.allowed) if isinstance(error, IllegalTransitionError) else None
+        body = error_body(code, str(error), field, allowed=allowed)
+        return JSONResponse(body, status, headers=headers)
     if status == 401 and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)

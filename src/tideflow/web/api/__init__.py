@@ -1,4 +1,4 @@
-"""The JSON read API under ``/api/v1``: one module per area, all GET, all project-scoped.
+"""The JSON API under ``/api/v1``: one module per area to read, ``actions`` to write; all project-scoped.
 
 Lists are pages ``{"items": [...], "next_cursor": ...}`` taking ``limit`` (1..1000, default
 100) and ``cursor``; errors are ``{"error": {"code", "message", "field"}}`` (see
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tideflow.web.api import datasets, events, executions, logs, models, workflows
+from tideflow.web.api import actions, datasets, events, executions, logs, models, workflows
 
 router = APIRouter(prefix="/api/v1")
 """Every API route; ``create_app`` includes it."""
-for _module in (workflows, executions, logs, models, datasets, events):
+for _module in (workflows, executions, logs, models, datasets, events, actions):
     router.include_router(_module.router)
 
 __all__ = ["router"]

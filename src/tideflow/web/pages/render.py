@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from tideflow._version import __version__
+from tideflow.web.auth import csrf_token, set_csrf_cookie
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -98,11 +99,21 @@ def render(
         context: The template's variables.
     """
     env = environment()
-    values = {"project": project, "title": title, "section": section, **context}
+    csrf, new_csrf = csrf_token(request)
+    values = {
+        "project": project,
+        "title": title,
+        "section": section,
+        "csrf_token": csrf,
+        **context,
+    }
     if request.query_params.get("fragment") == "1":
         html = env.get_template(fragment).render(values)
     else:
         html = env.get_template(template).render(
             fragment=fragment, live=live or {}, request_path=request.url.path, **values
         )
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    if new_csrf:
+        set_csrf_cookie(response, request, csrf)
+    return response
