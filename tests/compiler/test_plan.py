@@ -44,7 +44,7 @@ def test_plan_round_trips_exactly_through_json(echo):
 
 def test_plan_exposes_jobs_nodes_and_rules(echo):
     plan = _plan(echo)
-    assert plan.per_context is True
+    assert plan.per_context == tide.context_from(field="context")
     train = plan.job("train")
     assert (train.engine, train.platform, train.streaming) == ("python", "local", True)
     assert [(n.name, str(n.kind)) for n in train.nodes] == [

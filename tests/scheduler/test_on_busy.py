@@ -15,7 +15,7 @@ import pytest
 
 import tideflow as tide
 from tests.scheduler.conftest import Env, jobs_workflow
-from tideflow.compiler.plan import WorkflowPlan
+from tideflow.compiler.plan import SCHEMA_VERSION, WorkflowPlan
 from tideflow.domain.rules import OnBusy
 from tideflow.errors import GraphError
 from tideflow.scheduler import crash
@@ -202,7 +202,7 @@ def test_the_plan_says_each_rules_policy_and_reads_old_plans_as_skip() -> None:
     wf.on_event("c", "go", action="STOP")
     plan = tide.compile(wf)
     data = plan.to_dict(include_payloads=False)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == SCHEMA_VERSION
     assert [(r["on_busy"], r["max_queued"]) for r in data["rules"]] == [
         ("queue", 100),
         ("latest", None),
@@ -215,7 +215,7 @@ def test_the_plan_says_each_rules_policy_and_reads_old_plans_as_skip() -> None:
         del rule["on_busy"], rule["max_queued"]
     read = WorkflowPlan.from_dict(old)
     assert [r.busy for r in read.rules] == [OnBusy.SKIP, OnBusy.SKIP, None]
-    assert read.schema_version == 2
+    assert read.schema_version == SCHEMA_VERSION
 
 
 class Crash(Exception):

@@ -4,7 +4,7 @@ A plan that arrives at the server is input, never trusted: a hand-written one ca
 ``../../escape``, a cron that never fires or an engine nobody installed. So the server rebuilds
 the graph a plan describes and runs on it exactly what ``tide.compile`` runs
 (:func:`graph_check`: names, job blocks, nodes, data edges, command nodes, rules, cron and time
-zones), then adds what only a plan has (:func:`plan_problems`): engines and platforms this
+zones, where a ``per_context`` workflow's contexts come from), then adds what only a plan has (:func:`plan_problems`): engines and platforms this
 installation knows, processor payloads that match their digests, model and dataset names, rule
 kinds that fit their conditions, bounded text. Everything found is reported together in one
 :class:`~tideflow.errors.GraphError` (an ``InvalidArgumentError``), each problem naming the
@@ -23,6 +23,7 @@ from tideflow.compiler.plan import WorkflowPlan
 from tideflow.compiler.splitter import SplitJob, split
 from tideflow.domain.checks import graph_problems, rule_problems, trigger_problems
 from tideflow.domain.command import command_problems
+from tideflow.domain.contexts import context_from_problems
 from tideflow.domain.graph import AIGraph, JobSpec, Node, NodeKind
 from tideflow.domain.limits import MAX_KEY_LENGTH, MAX_TYPE_LENGTH, MAX_URI_LENGTH
 from tideflow.domain.names import name_problem
@@ -49,6 +50,11 @@ def graph_check(graph: AIGraph) -> tuple[list[SplitJob], list[GraphProblem]]:
     problems += cron_problems(graph.workflow, graph.rules)
     if graph.schedule is not None:
         problems += schedule_problems(graph.workflow, graph.schedule)
+    if graph.per_context is not None:
+        problems += [
+            GraphProblem(message, workflow=graph.workflow)
+            for message in context_from_problems(graph.per_context)
+        ]
     problems += [
         GraphProblem(
             f"{rule.kind} takes an event condition, not a timer (it would never fire); "

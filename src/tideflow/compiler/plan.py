@@ -9,6 +9,9 @@ Schema versions: 2 added each rule's ``on_busy`` and ``max_queued``. A version-1
 read: its START job rules get ``on_busy="skip"``, what they did when they were compiled (a
 snapshot keeps its meaning across a server upgrade; recompiling gives the new default).
 A plan may hold a ``schedule`` (``wf.schedule``); plans without one (all older ones) have none.
+Schema version 3 made ``per_context`` where an event's contexts come from (``null``, or
+``{source, field, once}``, :mod:`tideflow.domain.contexts`); the ``true`` / ``false`` of older
+plans read as ``{"source": "field", "field": "context", "once": false}`` / ``null``.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tideflow.domain.contexts import ContextFrom, ContextSource, context_from_to_dict
 from tideflow.domain.graph import DataEdge, NodeKind, NodeOutput
 from tideflow.domain.limits import MAX_PLAN_DEPTH, load_json
 from tideflow.domain.rules import OnBusy, Rule, rule_from_dict, rule_to_dict
 from tideflow.domain.schedule import Schedule, schedule_to_dict
 from tideflow.errors import InvalidArgumentError
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 """The plan schema versions this Tideflow reads (older ones are upgraded as they are read)."""
 
 
@@ -116,7 +120,7 @@ class WorkflowPlan:
     jobs: tuple[PlanJob, ...]
     rules: tuple[Rule, ...] = ()
     payloads: Mapping[str, bytes] = field(default_factory=dict, repr=False)
-    per_context: bool = False
+    per_context: ContextFrom | None = None
     schedule: Schedule | None = None
     schema_version: int = SCHEMA_VERSION
 
@@ -140,7 +144,9 @@ class WorkflowPlan:
         data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "workflow": self.workflow,
-            "per_context": self.per_context,
+            "per_context": (
+                None if self.per_context is None else context_from_to_dict(self.per_context)
+            ),
             "jobs": [_job_to_dict(job) for job in self.jobs],
             "rules": [rule_to_dict(rule) for rule in self.rules],
         }
@@ -181,7 +187,7 @@ class WorkflowPlan:
             payloads = _typed(data, "payloads", dict, "", default={})
             return cls(
                 workflow=_typed(data, "workflow", str, ""),
-                per_context=_typed(data, "per_context", bool, ""),
+                per_context=_per_context_from_dict(data, version),
                 jobs=tuple(
                     _job_from_dict(job, f"jobs[{i}]")
                     for i, job in enumerate(_typed(data, "jobs", list, ""))
@@ -371,6 +377,30 @@ def _rule_from_dict(data: object, where: str, version: int = SCHEMA_VERSION) -> 
     if version == 1 and rule.busy is not None:
         rule = replace(rule, on_busy=OnBusy.SKIP)
     return rule
+
+
+def _per_context_from_dict(data: Mapping[str, Any], version: int) -> ContextFrom | None:
+    """Where the plan's contexts come from (a version-1/2 ``true`` reads ``context["context"]``)."""
+    if version < 3:
+        return ContextFrom() if _typed(data, "per_context", (bool, type(None)), "") else None
+    value = _typed(data, "per_context", (dict, type(None)), "")
+    if value is None:
+        return None
+    where = "per_context"
+    source = _typed(value, "source", str, where)
+    try:
+        kind = ContextSource(source)
+    except ValueError:
+        choices = ", ".join(member.value for member in ContextSource)
+        raise InvalidArgumentError(
+            f"malformed workflow plan: per_context.source {source[:40]!r} is not one of {choices}",
+            field="per_context.source",
+        ) from None
+    return ContextFrom(
+        source=kind,
+        field=_typed(value, "field", _OPTIONAL_TEXT, where),
+        once=_typed(value, "once", bool, where, default=False),
+    )
 
 
 def _schedule_from_dict(data: object) -> Schedule | None:

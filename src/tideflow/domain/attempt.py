@@ -81,6 +81,8 @@ class AttemptSpec:
             the newest is ``ctx.trigger``); empty when nothing fired. Whole events, not
             offsets: a job reads them without a call to the server, and engines whose
             processors have no client (Spark, Flink) can pass them on too.
+        context: The context the execution serves (``ctx.context``), for ``per_context``
+            workflows; ``None`` otherwise.
     """
 
     project: str
@@ -95,6 +97,7 @@ class AttemptSpec:
     server_url: str | None = None
     data_dir: str | None = None
     triggers: tuple[Event, ...] = ()
+    context: str | None = None
 
     def to_json(self) -> str:
         """The JSON text of ``attempt.json``."""

@@ -138,12 +138,20 @@ def _text_problems(label: str, value: object, *, empty: bool) -> list[str]:
     return []
 
 
-def placeholder_values(params: Mapping[str, Any], triggers: Sequence[Event]) -> dict[str, str]:
-    """What templates may name: the params, and the newest trigger's fields (``trigger.*``)."""
+def placeholder_values(
+    params: Mapping[str, Any], triggers: Sequence[Event], context: str | None = None
+) -> dict[str, str]:
+    """What templates may name: params, the newest trigger's fields, the context.
+
+    ``trigger.*`` are the newest trigger's fields; ``context`` is the execution's context in a
+    ``per_context`` workflow (unless a param has that name).
+    """
     values = {
         str(name): value if isinstance(value, str) else json.dumps(value)
         for name, value in params.items()
     }
+    if context is not None:
+        values.setdefault("context", context)
     if triggers:
         trigger = triggers[-1]
         for field in TRIGGER_FIELDS:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tideflow.domain.contexts import ContextFrom
 from tideflow.domain.rules import Rule
 from tideflow.domain.schedule import Schedule
 
@@ -115,7 +116,8 @@ class AIGraph:
         nodes: Every node, in declaration order.
         jobs: The job blocks the user declared, in declaration order.
         rules: Every rule, in declaration order (the order alternatives are checked in).
-        per_context: Whether each event context gets its own execution.
+        per_context: Where each event's contexts come from, when each context gets its own
+            execution (``None``: executions are shared by every event).
         schedule: When the workflow starts executions by itself (``wf.schedule``), if ever.
     """
 
@@ -123,7 +125,7 @@ class AIGraph:
     nodes: tuple[Node, ...] = ()
     jobs: tuple[JobSpec, ...] = ()
     rules: tuple[Rule, ...] = ()
-    per_context: bool = False
+    per_context: ContextFrom | None = None
     schedule: Schedule | None = None
 
     @property

@@ -1,10 +1,10 @@
 """What an executor tells an attempt: the :class:`~tideflow.domain.attempt.AttemptSpec`.
 
 Every executor writes ``attempt.json`` through :func:`attempt_spec`, so every engine's job
-receives the same identity, the execution's parameters and the events it was started for
-(``ctx.trigger`` / ``ctx.triggers``) -- the whole events, read from the log when the attempt is
-prepared: a job needs no call to the server to know why it runs, and Spark or Flink
-processors, which have no client, get them as well.
+receives the same identity, the execution's parameters and context (``ctx.context``) and the
+events it was started for (``ctx.trigger`` / ``ctx.triggers``) -- the whole events, read from
+the log when the attempt is prepared: a job needs no call to the server to know why it runs,
+and Spark or Flink processors, which have no client, get them as well.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def attempt_spec(
         server_url=server_url,
         data_dir=str(project_data_dir(context, command.project)),
         triggers=executions.attempt_triggers(command.project, command.job_execution_id),
+        context=execution.context,
     )
 
 

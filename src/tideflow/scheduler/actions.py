@@ -215,6 +215,18 @@ class Actor:
                 f"workflow {workflow.name!r} is paused: it starts no new executions "
                 f"(resume it with `tideflow workflow resume {workflow.name}`)"
             )
+        if context is not None:
+            source = self.plans.get(self.c, workflow.latest_snapshot_id).per_context
+            ended = (
+                self.scheduling.ended_in_context(workflow.workflow_id, context)
+                if source is not None and source.once
+                else None
+            )
+            if ended is not None:
+                raise FailedPreconditionError(
+                    f"workflow {workflow.name!r} runs once per context, and context "
+                    f"{context!r} already ran in execution {ended}"
+                )
         cap = settings.max_active_executions
         if cap is not None and self.scheduling.running_count(workflow.workflow_id) >= cap:
             raise FailedPreconditionError(
@@ -251,6 +263,31 @@ class Actor:
             self.start_job(view, job.name, rule=rule, event_offset=event_offset, triggers=triggers)
         self.settle(view)
         return view
+
+    def refuse_start(
+        self,
+        execution_id: int,
+        *,
+        rule: str,
+        event_offset: int,
+        triggers: Sequence[int] = (),
+    ) -> None:
+        """Record a ``start_on`` firing that starts nothing on ``execution_id`` (ended).
+
+        ``once_per_context``: the context already ran there, so that is where ``tideflow
+        execution show`` explains the refusal.
+        """
+        self.workflows.insert_action(
+            {
+                "execution_id": execution_id,
+                "job": None,
+                "action": JobAction.START.value,
+                "rule": rule,
+                "event_offset": event_offset,
+                "time": utcnow(),
+                "trigger_offsets": _offsets(triggers),
+            }
+        )
 
     def stop_execution(
         self,

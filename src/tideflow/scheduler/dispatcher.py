@@ -14,11 +14,13 @@ Routing (DESIGN.md "Which execution an event reaches"):
   RUNNING execution of the event's project);
 * any other event reaches every RUNNING execution whose ``execution_route`` index has the
   event's ``(namespace, key)`` or ``(namespace, '*')`` -- except that an execution of a
-  ``per_context`` workflow is reached only by events whose context string
-  (``context["context"]``) is the one it serves -- and the ``start_on`` rules of the workflows
-  whose ``workflow_trigger`` index has the key. For a ``per_context`` workflow these run per
-  context string, and only when no execution serves that context yet (it is then started on
-  demand); the event that starts an execution is not delivered to it as well (the jobs that
+  ``per_context`` workflow is reached only by events naming the context it serves (or ``*``,
+  all of them; where an event names its contexts is the plan's, :mod:`tideflow.domain.contexts`)
+  -- and the ``start_on`` rules of the workflows whose ``workflow_trigger`` index has the key.
+  For a ``per_context`` workflow these run per context the event names, and only for a
+  context no execution serves yet (it is then started on demand); with ``once_per_context``
+  a context whose execution ended gets none, and the refused firing is recorded on that
+  execution. The event that starts an execution is not delivered to it as well (the jobs that
   start with it get that rule's events as their triggers instead).
 
 After the rules, a ``JOB_STATUS_CHANGED`` FAILED event may cause a retry; a terminal one whose
@@ -35,6 +37,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
+from tideflow.compiler.plan import WorkflowPlan
+from tideflow.domain.contexts import ALL_CONTEXTS, serves
 from tideflow.domain.events import JOB_STATUS_CHANGED, Event
 from tideflow.domain.rules import describe_rule
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
@@ -52,18 +56,10 @@ from tideflow.store.probe import BatchProbe
 
 log = logging.getLogger(__name__)
 
-CONTEXT_KEY = "context"
-"""The key of an event's context that names the context a ``per_context`` execution serves."""
 SKIP_AFTER_FAILURES = 5
 """A single event whose handling fails this many times in a row is logged and skipped."""
 PASSED_COMMIT_INTERVAL = 1.0
 """Seconds the offset of events that reached nothing may stay uncommitted (see run_once)."""
-
-
-def context_string(event: Event) -> str | None:
-    """The event's context string (``context["context"]``), for ``per_context`` workflows."""
-    value = event.context.get(CONTEXT_KEY)
-    return value if isinstance(value, str) and value else None
 
 
 class Dispatcher:
@@ -215,10 +211,11 @@ class Dispatcher:
             return  # deleted, or of another project: it never reaches another project
         if view.execution.status is not ExecutionStatus.RUNNING:
             return
+        source = view.plan.per_context
         if (
-            view.plan.per_context
+            source is not None
             and event.execution_id is None
-            and context_string(event) != view.execution.context
+            and not serves(view.execution.context, source.contexts(event))
         ):
             return
         crash.reach("dispatch.before_evaluate")
@@ -278,14 +275,29 @@ class Dispatcher:
         actor.start_queued(view, job, reason=reason)
 
     def _trigger(self, actor: Actor, event: Event, workflow_id: int, snapshot_id: int) -> None:
-        workflow = actor.scheduling.workflow_by_id(workflow_id, lock=True)
         plan = actor.plans.get(actor.c, snapshot_id)
-        context = context_string(event) if plan.per_context else None
-        if plan.per_context:
-            if context is None:
-                return  # a per_context workflow starts executions only for a context string
+        source = plan.per_context
+        if source is None:
+            self._trigger_for(actor, event, workflow_id, plan, None)
+            return
+        contexts = source.contexts(event)
+        if contexts == (ALL_CONTEXTS,):
+            return  # reaches every running execution; starts none
+        for context in contexts:
             if actor.scheduling.running_in_context(workflow_id, context):
-                return  # the execution serving this context got the event
+                continue  # the execution serving this context got the event
+            self._trigger_for(actor, event, workflow_id, plan, context)
+
+    @staticmethod
+    def _trigger_for(
+        actor: Actor,
+        event: Event,
+        workflow_id: int,
+        plan: WorkflowPlan,
+        context: str | None,
+    ) -> None:
+        """Evaluate the ``start_on`` rules for one context (``None``: not per_context)."""
+        workflow = actor.scheduling.workflow_by_id(workflow_id, lock=True)
         key = context or ""
         stored = actor.scheduling.trigger_states(workflow_id, key)
         states = {index: RuleState.from_dict(data) for index, data in stored.items()}
@@ -295,6 +307,17 @@ class Dispatcher:
         )
         for decision in decisions:
             rule = describe_rule(plan.rules[decision.rule_index])
+            if context is not None and plan.per_context is not None and plan.per_context.once:
+                ended = actor.scheduling.ended_in_context(workflow_id, context)
+                if ended is not None:
+                    actor.refuse_start(
+                        ended,
+                        rule=f"{rule} (skipped: context {context!r} already ran in execution "
+                        f"{ended}; once_per_context)",
+                        event_offset=event.offset,
+                        triggers=decision.trigger_offsets,
+                    )
+                    continue
             try:
                 actor.launch(
                     workflow,

@@ -1,6 +1,13 @@
 """The SDK: build an AI Graph with ``tide.workflow`` / ``tide.job`` and the node ops."""
 
-from tideflow.sdk.builder import Handle, Workflow, collect_workflows, job, workflow
+from tideflow.sdk.builder import (
+    Handle,
+    Workflow,
+    collect_workflows,
+    context_from,
+    job,
+    workflow,
+)
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.ops import (
     command,
@@ -25,6 +32,7 @@ __all__ = [
     "as_processor",
     "collect_workflows",
     "command",
+    "context_from",
     "evaluate",
     "job",
     "predict",

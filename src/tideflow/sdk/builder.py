@@ -12,10 +12,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from tideflow.domain.contexts import ContextFrom, ContextSource
 from tideflow.domain.events import JOB_STATUS_CHANGED, job_event_key
 from tideflow.domain.graph import AIGraph, JobSpec, Node
 from tideflow.domain.rules import (
@@ -72,9 +73,14 @@ class Workflow:
     rule is a :class:`~tideflow.errors.GraphError`.
     """
 
-    def __init__(self, name: str, *, per_context: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        per_context: bool | ContextFrom = False,
+        once_per_context: bool = False,
+    ) -> None:
         self.name = name
-        self.per_context = per_context
         # The file that declared it: ``submit`` packages that file's directory.
         self.source_file: str | None = user_file()
         self._nodes: list[Node] = []
@@ -82,6 +88,7 @@ class Workflow:
         self._rules: list[Rule] = []
         self._schedule: Schedule | None = None
         self._problems: list[GraphProblem] = []
+        self.per_context = self._context_from(per_context, once_per_context)
         self._kind_counts: Counter[str] = Counter()
         self._token: Any = None
 
@@ -101,6 +108,40 @@ class Workflow:
         self._token = None
         for collector in _collectors.get():
             collector.append(self)
+
+    def _context_from(self, per_context: object, once: object) -> ContextFrom | None:
+        """``per_context=`` / ``once_per_context=`` as the graph holds them (mistakes recorded)."""
+        if per_context is True:
+            chosen: ContextFrom | None = ContextFrom()
+        elif per_context is False or per_context is None:
+            chosen = None
+        elif isinstance(per_context, ContextFrom):
+            chosen = per_context
+        else:
+            self._problems.append(
+                GraphProblem(
+                    "per_context must be True, False or tide.context_from(field=... | key=True "
+                    f"| value=True), got {per_context!r:.80}",
+                    workflow=self.name,
+                    location=user_location(),
+                )
+            )
+            return None
+        if once is False:
+            return chosen
+        if not isinstance(once, bool) or chosen is None:
+            why = (
+                f"must be True or False, got {once!r:.40}"
+                if not isinstance(once, bool)
+                else "needs per_context (one execution per context) to mean anything"
+            )
+            self._problems.append(
+                GraphProblem(
+                    f"once_per_context {why}", workflow=self.name, location=user_location()
+                )
+            )
+            return chosen
+        return replace(chosen, once=True)
 
     # -- what the compiler reads --------------------------------------------------------
 
@@ -387,15 +428,57 @@ def _all_or_single(matches: Iterable[EventMatch]) -> Condition:
     return items[0] if len(items) == 1 else AllOf(items)
 
 
-def workflow(name: str, *, per_context: bool = False) -> Workflow:
+def workflow(
+    name: str, *, per_context: bool | ContextFrom = False, once_per_context: bool = False
+) -> Workflow:
     """Start declaring a workflow: ``with tide.workflow("ctr_online") as wf: ...``.
 
     Args:
         name: Unique within the project.
         per_context: Give each event context its own execution, started on demand by
             ``start_on`` rules, instead of routing shared events to every running execution.
+            ``True`` reads an event's context from ``context["context"]``;
+            :func:`context_from` reads it from another field, the key or the value.
+        once_per_context: A context whose execution has ended never gets another one: a
+            later ``start_on`` firing for it is recorded as skipped (needs ``per_context``).
     """
-    return Workflow(name, per_context=per_context)
+    return Workflow(name, per_context=per_context, once_per_context=once_per_context)
+
+
+def context_from(
+    *, field: str | None = None, key: bool = False, value: bool = False
+) -> ContextFrom:
+    """Where a ``per_context`` workflow reads an event's contexts: give exactly one.
+
+    ``tide.workflow("hourly", per_context=tide.context_from(field="hour"))``: the event's
+    ``context["hour"]`` (a string, an integer or a list of them: several contexts);
+    ``key=True``: its key; ``value=True``: its whole value. The context ``"*"`` reaches every
+    running execution of the workflow and starts none.
+
+    Raises:
+        GraphError: Not exactly one of ``field=``, ``key=True``, ``value=True``.
+    """
+    chosen = [
+        source
+        for source, given in (
+            (ContextSource.FIELD, field is not None),
+            (ContextSource.KEY, key is True),
+            (ContextSource.VALUE, value is True),
+        )
+        if given
+    ]
+    if len(chosen) != 1 or key not in (True, False) or value not in (True, False):
+        raise GraphError(
+            [
+                GraphProblem(
+                    'tide.context_from takes exactly one of field="name", key=True or '
+                    f"value=True (got field={field!r:.40}, key={key!r:.20}, value={value!r:.20})",
+                    location=user_location(),
+                )
+            ]
+        )
+    source = chosen[0]
+    return ContextFrom(source=source, field=field if source is ContextSource.FIELD else None)
 
 
 @contextmanager

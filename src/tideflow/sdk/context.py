@@ -81,6 +81,14 @@ class JobContext(Protocol):
         """The parameters the execution was started with."""
 
     @property
+    def context(self) -> str | None:
+        """The context the execution serves, in a ``per_context`` workflow; else ``None``.
+
+        The context an event named when it started the execution on demand (an hour, a
+        customer...), or the one given to ``tide.start(..., context=...)``.
+        """
+
+    @property
     def data_dir(self) -> Path:
         """The project's data directory: where its jobs hand files to each other."""
 

@@ -90,7 +90,9 @@ def _run(
 ) -> tuple[AttemptResult, int | None]:
     """How the attempt ended, and the program's exit code if it ran."""
     try:
-        argv, env = render_command(node.config, placeholder_values(spec.params, spec.triggers))
+        argv, env = render_command(
+            node.config, placeholder_values(spec.params, spec.triggers, spec.context)
+        )
     except InvalidArgumentError as exc:
         log.error("%s", exc)
         return AttemptResult("FAILED", str(exc)), None

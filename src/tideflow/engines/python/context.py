@@ -234,6 +234,11 @@ class RuntimeContext:
         return self._state.spec.params
 
     @property
+    def context(self) -> str | None:
+        """The context the execution serves (``per_context`` workflows), else ``None``."""
+        return self._state.spec.context
+
+    @property
     def data_dir(self) -> Path:
         """The project's data directory: where its jobs hand files to each other.
 

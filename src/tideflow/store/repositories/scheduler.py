@@ -235,6 +235,23 @@ class SchedulerRepository:
         )
         return [row.id for row in rows]
 
+    def ended_in_context(self, workflow_id: int, context: str) -> int | None:
+        """The latest ended execution of a workflow that served ``context``, if any.
+
+        ``once_per_context`` refuses a new execution for such a context.
+        """
+        row = self._c.execute(
+            select(EXECUTION.c.id)
+            .where(
+                EXECUTION.c.workflow_id == workflow_id,
+                EXECUTION.c.status != ExecutionStatus.RUNNING.value,
+                EXECUTION.c.context == context,
+            )
+            .order_by(EXECUTION.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else int(row.id)
+
     def has_unseen_job_events(
         self, namespace: str, keys: Iterable[str], execution_id: int, after_offset: int
     ) -> bool:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from tideflow.compiler.plan import PlanJob, PlanNode, WorkflowPlan
+from tideflow.domain.contexts import context_from_to_dict
 from tideflow.domain.events import WILDCARD, Event
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.metadata import (
@@ -313,7 +314,7 @@ def plan(p: WorkflowPlan, snapshot_id: int) -> Json:
     return {
         "workflow": p.workflow,
         "snapshot_id": snapshot_id,
-        "per_context": p.per_context,
+        "per_context": None if p.per_context is None else context_from_to_dict(p.per_context),
         "jobs": [_job(j) for j in p.jobs],
         "rules": [
             {
