@@ -212,6 +212,12 @@ def _timer(**periodic: Any) -> Callable[[dict[str, Any]], None]:
     return lambda plan: plan["rules"][1]["condition"]["periodic"].update(periodic)
 
 
+def _per_context(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    """A per_context workflow's plan whose ``per_context`` object has ``fields`` changed."""
+    base = {"source": "field", "field": "hour", "once": False}
+    return lambda plan: plan.update(per_context={**base, **fields})
+
+
 def _deep_config(depth: int) -> Callable[[dict[str, Any]], None]:
     def change(plan: dict[str, Any]) -> None:
         config: Any = 1
@@ -239,6 +245,15 @@ HOSTILE_PLANS: dict[str, Callable[[dict[str, Any]], None]] = {
     "interval huge": _timer(cron=None, interval_seconds=1e308),
     "interval of millennia": _timer(cron=None, interval_seconds=1e12),
     "interval nan": _timer(cron=None, interval_seconds=float("nan")),
+    "per_context a bool in schema 3": lambda p: p.update(per_context=True),
+    "per_context a list": lambda p: p.update(per_context=[{"source": "key"}]),
+    "per_context source ../": _per_context(source="../../etc", field=None),
+    "per_context source not text": _per_context(source=["field"]),
+    "per_context field NUL": _per_context(field="hour\x00"),
+    "per_context field huge": _per_context(field="h" * 100_000),
+    "per_context field execution_id": _per_context(field="execution_id"),
+    "per_context key with a field": _per_context(source="key", field="hour"),
+    "per_context once not bool": _per_context(once="yes"),
 }
 
 
