@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,88 @@ def test_streamed_yaml_is_one_document_per_item(runner: CliRunner, db: str) -> N
     assert result.exit_code == 0, result.output
     (events,) = list(yaml.safe_load_all(result.output))
     assert [e["value"] for e in events] == ["1", "2"]
+
+
+def test_project_list_names_every_project(runner: CliRunner, db: str) -> None:
+    for name in ("ads", "churn"):
+        connect(db, project=name).close()
+    result = runner.invoke(app, ["project", "list", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    assert {"ads", "churn"} <= {p["name"] for p in json.loads(result.output)}
+    table = runner.invoke(app, ["project", "list", "--db", db])
+    assert "churn" in table.output
+
+
+def test_workflow_delete_asks_first_and_yes_skips_the_question(
+    runner: CliRunner, db: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "flow.py"
+    source.write_text(
+        "import tideflow as tide\n\n"
+        "def noop(ctx, inputs):\n    return None\n\n"
+        "with tide.workflow('doomed') as wf:\n"
+        "    with tide.job('only'):\n"
+        "        tide.user_node(processor=noop)\n"
+    )
+    base = ["--db", db, "-p", "ctr"]
+    submitted = runner.invoke(app, ["workflow", "submit", str(source), *base])
+    assert submitted.exit_code == 0, submitted.output
+    declined = runner.invoke(app, ["workflow", "delete", "doomed", *base], input="n\n")
+    assert declined.exit_code == 1
+    assert "Delete workflow 'doomed' of project 'ctr'" in declined.output
+    assert "cancelled, nothing changed (pass --yes" in declined.output
+    no_terminal = runner.invoke(app, ["workflow", "delete", "doomed", *base], input="")
+    assert no_terminal.exit_code == 1
+    assert runner.invoke(app, ["workflow", "show", "doomed", *base]).exit_code == 0
+    agreed = runner.invoke(app, ["workflow", "delete", "doomed", *base], input="y\n")
+    assert agreed.exit_code == 0, agreed.output
+    assert runner.invoke(app, ["workflow", "show", "doomed", *base]).exit_code == 1
+    runner.invoke(app, ["workflow", "submit", str(source), *base])
+    scripted = runner.invoke(app, ["workflow", "delete", "doomed", "--yes", *base])
+    assert scripted.exit_code == 0, scripted.output
+    unknown = runner.invoke(app, ["workflow", "delete", "nosuch", *base])
+    assert unknown.exit_code == 1
+    assert "workflow 'nosuch' not found" in unknown.output  # before any question
+
+
+def test_read_commands_never_create_a_store(runner: CliRunner, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"TIDEFLOW_HOME": str(home), "TIDEFLOW_DB": None, "TIDEFLOW_SERVER": None}
+    for command in (["execution", "list"], ["model", "list"], ["project", "list"]):
+        result = runner.invoke(app, command, env=env)
+        assert result.exit_code == 1, result.output
+        assert f"no Tideflow store at {home / 'tideflow.db'} and no local server" in result.output
+        assert "tideflow server start" in result.output
+    assert not (home / "tideflow.db").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_server_that_is_down_is_reported_after_the_configured_deadline(
+    runner: CliRunner,
+) -> None:
+    url = f"grpc://127.0.0.1:{free_port()}"
+    began = time.monotonic()
+    result = runner.invoke(
+        app, ["execution", "list", "--server", url], env={"TIDEFLOW_CONNECT_TIMEOUT": "0.4"}
+    )
+    took = time.monotonic() - began
+    assert result.exit_code == 1
+    assert f"no Tideflow server answers at {url} (waited 0.4 s)" in result.output
+    assert "tideflow server start" in result.output
+    assert "Connection refused" not in result.output
+    assert 0.4 <= took < 2.0  # one attempt: the calls' retries would take over 2.5 s
+
+
+def test_a_bad_connect_deadline_names_the_variable(runner: CliRunner, db: str) -> None:
+    result = runner.invoke(
+        app, ["model", "list", "--db", db], env={"TIDEFLOW_CONNECT_TIMEOUT": "soon"}
+    )
+    assert result.exit_code == 2
+    assert "$TIDEFLOW_CONNECT_TIMEOUT must be a positive number of seconds, got 'soon'" in (
+        result.output
+    )

@@ -18,6 +18,9 @@ PROJECT_VARIABLE = "TIDEFLOW_PROJECT"
 SERVER_VARIABLE = "TIDEFLOW_SERVER"
 TOKEN_VARIABLE = "TIDEFLOW_TOKEN"
 CA_VARIABLE = "TIDEFLOW_CA_FILE"
+CONNECT_TIMEOUT_VARIABLE = "TIDEFLOW_CONNECT_TIMEOUT"
+"""How long the CLI waits for a server to answer its first connection, in seconds."""
+DEFAULT_CONNECT_TIMEOUT = 2.0
 _PREFIX = "TIDEFLOW_"
 DATA_DIR_VARIABLE = "TIDEFLOW_DATA_DIR"
 """Set for jobs: their project's data directory (``ctx.data_dir``)."""
@@ -67,6 +70,31 @@ class Settings:
             token=env.get(TOKEN_VARIABLE) or None,
             ca_file=Path(ca_file).expanduser() if ca_file else None,
         )
+
+
+def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """``$TIDEFLOW_CONNECT_TIMEOUT`` in seconds (default 2): the CLI's wait for a server.
+
+    Read on its own, not in :class:`Settings`: a bad value must fail the command that uses
+    it with a message naming the variable, not every reader of the settings.
+
+    Raises:
+        ValueError: Not a positive number (the message names the variable and shows an example).
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(CONNECT_TIMEOUT_VARIABLE) or ""
+    if not raw.strip():
+        return DEFAULT_CONNECT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(
+            f"${CONNECT_TIMEOUT_VARIABLE} must be a positive number of seconds, got {raw!r} "
+            f"(e.g. {CONNECT_TIMEOUT_VARIABLE}=5)"
+        )
+    return seconds
 
 
 def sqlite_url(path: Path) -> str:

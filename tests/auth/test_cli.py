@@ -43,7 +43,7 @@ def test_token_create_prints_a_working_token_as_the_last_word(
     assert (entry["name"], entry["role"], entry["revoke_time"]) == ("ci", "writer", None)
     assert token not in listed.output  # only the hash is stored; it is never shown again
 
-    revoked = runner.invoke(app, ["token", "revoke", str(entry["token_id"]), "--db", db])
+    revoked = runner.invoke(app, ["token", "revoke", str(entry["token_id"]), "--db", db, "--yes"])
     assert revoked.exit_code == 0, revoked.output
     with (
         pytest.raises(UnauthenticatedError, match="revoked"),
@@ -62,7 +62,9 @@ def test_token_create_refuses_an_unknown_role(runner: CliRunner, tmp_path: objec
 
 
 def test_token_revoke_of_an_unknown_id_fails(runner: CliRunner, tmp_path: object) -> None:
-    result = runner.invoke(app, ["token", "revoke", "42", "--db", f"sqlite:///{tmp_path}/t.db"])
+    result = runner.invoke(
+        app, ["token", "revoke", "42", "--yes", "--db", f"sqlite:///{tmp_path}/t.db"]
+    )
     assert result.exit_code == 1
     assert "API token 42 not found" in result.output
 

@@ -229,7 +229,7 @@ def test_cli_submit_list_show_delete_through_a_real_server(
     assert as_json["snapshot_id"] == submitted["snapshot_id"]
     assert [job["name"] for job in as_json["plan"]["jobs"]] == ["ingest", "report"]
 
-    deleted = runner.invoke(app, ["workflow", "delete", "clicks", *target])
+    deleted = runner.invoke(app, ["workflow", "delete", "clicks", "--yes", *target])
     assert deleted.exit_code == 0, deleted.output
     missing = runner.invoke(app, ["workflow", "show", "clicks", *target])
     assert missing.exit_code == 1

@@ -119,7 +119,7 @@ def list_events(
     json_output: JsonOption = False,
 ) -> None:
     """List stored events, oldest first."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         page = client.events.list(
             keys=keys,
             event_types=event_types,
@@ -174,7 +174,7 @@ def watch(
 ) -> None:
     """Print events live as they are committed; Ctrl-C stops."""
     seen = 0
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         start = client.events.latest_offset() if after is None else after
         listener = client.events.listen(
             keys=keys, event_types=event_types, sender=sender, after_offset=start

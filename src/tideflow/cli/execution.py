@@ -219,7 +219,7 @@ def list_command(
     json_output: JsonOption = False,
 ) -> None:
     """List executions, newest first: id, workflow, status, start and end."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         executions = client.executions.list(workflow=workflow, status=status, limit=limit)
     if json_output:
         print_json([execution_dict(e) for e in executions])
@@ -255,7 +255,7 @@ def show_command(
     the start of the execution and for users' requests). While the execution runs, each idle
     job is listed with the rule it waits on and the events still missing.
     """
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         execution = client.executions.get(execution_id)
         jobs = client.jobs.list(execution_id)
         actions = client.executions.actions(execution_id)

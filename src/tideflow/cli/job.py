@@ -33,7 +33,7 @@ def list_command(
     json_output: JsonOption = False,
 ) -> None:
     """List every attempt of every job of an execution (jobs not started yet too)."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         jobs = client.jobs.list(execution_id)
         plan_jobs = plan_job_names(client, client.executions.get(execution_id).snapshot_id)
     if json_output:
@@ -66,7 +66,7 @@ def logs_command(
     With --follow, print new output as it is written and return once the attempt has ended;
     --json then prints one object per piece ({"text": ...}).
     """
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         if follow:
             try:
                 for text in client.jobs.follow_logs(execution_id, job, attempt=attempt, tail=tail):
@@ -109,7 +109,7 @@ def stop_command(
     json_output: JsonOption = False,
 ) -> None:
     """Stop a job's live attempts (the execution goes on; a rule may start the job again)."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         latest = client.jobs.stop(execution_id, job)
     if json_output:
         print_json(None if latest is None else job_dict(latest))
@@ -134,7 +134,7 @@ def restart_command(
     json_output: JsonOption = False,
 ) -> None:
     """Stop a job's live attempts and start its next attempt once they have stopped."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         attempt = client.jobs.restart(execution_id, job)
     if json_output:
         print_json(job_dict(attempt))

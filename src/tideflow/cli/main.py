@@ -1,7 +1,8 @@
 """The ``tideflow`` command: one Typer app with a sub-app per noun.
 
 Sub-apps live in their own modules (``workflow.py``, ``model.py``, ...) and are mounted here;
-heavy imports happen inside commands so ``tideflow --help`` stays fast.
+heavy imports happen inside commands so ``tideflow --help`` stays fast. Shell completion is
+Typer's (``tideflow --install-completion`` / ``--show-completion``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tideflow.cli.execution import execution_app
 from tideflow.cli.job import job_app
 from tideflow.cli.model import model_app
 from tideflow.cli.monitor import monitor_app
+from tideflow.cli.project import project_app
 from tideflow.cli.quickstart import quickstart_command
 from tideflow.cli.run import run_command
 from tideflow.cli.serve import serve_command
@@ -29,7 +31,6 @@ app = typer.Typer(
     help="Tideflow: event-driven lifecycle of batch and streaming ML pipelines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(db_app, name="db")
@@ -41,6 +42,7 @@ app.add_typer(execution_app, name="execution")
 app.add_typer(job_app, name="job")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(engines_app, name="engines")
+app.add_typer(project_app, name="project")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
 app.command("quickstart")(quickstart_command)

@@ -54,7 +54,7 @@ def list_models(
     json_output: JsonOption = False,
 ) -> None:
     """List the project's registered models."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         models: list[RegisteredModel] = []
         cursor: str | None = None
         while True:
@@ -91,7 +91,7 @@ def versions(
     json_output: JsonOption = False,
 ) -> None:
     """List a model's versions, oldest first."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         page = client.models.list_versions(model, status=status, limit=limit)
     _print_versions(list(page.items), json_output)
 
@@ -109,7 +109,7 @@ def set_status(
     json_output: JsonOption = False,
 ) -> None:
     """Move a version to another status (illegal moves are refused)."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         changed = client.models.set_status(model, version, status)
     _print_versions([changed], json_output)
 
@@ -126,7 +126,7 @@ def deploy(
     json_output: JsonOption = False,
 ) -> None:
     """Deploy a version; the previously deployed one becomes DEPRECATED."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         deployed = client.models.deploy(model, version)
     _print_versions([deployed], json_output)
 
@@ -142,6 +142,6 @@ def rollback(
     json_output: JsonOption = False,
 ) -> None:
     """Redeploy the most recently deprecated version."""
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         deployed = client.models.rollback(model)
     _print_versions([deployed], json_output)

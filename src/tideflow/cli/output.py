@@ -97,3 +97,25 @@ def print_json(data: Any) -> None:
         typer.echo(yaml.safe_dump(json.loads(text), sort_keys=True, explicit_start=True), nl=False)
         return
     typer.echo(text)
+
+
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do it without asking first (for scripts).")
+]
+"""The ``--yes`` option of commands that delete or revoke."""
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask ``question`` on stderr (default no) unless ``yes``; leave with status 1 on no.
+
+    With no terminal to answer on (end of input), the answer is no: a script that deletes
+    must say ``--yes``.
+    """
+    if yes:
+        return
+    try:
+        agreed = typer.confirm(question, default=False, err=True)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        fail("cancelled, nothing changed (pass --yes to skip the question)")

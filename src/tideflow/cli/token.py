@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tideflow.cli.db import DbOption, resolve_db
-from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stdout
+from tideflow.cli.output import (
+    JsonOption,
+    OutputOption,
+    YesOption,
+    confirm,
+    fail,
+    print_json,
+    stdout,
+)
 from tideflow.settings import PROJECT_VARIABLE
 
 if TYPE_CHECKING:
@@ -105,10 +113,12 @@ def list_tokens(
 def revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (see `tideflow token list`).")],
     db: DbOption = None,
+    yes: YesOption = False,
     output: OutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Revoke a token: servers refuse it from its next call on."""
+    """Revoke a token: servers refuse it from its next call on (asks first unless --yes)."""
+    confirm(f"Revoke API token {token_id}? Jobs and scripts using it stop working.", yes=yes)
     with _access(db) as access:
         revoked = access.revoke_token(token_id)
     if json_output:

@@ -13,7 +13,16 @@ from rich.tree import Tree
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
 from tideflow.cli.db import DbOption
 from tideflow.cli.execution import ParamOption, parse_params
-from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
+from tideflow.cli.output import (
+    JsonOption,
+    OutputOption,
+    YesOption,
+    confirm,
+    fail,
+    print_json,
+    stderr,
+    stdout,
+)
 from tideflow.settings import DEFAULT_PROJECT
 
 workflow_app = typer.Typer(help="Compile, submit and run workflows.", no_args_is_help=True)
@@ -62,8 +71,8 @@ def plan_tree(plan: object) -> Tree:
 
     assert isinstance(plan, WorkflowPlan)
     title = f"[bold]workflow {plan.workflow}[/]"
-    if plan.per_context is not None:
-        title += f" (per context: {plan.per_context.describe()})"
+    if plan.per_context:
+        title += " (per context)"
     tree = Tree(title)
     for job in plan.jobs:
         mode = "streaming" if job.streaming else "batch"
@@ -169,7 +178,7 @@ def list_command(
     Talks to --server (or the local server, or --db in-process; see docs/server.md) in
     --project. `workflow show NAME` gives one workflow's plan and code package.
     """
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         workflows = client.workflows.list()
     if json_output:
         print_json(
@@ -213,7 +222,7 @@ def show_command(
     """
     from tideflow.compiler import WorkflowPlan
 
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         snapshot = client.workflows.latest_snapshot(name)
         count = len(client.workflows.snapshots(name))
         plan = WorkflowPlan.from_json(snapshot.plan)
@@ -255,13 +264,21 @@ def delete_command(
     project: ProjectOption = DEFAULT_PROJECT,
     server: ServerOption = None,
     token: TokenOption = None,
+    yes: YesOption = False,
 ) -> None:
     """Delete workflow NAME with all its snapshots and executions (no undo).
 
+    Asks first unless --yes is given (without a terminal to ask on, --yes is required).
     Its code packages stay in the blob store (they are content-addressed and may be shared).
     Submitting the workflow again registers it anew. Unknown NAME: exits 1 naming it.
     """
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
+        client.workflows.get(name)  # an unknown name fails here, before anything is asked
+        confirm(
+            f"Delete workflow {name!r} of project {project!r} with all its snapshots and "
+            "executions?",
+            yes=yes,
+        )
         client.workflows.delete(name)
     stdout.print(f"deleted workflow [bold]{name}[/]")
 
@@ -388,7 +405,7 @@ def stop_command(
     """
     from tideflow.cli.execution import execution_dict
 
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         execution = client.executions.stop(execution_id)
     if json_output:
         print_json(execution_dict(execution))
@@ -400,7 +417,7 @@ def stop_command(
 
 def _settings_command(name: str, pause: bool, **connection: Any) -> None:
     json_output = connection.pop("json_output")
-    with open_client(**connection) as client:
+    with open_client(**connection, create_store=False) as client:
         settings = client.workflows.pause(name) if pause else client.workflows.resume(name)
     if json_output:
         print_json(

@@ -91,6 +91,7 @@ def connect(
     token: str | None = None,
     ca: str | Path | None = None,
     retry_for: float | None = None,
+    connect_timeout: float | None = None,
 ) -> Client:
     """Connect to Tideflow and return a :class:`Client` bound to ``project``.
 
@@ -106,6 +107,9 @@ def connect(
             Giving it makes the connection use TLS even with a ``grpc://`` URL.
         retry_for: For servers: keep retrying a call the server is unavailable for at least
             this many seconds (default: a few seconds, then :class:`UnavailableError`).
+        connect_timeout: For servers: connect once, within this many seconds, before the
+            first call, and raise :class:`UnavailableError` with a hint if no server answers
+            (the CLI does, so a stopped server is reported at once, not after the retries).
 
     Raises:
         InvalidArgumentError: Unsupported URL or invalid project name.
@@ -120,7 +124,14 @@ def connect(
         if ca is not None or url.startswith("grpcs://"):
             tls = TlsConfig.from_ca_file(ca if ca is not None else Settings.from_env().ca_file)
         retry = RetryPolicy.lasting(retry_for) if retry_for is not None else None
-        services = remote_services(url, project=project, token=token, tls=tls, retry=retry)
+        services = remote_services(
+            url,
+            project=project,
+            token=token,
+            tls=tls,
+            retry=retry,
+            connect_timeout=connect_timeout,
+        )
         try:
             services.projects.ensure_project(project)
         except BaseException:

@@ -162,6 +162,24 @@ class RpcChannel:
         if token:
             self._metadata += ((AUTHORIZATION_KEY, f"Bearer {token}"),)
 
+    def wait_ready(self, timeout: float) -> None:
+        """Connect once, waiting at most ``timeout`` seconds for the server to answer.
+
+        For callers that would rather fail fast with a hint than ride out a restart (the CLI):
+        the calls' own retries span several seconds before they give up.
+
+        Raises:
+            UnavailableError: No server answered in time (the message says what to check).
+        """
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise UnavailableError(
+                f"no Tideflow server answers at {self.url} (waited {timeout:g} s): is it "
+                "running? Start one with `tideflow server start`, or point --server / "
+                "$TIDEFLOW_SERVER at one that runs (the wait is $TIDEFLOW_CONNECT_TIMEOUT)"
+            ) from None
+
     def metadata(self, *, mutating: bool) -> tuple[tuple[str, str], ...]:
         """The metadata of one logical call (a fresh request id when it mutates)."""
         if mutating:

@@ -25,9 +25,20 @@ def remote_services(
     token: str | None = None,
     tls: TlsConfig | None = None,
     retry: RetryPolicy | None = None,
+    connect_timeout: float | None = None,
 ) -> Services:
-    """Proxies of every service over one channel to the server at ``url``."""
+    """Proxies of every service over one channel to the server at ``url``.
+
+    With ``connect_timeout``, the channel must connect within that many seconds first
+    (:meth:`RpcChannel.wait_ready`), else :class:`~tideflow.errors.UnavailableError`.
+    """
     channel = RpcChannel(url, project=project, token=token, tls=tls, retry=retry)
+    if connect_timeout is not None:
+        try:
+            channel.wait_ready(connect_timeout)
+        except BaseException:
+            channel.close()
+            raise
     notifications = RemoteNotificationService(channel)
     services = Services(
         projects=RemoteProjectService(channel),
