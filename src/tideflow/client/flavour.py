@@ -10,6 +10,7 @@ flavour     objects                                            format
 =========== ================================================== ===========================
 ``sklearn`` anything whose class (or a base) is from ``sklearn`` ``joblib.dump``
 ``river``   anything whose class (or a base) is from ``river``   cloudpickle
+``mlflow``  an imported MLflow pyfunc model                     the model directory, zipped
 ``tideflow`` ``tideflow.ml`` pipelines and models                the stage's save directory
                                                                (manifest + parts), zipped
 ``pickle``  anything else (the default)                        cloudpickle
@@ -137,6 +138,18 @@ def _joblib_load(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
+def _mlflow_dump(obj: Any) -> bytes:
+    from tideflow.client.model_import import dump_mlflow
+
+    return dump_mlflow(obj)
+
+
+def _mlflow_load(data: bytes) -> Any:
+    from tideflow.client.model_import import MlflowPyfunc
+
+    return MlflowPyfunc(data)
+
+
 PICKLE = "pickle"
 _flavours: dict[str, Flavour] = {}
 _lock = threading.Lock()
@@ -188,6 +201,14 @@ for _builtin in (
         "sklearn", _joblib_dump, _joblib_load, ("sklearn",), ("scikit-learn", "joblib", "numpy")
     ),
     Flavour("river", _cloudpickle_dump, _pickle_load, ("river",), ("river", "cloudpickle")),
+    # Imported MLflow pyfunc models: the zipped model directory (tideflow.client.model_import).
+    Flavour(
+        "mlflow",
+        _mlflow_dump,
+        _mlflow_load,
+        ("tideflow.client.model_import",),
+        ("mlflow", "mlflow-skinny"),
+    ),
     Flavour(PICKLE, _cloudpickle_dump, _pickle_load, (), ("cloudpickle",)),
 ):
     register_flavour(_builtin)
