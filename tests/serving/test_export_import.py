@@ -156,8 +156,8 @@ def test_an_mlflow_directory_is_imported_as_a_generated_version(
 ) -> None:
     pipeline, frame = sklearn_pipeline()
     version = save_model(client, pipeline, model="source", input_example=frame.head(2)).version
-    out = export_model(client, "source", version, format="mlflow", out=tmp_path / "source")
-    imported = import_model(client, out, name="adopted")
+    out = client.models.export("source", version, format="mlflow", out=tmp_path / "source")
+    imported = client.models.import_model(out, name="adopted")
     assert (imported.version, imported.status.value, imported.flavour) == (
         1,
         "GENERATED",

@@ -43,7 +43,7 @@ class Client:
         self._store = store
         self.url = url
         self.project = project
-        self.models = Models(services.model_center, project)
+        self.models = Models(services.model_center, project, client=self)
         self.datasets = Datasets(services.datasets, project)
         self.artifacts = Artifacts(services.artifacts, project)
         self.metrics = Metrics(services.metrics, project)

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.page import Page
 from tideflow.domain.status import ModelStatus
+from tideflow.errors import FailedPreconditionError
 from tideflow.modelcenter import ModelCenter
+
+if TYPE_CHECKING:
+    from tideflow.client.local import Client
 
 
 class Models:
     """Registered models and their versions in one project (see DESIGN.md "Client API")."""
 
-    def __init__(self, center: ModelCenter, project: str) -> None:
+    def __init__(self, center: ModelCenter, project: str, *, client: Client | None = None) -> None:
         self._center = center
         self._project = project
+        self._client = client  # for export / import, which also use the blob store
+
+    def _owner(self) -> Client:
+        if self._client is None:
+            raise FailedPreconditionError(
+                "export and import need the Models of a Client (client.models)"
+            )
+        return self._client
 
     def create(
         self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
@@ -136,3 +149,25 @@ class Models:
     def history(self, model: str, version: int) -> builtins.list[StatusChange]:
         """A version's status changes, oldest first."""
         return self._center.history(self._project, model, version)
+
+    def export(self, model: str, version: int, *, format: str, out: str | Path) -> Path:
+        """Write a version as an MLflow model directory (``format="mlflow"``) or ONNX (``"onnx"``).
+
+        See :mod:`tideflow.client.model_export`; returns the directory written.
+
+        Raises:
+            FailedPreconditionError: The version cannot be written in that format (the reason
+                is in the message), or the extra it needs is missing.
+        """
+        from tideflow.client.model_export import export_model
+
+        return export_model(self._owner(), model, version, format=format, out=out)
+
+    def import_model(self, path: str | Path, *, name: str, description: str = "") -> ModelVersion:
+        """Register an MLflow model directory or a joblib/pickle file as a GENERATED version.
+
+        See :mod:`tideflow.client.model_import`; the version is tagged ``tideflow.origin=imported``.
+        """
+        from tideflow.client.model_import import import_model
+
+        return import_model(self._owner(), path, name=name, description=description)
