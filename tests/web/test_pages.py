@@ -32,16 +32,6 @@ from tideflow.testing import TideflowTestServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 90_000
 """How long a page may take to show something (the machine is shared and busy)."""
 PROJECT = "webui"
@@ -93,38 +83,6 @@ FLOW = """
         wf.after("report", "validate")
         wf.on_event("train", event_type="DRIFT_DETECTED", action=tide.JobAction.RESTART)
 """
-
-
-def _chromium_or_skip() -> None:
-    """Skip outside CI when Chromium or Playwright is missing; in CI that is a failure."""
-    missing = None
-    if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the playwright package is missing (pip install -e '.[dev]')"
-    if missing is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests need Chromium and Playwright: {missing}")
-    pytest.skip(f"browser tests need Chromium and Playwright: {missing}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    _chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -140,7 +140,13 @@ def current_access(
         raise PermissionDeniedError(
             f"API token {access.token_id} is for project {access.project!r}, not {project!r}"
         )
+    request.state.access = access  # pages show write buttons to writers only
     return access
+
+
+def may_write(access: Access | None) -> bool:
+    """Whether ``access`` allows the write actions (``writer`` or ``admin``)."""
+    return access is not None and access.role is not Role.JOB and access.role.allows(Role.WRITER)
 
 
 def check_csrf(request: Request) -> None:
@@ -187,7 +193,7 @@ def writer_access(
             cross-site request (403).
     """
     access = current_access(project, request, services)
-    if not access.role.allows(Role.WRITER) or access.role is Role.JOB:
+    if not may_write(access):
         raise PermissionDeniedError(
             f"API token {access.token_id} has role {access.role.value!r}; this action needs "
             f"{Role.WRITER.value!r}"

@@ -150,6 +150,7 @@ def execution_timeline(
         timeline=timeline,
         streaming={job.name for job in plan.jobs if job.streaming},
         waiting=waiting,
+        latest={a.job: a for a, _ in executions.latest_job_executions(project, execution_id)},
     )
 
 
@@ -184,6 +185,10 @@ def job_log(
             "after": after,
         },
         attempt=attempt,
+        execution_running=(
+            services.scheduler.get_execution(project, attempt.execution_id).status
+            is ExecutionStatus.RUNNING
+        ),
         tail=LOG_TAIL,
         text=text,
         offset=offset,

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from tideflow._version import __version__
-from tideflow.web.auth import csrf_token, set_csrf_cookie
+from tideflow.web.auth import csrf_token, may_write, set_csrf_cookie
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -105,6 +105,7 @@ def render(
         "title": title,
         "section": section,
         "csrf_token": csrf,
+        "can_write": may_write(getattr(request.state, "access", None)),
         **context,
     }
     if request.query_params.get("fragment") == "1":

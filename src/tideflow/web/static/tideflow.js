@@ -9,6 +9,11 @@
 //  - a log page also follows the attempt's log stream and appends what arrives.
 // The browser's EventSource reconnects by itself and sends Last-Event-ID, so a dropped
 // connection resumes where it stopped. Nothing polls on a timer.
+//
+// Write actions (button.act): each asks for confirmation in the page's <dialog id="confirm">,
+// then POSTs its JSON body to the API with the page's CSRF token (meta csrf-token, the double
+// of the tideflow_csrf cookie), shows the answer in #action-result and refetches the live part
+// at once (the event stream refreshes it again as jobs move).
 "use strict";
 
 (() => {
@@ -145,6 +150,133 @@
       body.dataset.lastOffset = String(event.offset);
       if (mode === "events") addEventRow(event);
       else if (relevant(event)) refresh();
+    });
+  }
+
+  // -- write actions ------------------------------------------------------------------------
+  const dialog = document.getElementById("confirm");
+  const result = document.getElementById("action-result");
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.content : "";
+
+  function say(text, failed, href) {
+    if (!result) return;
+    result.textContent = text;
+    result.classList.toggle("failed", failed);
+    if (href) {
+      const link = document.createElement("a");
+      link.href = href;
+      link.textContent = " open";
+      result.append(link);
+    }
+  }
+
+  function done(name, answer) {
+    // One line that says what changed, from the entity the API answered with.
+    const ui = `/ui/${encodeURIComponent(project)}`;
+    if (answer == null) return [`${name}: done`, null];
+    if ("version" in answer && "model" in answer) return [`model ${answer.model} v${answer.version}: ${answer.status}`, null];
+    if ("paused" in answer) return [`workflow ${answer.workflow} ${answer.paused ? "paused" : "resumed"}`, null];
+    if ("attempt" in answer && "job" in answer && !("job_execution_id" in answer)) {
+      const a = answer.attempt;
+      return [`job ${answer.job}: ${a ? `attempt ${a.attempt} ${a.status}, stopping` : "never ran"}`, null];
+    }
+    if ("job_execution_id" in answer) {
+      return [`job ${answer.job}: attempt ${answer.attempt} ${answer.status}`, `${ui}/job-executions/${answer.job_execution_id}/log`];
+    }
+    if ("execution_id" in answer) {
+      return [`execution #${answer.execution_id} of ${answer.workflow}: ${answer.status}`, `${ui}/executions/${answer.execution_id}`];
+    }
+    if ("offset" in answer) return [`event ${answer.event_type} key=${answer.key} sent (offset ${answer.offset})`, null];
+    return [`${name}: done`, null];
+  }
+
+  async function perform(button, payload) {
+    button.disabled = true;
+    try {
+      const response = await fetch(button.dataset.actUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: payload == null ? undefined : JSON.stringify(payload),
+      });
+      let answer = null;
+      try {
+        answer = await response.json();
+      } catch (e) {
+        answer = null;
+      }
+      if (response.ok) {
+        const [text, href] = done(button.dataset.act, answer);
+        say(text, false, href);
+      } else {
+        const error = answer && answer.error ? answer.error : { message: response.statusText };
+        const allowed = error.allowed && error.allowed.length ? ` (allowed: ${error.allowed.join(", ")})` : "";
+        say(`${button.dataset.act} refused (${response.status}): ${error.message}${allowed}`, true, null);
+      }
+      body.dataset.acted = String(Number(body.dataset.acted || 0) + 1);
+      await refresh();
+    } catch (e) {
+      say(`${button.dataset.act} failed: ${e}`, true, null);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function formBody(button) {
+    // A button inside form.act-form sends the form's named fields (context as JSON).
+    const form = button.closest("form.act-form");
+    if (!form) return undefined;
+    const payload = {};
+    for (const field of form.querySelectorAll("[name]")) {
+      if (field.value === "" && field.name !== "value") continue;
+      payload[field.name] = field.name === "context" ? JSON.parse(field.value) : field.value;
+    }
+    return payload;
+  }
+
+  if (dialog) {
+    const text = document.getElementById("confirm-text");
+    const paramsBox = document.getElementById("confirm-params-box");
+    const params = document.getElementById("confirm-params");
+    const problem = document.getElementById("confirm-error");
+    let pending = null;
+
+    dialog.querySelector("form").addEventListener("submit", (event) => {
+      if (!pending || !event.submitter || event.submitter.value !== "ok") return;
+      if (!paramsBox.hidden) {
+        try {
+          const parsed = JSON.parse(params.value || "{}");
+          if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
+          pending.payload = { ...(pending.payload || {}), params: parsed };
+        } catch (e) {
+          event.preventDefault();
+          problem.textContent = `params must be a JSON object: ${e.message}`;
+        }
+      }
+    });
+    dialog.addEventListener("close", () => {
+      const chosen = pending;
+      pending = null;
+      if (chosen && dialog.returnValue === "ok") perform(chosen.button, chosen.payload);
+    });
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("button.act");
+      if (!button) return;
+      event.preventDefault();
+      let payload;
+      try {
+        payload = button.dataset.actBody ? JSON.parse(button.dataset.actBody) : formBody(button);
+      } catch (e) {
+        say(`${button.dataset.act}: ${e.message}`, true, null);
+        return;
+      }
+      pending = { button, payload };
+      text.textContent = button.dataset.actConfirm || `${button.textContent}?`;
+      paramsBox.hidden = button.dataset.actParams !== "true";
+      problem.textContent = "";
+      dialog.returnValue = "";
+      dialog.showModal();
     });
   }
 
