@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tideflow.cli.instant import parse_instant
 from tideflow.cli.main import app
 from tideflow.client import connect
 
@@ -173,3 +175,29 @@ def test_a_bad_connect_deadline_names_the_variable(runner: CliRunner, db: str) -
     assert "$TIDEFLOW_CONNECT_TIMEOUT must be a positive number of seconds, got 'soon'" in (
         result.output
     )
+
+
+def test_since_takes_iso_times_and_ages_and_explains_a_bad_value(
+    runner: CliRunner, db: str
+) -> None:
+    with connect(db, project="ctr") as client:
+        client.events.send("k", "1")
+    base = ["event", "list", "--db", db, "-p", "ctr", "--json"]
+    recent = runner.invoke(app, [*base, "--since", "1h"])
+    assert recent.exit_code == 0, recent.output
+    assert [e["value"] for e in json.loads(recent.output)] == ["1"]
+    later = runner.invoke(app, [*base, "--since", "2999-01-01"])
+    assert json.loads(later.output) == []
+    before = runner.invoke(app, [*base, "--until", "2000-01-01T00:00:00+00:00"])
+    assert json.loads(before.output) == []
+    bad = runner.invoke(app, [*base, "--since", "yesterday"])
+    assert bad.exit_code == 2
+    flat = " ".join(bad.output.replace("│", " ").split())
+    assert "'yesterday' is not a time: give an ISO 8601 time such as 2026-01-31" in flat
+    assert "(e.g. --since 1d for the last 24 hours)" in flat
+
+
+def test_ages_count_back_from_now() -> None:
+    now = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    assert parse_instant("1d12h", now=now) == datetime(2026, 1, 30, 0, tzinfo=UTC)
+    assert parse_instant("2026-01-31T08:00", now=now) == datetime(2026, 1, 31, 8, tzinfo=UTC)

@@ -11,6 +11,7 @@ import typer
 
 from tideflow.cli.connection import ProjectOption, ServerOption, TokenOption, open_client
 from tideflow.cli.db import DbOption
+from tideflow.cli.instant import SinceOption, UntilOption
 from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.settings import DEFAULT_PROJECT
 
@@ -98,14 +99,8 @@ def list_events(
     event_types: TypesOption = None,
     sender: SenderOption = None,
     after: Annotated[int, typer.Option("--after", help="Only events after this offset.")] = 0,
-    since: Annotated[
-        datetime | None,
-        typer.Option("--since", help="Only events created at or after this time (UTC if naive)."),
-    ] = None,
-    until: Annotated[
-        datetime | None,
-        typer.Option("--until", help="Only events created before this time (UTC if naive)."),
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 100,
     cursor: Annotated[
         str | None,
@@ -174,7 +169,8 @@ def watch(
 ) -> None:
     """Print events live as they are committed; Ctrl-C stops."""
     seen = 0
-    with open_client(db, project, server=server, token=token, create_store=False) as client:
+    # A watch may begin before anything exists: it creates the store, unlike the listings.
+    with open_client(db, project, server=server, token=token) as client:
         start = client.events.latest_offset() if after is None else after
         listener = client.events.listen(
             keys=keys, event_types=event_types, sender=sender, after_offset=start
