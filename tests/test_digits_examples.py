@@ -138,3 +138,62 @@ def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> 
 
 def versions(c: Any, model: str) -> list[Any]:
     return list(c.models.list_versions(model, limit=100).items)
+
+
+class PredictorContext:
+    """The JobContext members the digits predictors use, on a real client."""
+
+    def __init__(self, client: Any) -> None:
+        import logging
+
+        self.client = client
+        self.model = "served_digits"
+        self.stopping = False
+        self.params: dict[str, Any] = {}
+        self.config: dict[str, Any] = {"wait_seconds": 60}
+        self.logger = logging.getLogger("test.digits")
+
+
+def test_the_streaming_predictor_swaps_on_a_pushed_deploy(tmp_path: Path) -> None:
+    # The digits StreamingPredictor is a PredictProcessor: a version deployed while it streams
+    # scores the next micro-batch, with no refresh interval to wait out.
+    from sklearn.dummy import DummyClassifier
+
+    from tideflow.client.model_artifact import save_model
+    from tideflow.examples.digits import StreamingPredictor, load_part, pixels
+    from tideflow.testing import TideflowTestServer, wait_until
+
+    serving = load_part("serving", labelled=False)
+    batches = [serving.iloc[i : i + 8].reset_index(drop=True) for i in (0, 8)]
+
+    def release(c: Any, digit: int) -> int:
+        always = DummyClassifier(strategy="constant", constant=digit)
+        always.fit(pixels(serving), [digit] * len(serving))
+        version = save_model(c, always, model="served_digits", flavour="sklearn").version
+        c.models.set_status("served_digits", version, "VALIDATED")
+        c.models.deploy("served_digits", version)
+        return version
+
+    with TideflowTestServer(home=tmp_path / "home") as server, server.client("default") as c:
+        first = release(c, 3)
+        ctx = PredictorContext(c)
+        predictor = StreamingPredictor("served_digits")
+        predictor.open(ctx)  # type: ignore[arg-type]
+        try:
+            stream = predictor.process(ctx, [iter(batches)])  # type: ignore[arg-type]
+            scored = next(stream)
+            assert set(scored["prediction"]) == {3}
+            assert set(scored["model_version"]) == {first}
+            second = release(c, 7)
+            holder = predictor._holder
+            assert holder is not None
+            wait_until(
+                lambda: holder.current is not None and holder.current.version.version == second,
+                timeout=60,
+                what="the deploy pushed to the predictor's holder",
+            )
+            scored = next(stream)
+            assert set(scored["prediction"]) == {7}
+            assert set(scored["model_version"]) == {second}
+        finally:
+            predictor.close(ctx)  # type: ignore[arg-type]

@@ -68,7 +68,7 @@ with tide.workflow("digits_batch_stream") as wf:
             model=MODEL,
             processor=StreamingPredictor(MODEL),
             name="score",
-            config={"refresh_seconds": 0.5, "wait_seconds": 120},
+            config={"wait_seconds": 120},
         )
         tide.write_dataset(
             scored,

@@ -72,7 +72,7 @@ with tide.workflow("digits_stream_stream") as wf:
             model=MODEL,
             processor=StreamingPredictor(MODEL),
             name="score",
-            config={"refresh_seconds": 0.5, "wait_seconds": 120},
+            config={"wait_seconds": 120},
         )
         tide.write_dataset(
             scored,

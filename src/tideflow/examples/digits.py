@@ -8,7 +8,9 @@ processors from here, so the four loops on scikit-learn's digits data set run th
 - features: :class:`ScalePixels` (tables and micro-batches alike);
 - training: :class:`TrainClassifier` (batch) and :class:`OnlineTrainer` (streaming);
 - the model life cycle: :class:`HoldoutValidator` and :class:`DeployValidated`;
-- serving: :class:`BatchPredictor`, :class:`StreamingPredictor` and :class:`WritePredictions`.
+- serving: :class:`BatchPredictor` and :class:`StreamingPredictor` (both
+  :class:`~tideflow.serving.PredictProcessor`: the deployed version is swapped when a deploy
+  is pushed, never polled) and :class:`WritePredictions`.
 
 The data set is split deterministically (60 % train, 20 % holdout, 20 % serving), so runs are
 reproducible. Each part is registered as a dataset (``digits_train`` ...) by the reader that
@@ -27,12 +29,13 @@ import contextlib
 import copy
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import tideflow as tide
 from tideflow.domain.events import model_version_of
+from tideflow.serving.processor import PredictProcessor
 
 __all__ = [
     "MODEL",
@@ -52,6 +55,7 @@ __all__ = [
     "load_part",
     "map_batches",
     "pixels",
+    "predict_digits",
     "register_part",
     "setting",
     "stopping",
@@ -409,66 +413,81 @@ class DeployValidated(tide.Processor):
         return candidate
 
 
-class BatchPredictor(tide.Processor):
-    """Adds ``prediction`` and ``model_version`` columns computed by the DEPLOYED version."""
+def predict_digits(model: Any, records: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The :class:`~tideflow.serving.PredictProcessor` scorer: the digit each record shows.
 
-    def __init__(self, model: str) -> None:
-        self.model = model
+    The classifiers are fitted on pixel arrays (no column names), so the records' ``pixel_*``
+    fields are passed in the order the table had them, as in training.
+    """
+    import pandas as pd
 
-    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
-        """Return a copy of the input table with the predictions added."""
-        version = deployed_version(ctx, self.model)
-        if version is None:
-            raise tide.NotFoundError("model version", f"{self.model} status=DEPLOYED")
-        classifier = ctx.load_model(self.model, version=version)
-        table = inputs[0].copy()
-        table["prediction"] = classifier.predict(pixels(table))
-        table["model_version"] = version
-        ctx.logger.info("scored %d rows with %s version %s", len(table), self.model, version)
-        return table
+    return [int(label) for label in model.predict(pixels(pd.DataFrame.from_records(records)))]
 
 
-class StreamingPredictor(tide.Processor):
-    """Scores a stream with the DEPLOYED version and switches versions without a restart.
+class _DigitsPredictor(PredictProcessor):
+    """A :class:`PredictProcessor` for digits tables: predictions come back as columns.
 
-    It first waits (up to ``wait_seconds``, node config) until a version is deployed, so no
-    request goes unscored; then, every ``refresh_seconds``, it asks the Model Center which
-    version is deployed and loads it if it changed (hot swap). It ends with its input stream.
+    ``open`` starts following the model's DEPLOYED version (loaded once, then swapped when a
+    ``MODEL_DEPLOYED`` event is pushed to the job -- no polling of the Model Center); each
+    table or micro-batch is scored by one version.
     """
 
     def __init__(self, model: str) -> None:
-        self.model = model
+        super().__init__(model, scorer=predict_digits)
+
+    def score_table(self, ctx: tide.JobContext, table: Any) -> Any:
+        """A copy of ``table`` with ``prediction`` and ``model_version`` columns."""
+        records = self.score(ctx, table.to_dict("records"))
+        scored = table.copy()
+        scored["prediction"] = [record["score"] for record in records]
+        scored["model_version"] = [record["model_version"] for record in records]
+        return scored
+
+
+class BatchPredictor(_DigitsPredictor):
+    """Adds ``prediction`` and ``model_version`` columns computed by the DEPLOYED version."""
+
+    def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Any:
+        """Return a copy of the input table with the predictions added."""
+        scored = self.score_table(ctx, inputs[0])
+        versions = sorted(set(scored["model_version"]))
+        ctx.logger.info("scored %d rows with %s version %s", len(scored), self.model, versions)
+        return scored
+
+
+class StreamingPredictor(_DigitsPredictor):
+    """Scores a stream with the DEPLOYED version and switches versions without a restart.
+
+    It first waits (up to ``wait_seconds``, node config) until a version is deployed, so no
+    request goes unscored; from then on each micro-batch is scored by the version served at
+    that moment, which the processor's holder swaps as soon as a deploy is pushed to it. It
+    ends with its input stream.
+    """
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> Iterator[Any]:
         """Return the lazy stream of scored micro-batches."""
         return self._score(ctx, inputs[0])
 
-    def _wait_for_deployment(self, ctx: tide.JobContext) -> int:
+    def _wait_for_deployment(self, ctx: tide.JobContext) -> None:
+        holder = self._holder
+        if holder is None:
+            raise RuntimeError("StreamingPredictor.open was not called")
         patience = float(setting(ctx, "wait_seconds", 120.0))
         deadline = time.monotonic() + patience
-        while (version := deployed_version(ctx, self.model)) is None:
+        # Woken by the deploy itself; the short timeout only looks at stopping and the deadline.
+        while not holder.wait_for(lambda served: served is not None, timeout=0.5):
             if stopping(ctx) or time.monotonic() > deadline:
                 raise TimeoutError(f"no version of {self.model} deployed within {patience} s")
-            time.sleep(0.2)
-        return version
 
     def _score(self, ctx: tide.JobContext, stream: Iterator[Any]) -> Iterator[Any]:
-        refresh = float(setting(ctx, "refresh_seconds", 1.0))
-        version = self._wait_for_deployment(ctx)
-        classifier = ctx.load_model(self.model, version=version)
-        ctx.logger.info("now serving %s version %s", self.model, version)
-        checked = time.monotonic()
+        self._wait_for_deployment(ctx)
+        serving = None
         for batch in stream:
-            if time.monotonic() - checked >= refresh:
-                checked = time.monotonic()
-                deployed = deployed_version(ctx, self.model)
-                if deployed is not None and deployed != version:
-                    classifier = ctx.load_model(self.model, version=deployed)
-                    ctx.logger.info("now serving %s version %s", self.model, deployed)
-                    version = deployed
-            scored = batch.copy()
-            scored["prediction"] = classifier.predict(pixels(batch))
-            scored["model_version"] = version
+            scored = self.score_table(ctx, batch)
+            version = int(scored["model_version"].iloc[0]) if len(scored) else serving
+            if version != serving:
+                ctx.logger.info("now serving %s version %s", self.model, version)
+                serving = version
             yield scored
 
 
