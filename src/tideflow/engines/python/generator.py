@@ -2,7 +2,9 @@
 
 Processors are pickled by reference when their module is importable from the code package and
 by value otherwise (cloudpickle's rule), so the runtime needs the package on ``sys.path`` and
-nothing else. Identical processor objects shared by several nodes are pickled once.
+nothing else. Identical processor objects shared by several nodes are pickled once. Code
+pickled by value keeps its file name (:mod:`tideflow.engines.python.pickling`), so a failing
+job's traceback names the user's file and line.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class PythonJobGenerator(JobGenerator):
         Raises:
             GraphError: Naming every processor that cannot be serialised, and why.
         """
-        import cloudpickle  # the plugin's own heavy import, paid only when compiling
+        from tideflow.engines.python.pickling import dumps  # cloudpickle: only when compiling
 
         problems: list[GraphProblem] = []
         payloads: dict[str, bytes] = {}
@@ -39,7 +41,7 @@ class PythonJobGenerator(JobGenerator):
                 processor_digest = by_object.get(id(node.processor))
                 if processor_digest is None:
                     try:
-                        blob = cloudpickle.dumps(node.processor)
+                        blob = dumps(node.processor)
                     except Exception as exc:  # any pickling failure is the user's to fix
                         problems.append(
                             GraphProblem(
