@@ -4,9 +4,10 @@ A plan that arrives at the server is input, never trusted: a hand-written one ca
 ``../../escape``, a cron that never fires or an engine nobody installed. So the server rebuilds
 the graph a plan describes and runs on it exactly what ``tide.compile`` runs
 (:func:`graph_check`: names, job blocks, nodes, data edges, command nodes, rules, cron and time
-zones, where a ``per_context`` workflow's contexts come from), then adds what only a plan has (:func:`plan_problems`): engines and platforms this
-installation knows, processor payloads that match their digests, model and dataset names, rule
-kinds that fit their conditions, bounded text. Everything found is reported together in one
+zones, where a ``per_context`` workflow's contexts come from), then adds what only a plan has
+(:func:`plan_problems`): engines and platforms this installation knows, processor payloads that
+match their digests, model and dataset names, rule kinds that fit their conditions, bounded
+text. Everything found is reported together in one
 :class:`~tideflow.errors.GraphError` (an ``InvalidArgumentError``), each problem naming the
 workflow, job and node at fault.
 """
