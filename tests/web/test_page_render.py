@@ -8,9 +8,11 @@ lineage, a second project). The drawings' geometry is checked on its own below.
 from __future__ import annotations
 
 import html as markup
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -42,6 +44,10 @@ def ui(world: World) -> Iterator[httpx.Client]:
         yield client
 
 
+def noop(ctx: Any, inputs: Any) -> Any:
+    return None
+
+
 def _attr(html: str, name: str) -> list[str]:
     return [markup.unescape(v) for v in re.findall(rf'{name}="([^"]*)"', html)]
 
@@ -50,7 +56,7 @@ def test_every_page_renders(ui: httpx.Client, world: World) -> None:
     execution = world.ids["execution"]
     pages = {
         f"/ui/{PROJECT}/workflows": WORKFLOW,
-        f"/ui/{PROJECT}/workflows/{WORKFLOW}": 'data-job="train"',
+        f"/ui/{PROJECT}/workflows/{WORKFLOW}": 'id="graph-spec"',
         f"/ui/{PROJECT}/executions": f'data-execution="{execution}"',
         f"/ui/{PROJECT}/executions/{execution}": 'data-action="RESTART"',
         f"/ui/{PROJECT}/job-executions/{world.ids['train_1']}/log": "line 5",
@@ -60,6 +66,7 @@ def test_every_page_renders(ui: httpx.Client, world: World) -> None:
         f"/ui/{PROJECT}/lineage?model=ctr&version=2": "model_version:ctr@2",
         f"/ui/{PROJECT}/lineage?dataset=clicks": "job_execution:",
         f"/ui/{PROJECT}/events": "DRIFT_DETECTED",
+        f"/ui/{PROJECT}/audit": 'id="audit"',
     }
     for path, expected in pages.items():
         response = ui.get(path)
@@ -86,21 +93,57 @@ def test_the_lineage_of_a_version_shows_that_version_alone(ui: httpx.Client) -> 
     assert 'id="lineage-note"' not in html
 
 
-def test_the_graph_draws_every_job_node_and_edge(ui: httpx.Client) -> None:
+def _scene(html: str) -> dict[str, Any]:
+    """The graph's scene, as the page hands it to its script."""
+    found = re.search(r'<script type="application/json" id="graph-spec">(.*?)</script>', html, re.S)
+    assert found is not None, "no graph scene on the page"
+    scene: dict[str, Any] = json.loads(found.group(1))
+    return scene
+
+
+def test_the_graph_scene_has_every_job_node_and_edge(ui: httpx.Client, world: World) -> None:
     plan = tide.compile(build_workflow())
     html = ui.get(f"/ui/{PROJECT}/workflows/{WORKFLOW}").text
-    assert set(_attr(html, "data-job")) == {job.name for job in plan.jobs}
-    assert set(_attr(html, "data-node")) == {n.name for job in plan.jobs for n in job.nodes}
-    edges = set(_attr(html, "data-edge"))
-    data = {f"data:{e.source.node}->{e.target}" for job in plan.jobs for e in job.edges}
-    assert data <= edges
-    control = {e for e in edges if e.startswith("control:")}
-    assert "control:validate->report" in control
-    assert "control:push->report" in control
+    assert 'src="/static/vendor/dagre/dagre.min.js"' in html
+    scene = _scene(html)
+    jobs = {j["name"]: j for j in scene["jobs"]}
+    assert set(jobs) == {job.name for job in plan.jobs}
+    assert {n["name"] for j in scene["jobs"] for n in j["nodes"]} == {
+        n.name for job in plan.jobs for n in job.nodes
+    }
+    data = {(e["source"], e["target"]) for j in scene["jobs"] for e in j["edges"]}
+    assert data == {(e.source.node, e.target) for job in plan.jobs for e in job.edges}
+    control = {(e["source"], e["target"]) for e in scene["control"]}
+    assert {("validate", "report"), ("push", "report")} <= control
     assert len(control) == 2 + 3  # after(report; validate, push) + three triggers
-    assert 'data-job="train" data-streaming="true"' in html
-    assert "after validate, push FINISHED" in html
-    assert "on MODEL_GENERATED of model ctr" in html
+    assert jobs["train"]["streaming"] is True
+    labels = {e["label"] for e in scene["control"]}
+    assert "after validate, push FINISHED" in labels
+    assert "on MODEL_GENERATED of model ctr" in {t["label"] for t in scene["triggers"]}
+    # The execution page has the same scene (its jobs coloured by state in the browser).
+    page = ui.get(f"/ui/{PROJECT}/executions/{world.ids['execution']}").text
+    assert {j["name"] for j in _scene(page)["jobs"]} == set(jobs)
+
+
+def test_jobs_that_hand_data_over_are_joined_by_a_dataset_edge() -> None:
+    with tide.workflow("handover") as wf:
+        with tide.job("produce", streaming=True):
+            tide.write_dataset(tide.read_dataset("raw", processor=noop), "clicks", processor=noop)
+        with tide.job("consume"):
+            tide.user_node(tide.read_dataset("clicks", processor=noop), processor=noop, name="use")
+        with tide.job("alone"):
+            tide.user_node(processor=noop, name="solo")
+    scene = build_graph(tide.compile(wf))
+    assert scene["datasets"] == [
+        {
+            "source": "produce",
+            "target": "consume",
+            "dataset": "clicks",
+            "stream": True,
+            "label": "stream clicks",
+        }
+    ]
+    assert scene["control"] == []
 
 
 def test_the_timeline_names_the_event_behind_the_restart(ui: httpx.Client, world: World) -> None:
@@ -199,10 +242,10 @@ def test_graph_of_a_hundred_jobs() -> None:
         for i in range(1, 100):
             wf.after(f"job{i}", f"job{i - 1}")
     scene = build_graph(tide.compile(wf))
-    assert len(scene.jobs) == 100
-    assert len(scene.edges) == 99
-    xs = [job.x for job in scene.jobs]
-    assert xs == sorted(xs)
+    assert len(scene["jobs"]) == 100
+    assert [(e["source"], e["target"]) for e in scene["control"]] == [
+        (f"job{i - 1}", f"job{i}") for i in range(1, 100)
+    ]
 
 
 def test_timeline_places_attempts_in_time_and_links_actions() -> None:

@@ -208,7 +208,7 @@ def test_the_graph_page_shows_every_job_and_edge(
 ) -> None:
     page.goto(f"/ui/{PROJECT}/workflows/{WORKFLOW}")
     graph = page.locator("#graph")
-    graph.wait_for()
+    page.locator('#graph[data-ready="true"]').wait_for()  # drawn by its script (dagre)
     jobs = {job.name for job in plan.jobs}
     assert set(graph.locator("g.job").evaluate_all("gs => gs.map(g => g.dataset.job)")) == jobs
     for job in plan.jobs:

@@ -16,6 +16,7 @@ from tideflow.errors import FailedPreconditionError, NotFoundError
 from tideflow.web.api.triggers import attempt_triggers
 from tideflow.web.auth import Access, current_access
 from tideflow.web.deps import WebServices, web_services
+from tideflow.web.pages.graph import build_graph
 from tideflow.web.pages.render import render
 from tideflow.web.pages.timeline import build_timeline
 
@@ -151,6 +152,8 @@ def execution_timeline(
         streaming={job.name for job in plan.jobs if job.streaming},
         waiting=waiting,
         latest={a.job: a for a, _ in executions.latest_job_executions(project, execution_id)},
+        graph=build_graph(plan),
+        states=True,
     )
 
 

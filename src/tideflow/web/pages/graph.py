@@ -1,117 +1,32 @@
-"""The drawing of a workflow's AI Graph: jobs as groups, nodes inside, data and control edges.
+"""What a workflow's AI Graph page draws: jobs with their nodes, and every edge between jobs.
 
-Jobs are laid out left to right along their control edges (``after`` / ``with_start``); a rule
-with no upstream job (periodic, on event, on a model version, on a dataset) becomes a small
-trigger box that points at its job, so every control edge has two ends and a label. Inside each
-job its nodes are laid out along their data edges. Everything is in absolute SVG coordinates;
-the template only draws.
+The server decides *what* is drawn -- jobs (engine, platform, streaming) with their nodes and
+data edges, one control edge per rule and upstream (a rule with no upstream job -- periodic, on
+an event, a model version, a dataset -- gets a small trigger box as its source), and a
+**dataset edge** from each job that writes a dataset or stream to each job that reads it, so
+jobs that only hand data over are joined too. The browser decides *where*: ``tideflow.js``
+lays the scene out with dagre (``static/vendor/dagre``, from npm, MIT), measuring the real
+text, with every edge label in a space of its own beside its line, and offers zoom and fit.
+We moved the layout there because a layout library does it better than hand-written code (a
+9-job workflow overflowed its box, labels sat on lines), and the text is measured where it is
+drawn. The scene is plain JSON (:func:`build_graph`), so it is tested without a browser too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
 
 from tideflow.compiler.plan import PlanJob, WorkflowPlan
+from tideflow.domain.graph import NodeKind
 from tideflow.domain.rules import Rule, RuleKind, describe_condition, describe_rule
 from tideflow.domain.status import JobAction
-from tideflow.web.pages.layout import Box, Layout, layered
 
 CHAR = 7.3
-"""Estimated width of one character of the 12 px labels (bold names are wider still)."""
+"""Estimated width of one character of the 12 px labels (the lineage graph's server layout)."""
 SMALL_CHAR = 6.5
 """... and of the 11 px ones."""
-NODE_HEIGHT = 42.0
-JOB_PAD = 14.0
-JOB_HEADER = 30.0
-MARGIN = 24.0
 
-
-@dataclass(frozen=True)
-class NodeBox:
-    """An AI node placed inside its job."""
-
-    name: str
-    kind: str
-    x: float
-    y: float
-    width: float
-    height: float
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class EdgePath:
-    """One drawn edge: its SVG path, its ends, a label and where the label goes."""
-
-    kind: str
-    """``data`` or ``control``."""
-    source: str
-    target: str
-    d: str
-    label: str = ""
-    label_x: float = 0.0
-    label_y: float = 0.0
-    label_width: float = 0.0
-    action: str = ""
-
-
-@dataclass(frozen=True)
-class JobBox:
-    """A job group with its nodes and the data edges between them."""
-
-    name: str
-    engine: str
-    platform: str
-    streaming: bool
-    x: float
-    y: float
-    width: float
-    height: float
-    nodes: list[NodeBox]
-    edges: list[EdgePath]
-
-
-@dataclass(frozen=True)
-class TriggerBox:
-    """The source of a control edge that is not another job (a timer, an event, a model...)."""
-
-    id: str
-    label: str
-    kind: str
-    x: float
-    y: float
-    width: float
-    height: float
-
-
-@dataclass
-class GraphScene:
-    """Everything the graph template draws."""
-
-    width: float
-    height: float
-    jobs: list[JobBox] = field(default_factory=list)
-    triggers: list[TriggerBox] = field(default_factory=list)
-    edges: list[EdgePath] = field(default_factory=list)
-    workflow_rules: list[str] = field(default_factory=list)
-
-
-def _text_width(*texts: str, char: float = CHAR) -> float:
-    return max((len(t) for t in texts), default=0) * char
-
-
-def _curve(x1: float, y1: float, x2: float, y2: float, *, back: bool) -> str:
-    """A cubic Bezier from a right side to a left side; back edges swing below."""
-    if back:
-        drop = 60.0 + abs(x1 - x2) * 0.15
-        return (
-            f"M{x1:.1f},{y1:.1f} C{x1 + 70:.1f},{y1 + drop:.1f} "
-            f"{x2 - 70:.1f},{y2 + drop:.1f} {x2:.1f},{y2:.1f}"
-        )
-    bend = max((x2 - x1) / 2, 30.0)
-    return (
-        f"M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-    )
+Json = dict[str, Any]
 
 
 def _node_detail(job: PlanJob, name: str) -> str:
@@ -121,29 +36,6 @@ def _node_detail(job: PlanJob, name: str) -> str:
     if node.dataset:
         return f"dataset {node.dataset}"
     return ""
-
-
-def _job_inside(job: PlanJob) -> tuple[Layout, float, float]:
-    """Lay out a job's nodes; return the layout and the job box's size."""
-    boxes = []
-    for node in job.nodes:
-        detail = _node_detail(job, node.name)
-        kind = f"{node.kind} · {detail}" if detail else str(node.kind)
-        width = (
-            max(96.0, _text_width(node.name, char=CHAR + 0.7), _text_width(kind, char=SMALL_CHAR))
-            + 20
-        )
-        boxes.append(Box(node.name, width, NODE_HEIGHT))
-    inner = layered(
-        boxes,
-        [(edge.source.node, edge.target) for edge in job.edges],
-        column_gap=40.0,
-        row_gap=14.0,
-    )
-    title = f"{job.name}  {job.engine}/{job.platform}{' · streaming' if job.streaming else ''}"
-    width = max(inner.width, _text_width(title, char=CHAR + 0.3)) + 2 * JOB_PAD
-    height = inner.height + JOB_HEADER + JOB_PAD
-    return inner, width, height
 
 
 def rule_label(rule: Rule) -> str:
@@ -157,100 +49,89 @@ def _action_suffix(rule: Rule) -> str:
     return "" if rule.action == JobAction.START else f" → {rule.action}"
 
 
-def build_graph(plan: WorkflowPlan) -> GraphScene:
-    """Lay out ``plan`` as jobs (with their nodes), triggers and labelled edges."""
-    insides = {job.name: _job_inside(job) for job in plan.jobs}
-    outer: list[Box] = [Box(name, w, h) for name, (_, w, h) in insides.items()]
-    links: list[tuple[str, str, Rule]] = []
-    triggers: dict[str, tuple[str, str]] = {}
-    workflow_rules = []
+def _dataset_edges(plan: WorkflowPlan) -> list[Json]:
+    """One edge per (writer job, reader job, dataset): how jobs hand data to each other."""
+    writers: dict[str, list[PlanJob]] = {}
+    readers: dict[str, list[PlanJob]] = {}
+    for job in plan.jobs:
+        for node in job.nodes:
+            if node.dataset is None:
+                continue
+            if node.kind == NodeKind.WRITE_DATASET:
+                writers.setdefault(node.dataset, []).append(job)
+            elif node.kind == NodeKind.READ_DATASET:
+                readers.setdefault(node.dataset, []).append(job)
+    edges: list[Json] = []
+    seen: set[tuple[str, str, str]] = set()
+    for dataset, wrote in writers.items():
+        for writer in wrote:
+            for reader in readers.get(dataset, []):
+                key = (writer.name, reader.name, dataset)
+                if writer.name == reader.name or key in seen:
+                    continue
+                seen.add(key)
+                edges.append(
+                    {
+                        "source": writer.name,
+                        "target": reader.name,
+                        "dataset": dataset,
+                        "stream": writer.streaming,
+                        "label": f"{'stream' if writer.streaming else 'dataset'} {dataset}",
+                    }
+                )
+    return edges
+
+
+def build_graph(plan: WorkflowPlan) -> Json:
+    """The scene of ``plan``: ``jobs``, ``triggers``, ``control`` and ``datasets`` edges.
+
+    Control edges go from an upstream job (``after``, ``with_start``) or a trigger to the
+    rule's job, labelled with the rule (a trigger's edge with its action); ``workflow_rules``
+    are the rules of the workflow itself (``start_on`` / ``stop_on``), listed, not drawn.
+    """
+    jobs = [
+        {
+            "name": job.name,
+            "engine": job.engine,
+            "platform": job.platform,
+            "streaming": job.streaming,
+            "nodes": [
+                {"name": n.name, "kind": str(n.kind), "detail": _node_detail(job, n.name)}
+                for n in job.nodes
+            ],
+            "edges": [{"source": e.source.node, "target": e.target} for e in job.edges],
+        }
+        for job in plan.jobs
+    ]
+    triggers: list[Json] = []
+    control: list[Json] = []
+    workflow_rules: list[str] = []
     for index, rule in enumerate(plan.rules):
         if rule.job is None:
             workflow_rules.append(f"{rule.kind}: {rule_label(rule)}{_action_suffix(rule)}")
             continue
         if rule.upstreams:
-            links.extend((upstream, rule.job, rule) for upstream in rule.upstreams)
+            label = describe_rule(rule) + _action_suffix(rule)
+            control.extend(
+                {"source": up, "target": rule.job, "label": label, "action": str(rule.action)}
+                for up in rule.upstreams
+            )
             continue
         trigger = f"rule-{index}"
-        label = rule_label(rule)
-        triggers[trigger] = (label, str(rule.kind))
-        outer.append(Box(trigger, _text_width(label) + 22, 30.0))
-        links.append((trigger, rule.job, rule))
-    layout = layered(outer, [(s, t) for s, t, _ in links], column_gap=150.0, row_gap=34.0)
-    scene = GraphScene(
-        width=layout.width + 2 * MARGIN,
-        # Room for back edges (closing a cycle), which swing below the drawing.
-        height=layout.height + 2 * MARGIN + (80 if layout.back_edges else 0),
-        workflow_rules=workflow_rules,
-    )
-    for job in plan.jobs:
-        inner, _, _ = insides[job.name]
-        box = layout.boxes[job.name]
-        ox, oy = box.x + MARGIN + JOB_PAD, box.y + MARGIN + JOB_HEADER
-        nodes = []
-        for node in job.nodes:
-            placed = inner.boxes[node.name]
-            nodes.append(
-                NodeBox(
-                    node.name,
-                    str(node.kind),
-                    ox + placed.x,
-                    oy + placed.y,
-                    placed.width,
-                    placed.height,
-                    _node_detail(job, node.name),
-                )
-            )
-        data = []
-        for edge in job.edges:
-            a, b = inner.boxes[edge.source.node], inner.boxes[edge.target]
-            back = (edge.source.node, edge.target) in inner.back_edges or b.x <= a.x
-            data.append(
-                EdgePath(
-                    "data",
-                    edge.source.node,
-                    edge.target,
-                    _curve(ox + a.right, oy + a.middle, ox + b.x, oy + b.middle, back=back),
-                )
-            )
-        scene.jobs.append(
-            JobBox(
-                job.name,
-                job.engine,
-                job.platform,
-                job.streaming,
-                box.x + MARGIN,
-                box.y + MARGIN,
-                box.width,
-                box.height,
-                nodes,
-                data,
-            )
+        triggers.append({"id": trigger, "label": rule_label(rule), "kind": str(rule.kind)})
+        control.append(
+            {
+                "source": trigger,
+                "target": rule.job,
+                "label": str(rule.action),
+                "action": str(rule.action),
+            }
         )
-    for trigger, (label, kind) in triggers.items():
-        box = layout.boxes[trigger]
-        scene.triggers.append(
-            TriggerBox(trigger, label, kind, box.x + MARGIN, box.y + MARGIN, box.width, box.height)
-        )
-    for source, target, rule in links:
-        a, b = layout.boxes[source], layout.boxes[target]
-        back = (source, target) in layout.back_edges or b.x <= a.x
-        x1, y1 = a.right + MARGIN, a.middle + MARGIN
-        x2, y2 = b.x + MARGIN, b.middle + MARGIN
-        is_trigger = source in triggers
-        label = rule.action.value if is_trigger else describe_rule(rule) + _action_suffix(rule)
-        lx, ly = ((x1 + x2) / 2, max(y1, y2) + 50) if back else ((x1 + x2) / 2, (y1 + y2) / 2 - 6)
-        scene.edges.append(
-            EdgePath(
-                "control",
-                source,
-                target,
-                _curve(x1, y1, x2, y2, back=back),
-                label,
-                lx,
-                ly,
-                _text_width(label, char=SMALL_CHAR) + 10,
-                rule.action.value,
-            )
-        )
-    return scene
+    return {
+        "workflow": plan.workflow,
+        "jobs": jobs,
+        "triggers": triggers,
+        "control": control,
+        "datasets": _dataset_edges(plan),
+        "workflow_rules": workflow_rules,
+    }

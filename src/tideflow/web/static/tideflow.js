@@ -82,6 +82,7 @@
         const response = await fetch(url, { credentials: "same-origin" });
         if (response.ok) {
           document.getElementById("live").innerHTML = await response.text();
+          if (window.tideflowGraph) window.tideflowGraph.colour(); // an execution's job states
           body.dataset.refreshed = String(Number(body.dataset.refreshed || 0) + 1);
         }
       } while (again);
