@@ -184,3 +184,14 @@ def test_the_contexts_an_event_names(
 def test_an_event_names_at_most_a_bounded_number_of_contexts() -> None:
     many = event(hour=[f"h{i}" for i in range(MAX_CONTEXTS_PER_EVENT + 50)])
     assert len(ContextFrom(field="hour").contexts(many)) == MAX_CONTEXTS_PER_EVENT
+
+
+def test_workflow_compile_and_show_say_where_contexts_come_from(echo: Any) -> None:
+    from rich.console import Console
+
+    from tideflow.cli.workflow import plan_tree
+
+    plan = plan_of(echo, per_context=tide.context_from(field="hour"), once_per_context=True)
+    console = Console(record=True, width=200)
+    console.print(plan_tree(plan))
+    assert "(per context: context field 'hour', once per context)" in console.export_text()

@@ -71,8 +71,8 @@ def plan_tree(plan: object) -> Tree:
 
     assert isinstance(plan, WorkflowPlan)
     title = f"[bold]workflow {plan.workflow}[/]"
-    if plan.per_context:
-        title += " (per context)"
+    if plan.per_context is not None:
+        title += f" (per context: {plan.per_context.describe()})"
     tree = Tree(title)
     for job in plan.jobs:
         mode = "streaming" if job.streaming else "batch"
