@@ -633,13 +633,14 @@ def render(
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, heading: str = SECTION) -> None:
+    """Replace the ``heading`` section of ``path`` with ``section`` (or append it)."""
     existing = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = existing.find(SECTION)
+    start = existing.find(heading)
     if start == -1:
         updated = existing.rstrip("\n") + "\n\n" + section
     else:
-        end = existing.find("\n## ", start + len(SECTION))
+        end = existing.find("\n## ", start + len(heading))
         updated = existing[:start] + section + ("" if end == -1 else "\n" + existing[end + 1 :])
     path.write_text(updated.rstrip("\n") + "\n")
 
