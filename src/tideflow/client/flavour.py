@@ -13,7 +13,8 @@ flavour     objects                                            format
 ``mlflow``  an imported MLflow pyfunc model                     the model directory, zipped
 ``tideflow`` ``tideflow.ml`` pipelines and models                the stage's save directory
                                                                (manifest + parts), zipped
-``pickle``  anything else (the default)                        cloudpickle
+``pickle``  anything else (the default)                        cloudpickle, Tideflow's own
+                                                               classes by value
 =========== ================================================== ===========================
 
 The flavour is inferred from the object's class and its bases when none is given. Libraries
@@ -75,6 +76,34 @@ def _cloudpickle_dump(obj: Any) -> bytes:
     import cloudpickle
 
     data: bytes = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return data
+
+
+_by_value = threading.Lock()
+
+
+def _portable_dump(obj: Any) -> bytes:
+    """The ``pickle`` flavour: cloudpickle, with Tideflow's own classes and functions by value.
+
+    An object of a class defined in ``tideflow`` (the ad_ctr example's ``CtrModel`` and the
+    feature function it calls) would otherwise be pickled by reference and need Tideflow to
+    load; by value, the artefact loads with ``pickle`` and the model's own libraries alone.
+    Classes from other packages (scikit-learn, the user's) stay by reference. The registration
+    is process-wide while the dump runs, hence the lock.
+    """
+    import cloudpickle
+
+    import tideflow
+
+    with _by_value:
+        registered = "tideflow" in cloudpickle.list_registry_pickle_by_value()
+        if not registered:
+            cloudpickle.register_pickle_by_value(tideflow)
+        try:
+            data: bytes = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            if not registered:
+                cloudpickle.unregister_pickle_by_value(tideflow)
     return data
 
 
@@ -209,6 +238,6 @@ for _builtin in (
         ("tideflow.client.model_import",),
         ("mlflow", "mlflow-skinny"),
     ),
-    Flavour(PICKLE, _cloudpickle_dump, _pickle_load, (), ("cloudpickle",)),
+    Flavour(PICKLE, _portable_dump, _pickle_load, (), ("cloudpickle",)),
 ):
     register_flavour(_builtin)

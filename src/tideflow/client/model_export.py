@@ -24,7 +24,6 @@ in ``out`` when an export fails.
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -115,8 +114,12 @@ def _features(obj: Any, signature: Signature | None) -> list[str] | None:
 
 
 def _write_mlflow(version: ModelVersion, obj: Any, path: Path) -> None:
-    import cloudpickle
+    if version.flavour == "mlflow":  # imported from MLflow: its own directory, as it came
+        from tideflow.client.model_import import unzip_model
 
+        path.mkdir()
+        unzip_model(obj.archive, path)
+        return
     from tideflow.client.model_import import import_mlflow, quiet_mlflow
 
     mlflow = import_mlflow()
@@ -129,7 +132,8 @@ def _write_mlflow(version: ModelVersion, obj: Any, path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="tideflow-mlflow-") as tmp:
         data = Path(tmp) / "model"  # MLflow copies it to DIR/data/model
         data.mkdir()
-        (data / "model.pkl").write_bytes(cloudpickle.dumps(obj, protocol=pickle.DEFAULT_PROTOCOL))
+        # The pickle flavour's dump: Tideflow's own classes by value, so no tideflow is needed.
+        (data / "model.pkl").write_bytes(get_flavour("pickle").dump(obj))
         meta = {
             "model": version.model,
             "version": version.version,

@@ -108,7 +108,7 @@ class MlflowPyfunc:
         self.archive = archive
         directory = tempfile.mkdtemp(prefix="tideflow-mlflow-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
-        _unzip(archive, Path(directory))
+        unzip_model(archive, Path(directory))
         with quiet_mlflow():
             self.pyfunc = mlflow.pyfunc.load_model(directory)
 
@@ -140,7 +140,8 @@ def _zip(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _unzip(data: bytes, directory: Path) -> None:
+def unzip_model(data: bytes, directory: Path) -> None:
+    """Unpack an ``mlflow`` version's archive into ``directory``, refusing paths that leave it."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in archive.namelist():  # refuse paths that leave the directory
             if name.startswith("/") or ".." in Path(name).parts:
