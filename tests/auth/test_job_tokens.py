@@ -111,10 +111,12 @@ def test_a_jobs_token_makes_the_jobs_calls_and_nothing_else(
         assert f"jobs may not call {method}" in seen[name]
     assert seen["other_project"].startswith("PermissionDeniedError: API token")
     assert f"is for project '{project}'" in seen["other_project"]
-    # The job got the server's address, its project, its data directory and its token only.
+    # The job got the server's address, its project, its data directory, its token and the
+    # server's log format only.
     assert report["variables"] == [
         "TIDEFLOW_ATTEMPT_DIR",
         "TIDEFLOW_DATA_DIR",
+        "TIDEFLOW_LOG_FORMAT",
         "TIDEFLOW_PROJECT",
         "TIDEFLOW_SERVER",
         "TIDEFLOW_TOKEN",

@@ -16,6 +16,7 @@ import typer
 from tideflow.cli.db import DbOption
 from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO
+from tideflow.logs import LOG_FORMAT_VARIABLE, LogFormat
 
 server_app = typer.Typer(help="Run the Tideflow server.", no_args_is_help=True)
 
@@ -55,6 +56,16 @@ def start(
     ready_file: Annotated[
         Path | None, typer.Option(help="Write the bound ports here as JSON once serving.")
     ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            help="text, or json: one object per line with the ids (project, workflow, "
+            "execution_id, job, attempt, command_id, request_id) as fields; jobs inherit it.",
+            envvar=LOG_FORMAT_VARIABLE,
+            case_sensitive=False,
+        ),
+    ] = LogFormat.TEXT,
     port_search: Annotated[
         int,
         typer.Option(
@@ -197,7 +208,7 @@ def start(
     from tideflow.errors import TideflowError
     from tideflow.server.run import configure_logging, serve
 
-    configure_logging(config, to_stderr=True)
+    configure_logging(config, to_stderr=True, log_format=log_format)
     try:
         code = serve(config)
     except TideflowError as e:

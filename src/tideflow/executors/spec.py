@@ -15,6 +15,7 @@ from tideflow.domain.attempt import AttemptSpec
 from tideflow.domain.scheduling import JobCommand
 from tideflow.executors.base import ExecutorContext
 from tideflow.executors.identity import hand_over, pass_through
+from tideflow.logs import LOG_FORMAT_VARIABLE, current_format
 from tideflow.settings import (
     DATA_DIR_VARIABLE,
     PROJECT_VARIABLE,
@@ -96,6 +97,7 @@ def job_environment(
         PROJECT_VARIABLE: command.project,
         DATA_DIR_VARIABLE: str(project_data_dir(context, command.project)),
         "PYTHONUNBUFFERED": "1",
+        LOG_FORMAT_VARIABLE: current_format(),  # the server's --log-format
     }
     if context.server_url:
         env[SERVER_VARIABLE] = context.server_url

@@ -9,6 +9,7 @@ appends ``JOB_STATUS_CHANGED`` (key ``<workflow>.<job>``, value the new status, 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ from tideflow.store.event import events_at
 from tideflow.store.repositories.access import TokenRepository
 from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.types import utcnow
+
+log = logging.getLogger(__name__)
 
 SENDER = "metadata"
 PACKAGES = "packages"
@@ -594,10 +597,12 @@ class ExecutionService:
             "external_id": check_optional_text(external_id, "external_id", MAX_KEY_LENGTH),
         }
         extra = {key: value for key, value in extra.items() if value is not None}
+        previous: list[str] = []
 
         def work(c: Connection) -> JobExecution:
             repo = WorkflowRepository(c)
             job = repo.get_job(project, job_execution_id)
+            previous[:] = [job.status.value]
             allowed = JOB_TRANSITIONS[job.status]
             now = utcnow()
             if at is not None:
@@ -635,6 +640,23 @@ class ExecutionService:
             return repo.get_job(project, job_execution_id)
 
         changed = self._store.run(work)
+        log.info(
+            "job %s.%s attempt %s of execution %s: %s -> %s",
+            changed.workflow,
+            changed.job,
+            changed.attempt,
+            changed.execution_id,
+            previous[0] if previous else "?",
+            changed.status.value,
+            extra={
+                "project": project,
+                "workflow": changed.workflow,
+                "execution_id": changed.execution_id,
+                "job": changed.job,
+                "attempt": changed.attempt,
+                "job_execution_id": job_execution_id,
+            },
+        )
         if wanted.is_terminal:
             for listener in self._end_listeners:
                 listener(changed)

@@ -111,6 +111,9 @@ class Effects:
     commands: set[str] = field(default_factory=set)
     """The executors that were issued commands (only they are woken)."""
     timers: int = 0
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    """The actions recorded (project, workflow, execution_id, job, action, rule, event_offset),
+    logged once the transaction commits (:meth:`SchedulerService.notify`)."""
 
 
 class PlanCache:
@@ -286,6 +289,14 @@ class Actor:
                 "event_offset": event_offset,
                 "time": utcnow(),
                 "trigger_offsets": _offsets(triggers),
+            }
+        )
+        self.effects.actions.append(
+            {
+                "execution_id": execution_id,
+                "action": JobAction.START.value,
+                "rule": rule,
+                "event_offset": event_offset,
             }
         )
 
@@ -703,6 +714,17 @@ class Actor:
                 "event_offset": event_offset,
                 "time": utcnow(),
                 "trigger_offsets": _offsets(triggers),
+            }
+        )
+        self.effects.actions.append(
+            {
+                "project": view.project,
+                "workflow": view.execution.workflow,
+                "execution_id": view.execution_id,
+                "job": job,
+                "action": action.value,
+                "rule": rule,
+                "event_offset": event_offset,
             }
         )
 

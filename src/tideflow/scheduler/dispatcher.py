@@ -34,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Connection
 
@@ -53,6 +54,7 @@ from tideflow.scheduler.rules import RuleState, evaluate
 from tideflow.store import ALL_NAMESPACES, Store, commit_offset, committed_offset, list_events
 from tideflow.store.event import append_events, last_offset
 from tideflow.store.probe import BatchProbe
+from tideflow.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,9 @@ class Dispatcher:
         self._direct = False
         """Skip the look: the last batch handled reached something."""
         self._reached = False
+        self.on_decided: Callable[[float], None] | None = None
+        """Called after each committed batch that reached something, with the seconds from
+        the commit of its first event to now: the server's decision-latency histogram."""
 
     # -- one batch -----------------------------------------------------------------------------
 
@@ -132,6 +137,7 @@ class Dispatcher:
                 return count
         effects = Effects()
         last = [0]
+        first: list[datetime | None] = [None]
         self._reached = False
 
         def work(c: Connection) -> int:
@@ -141,6 +147,7 @@ class Dispatcher:
             last[0] = offset
             if not events:
                 return 0  # another dispatcher (a test's, a restarted one's) handled them
+            first[0] = events[0].create_time
             crash.reach("dispatch.batch_read")
             actor = Actor(c, self._clock, self._plans, self._config)
             for event in events:
@@ -163,6 +170,9 @@ class Dispatcher:
             self._passed, self._passed_since = 0, 0.0
             crash.reach("dispatch.after_commit")
             self._on_effects(effects)
+            created = first[0]
+            if self.on_decided is not None and self._reached and created is not None:
+                self.on_decided(max((utcnow() - created).total_seconds(), 0.0))
         return handled
 
     def commit_passed(self, *, older_than: float = 0.0) -> None:

@@ -9,6 +9,7 @@ executors, which serve every project.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -51,6 +52,7 @@ from tideflow.store.repositories.schedule import ScheduleRepository
 from tideflow.store.repositories.scheduler import SchedulerRepository, WorkflowSettings
 from tideflow.store.repositories.workflow import WorkflowRepository
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_TAKE = 1000
 
@@ -104,6 +106,16 @@ class SchedulerService:
 
     def notify(self, effects: Effects) -> None:
         """Announce what a committed transaction did (commands for executors, new timers)."""
+        for action in effects.actions:  # each with the rule and event behind it, at INFO
+            log.info(
+                "action %s%s in execution %s: rule %s (event offset %s)",
+                action["action"],
+                f" job {action['job']}" if action.get("job") else "",
+                action["execution_id"],
+                action["rule"],
+                action["event_offset"],
+                extra={k: v for k, v in action.items() if k != "action" and v is not None},
+            )
         if effects.commands:
             self.commands.notify(effects.commands)
         if any(_ends_attempt(event) for event in effects.events):

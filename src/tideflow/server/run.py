@@ -11,6 +11,8 @@ import sys
 from logging.handlers import RotatingFileHandler
 from types import FrameType
 
+from tideflow import logs
+from tideflow.logs import LogFormat
 from tideflow.server.app import TideflowServer
 from tideflow.server.config import ServerConfig
 
@@ -24,8 +26,14 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
-def configure_logging(config: ServerConfig, *, to_stderr: bool) -> None:
-    """Log to ``logs/server.log`` (rotated, ``0600``), and to stderr in the foreground."""
+def configure_logging(
+    config: ServerConfig, *, to_stderr: bool, log_format: LogFormat | str = LogFormat.TEXT
+) -> None:
+    """Log to ``logs/server.log`` (rotated, ``0600``), and to stderr in the foreground.
+
+    ``log_format`` is ``text`` or ``json`` (:mod:`tideflow.logs`); the server's jobs are
+    started with the same.
+    """
     config.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handlers: list[logging.Handler] = [
         PrivateRotatingFileHandler(
@@ -34,12 +42,7 @@ def configure_logging(config: ServerConfig, *, to_stderr: bool) -> None:
     ]
     if to_stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    logs.configure(log_format, handlers, level=logging.INFO)
 
 
 def serve(config: ServerConfig) -> int:

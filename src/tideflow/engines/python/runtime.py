@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tideflow import logs
 from tideflow.compiler.plan import PlanJob, WorkflowPlan
 from tideflow.domain.attempt import (
     RUNNING_LINE,
@@ -111,6 +112,14 @@ def run_attempt(workdir: str) -> int:
     _configure_logging()
     status_fd = _status_fd()
     spec = AttemptSpec.from_json(files.spec.read_text())
+    logs.set_process_ids(  # every line of the job carries them (as JSON fields with json)
+        project=spec.project,
+        workflow=spec.workflow,
+        execution_id=spec.execution_id,
+        job=spec.job,
+        attempt=spec.attempt,
+        job_execution_id=spec.job_execution_id,
+    )
     _heartbeat = Heartbeat(files.heartbeat, spec.heartbeat_interval).start()
     sys.path.insert(0, str(files.workdir))
     plan = WorkflowPlan.from_json(files.plan.read_text())
@@ -323,10 +332,15 @@ def _status_fd() -> int | None:
 
 
 def _configure_logging() -> None:
+    """Log to stderr (the attempt's log) in the server's format: text or JSON lines."""
     root = logging.getLogger()
     if not root.handlers:
+        try:
+            chosen = logs.parse_format(os.environ.get(logs.LOG_FORMAT_VARIABLE))
+        except ValueError:  # only a server sets it; a mistyped one must not fail the job
+            chosen = logs.LogFormat.TEXT
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logs.formatter(chosen))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
 
