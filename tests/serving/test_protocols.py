@@ -196,3 +196,27 @@ def test_not_ready_until_a_version_is_deployed(client: Client) -> None:
         refused = web.post("/invocations", json={"dataframe_records": [{"x": 1}]})
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "1"
+
+
+def test_v2_tensors_of_rows_and_outputs_of_rows() -> None:
+    from tideflow.domain.signature import infer_signature
+    from tideflow.errors import InvalidArgumentError
+    from tideflow.serving.protocols import v2_output, v2_records
+
+    signature = infer_signature([{"a": 1.0, "b": 2.0}])
+    rows = {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    assert v2_records(rows, signature) == [{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]
+    with pytest.raises(InvalidArgumentError, match="no signature to name their columns"):
+        v2_records(rows, None)
+    with pytest.raises(InvalidArgumentError, match="is not an integer"):
+        v2_records(
+            {"inputs": [{"name": "n", "shape": [1], "datatype": "INT64", "data": [1.5]}]}, None
+        )
+    assert v2_output([[0.1, 0.9], [0.8, 0.2]]) == {
+        "name": "score",
+        "shape": [2, 2],
+        "datatype": "FP64",
+        "data": [0.1, 0.9, 0.8, 0.2],
+    }
+    assert v2_output(["cat", "dog"])["datatype"] == "BYTES"
+    assert v2_output([1, 0])["datatype"] == "INT64"

@@ -241,9 +241,15 @@ def create_predictor_app(predictor: Predictor) -> FastAPI:
         refused = unknown(name, version)
         if refused is not None:
             return refused
-        body = await request.body()
+        seen: dict[str, Any] = {}
+
+        def parse(payload: Any, signature: Signature | None) -> list[dict[str, Any]]:
+            if isinstance(payload, dict) and "id" in payload:
+                seen["id"] = payload["id"]  # echoed in the answer, as the protocol asks
+            return v2_records(payload, signature)
+
         try:
-            result = await score(body, v2_records)
+            result = await score(await request.body(), parse)
         except Exception as error:
             return failure(error, v2_error)
         answer: dict[str, Any] = {
@@ -251,12 +257,8 @@ def create_predictor_app(predictor: Predictor) -> FastAPI:
             "model_version": str(result.version),
             "outputs": [v2_output([p.score for p in result.predictions])],
         }
-        try:
-            request_id = json.loads(body).get("id")
-        except (ValueError, AttributeError):
-            request_id = None
-        if request_id is not None:
-            answer["id"] = request_id
+        if seen.get("id") is not None:
+            answer["id"] = seen["id"]
         return _json(200, answer, **version_headers(result))
 
     @app.get("/healthz")
