@@ -40,6 +40,9 @@ def serve_command(
 ) -> None:
     """Serve MODEL's DEPLOYED version on POST /predict, swapping to each new deploy.
 
+    The same predictor answers MLflow scoring (POST /invocations, GET /ping) and the Open
+    Inference Protocol v2 (/v2/health/*, /v2/models/MODEL[/infer]); docs/serving.md.
+
     MODEL must be registered in the project (an unknown name is refused with the list of
     models); a registered model with no deployed version yet is served from its first deploy.
     """
