@@ -194,6 +194,11 @@ class TideflowServer:
         self.metrics.track_listeners(
             lambda: notification.open_streams, maximum=config.max_listeners
         )
+        self.metrics.track_store(
+            store,
+            scheduler=self._scheduler,
+            executions=services.scheduler.executions if services.scheduler else None,
+        )
         self.grpc_port = self._bind_grpc(self._grpc)
         self._grpc.start()
         if services.scheduler is not None:  # jobs connect back to self.url: known from here
