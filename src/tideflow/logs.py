@@ -10,9 +10,9 @@ through ``$TIDEFLOW_LOG_FORMAT``) write one of two formats:
   what log shippers (Loki, Elasticsearch, CloudWatch) index without a parsing rule.
 
 The ids are :data:`ID_FIELDS`. A line gets them three ways, later ones winning: the process's
-own (:func:`set_process_ids`: a job's project, workflow, execution, job and attempt), the ids
-bound in the current context (:func:`bound`, e.g. an RPC's request id), and the call's
-``extra={...}``. Standard library only: every layer (the server, the job runtimes) uses it.
+own (:func:`set_process_ids`: a job's project, workflow, execution, job and attempt), the
+sources added with :func:`add_id_source` (the server's: the current RPC's project and request
+id), the ids bound in the current context (:func:`bound`), and the call's ``extra={...}``. Standard library only: every layer (the server, the job runtimes) uses it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -51,6 +51,7 @@ _bound: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "tideflow_log_ids", default=MappingProxyType({})
 )
 _process_ids: dict[str, Any] = {}
+_sources: list[Callable[[], Mapping[str, Any]]] = []
 _current = ["text"]
 
 
@@ -80,6 +81,15 @@ def set_process_ids(**ids: Any) -> None:
     _process_ids.update({k: v for k, v in ids.items() if v is not None})
 
 
+def add_id_source(source: Callable[[], Mapping[str, Any]]) -> None:
+    """Ask ``source()`` for ids at every line (the server: the current RPC's request id).
+
+    For ids another layer already keeps in a context variable: the line reads them there,
+    and that layer needs no logging code of its own.
+    """
+    _sources.append(source)
+
+
 @contextlib.contextmanager
 def bound(**ids: Any) -> Iterator[None]:
     """Ids the lines logged inside the block carry (this thread or task only)."""
@@ -92,7 +102,10 @@ def bound(**ids: Any) -> Iterator[None]:
 
 def record_ids(record: logging.LogRecord) -> dict[str, Any]:
     """The ids ``record`` carries, from the process, the context and its ``extra``."""
-    ids = {**_process_ids, **_bound.get()}
+    ids = dict(_process_ids)
+    for source in _sources:
+        ids.update({k: v for k, v in source().items() if v is not None})
+    ids.update(_bound.get())
     for name in ID_FIELDS:
         value = getattr(record, name, None)
         if value is not None:

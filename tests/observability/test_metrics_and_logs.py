@@ -159,3 +159,16 @@ def test_jobs_log_json_with_their_ids(run: dict[str, Any]) -> None:
     assert failed["job"] == "broken"
     # The traceback, inside the one JSON line, names the user's file and line (item 5).
     assert 'flow.py", line 14, in broken' in failed["message"]
+
+
+def test_lines_logged_while_serving_an_rpc_carry_its_request_id(run: dict[str, Any]) -> None:
+    lines = json_lines(run["server"].log_file.read_text())
+    # The execution's start (a StartWorkflowExecution call) records the first jobs' starts.
+    started = [
+        line
+        for line in lines
+        if line["message"].startswith("action START") and line.get("event_offset") is None
+    ]
+    assert started, [line["message"] for line in lines]
+    assert all(len(line["request_id"]) == 32 for line in started)
+    assert all(line["project"] == "observe" for line in started)

@@ -10,9 +10,11 @@ import signal
 import sys
 from logging.handlers import RotatingFileHandler
 from types import FrameType
+from typing import Any
 
 from tideflow import logs
 from tideflow.logs import LogFormat
+from tideflow.rpc.call import current_call
 from tideflow.server.app import TideflowServer
 from tideflow.server.config import ServerConfig
 
@@ -43,6 +45,15 @@ def configure_logging(
     if to_stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     logs.configure(log_format, handlers, level=logging.INFO)
+    logs.add_id_source(_current_rpc_ids)
+
+
+def _current_rpc_ids() -> dict[str, Any]:
+    """The project and request id of the RPC being served on this thread, if any."""
+    call = current_call.get(None)
+    if call is None:
+        return {}
+    return {"project": call.project, "request_id": call.request_id}
 
 
 def serve(config: ServerConfig) -> int:
