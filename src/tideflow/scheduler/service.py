@@ -107,13 +107,14 @@ class SchedulerService:
     def notify(self, effects: Effects) -> None:
         """Announce what a committed transaction did (commands for executors, new timers)."""
         for action in effects.actions:  # each with the rule and event behind it, at INFO
+            offset = action["event_offset"]
             log.info(
-                "action %s%s in execution %s: rule %s (event offset %s)",
+                "action %s%s in execution %s: rule %s (%s)",
                 action["action"],
                 f" job {action['job']}" if action.get("job") else "",
                 action["execution_id"],
                 action["rule"],
-                action["event_offset"],
+                "no event" if offset is None else f"event offset {offset}",
                 extra={k: v for k, v in action.items() if k != "action" and v is not None},
             )
         if effects.commands:
