@@ -370,3 +370,11 @@ def test_with_auth_off_a_bare_cross_site_post_is_refused(world: World) -> None:
         )
     finally:
         server.stop()
+
+
+def test_the_openapi_document_never_promises_a_422(writer: httpx.Client) -> None:
+    document = writer.get(f"{API}/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"], (path, method)
+    assert "HTTPValidationError" not in document["components"]["schemas"]

@@ -278,3 +278,20 @@ def test_an_execution_colours_jobs_by_state_live(
     executions.set_job_status(PROJECT, ingest.job_execution_id, "FAILED", error="boom")
     page.locator('#graph g.job[data-job="ingest"][data-state="FAILED"]').wait_for()
     page.screenshot(path=str(tmp_path / "execution-states.png"), full_page=True)
+
+
+def test_the_api_page_lists_every_operation_offline(
+    page: Any, site: tuple[str, Services], tmp_path: Path
+) -> None:
+    """The interactive API page (Swagger UI from the package) runs with no other host."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto("/api/v1/docs")
+    page.locator(".opblock").first.wait_for()
+    document = page.evaluate("() => fetch('/api/v1/openapi.json').then(r => r.json())")
+    operations = sum(len(ops) for ops in document["paths"].values())
+    assert page.locator(".opblock").count() == operations
+    assert page.locator(".opblock-post").count() == 9  # the write actions
+    assert asked
+    assert all(url.startswith(site[0]) or url.startswith("data:") for url in asked), asked
+    page.screenshot(path=str(tmp_path / "api-page.png"), full_page=True)

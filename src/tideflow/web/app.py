@@ -6,7 +6,8 @@ temporary store without a gRPC server. Routes:
 
 - ``/healthz`` (200 while serving, 503 otherwise) and ``/metrics`` (Prometheus), open to all;
 - ``/api/v1/...``: the JSON API (``tideflow.web.api``: reads, and the write actions of
-  ``tideflow.web.api.actions``), its OpenAPI document at ``/api/v1/openapi.json``;
+  ``tideflow.web.api.actions``), its OpenAPI document at ``/api/v1/openapi.json`` and the
+  interactive page over it at ``/api/v1/docs`` (``tideflow.web.api_page``);
 - ``/ui/login`` and ``/ui/logout`` (``tideflow.web.auth``), and the pages under ``/ui/...``
   (``tideflow.web.pages``) with their static files under ``/static``.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -41,6 +43,30 @@ def _optional_router(module: str) -> object | None:
     return getattr(found, "router", None)
 
 
+def _document_400_not_422(app: FastAPI) -> None:
+    """The OpenAPI document without FastAPI's 422 answers, which this API never gives.
+
+    Request validation is answered with 400 (``tideflow.web.errors``); each route documents
+    that 400 itself, so the generated 422 and its schemas would only mislead.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = document.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *,
     healthy: Callable[[], bool],
@@ -59,6 +85,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    _document_400_not_422(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
@@ -78,9 +105,10 @@ def create_app(
 
     from fastapi.routing import APIRouter
 
-    from tideflow.web import auth
+    from tideflow.web import api_page, auth
 
     app.include_router(auth.router)
+    app.include_router(api_page.router)
     for module in ("tideflow.web.api", "tideflow.web.pages"):
         router = _optional_router(module)
         if isinstance(router, APIRouter):

@@ -72,14 +72,45 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _page(status: int, title: str, message: str) -> HTMLResponse:
-    text = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Tideflow: "
-        f"{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
-        f"<p class='error'>{html.escape(message)}</p><p><a href='/ui'>Tideflow</a></p>"
-        "</body></html>"
-    )
-    return HTMLResponse(text, status_code=status)
+def _page_project(request: Request) -> str:
+    """The project a page's path names (``/ui/{project}/...``), for the error page's links."""
+    from tideflow.domain.limits import check_name
+    from tideflow.web.auth import DEFAULT_PROJECT
+
+    parts = request.url.path.split("/")
+    if len(parts) > 2 and parts[1] == "ui" and parts[2] not in ("", "login", "logout"):
+        try:
+            return check_name(parts[2], "project")
+        except TideflowError:
+            pass
+    return DEFAULT_PROJECT
+
+
+def _page(request: Request, status: int, title: str, message: str) -> Response:
+    """An error page in the site's frame (header, navigation, project switcher)."""
+    try:
+        from tideflow.web.pages.render import render
+
+        return render(
+            request,
+            "error.html",
+            "_error.html",
+            project=_page_project(request),
+            title=f"{status} {title}",
+            section="",
+            status_code=status,
+            message=message,
+            status=status,
+        )
+    except Exception:  # an error page must never fail: fall back to plain HTML
+        log.exception("the error page for %s failed to render", request.url.path)
+        text = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Tideflow: "
+            f"{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
+            f"<p class='error'>{html.escape(message)}</p><p><a href='/ui'>Tideflow</a></p>"
+            "</body></html>"
+        )
+        return HTMLResponse(text, status_code=status)
 
 
 def error_response(request: Request, error: TideflowError) -> Response:
@@ -96,7 +127,7 @@ def error_response(request: Request, error: TideflowError) -> Response:
     if status == 401 and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
-    return _page(status, code.replace("_", " "), str(error))
+    return _page(request, status, code.replace("_", " "), str(error))
 
 
 def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
@@ -134,4 +165,4 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         if is_api(request):
             return JSONResponse(error_body(code, message), error.status_code, headers=error.headers)
-        return _page(error.status_code, code.replace("_", " "), message)
+        return _page(request, error.status_code, code.replace("_", " "), message)

@@ -54,6 +54,32 @@ def to_json(value: Any) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
+def _structured(value: Any) -> Any:
+    """``value`` as a dict or list if it is one, or a string holding JSON of one; else None."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.startswith(("{", "[")):
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict | list) and value else None
+
+
+def is_structured(value: Any) -> bool:
+    """Whether ``value`` is (or holds) a JSON object or array worth showing indented."""
+    return _structured(value) is not None
+
+
+def pretty_json(value: Any) -> str:
+    """A JSON object or array (or a string holding one) indented, keys sorted; else as is."""
+    found = _structured(value)
+    if found is None:
+        return "" if value is None else str(value)
+    return json.dumps(found, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
 @cache
 def environment() -> jinja2.Environment:
     """The (one) template environment; autoescaping on, undefined names are errors."""
@@ -67,8 +93,26 @@ def environment() -> jinja2.Environment:
     env.filters["time"] = format_time
     env.filters["duration"] = format_duration
     env.filters["tojson_safe"] = to_json
+    env.filters["pretty"] = pretty_json
+    env.tests["structured"] = is_structured
     env.globals["version"] = __version__
     return env
+
+
+MAX_SWITCHER = 200
+"""Projects the header's switcher lists at most."""
+
+
+def visible_projects(request: Request, project: str) -> list[str]:
+    """The projects the caller may switch to: its token's one, or every one (auth off)."""
+    services: Any = getattr(request.app.state, "services", None)
+    access = getattr(request.state, "access", None)
+    if access is not None and access.project is not None:
+        return [access.project]
+    if services is None or (access is None and services.auth_required):
+        return [project]
+    names = [p.name for p in services.projects.list_projects()][:MAX_SWITCHER]
+    return names if project in names else [project, *names]
 
 
 def render(
@@ -106,6 +150,7 @@ def render(
         "section": section,
         "csrf_token": csrf,
         "can_write": may_write(getattr(request.state, "access", None)),
+        "projects": visible_projects(request, project),
         **context,
     }
     if request.query_params.get("fragment") == "1":

@@ -9,6 +9,7 @@ disagree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,54 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+TICK_STEPS = (
+    0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30,
+    60, 120, 300, 600, 900, 1800,
+    3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+)  # fmt: skip
+"""Seconds between axis ticks the axis may choose: round numbers on a clock."""
+MAX_TICKS = 8
+
+
+def time_ticks(start: datetime, span: float) -> list[tuple[datetime, str]]:
+    """Ticks at round times over ``[start, start + span]``, each label distinct (UTC).
+
+    The step is the smallest of :data:`TICK_STEPS` giving at most :data:`MAX_TICKS` ticks, and
+    labels show as much as the step needs (tenths of seconds, seconds, minutes, days), so a
+    three-second run gets ``10:00:01``, ``10:00:02`` ... rather than one time four times.
+    """
+    step = next((s for s in TICK_STEPS if span / s <= MAX_TICKS), TICK_STEPS[-1])
+    epoch = start.timestamp()
+    first = math.ceil(epoch / step - 1e-9) * step
+    if step < 1:
+        fmt = "%H:%M:%S.%f"
+    elif step < 60:
+        fmt = "%H:%M:%S"
+    elif step < 86400:
+        fmt = "%H:%M"
+    else:
+        fmt = "%Y-%m-%d"
+    ticks: list[tuple[datetime, str]] = []
+    at = first
+    while at <= epoch + span + 1e-9:
+        when = datetime.fromtimestamp(round(at, 3), tz=UTC)
+        label = when.strftime(fmt)
+        if step < 1:
+            label = label[:-5]  # one decimal of the seconds
+        ticks.append((when, label))
+        at = round(at + step, 6)
+    crosses_midnight = start.date() != (start + timedelta(seconds=span)).date()
+    if crosses_midnight and step < 86400:  # say the day where it starts and changes
+        days: set[object] = set()
+        dated = []
+        for when, label in ticks:
+            new_day = when.date() not in days
+            days.add(when.date())
+            dated.append((when, f"{when:%m-%d} {label}" if new_day else label))
+        ticks = dated
+    return ticks
+
+
 def build_timeline(
     execution: WorkflowExecution,
     attempts: Sequence[JobExecution],
@@ -159,10 +208,9 @@ def build_timeline(
         total_attempts=total_attempts,
         total_actions=total_actions,
     )
-    for i in range(5):
-        fraction = i / 4
-        when = start + timedelta(seconds=span * fraction)
-        timeline.ticks.append((LABEL_WIDTH + AXIS_WIDTH * fraction, when.strftime("%H:%M:%S")))
+    for when, label in time_ticks(start, span):
+        fraction = (when - start).total_seconds() / span
+        timeline.ticks.append((round(LABEL_WIDTH + AXIS_WIDTH * fraction, 1), label))
     for attempt in attempts:
         began = attempt.start_time or attempt.create_time
         finished = attempt.end_time

@@ -98,6 +98,17 @@
     return td;
   }
 
+  function prettyValue(value) {
+    // A value holding a JSON object (model version events) indented, as the server shows it.
+    const text = value == null ? "" : String(value);
+    if (!/^\s*[[{]/.test(text)) return text;
+    try {
+      return JSON.stringify(JSON.parse(text), null, 2);
+    } catch (e) {
+      return text;
+    }
+  }
+
   function addEventRow(event) {
     const table = document.getElementById("events");
     if (!table) return;
@@ -107,15 +118,15 @@
     row.dataset.offset = String(event.offset);
     row.className = "new";
     const time = (event.create_time || "").replace("T", " ").slice(0, 19);
-    const context = event.context && Object.keys(event.context).length ? JSON.stringify(event.context) : "";
+    const context = event.context && Object.keys(event.context).length ? JSON.stringify(event.context, null, 2) : "";
     row.append(
       cell(event.offset),
       cell(time),
       cell(event.event_type, "type"),
       cell(event.key, "key"),
-      cell(event.value, "value"),
+      cell(prettyValue(event.value), "value"),
       cell(event.sender, "sender"),
-      cell(context, "mono"),
+      cell(context, "mono json"),
     );
     tbody.insertBefore(row, tbody.firstChild);
     while (tbody.rows.length > 1000) tbody.deleteRow(tbody.rows.length - 1);
@@ -151,6 +162,15 @@
       body.dataset.lastOffset = String(event.offset);
       if (mode === "events") addEventRow(event);
       else if (relevant(event)) refresh();
+    });
+  }
+
+  // -- the project switcher: the same section of the chosen project --------------------------
+  const switcher = document.getElementById("project-switch");
+  if (switcher) {
+    switcher.addEventListener("change", () => {
+      const section = switcher.dataset.section || "workflows";
+      window.location.href = `/ui/${encodeURIComponent(switcher.value)}/${section}`;
     });
   }
 
