@@ -172,3 +172,12 @@ def test_lines_logged_while_serving_an_rpc_carry_its_request_id(run: dict[str, A
     assert started, [line["message"] for line in lines]
     assert all(len(line["request_id"]) == 32 for line in started)
     assert all(line["project"] == "observe" for line in started)
+
+
+def test_executors_log_each_command_with_its_id(run: dict[str, Any]) -> None:
+    lines = json_lines(run["server"].log_file.read_text())
+    handed = [line for line in lines if line.get("command_id") and line.get("job") == "first"]
+    assert handed, [line["message"] for line in lines]
+    assert handed[0]["command_id"] == f"{run['execution_id']}:first:1:START"
+    assert handed[0]["attempt"] == 1
+    assert handed[0]["message"].startswith(f"command {handed[0]['command_id']} handed to the")

@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 
+from tideflow import logs
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.scheduling import CommandAction, JobCommand
 from tideflow.executors.base import CommandSource, Executor, job_plan
@@ -107,17 +108,28 @@ class CommandLoop:
         self._handle(command)
 
     def _handle(self, command: JobCommand) -> None:
-        if command.action is CommandAction.STOP:
-            self.executor.stop(command)
-            return
-        try:
-            plan = job_plan(self._plan(command), command.job)
-        except KeyError:
-            self.executor.fail(
-                command, f"job {command.job!r} is not in snapshot {command.snapshot_id}'s plan"
-            )
-            return
-        self.executor.launch(command, plan)
+        # Every line logged while the command is handled names it and its attempt.
+        with logs.bound(
+            command_id=command.command_id,
+            project=command.project,
+            workflow=command.workflow,
+            execution_id=command.execution_id,
+            job=command.job,
+            attempt=command.attempt,
+            job_execution_id=command.job_execution_id,
+        ):
+            log.info("command %s handed to the %s executor", command.command_id, self.executor.name)
+            if command.action is CommandAction.STOP:
+                self.executor.stop(command)
+                return
+            try:
+                plan = job_plan(self._plan(command), command.job)
+            except KeyError:
+                self.executor.fail(
+                    command, f"job {command.job!r} is not in snapshot {command.snapshot_id}'s plan"
+                )
+                return
+            self.executor.launch(command, plan)
 
     def _plan(self, command: JobCommand) -> WorkflowPlan:
         key = (command.project, command.snapshot_id)
