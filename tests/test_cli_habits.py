@@ -201,3 +201,35 @@ def test_ages_count_back_from_now() -> None:
     now = datetime(2026, 1, 31, 12, tzinfo=UTC)
     assert parse_instant("1d12h", now=now) == datetime(2026, 1, 30, 0, tzinfo=UTC)
     assert parse_instant("2026-01-31T08:00", now=now) == datetime(2026, 1, 31, 8, tzinfo=UTC)
+
+
+def test_shell_completion_is_on(runner: CliRunner) -> None:
+    script = runner.invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
+    assert script.exit_code == 0, script.output
+    assert "complete -o default -F _tideflow_completion tideflow" in script.output
+
+    def complete(words: str) -> list[str]:
+        env = {
+            "_TIDEFLOW_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        return runner.invoke(app, [], prog_name="tideflow", env=env).output.split()
+
+    assert complete("tideflow project l") == ["list"]
+    assert complete("tideflow model versions ctr --out") == ["--output"]
+
+
+def test_token_revoke_asks_first(runner: CliRunner, db: str) -> None:
+    created = runner.invoke(
+        app, ["token", "create", "--db", db, "--project", "ctr", "--role", "reader", "--json"]
+    )
+    assert created.exit_code == 0, created.output
+    token_id = str(json.loads(created.output)["token_id"])
+    declined = runner.invoke(app, ["token", "revoke", token_id, "--db", db], input="n\n")
+    assert declined.exit_code == 1
+    assert f"Revoke API token {token_id}?" in declined.output
+    listed = runner.invoke(app, ["token", "list", "--db", db, "--json"])
+    assert json.loads(listed.output)[0]["revoke_time"] is None
+    agreed = runner.invoke(app, ["token", "revoke", token_id, "--db", db, "-y"])
+    assert agreed.exit_code == 0, agreed.output
