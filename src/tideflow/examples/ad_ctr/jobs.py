@@ -23,7 +23,7 @@ from typing import Any
 import tideflow as tide
 from tideflow.domain.events import model_version_of
 from tideflow.domain.lineage import LineageRef
-from tideflow.examples.ad_ctr.market import MARKET, auc, is_holdout, log_loss
+from tideflow.examples.ad_ctr.market import FEATURE_FIELDS, MARKET, auc, is_holdout, log_loss
 from tideflow.examples.ad_ctr.model import CtrModel
 from tideflow.io.lineage import record_lineage, register_dataset
 from tideflow.io.local_stream import LocalStreamReader, LocalStreamWriter, consumer_name
@@ -61,6 +61,17 @@ def all_versions(client: Any, model: str) -> list[Any]:
                 return found
     except tide.NotFoundError:
         return found
+
+
+def signature_example() -> list[dict[str, Any]]:
+    """Impressions' features as the model reads them: each version's input example.
+
+    Every version's signature is inferred from them, so the predictor answers a request that
+    lacks a feature with a 400 naming it.
+    """
+    rng = random.Random(0)
+    rows = (MARKET.impression(rng, f"example-{i}") for i in range(3))
+    return [{name: row[name] for name in FEATURE_FIELDS} for row in rows]
 
 
 class StreamDirectories(tide.Processor):
@@ -416,6 +427,7 @@ class OnlineTrainer(tide.Processor):
                 "monitor_offset": self.monitor_offset,
             },
             inputs=inputs,
+            input_example=signature_example(),
         )
         self.clicks.commit()
         self.impressions.commit()

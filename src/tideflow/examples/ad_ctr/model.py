@@ -4,8 +4,9 @@ scikit-learn's ``FeatureHasher`` (stateless) turns an impression's tokens into a
 ``SGDClassifier(loss="log_loss")`` learns with ``partial_fit`` one micro-batch at a time, at a
 constant learning rate so it keeps adapting after a drift. The object is a plain callable
 (``model(records) -> scores``): that is how the online predictor scores it, one call per
-micro-batch. It is saved with the ``pickle`` flavour; the class is imported by reference from
-the installed package where the model is loaded.
+micro-batch. It is saved with the ``pickle`` flavour, which pickles Tideflow's own classes and
+functions by value: the artefact loads with ``pickle`` and scikit-learn alone, no Tideflow
+needed (docs/models.md).
 """
 
 from __future__ import annotations
