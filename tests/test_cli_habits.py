@@ -137,7 +137,13 @@ def test_workflow_delete_asks_first_and_yes_skips_the_question(
 def test_read_commands_never_create_a_store(runner: CliRunner, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {"TIDEFLOW_HOME": str(home), "TIDEFLOW_DB": None, "TIDEFLOW_SERVER": None}
-    for command in (["execution", "list"], ["model", "list"], ["project", "list"]):
+    for command in (
+        ["execution", "list"],
+        ["model", "list"],
+        ["project", "list"],
+        ["token", "list"],
+        ["monitor", "report", "ctr"],
+    ):
         result = runner.invoke(app, command, env=env)
         assert result.exit_code == 1, result.output
         assert f"no Tideflow store at {home / 'tideflow.db'} and no local server" in result.output

@@ -54,7 +54,7 @@ def report(
             check_matplotlib()
         except ImportError as e:
             fail(str(e), code=2)
-    with open_client(db, project, server=server, token=token) as client:
+    with open_client(db, project, server=server, token=token, create_store=False) as client:
         try:
             found = gather(client, model)
         except NotFoundError:

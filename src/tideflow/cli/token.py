@@ -33,13 +33,17 @@ token_app = typer.Typer(help="API tokens (stored hashed).", no_args_is_help=True
 
 
 @contextmanager
-def _access(db: str | None) -> Iterator[AccessService]:
+def _access(db: str | None, *, create_store: bool = True) -> Iterator[AccessService]:
+    from tideflow.cli.connection import refuse_missing_store
     from tideflow.errors import TideflowError
     from tideflow.metadata import AccessService
     from tideflow.store import Store
 
+    url = resolve_db(db)
+    if not create_store:
+        refuse_missing_store(url)
     try:
-        with Store.open(resolve_db(db)) as store:
+        with Store.open(url) as store:
             yield AccessService(store)
     except TideflowError as e:
         fail(str(e))
@@ -94,7 +98,7 @@ def list_tokens(
     json_output: JsonOption = False,
 ) -> None:
     """List tokens (never the tokens themselves), revoked ones included."""
-    with _access(db) as access:
+    with _access(db, create_store=False) as access:
         tokens = access.list_tokens(project)
     if json_output:
         print_json([_token_dict(t) for t in tokens])
