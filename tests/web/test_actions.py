@@ -378,3 +378,55 @@ def test_the_openapi_document_never_promises_a_422(writer: httpx.Client) -> None
         for method, operation in operations.items():
             assert "422" not in operation["responses"], (path, method)
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_a_retried_write_with_an_idempotency_key_is_applied_once(
+    world: World, writer: httpx.Client
+) -> None:
+    url = f"{P}/workflows/{WORKFLOW}/executions"
+    first = writer.post(url, json={"params": {"n": 1}}, headers={"Idempotency-Key": "start-1"})
+    assert first.status_code == 201, first.text
+    again = writer.post(url, json={"params": {"n": 1}}, headers={"Idempotency-Key": "start-1"})
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    runs = writer.get(f"{P}/executions", params={"workflow": WORKFLOW}).json()["items"]
+    assert [r["execution_id"] for r in runs].count(first.json()["execution_id"]) == 1
+    assert sum(1 for r in runs if r["params"] == {"n": 1}) == 1  # started once
+    # without the header, the same request is a new action
+    fresh = writer.post(url, json={"params": {"n": 1}})
+    assert fresh.json()["execution_id"] != first.json()["execution_id"]
+    # a key belongs to one route
+    other = writer.post(f"{P}/workflows/{WORKFLOW}/pause", headers={"Idempotency-Key": "start-1"})
+    assert other.status_code == 409
+    assert "another request" in other.json()["error"]["message"]
+    # another token's same key is its own
+    with client(world, "admin") as admin:
+        theirs = admin.post(url, json={}, headers={"Idempotency-Key": "start-1"})
+        assert theirs.status_code == 201
+        assert "Idempotent-Replayed" not in theirs.headers
+    for eid in (first.json()["execution_id"], fresh.json()["execution_id"]):
+        writer.post(f"{P}/executions/{eid}/stop")
+
+
+def test_a_refused_write_does_not_use_up_its_key(writer: httpx.Client) -> None:
+    key = {"Idempotency-Key": "deploy-3"}
+    refused = writer.post(
+        f"{P}/models/ctr/versions/3/status", json={"status": "DEPLOYED"}, headers=key
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "illegal_transition"
+    again = writer.post(
+        f"{P}/models/ctr/versions/3/status", json={"status": "DEPLOYED"}, headers=key
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "illegal_transition"  # judged again, not "applied"
+
+
+@pytest.mark.parametrize("key", [b"", b"x" * 65, b"has space", "ünï".encode()])
+def test_a_bad_idempotency_key_is_400(world: World, key: bytes) -> None:
+    token = world.tokens["writer"].encode()
+    headers = [(b"Authorization", b"Bearer " + token), (b"Idempotency-Key", key)]
+    response = httpx.post(f"{world.url}{P}/workflows/{WORKFLOW}/pause", headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "Idempotency-Key"

@@ -131,7 +131,11 @@ def error_response(request: Request, error: TideflowError) -> Response:
 
 
 def _validation_message(error: dict[str, Any]) -> tuple[str, str | None]:
-    where = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
+    where = [
+        str(part)
+        for part in error.get("loc", ())
+        if part not in ("query", "path", "body", "header", "cookie")
+    ]
     name = ".".join(where) or None
     given = error.get("input")
     text = str(error.get("msg", "invalid value"))

@@ -9,21 +9,26 @@ is nothing to roll back to.
 
 Every action that passed the access check is recorded in the audit list with the caller's
 token name and how it ended (``ok`` or the error code), so refused attempts are visible too;
-``GET /audit`` reads the list.
+``GET /audit`` reads the list, and the server log says each at INFO. An ``Idempotency-Key``
+header makes a retried action answer with its first answer instead of acting twice
+(``tideflow.web.api.idempotency``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from tideflow.domain.audit import NO_TOKEN_ACTOR, OK
 from tideflow.domain.limits import check_name
 from tideflow.errors import TideflowError
+from tideflow.store.request_log import current_claim
 from tideflow.web.api import encode
+from tideflow.web.api.idempotency import IdempotencyKey, once
 from tideflow.web.api.params import (
     Cursor,
     Limit,
@@ -47,6 +52,7 @@ from tideflow.web.api.schemas import (
 from tideflow.web.auth import Access, writer_access
 from tideflow.web.errors import http_status
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["actions"])
 T = TypeVar("T")
 
@@ -96,15 +102,36 @@ def _audited(
         outcome, text = http_status(e)[1], str(e)
         raise
     finally:
-        services.audit.record(
-            project,
-            action=action,
-            target=target,
-            actor=_actor(access),
-            token_id=access.token_id,
-            outcome=outcome,
-            detail=text,
-        )
+        # The entry is no part of the action: it must not claim the action's Idempotency-Key
+        # (a refused action would otherwise look applied to its retry).
+        outside = current_claim.set(None)
+        try:
+            _record(services, access, project, action, target, outcome, text)
+        finally:
+            current_claim.reset(outside)
+
+
+def _record(
+    services: Services,
+    access: Access,
+    project: str,
+    action: str,
+    target: str,
+    outcome: str,
+    text: str,
+) -> None:
+    """Append the audit entry and say it in the server log (INFO)."""
+    actor = _actor(access)
+    services.audit.record(
+        project,
+        action=action,
+        target=target,
+        actor=actor,
+        token_id=access.token_id,
+        outcome=outcome,
+        detail=text,
+    )
+    log.info("web action %s of %s in project %s by %s: %s", action, target, project, actor, outcome)
 
 
 # -- workflows and executions --------------------------------------------------------------
@@ -123,21 +150,27 @@ def start_execution(
     body: StartExecutionRequest,
     access: WriterAccess,
     services: Services,
-) -> dict[str, Any]:
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """A new execution on the workflow's latest snapshot; ``params`` reach ``ctx.params``."""
     check_name(name, "name")
-    execution = _audited(
-        services,
-        access,
-        project,
-        "start_execution",
-        f"workflow {name}",
-        body.model_dump(exclude_none=True),
-        lambda: services.scheduler.start_execution(
-            project, name, params=body.params, context=body.context
-        ),
-    )
-    return encode.execution(execution)
+
+    def work() -> dict[str, Any]:
+        execution = _audited(
+            services,
+            access,
+            project,
+            "start_execution",
+            f"workflow {name}",
+            body.model_dump(exclude_none=True),
+            lambda: services.scheduler.start_execution(
+                project, name, params=body.params, context=body.context
+            ),
+        )
+        return encode.execution(execution)
+
+    return once(request, services, access, project, idempotency_key, 201, work)
 
 
 def _settings(services: Services, project: str, name: str, *, paused: bool) -> dict[str, Any]:
@@ -158,19 +191,28 @@ def _settings(services: Services, project: str, name: str, *, paused: bool) -> d
     responses=WRITE_ERRORS,
 )
 def pause_workflow(
-    project: ProjectName, name: WorkflowName, access: WriterAccess, services: Services
-) -> dict[str, Any]:
+    project: ProjectName,
+    name: WorkflowName,
+    access: WriterAccess,
+    services: Services,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Pause the workflow (pausing a paused workflow changes nothing)."""
     check_name(name, "name")
-    return _audited(
-        services,
-        access,
-        project,
-        "pause_workflow",
-        f"workflow {name}",
-        {},
-        lambda: _settings(services, project, name, paused=True),
-    )
+
+    def work() -> dict[str, Any]:
+        return _audited(
+            services,
+            access,
+            project,
+            "pause_workflow",
+            f"workflow {name}",
+            {},
+            lambda: _settings(services, project, name, paused=True),
+        )
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 @router.post(
@@ -180,19 +222,28 @@ def pause_workflow(
     responses=WRITE_ERRORS,
 )
 def resume_workflow(
-    project: ProjectName, name: WorkflowName, access: WriterAccess, services: Services
-) -> dict[str, Any]:
+    project: ProjectName,
+    name: WorkflowName,
+    access: WriterAccess,
+    services: Services,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Resume the workflow (resuming a running workflow changes nothing)."""
     check_name(name, "name")
-    return _audited(
-        services,
-        access,
-        project,
-        "resume_workflow",
-        f"workflow {name}",
-        {},
-        lambda: _settings(services, project, name, paused=False),
-    )
+
+    def work() -> dict[str, Any]:
+        return _audited(
+            services,
+            access,
+            project,
+            "resume_workflow",
+            f"workflow {name}",
+            {},
+            lambda: _settings(services, project, name, paused=False),
+        )
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 @router.post(
@@ -202,19 +253,28 @@ def resume_workflow(
     responses=WRITE_ERRORS,
 )
 def stop_execution(
-    project: ProjectName, execution_id: ExecutionId, access: WriterAccess, services: Services
-) -> dict[str, Any]:
+    project: ProjectName,
+    execution_id: ExecutionId,
+    access: WriterAccess,
+    services: Services,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Stop a running execution; one that has ended is a 409."""
-    execution = _audited(
-        services,
-        access,
-        project,
-        "stop_execution",
-        f"execution {execution_id}",
-        {},
-        lambda: services.scheduler.stop_execution(project, execution_id),
-    )
-    return encode.execution(execution)
+
+    def work() -> dict[str, Any]:
+        execution = _audited(
+            services,
+            access,
+            project,
+            "stop_execution",
+            f"execution {execution_id}",
+            {},
+            lambda: services.scheduler.stop_execution(project, execution_id),
+        )
+        return encode.execution(execution)
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 @router.post(
@@ -229,19 +289,25 @@ def stop_job(
     job: JobName,
     access: WriterAccess,
     services: Services,
-) -> dict[str, Any]:
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Stop the job; ``attempt`` is its latest attempt (``null`` if it never ran)."""
     check_name(job, "job")
-    attempt = _audited(
-        services,
-        access,
-        project,
-        "stop_job",
-        f"execution {execution_id} job {job}",
-        {},
-        lambda: services.scheduler.stop_job(project, execution_id, job),
-    )
-    return {"job": job, "attempt": None if attempt is None else encode.job_execution(attempt)}
+
+    def work() -> dict[str, Any]:
+        attempt = _audited(
+            services,
+            access,
+            project,
+            "stop_job",
+            f"execution {execution_id} job {job}",
+            {},
+            lambda: services.scheduler.stop_job(project, execution_id, job),
+        )
+        return {"job": job, "attempt": None if attempt is None else encode.job_execution(attempt)}
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 @router.post(
@@ -256,19 +322,25 @@ def restart_job(
     job: JobName,
     access: WriterAccess,
     services: Services,
-) -> dict[str, Any]:
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """The new attempt (it starts once the stopped ones have ended)."""
     check_name(job, "job")
-    attempt = _audited(
-        services,
-        access,
-        project,
-        "restart_job",
-        f"execution {execution_id} job {job}",
-        {},
-        lambda: services.scheduler.restart_job(project, execution_id, job),
-    )
-    return encode.job_execution(attempt)
+
+    def work() -> dict[str, Any]:
+        attempt = _audited(
+            services,
+            access,
+            project,
+            "restart_job",
+            f"execution {execution_id} job {job}",
+            {},
+            lambda: services.scheduler.restart_job(project, execution_id, job),
+        )
+        return encode.job_execution(attempt)
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 # -- models --------------------------------------------------------------------------------
@@ -292,19 +364,25 @@ def set_model_status(
     body: SetModelStatusRequest,
     access: WriterAccess,
     services: Services,
-) -> dict[str, Any]:
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """The version after the move; a move the lifecycle forbids is a 409 listing the allowed."""
     check_name(name, "name")
-    moved = _audited(
-        services,
-        access,
-        project,
-        "set_model_status",
-        f"model {name} version {version}",
-        {"status": body.status.value},
-        lambda: services.models.set_status(project, name, version, body.status.value),
-    )
-    return _version_json(services, project, name, moved)
+
+    def work() -> dict[str, Any]:
+        moved = _audited(
+            services,
+            access,
+            project,
+            "set_model_status",
+            f"model {name} version {version}",
+            {"status": body.status.value},
+            lambda: services.models.set_status(project, name, version, body.status.value),
+        )
+        return _version_json(services, project, name, moved)
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 @router.post(
@@ -314,20 +392,29 @@ def set_model_status(
     responses={**WRITE_ERRORS, 412: {"description": "No version is DEPRECATED."}},
 )
 def rollback_model(
-    project: ProjectName, name: ModelName, access: WriterAccess, services: Services
-) -> dict[str, Any]:
+    project: ProjectName,
+    name: ModelName,
+    access: WriterAccess,
+    services: Services,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """The redeployed version (the deployed one becomes DEPRECATED in the same step)."""
     check_name(name, "name")
-    moved = _audited(
-        services,
-        access,
-        project,
-        "rollback_model",
-        f"model {name}",
-        {},
-        lambda: services.models.rollback(project, name),
-    )
-    return _version_json(services, project, name, moved)
+
+    def work() -> dict[str, Any]:
+        moved = _audited(
+            services,
+            access,
+            project,
+            "rollback_model",
+            f"model {name}",
+            {},
+            lambda: services.models.rollback(project, name),
+        )
+        return _version_json(services, project, name, moved)
+
+    return once(request, services, access, project, idempotency_key, 200, work)
 
 
 # -- events and the audit list -------------------------------------------------------------
@@ -341,27 +428,36 @@ def rollback_model(
     responses=WRITE_ERRORS,
 )
 def send_event(
-    project: ProjectName, body: SendEventRequest, access: WriterAccess, services: Services
-) -> dict[str, Any]:
+    project: ProjectName,
+    body: SendEventRequest,
+    access: WriterAccess,
+    services: Services,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """The stored event with its offset (a repeated ``idempotency_key`` returns the first)."""
-    event = _audited(
-        services,
-        access,
-        project,
-        "send_event",
-        f"event {body.event_type} key {body.key}",
-        body.model_dump(exclude_none=True),
-        lambda: services.events.send(
+
+    def work() -> dict[str, Any]:
+        event = _audited(
+            services,
+            access,
             project,
-            body.key,
-            body.value,
-            event_type=body.event_type,
-            sender=body.sender,
-            context=body.context,
-            idempotency_key=body.idempotency_key,
-        ),
-    )
-    return encode.event_json(event)
+            "send_event",
+            f"event {body.event_type} key {body.key}",
+            body.model_dump(exclude_none=True),
+            lambda: services.events.send(
+                project,
+                body.key,
+                body.value,
+                event_type=body.event_type,
+                sender=body.sender,
+                context=body.context,
+                idempotency_key=body.idempotency_key,
+            ),
+        )
+        return encode.event_json(event)
+
+    return once(request, services, access, project, idempotency_key, 201, work)
 
 
 @router.get(
