@@ -11,6 +11,7 @@ import pytest
 
 from tideflow.client import Client
 from tideflow.client.remote.channel import RetryPolicy, RpcChannel
+from tideflow.domain.events import Event
 from tideflow.errors import InvalidArgumentError
 from tideflow.rpc.v1 import common_pb2 as pb
 from tideflow.rpc.v1 import model_center_pb2 as mc
@@ -201,3 +202,38 @@ def test_a_lasting_policy_retries_for_at_least_its_time(seconds: float) -> None:
 def test_a_lasting_policy_needs_a_positive_time() -> None:
     with pytest.raises(InvalidArgumentError, match="retry time"):
         RetryPolicy.lasting(0)
+
+
+def test_sends_are_answered_compactly_yet_return_the_events_as_stored(
+    client: Client, channel: RpcChannel
+) -> None:
+    """The server answers offsets and the commit time; the client rebuilds what was stored."""
+    one = client.events.send("k", "v1", event_type="T", context={"a": 1})
+    batch = client.events.send_many(
+        [Event(key="k", value=f"b{i}", event_type="T", sender="s") for i in range(3)]
+    )
+    stored = {e.offset: e for e in client.events.list(after_offset=one.offset - 1).items}
+    assert [one, *batch] == [stored[e.offset] for e in [one, *batch]]
+    assert [e.offset for e in batch] == [one.offset + 1, one.offset + 2, one.offset + 3]
+    # On the wire: no event echoed back, only the first offset and the commit time.
+    stub = ng.NotificationServiceStub(channel.channel)
+    answer = stub.SendEvents(
+        n.SendEventsRequest(events=[pb.Event(key="k", value="w", event_type="T")] * 2),
+        metadata=channel.metadata(mutating=True),
+    )
+    assert not answer.events
+    assert answer.first_offset == batch[-1].offset + 1
+    assert answer.HasField("create_time")
+    # A known idempotency key gets the stored event back, whole, not a new offset.
+    first = client.events.send("k", "once", idempotency_key="key-1")
+    again = client.events.send("k", "other value", idempotency_key="key-1")
+    assert again == first
+    mixed = client.events.send_many(
+        [
+            Event(key="k", value="new", idempotency_key="key-2"),
+            Event(key="k", value="ignored", idempotency_key="key-1"),
+        ]
+    )
+    assert mixed[1] == first
+    assert mixed[0].offset > first.offset
+    assert mixed[0].value == "new"

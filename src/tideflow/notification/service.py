@@ -34,7 +34,7 @@ from tideflow.store import (
     last_offset,
     list_events,
 )
-from tideflow.store.event import MAX_LIST_LIMIT, events_at
+from tideflow.store.event import MAX_LIST_LIMIT, Appended, append_batch, events_at
 
 LISTEN_BATCH = 500
 
@@ -113,6 +113,18 @@ class NotificationService:
         scoped = [_in_namespace(event, namespace) for event in events]
         limit = self.max_value_bytes
         return self._store.run(lambda c: append_events(c, scoped, max_value_bytes=limit))
+
+    def append(self, namespace: str, events: Sequence[Event]) -> Appended:
+        """:meth:`send_many`, answered compactly (the RPC path): offsets, not event copies.
+
+        A batch without idempotency keys comes back as its first offset and commit time; the
+        caller already holds the events. Events are scoped to ``namespace`` like
+        :meth:`send_many`'s (built in it already, as the RPC servicer does, they are not copied).
+        """
+        check_name(namespace, "namespace")
+        scoped = [_in_namespace(event, namespace) for event in events]
+        limit = self.max_value_bytes
+        return self._store.run(lambda c: append_batch(c, scoped, max_value_bytes=limit))
 
     def list(
         self,

@@ -158,9 +158,11 @@ def event_to_pb(event: Event) -> pb.Event:
     )
 
 
-def event_from_pb(message: pb.Event) -> Event:
-    """Domain form of an event."""
-    context = from_json(message.context_json, "context")
+def event_from_pb(message: pb.Event, *, namespace: str | None = None) -> Event:
+    """Domain form of an event (in ``namespace`` when given, whatever the message says)."""
+    text = message.context_json
+    # Most events carry no context: skip the JSON parser for them.
+    context = {} if text in ("", "{}") else from_json(text, "context")
     if not isinstance(context, dict):
         raise InvalidArgumentError("event context must be a JSON object", field="context")
     return Event(
@@ -168,7 +170,7 @@ def event_from_pb(message: pb.Event) -> Event:
         value=message.value,
         event_type=message.event_type,
         sender=message.sender,
-        namespace=message.namespace,
+        namespace=message.namespace if namespace is None else namespace,
         context=context,
         offset=message.offset,
         create_time=from_timestamp(message, "create_time"),

@@ -29,6 +29,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -290,7 +291,14 @@ class RemoteNotificationService(NotificationService):
         )
         request = build(lambda: n.SendEventRequest(event=_event_to_pb(event)))
         response = self._rpc.unary(self._stub.SendEvent, request, mutating=True)
-        return convert.event_from_pb(response.event)
+        if response.HasField("event"):  # its idempotency key was known: the stored event
+            return convert.event_from_pb(response.event)
+        return replace(
+            event,
+            namespace=self._rpc.project,
+            offset=response.offset,
+            create_time=convert.from_timestamp(response, "create_time"),
+        )
 
     def send_many(self, namespace: str, events: Sequence[Event]) -> list[Event]:
         for event in events:
@@ -300,7 +308,15 @@ class RemoteNotificationService(NotificationService):
                 )
         request = build(lambda: n.SendEventsRequest(events=[_event_to_pb(e) for e in events]))
         response = self._rpc.unary(self._stub.SendEvents, request, mutating=True)
-        return [convert.event_from_pb(e) for e in response.events]
+        if response.events or not events:  # idempotency keys: every event as stored
+            return [convert.event_from_pb(e) for e in response.events]
+        # The compact answer: consecutive offsets from first_offset, one commit time.
+        first = response.first_offset
+        when = convert.from_timestamp(response, "create_time")
+        return [
+            replace(e, namespace=self._rpc.project, offset=first + i, create_time=when)
+            for i, e in enumerate(events)
+        ]
 
     def list(
         self,

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tideflow.rpc.v1 import common_pb2 as tideflow_dot_rpc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tideflow/rpc/v1/notification.proto\x12\x0btideflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctideflow/rpc/v1/common.proto\"\xa6\x01\n\x0b\x45ventFilter\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x13\n\x0b\x65vent_types\x18\x02 \x03(\t\x12\x13\n\x06sender\x18\x03 \x01(\tH\x00\x88\x01\x01\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_sender\"5\n\x10SendEventRequest\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.tideflow.v1.Event\"6\n\x11SendEventResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.tideflow.v1.Event\"7\n\x11SendEventsRequest\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\"8\n\x12SendEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\"\x82\x01\n\x11ListEventsRequest\x12(\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x18.tideflow.v1.EventFilter\x12\x14\n\x0c\x61\x66ter_offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x13\n\x06\x63ursor\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_cursor\"b\n\x12ListEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\x12\x18\n\x0bnext_cursor\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_next_cursor\"\x18\n\x16GetLatestOffsetRequest\")\n\x17GetLatestOffsetResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\"j\n\rListenRequest\x12(\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x18.tideflow.v1.EventFilter\x12\x14\n\x0c\x61\x66ter_offset\x18\x02 \x01(\x03\x12\x19\n\x11keepalive_seconds\x18\x03 \x01(\x01\"4\n\x0eListenResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\"7\n\x13\x43ommitOffsetRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x16\n\x14\x43ommitOffsetResponse\"-\n\x19GetCommittedOffsetRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\",\n\x1aGetCommittedOffsetResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\"2\n\x14\x43ompactEventsRequest\x12\x1a\n\x12older_than_seconds\x18\x01 \x01(\x01\"(\n\x15\x43ompactEventsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xb6\x05\n\x13NotificationService\x12J\n\tSendEvent\x12\x1d.tideflow.v1.SendEventRequest\x1a\x1e.tideflow.v1.SendEventResponse\x12M\n\nSendEvents\x12\x1e.tideflow.v1.SendEventsRequest\x1a\x1f.tideflow.v1.SendEventsResponse\x12M\n\nListEvents\x12\x1e.tideflow.v1.ListEventsRequest\x1a\x1f.tideflow.v1.ListEventsResponse\x12\\\n\x0fGetLatestOffset\x12#.tideflow.v1.GetLatestOffsetRequest\x1a$.tideflow.v1.GetLatestOffsetResponse\x12\x43\n\x06Listen\x12\x1a.tideflow.v1.ListenRequest\x1a\x1b.tideflow.v1.ListenResponse0\x01\x12S\n\x0c\x43ommitOffset\x12 .tideflow.v1.CommitOffsetRequest\x1a!.tideflow.v1.CommitOffsetResponse\x12\x65\n\x12GetCommittedOffset\x12&.tideflow.v1.GetCommittedOffsetRequest\x1a\'.tideflow.v1.GetCommittedOffsetResponse\x12V\n\rCompactEvents\x12!.tideflow.v1.CompactEventsRequest\x1a\".tideflow.v1.CompactEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"tideflow/rpc/v1/notification.proto\x12\x0btideflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctideflow/rpc/v1/common.proto\"\xa6\x01\n\x0b\x45ventFilter\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x13\n\x0b\x65vent_types\x18\x02 \x03(\t\x12\x13\n\x06sender\x18\x03 \x01(\tH\x00\x88\x01\x01\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_sender\"5\n\x10SendEventRequest\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.tideflow.v1.Event\"w\n\x11SendEventResponse\x12!\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x12.tideflow.v1.Event\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x11SendEventsRequest\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\"\x7f\n\x12SendEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\x12\x14\n\x0c\x66irst_offset\x18\x02 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x11ListEventsRequest\x12(\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x18.tideflow.v1.EventFilter\x12\x14\n\x0c\x61\x66ter_offset\x18\x02 \x01(\x03\x12\r\n\x05limit\x18\x03 \x01(\x03\x12\x13\n\x06\x63ursor\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_cursor\"b\n\x12ListEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\x12\x18\n\x0bnext_cursor\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_next_cursor\"\x18\n\x16GetLatestOffsetRequest\")\n\x17GetLatestOffsetResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\"j\n\rListenRequest\x12(\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x18.tideflow.v1.EventFilter\x12\x14\n\x0c\x61\x66ter_offset\x18\x02 \x01(\x03\x12\x19\n\x11keepalive_seconds\x18\x03 \x01(\x01\"4\n\x0eListenResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.tideflow.v1.Event\"7\n\x13\x43ommitOffsetRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"\x16\n\x14\x43ommitOffsetResponse\"-\n\x19GetCommittedOffsetRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\",\n\x1aGetCommittedOffsetResponse\x12\x0e\n\x06offset\x18\x01 \x01(\x03\"2\n\x14\x43ompactEventsRequest\x12\x1a\n\x12older_than_seconds\x18\x01 \x01(\x01\"(\n\x15\x43ompactEventsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\x32\xb6\x05\n\x13NotificationService\x12J\n\tSendEvent\x12\x1d.tideflow.v1.SendEventRequest\x1a\x1e.tideflow.v1.SendEventResponse\x12M\n\nSendEvents\x12\x1e.tideflow.v1.SendEventsRequest\x1a\x1f.tideflow.v1.SendEventsResponse\x12M\n\nListEvents\x12\x1e.tideflow.v1.ListEventsRequest\x1a\x1f.tideflow.v1.ListEventsResponse\x12\\\n\x0fGetLatestOffset\x12#.tideflow.v1.GetLatestOffsetRequest\x1a$.tideflow.v1.GetLatestOffsetResponse\x12\x43\n\x06Listen\x12\x1a.tideflow.v1.ListenRequest\x1a\x1b.tideflow.v1.ListenResponse0\x01\x12S\n\x0c\x43ommitOffset\x12 .tideflow.v1.CommitOffsetRequest\x1a!.tideflow.v1.CommitOffsetResponse\x12\x65\n\x12GetCommittedOffset\x12&.tideflow.v1.GetCommittedOffsetRequest\x1a\'.tideflow.v1.GetCommittedOffsetResponse\x12V\n\rCompactEvents\x12!.tideflow.v1.CompactEventsRequest\x1a\".tideflow.v1.CompactEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,35 +38,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDEVENTREQUEST']._serialized_start=283
   _globals['_SENDEVENTREQUEST']._serialized_end=336
   _globals['_SENDEVENTRESPONSE']._serialized_start=338
-  _globals['_SENDEVENTRESPONSE']._serialized_end=392
-  _globals['_SENDEVENTSREQUEST']._serialized_start=394
-  _globals['_SENDEVENTSREQUEST']._serialized_end=449
-  _globals['_SENDEVENTSRESPONSE']._serialized_start=451
-  _globals['_SENDEVENTSRESPONSE']._serialized_end=507
-  _globals['_LISTEVENTSREQUEST']._serialized_start=510
-  _globals['_LISTEVENTSREQUEST']._serialized_end=640
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=642
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=740
-  _globals['_GETLATESTOFFSETREQUEST']._serialized_start=742
-  _globals['_GETLATESTOFFSETREQUEST']._serialized_end=766
-  _globals['_GETLATESTOFFSETRESPONSE']._serialized_start=768
-  _globals['_GETLATESTOFFSETRESPONSE']._serialized_end=809
-  _globals['_LISTENREQUEST']._serialized_start=811
-  _globals['_LISTENREQUEST']._serialized_end=917
-  _globals['_LISTENRESPONSE']._serialized_start=919
-  _globals['_LISTENRESPONSE']._serialized_end=971
-  _globals['_COMMITOFFSETREQUEST']._serialized_start=973
-  _globals['_COMMITOFFSETREQUEST']._serialized_end=1028
-  _globals['_COMMITOFFSETRESPONSE']._serialized_start=1030
-  _globals['_COMMITOFFSETRESPONSE']._serialized_end=1052
-  _globals['_GETCOMMITTEDOFFSETREQUEST']._serialized_start=1054
-  _globals['_GETCOMMITTEDOFFSETREQUEST']._serialized_end=1099
-  _globals['_GETCOMMITTEDOFFSETRESPONSE']._serialized_start=1101
-  _globals['_GETCOMMITTEDOFFSETRESPONSE']._serialized_end=1145
-  _globals['_COMPACTEVENTSREQUEST']._serialized_start=1147
-  _globals['_COMPACTEVENTSREQUEST']._serialized_end=1197
-  _globals['_COMPACTEVENTSRESPONSE']._serialized_start=1199
-  _globals['_COMPACTEVENTSRESPONSE']._serialized_end=1239
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=1242
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=1936
+  _globals['_SENDEVENTRESPONSE']._serialized_end=457
+  _globals['_SENDEVENTSREQUEST']._serialized_start=459
+  _globals['_SENDEVENTSREQUEST']._serialized_end=514
+  _globals['_SENDEVENTSRESPONSE']._serialized_start=516
+  _globals['_SENDEVENTSRESPONSE']._serialized_end=643
+  _globals['_LISTEVENTSREQUEST']._serialized_start=646
+  _globals['_LISTEVENTSREQUEST']._serialized_end=776
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=778
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=876
+  _globals['_GETLATESTOFFSETREQUEST']._serialized_start=878
+  _globals['_GETLATESTOFFSETREQUEST']._serialized_end=902
+  _globals['_GETLATESTOFFSETRESPONSE']._serialized_start=904
+  _globals['_GETLATESTOFFSETRESPONSE']._serialized_end=945
+  _globals['_LISTENREQUEST']._serialized_start=947
+  _globals['_LISTENREQUEST']._serialized_end=1053
+  _globals['_LISTENRESPONSE']._serialized_start=1055
+  _globals['_LISTENRESPONSE']._serialized_end=1107
+  _globals['_COMMITOFFSETREQUEST']._serialized_start=1109
+  _globals['_COMMITOFFSETREQUEST']._serialized_end=1164
+  _globals['_COMMITOFFSETRESPONSE']._serialized_start=1166
+  _globals['_COMMITOFFSETRESPONSE']._serialized_end=1188
+  _globals['_GETCOMMITTEDOFFSETREQUEST']._serialized_start=1190
+  _globals['_GETCOMMITTEDOFFSETREQUEST']._serialized_end=1235
+  _globals['_GETCOMMITTEDOFFSETRESPONSE']._serialized_start=1237
+  _globals['_GETCOMMITTEDOFFSETRESPONSE']._serialized_end=1281
+  _globals['_COMPACTEVENTSREQUEST']._serialized_start=1283
+  _globals['_COMPACTEVENTSREQUEST']._serialized_end=1333
+  _globals['_COMPACTEVENTSRESPONSE']._serialized_start=1335
+  _globals['_COMPACTEVENTSRESPONSE']._serialized_end=1375
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=1378
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=2072
 # @@protoc_insertion_point(module_scope)

@@ -31,10 +31,14 @@ class SendEventRequest(_message.Message):
     def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
 
 class SendEventResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "offset", "create_time")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     event: _common_pb2.Event
-    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
+    offset: int
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., offset: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SendEventsRequest(_message.Message):
     __slots__ = ("events",)
@@ -43,10 +47,14 @@ class SendEventsRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.Event, _Mapping]]] = ...) -> None: ...
 
 class SendEventsResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "first_offset", "create_time")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.Event]
-    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.Event, _Mapping]]] = ...) -> None: ...
+    first_offset: int
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.Event, _Mapping]]] = ..., first_offset: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
     __slots__ = ("filter", "after_offset", "limit", "cursor")
