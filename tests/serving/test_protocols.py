@@ -76,6 +76,21 @@ def test_a_request_that_breaks_the_signature_gets_400_naming_the_field(web: http
     assert 'tideflow_predictor_requests_total{outcome="invalid"} 2.0' in metrics
 
 
+def test_without_a_signature_a_missing_field_is_still_a_400(client: Client) -> None:
+    version = save_model(client, Segmented(1.0), model="bare").version  # no input_example
+    client.models.set_status("bare", version, "VALIDATED")
+    client.models.deploy("bare", version)
+    predictor = Predictor(client, "bare", max_wait=0.0)
+    with PredictorServer(predictor, port=0) as http, httpx.Client(base_url=http.url) as web:
+        assert http.wait_started()
+        missing = web.post("/predict", json=[{"x": 1.0, "segment": "a"}, {"x": 2.0}])
+        assert missing.status_code == 400
+        assert "record 1 lacks field 'segment', which the model reads" in missing.json()["error"]
+        assert web.post("/predict", json=[{"x": 1.0, "segment": "a"}]).json()["predictions"][0][
+            "score"
+        ] == pytest.approx(2.0)
+
+
 def test_mlflow_scoring_accepts_every_documented_input_shape(web: httpx.Client) -> None:
     assert web.get("/ping").status_code == 200
     expected = {"predictions": [11.0, 2.5]}

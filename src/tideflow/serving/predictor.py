@@ -13,7 +13,8 @@ When the served version has a signature (``input_example=`` at ``log_model``,
 :mod:`tideflow.domain.signature`), every request is checked against it before the model call:
 a missing required field or a value of the wrong type fails that request alone with an
 :class:`~tideflow.errors.InvalidArgumentError` naming the field (HTTP 400), rather than a
-``KeyError`` from inside the model.
+``KeyError`` from inside the model. Without a signature, a model's ``KeyError`` for a name that
+a record of the request lacks is also answered as that request's mistake (400 naming the field).
 
 Every answered record gets a request id (the caller's, or a fresh UUID) and is written to the
 sink with its features, score, version, the event offset that version was deployed at, and
@@ -277,7 +278,7 @@ class Predictor:
             scores = self._score(served, records)
         except Exception as error:
             if len(batch) == 1:
-                self._fail(batch[0], error)
+                self._fail(batch[0], _missing_field(error, batch[0].records) or error)
             else:  # find the culprit: score each request alone
                 for request in batch:
                     self._serve([request])
@@ -358,6 +359,30 @@ class Predictor:
     def _swapped(self, served: Served | None) -> None:
         self.metrics.swaps.inc()
         self.metrics.served_version.set(0 if served is None else served.version.version)
+
+
+def _missing_field(
+    error: Exception, records: Sequence[Mapping[str, Any]]
+) -> InvalidArgumentError | None:
+    """A model's ``KeyError`` for a field some record lacks, as the caller's mistake (400).
+
+    Without a signature the predictor cannot know what a model reads; when the model itself
+    fails looking up a name that a record of the request does not have, the request is what
+    is wrong, and the caller should learn which field -- not get a 500.
+    """
+    if not isinstance(error, KeyError) or len(error.args) != 1:
+        return None
+    name = error.args[0]
+    if not isinstance(name, str):
+        return None
+    for index, record in enumerate(records):
+        if name not in record:
+            return InvalidArgumentError(
+                f"record {index} lacks field {name!r}, which the model reads (log the model "
+                "with input_example= to have requests checked against its signature)",
+                field=name,
+            )
+    return None
 
 
 def _check_records(records: Any) -> list[Mapping[str, Any]]:
