@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from tideflow.domain.model import ModelVersion
+from tideflow.domain.signature import IMPORTED_FROM_TAG, LIBRARIES_TAG, ORIGIN_TAG, Signature
 from tideflow.domain.status import ModelStatus
-from tideflow.errors import NotFoundError
+from tideflow.errors import InvalidArgumentError, NotFoundError
 from tideflow.web.auth import Access, current_access
 from tideflow.web.deps import WebServices, web_services
 from tideflow.web.pages.chart import build_chart, metric_names
@@ -76,6 +78,7 @@ def model_page(
         deployed.version if deployed else (versions[-1].version if versions else None)
     )
     history = services.models.history(project, name, selected) if selected else []
+    shown = next((v for v in versions if v.version == selected), None)
     names = metric_names(versions)
     chosen = metric if metric in names else (names[0] if names else None)
     return render(
@@ -92,6 +95,27 @@ def model_page(
         deployed=deployed,
         selected=selected,
         history=history,
+        provenance=_provenance(shown),
         metric_names=names,
         chart=build_chart(chosen, versions) if chosen else None,
     )
+
+
+def _provenance(version: ModelVersion | None) -> dict[str, object] | None:
+    """The selected version's signature, library versions and origin (from its tags)."""
+    if version is None:
+        return None
+    try:
+        signature = Signature.of(version.tags)
+    except InvalidArgumentError:  # a hand-written tag: show none rather than fail the page
+        signature = None
+    try:
+        libraries = json.loads(version.tags.get(LIBRARIES_TAG, "{}"))
+    except ValueError:
+        libraries = {}
+    return {
+        "signature": signature,
+        "libraries": libraries if isinstance(libraries, dict) else {},
+        "origin": version.tags.get(ORIGIN_TAG, "logged"),
+        "source": version.tags.get(IMPORTED_FROM_TAG, ""),
+    }
