@@ -68,11 +68,14 @@ def error_fields(error: errors.TideflowError) -> dict[str, Any]:
     if isinstance(error, errors.GraphError):
         return {"problems": [vars(problem) for problem in error.problems]}
     names = ("field", "entity", "key", "current", "requested", "node", "user_traceback")
-    return {
+    fields: dict[str, Any] = {
         name: value
         for name in names
         if isinstance(value := getattr(error, name, None), str | int | float | bool)
     }
+    if isinstance(error, errors.IllegalTransitionError):
+        fields["allowed"] = list(error.allowed)
+    return fields
 
 
 def trailing_metadata(error: errors.TideflowError) -> tuple[tuple[str, str], ...]:
@@ -106,8 +109,12 @@ def _construct(
         error = cls.__new__(cls)
         Exception.__init__(error, message)
     for name, value in fields.items():
-        if name != "problems":
+        if name == "allowed" and isinstance(value, list):
+            setattr(error, name, tuple(str(v) for v in value))
+        elif name != "problems":
             setattr(error, name, value)
+    if isinstance(error, errors.IllegalTransitionError) and not hasattr(error, "allowed"):
+        error.allowed = ()
     if isinstance(error, errors.InvalidArgumentError) and not hasattr(error, "field"):
         error.field = None
     return error
