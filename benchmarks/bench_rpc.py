@@ -41,6 +41,7 @@ section of that file.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -97,6 +98,7 @@ class Sizes:
     rate: float
     slow_seconds: float
     senders: int
+    listeners: int = 2000
 
 
 FULL = Sizes(
@@ -110,7 +112,7 @@ FULL = Sizes(
     senders=4,
 )
 QUICK = replace(
-    FULL, ops=400, echo_ops=1500, batches_100=20, batches_1000=5, listen_seconds=2.0,
+    FULL, ops=400, echo_ops=1500, listeners=500, batches_100=20, batches_1000=5, listen_seconds=2.0,
     slow_seconds=2.0,
 )  # fmt: skip
 
@@ -220,8 +222,16 @@ def row(
 # -- the echo floor ---------------------------------------------------------------------------
 
 
-def echo_server(port_queue: Any, stop: Any) -> None:
-    """In a subprocess: a gRPC server answering :data:`ECHO_METHOD` with the request bytes."""
+def echo_server(port_queue: Any, stop: Any, flavour: str = "sync") -> None:
+    """In a subprocess: a gRPC server answering :data:`ECHO_METHOD` with the request bytes.
+
+    ``flavour`` ``"aio"`` serves it from ``grpc.aio`` with an ``async`` handler on the event
+    loop (no thread hand-off) instead of grpcio's thread-pool server: the two floors side by
+    side are what issue 21's choice of serving core was measured on.
+    """
+    if flavour == "aio":
+        asyncio.run(_aio_echo(port_queue, stop))
+        return
     handler = grpc.method_handlers_generic_handler(
         "bench.Echo", {"Call": grpc.unary_unary_rpc_method_handler(lambda request, ctx: request)}
     )
@@ -234,10 +244,27 @@ def echo_server(port_queue: Any, stop: Any) -> None:
     server.stop(1).wait()
 
 
-def bench_echo(sizes: Sizes) -> list[Row]:
+async def _aio_echo(port_queue: Any, stop: Any) -> None:
+    async def call(request: bytes, context: Any) -> bytes:
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Call": grpc.unary_unary_rpc_method_handler(call)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    port_queue.put(port)
+    await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    await server.stop(1)
+
+
+def bench_echo(sizes: Sizes, flavour: str = "sync") -> list[Row]:
     ctx = mp.get_context("spawn")
     port_queue, stop = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=echo_server, args=(port_queue, stop), daemon=True)
+    name = "echo (floor)" if flavour == "sync" else "echo, grpc.aio (floor)"
+    child = ctx.Process(target=echo_server, args=(port_queue, stop, flavour), daemon=True)
     child.start()
     channels: list[grpc.Channel] = []
     try:
@@ -251,13 +278,9 @@ def bench_echo(sizes: Sizes) -> list[Row]:
         channels = [grpc.insecure_channel(target) for _ in range(THREADS)]
         one, shared = caller(channels[0]), caller(channels[0])
         return [
-            row("echo (floor)", "1 client", measure([one], sizes.echo_ops)),
-            row(
-                "echo (floor)",
-                "8 clients",
-                measure([caller(c) for c in channels], sizes.echo_ops),
-            ),
-            row("echo (floor)", "8 threads, 1 client", measure([shared] * THREADS, sizes.echo_ops)),
+            row(name, "1 client", measure([one], sizes.echo_ops)),
+            row(name, "8 clients", measure([caller(c) for c in channels], sizes.echo_ops)),
+            row(name, "8 threads, 1 client", measure([shared] * THREADS, sizes.echo_ops)),
         ]
     finally:
         for c in channels:
@@ -266,6 +289,58 @@ def bench_echo(sizes: Sizes) -> list[Row]:
         child.join(10)
         if child.is_alive():
             child.terminate()
+
+
+# -- idle listeners ---------------------------------------------------------------------------
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (Linux ``/proc``)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def bench_listeners(count: int) -> list[str]:
+    """Open ``count`` idle ``Listen`` streams on a fresh server; its memory per listener.
+
+    Each stream of grpcio's thread-pool server holds a worker thread while it waits: this is
+    what a listener costs in memory, and why the cap (``--max-listeners``) exists.
+    """
+    from tideflow.rpc.call import PROJECT_KEY
+    from tideflow.rpc.v1 import notification_pb2 as n
+    from tideflow.rpc.v1 import notification_pb2_grpc as g
+
+    cap = str(count + 8)
+    with TideflowTestServer(args=["--max-listeners", cap]) as server:
+        assert server.process is not None
+        pid = server.process.pid
+        target = server.url.removeprefix("grpc://")
+        # ~90 streams per connection: under grpc's default of 100 concurrent streams.
+        channels = [grpc.insecure_channel(target) for _ in range(count // 90 + 1)]
+        calls = []
+        try:
+            base = rss_mib(pid)
+            threads = len(os.listdir(f"/proc/{pid}/task"))
+            for i in range(count):
+                stub = g.NotificationServiceStub(channels[i % len(channels)])
+                call = stub.Listen(
+                    n.ListenRequest(keepalive_seconds=60), metadata=((PROJECT_KEY, "default"),)
+                )
+                next(call)  # the first (empty) answer: the listener is in place
+                calls.append(call)
+            time.sleep(1.0)  # let the streams' threads settle before reading the memory
+            grown = rss_mib(pid) - base
+            more = len(os.listdir(f"/proc/{pid}/task")) - threads
+        finally:
+            for call in calls:
+                call.cancel()
+            for channel in channels:
+                channel.close()
+    return [
+        f"Idle listeners: {count:,} `Listen` streams on one server (SQLite) added "
+        f"{grown:,.1f} MiB of resident memory ({grown * 1024 / count:,.1f} KiB per listener) "
+        f"and {more:,} threads (base: {base:,.1f} MiB, {threads} threads).",
+    ]
 
 
 # -- unary calls and batches ------------------------------------------------------------------
@@ -571,9 +646,14 @@ def ms(value: float | None) -> str:
 
 
 def render(
-    results: dict[str, dict[str, list[Row]]], echo: list[Row], sizes: Sizes, loads: list[float]
+    results: dict[str, dict[str, list[Row]]],
+    echo: list[Row],
+    sizes: Sizes,
+    loads: list[float],
+    listeners: Sequence[str] = (),
 ) -> str:
-    floor, floor8 = find(echo, "echo"), find(echo, "echo", "8 clients")
+    floor, floor8 = find(echo, "echo (floor)"), find(echo, "echo (floor)", "8 clients")
+    aio = [r for r in echo if "aio" in r.name]
     lines = [
         SECTION,
         "",
@@ -603,7 +683,16 @@ def render(
         f"Floor: a minimal Python gRPC echo server (generic handler, no Tideflow) in its own "
         f"process answers {floor.rate:,.0f} calls/s (p50 {ms(floor.p50)} ms) from 1 client and "
         f"{floor8.rate:,.0f}/s from 8 in this run; the issue measured ~{ISSUE_ECHO_RATE:,.0f}/s, "
-        f"p50 {ISSUE_ECHO_P50_MS} ms.",
+        f"p50 {ISSUE_ECHO_P50_MS} ms."
+        + (
+            f" The same echo served by `grpc.aio` (an `async` handler on the event loop, no "
+            f"thread hand-off) answers {aio[0].rate:,.0f}/s (p50 {ms(aio[0].p50)} ms) from 1 "
+            f"client: {aio[0].rate / floor.rate:.2f}x the thread-pool server."
+            if aio
+            else ""
+        ),
+        "",
+        *listeners,
         "",
     ]
     if "sqlite" in results:
@@ -664,7 +753,9 @@ def main() -> None:
         )
     began = time.monotonic()
     print("echo floor ...", file=sys.stderr)
-    echo = bench_echo(sizes)
+    echo = bench_echo(sizes) + bench_echo(sizes, "aio")
+    print(f"{sizes.listeners:,} idle listeners ...", file=sys.stderr)
+    listeners = bench_listeners(sizes.listeners)
     results = {}
     pids: list[int] = []
     for backend in args.backends:
@@ -672,7 +763,7 @@ def main() -> None:
         results[backend] = run_backend(backend, sizes, pids)
         loads.append(os.getloadavg()[0])
     print(f"done in {time.monotonic() - began:.0f} s", file=sys.stderr)
-    section = render(results, echo, sizes, loads)
+    section = render(results, echo, sizes, loads, listeners)
     print(section)
     if args.markdown:
         write_section(args.markdown, section)
