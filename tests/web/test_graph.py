@@ -121,8 +121,12 @@ def fifty_jobs() -> Any:
     return wf  # fmt: skip
 
 
-def fifty_with_datasets() -> Any:
-    wf = fifty_jobs()
+def ad_ctr() -> Any:
+    """The example the issue found drawn wider than its box, with loose jobs."""
+    import tideflow.examples.ad_ctr.workflow as example
+    from tideflow.cli.loader import load_workflows
+
+    (wf,) = load_workflows(Path(example.__file__))
     return wf
 
 
@@ -132,7 +136,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Servic
     store = Store.open(f"sqlite:///{home / 'tideflow.db'}")
     services = local_services(store, owns_store=True, home=home)
     services.projects.create_project(PROJECT)
-    for build in (one_job, ten_jobs, fifty_jobs):
+    for build in (one_job, ten_jobs, fifty_jobs, ad_ctr):
         wf = build()
         services.workflows.create_snapshot(PROJECT, wf.name, plan=tide.compile(wf).to_json())
     web = WebServices.of(services, AccessService(store), auth_required=False)
@@ -158,7 +162,7 @@ def page(browser: Any, site: tuple[str, Services]) -> Iterator[Any]:
 MEASURE = """() => {
   const svg = document.getElementById('graph');
   const box = (e) => { const b = e.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
-  const boxes = [...svg.querySelectorAll('g.job > rect, g.trigger > rect')].map(box);
+  const boxes = [...svg.querySelectorAll('g.job > rect, g.trigger > rect, g.source > rect')].map(box);
   const labels = [...svg.querySelectorAll('.edge-label-bg')].map(box);
   const edges = [...svg.querySelectorAll('path.edge.control, path.edge.dataset')].map((p) => {
     const n = p.getTotalLength(), points = [];
@@ -170,7 +174,7 @@ MEASURE = """() => {
 
 VISIBLE = """() => {
   const frame = document.getElementById('graph').getBoundingClientRect();
-  return [...document.querySelectorAll('#graph g.job > rect, #graph g.trigger > rect, #graph .edge-label-bg')]
+  return [...document.querySelectorAll('#graph g.job > rect, #graph g.trigger > rect, #graph g.source > rect, #graph .edge-label-bg')]
     .map((e) => e.getBoundingClientRect())
     .filter((r) => r.left < frame.left - 1 || r.top < frame.top - 1 || r.right > frame.right + 1 || r.bottom > frame.bottom + 1)
     .length;
@@ -238,7 +242,10 @@ def test_ten_jobs_with_datasets_streams_and_triggers(page: Any, tmp_path: Path) 
     labels = page.locator("#graph .edge-label").all_text_contents()
     assert "stream clicks" in labels
     assert "RESTART" in labels
-    assert len(found["labels"]) == len(drawn)
+    labelled = page.locator("#graph .edge-label-box").count()
+    assert len(found["labels"]) == labelled >= 12
+    assert {"model:train->validate", "model:train->predict"} <= drawn
+    assert page.locator('#graph g.source[data-source="dataset-raw"]').count() == 1
     dash = "el => getComputedStyle(el).strokeDasharray"
     control = page.locator("#graph g.edge-group.control path").first.evaluate(dash)
     dataset = page.locator("#graph g.edge-group.dataset path").first.evaluate(dash)
@@ -249,6 +256,22 @@ def test_fifty_jobs_fit_the_box(page: Any, tmp_path: Path) -> None:
     _check_layout(page, "fifty", 50, tmp_path)
     frame = page.locator("#graph").bounding_box()
     assert frame["width"] <= 1280  # no sideways scrolling: the box is the page's width
+
+
+def test_the_ad_ctr_example_fits_with_every_job_joined(page: Any, tmp_path: Path) -> None:
+    _check_layout(page, "ad_ctr", 7, tmp_path)
+    frame = page.locator("#graph").bounding_box()
+    for job in page.locator("#graph g.job > rect").all():
+        box = job.bounding_box()
+        assert frame["x"] <= box["x"]
+        assert box["x"] + box["width"] <= frame["x"] + frame["width"]
+    drawn = set(
+        page.locator("#graph g.edge-group").evaluate_all("gs => gs.map(g => g.dataset.edge)")
+    )
+    ends = {e.split(":", 1)[1].split("->")[i] for e in drawn for i in (0, 1)}
+    assert (
+        set(page.locator("#graph g.job").evaluate_all("gs => gs.map(g => g.dataset.job)")) <= ends
+    )
 
 
 def test_an_execution_colours_jobs_by_state_live(

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -138,12 +139,42 @@ def test_jobs_that_hand_data_over_are_joined_by_a_dataset_edge() -> None:
         {
             "source": "produce",
             "target": "consume",
-            "dataset": "clicks",
-            "stream": True,
+            "kind": "dataset",
+            "name": "clicks",
             "label": "stream clicks",
-        }
+        },
+        {
+            "source": "dataset-raw",
+            "target": "produce",
+            "kind": "dataset",
+            "name": "raw",
+            "label": "",
+        },
     ]
+    assert scene["sources"] == [{"id": "dataset-raw", "label": "dataset raw"}]
     assert scene["control"] == []
+
+
+def test_the_ad_ctr_example_leaves_no_job_loose() -> None:
+    """Its predictor and both monitors share no declared dataset with the rest: the model
+    they use (and the outside stream the monitors both read) join them."""
+    import tideflow.examples.ad_ctr.workflow as example
+    from tideflow.cli.loader import load_workflows
+
+    (wf,) = load_workflows(Path(example.__file__))
+    scene = build_graph(tide.compile(wf))
+    ends = {e["source"] for e in [*scene["control"], *scene["datasets"]]} | {
+        e["target"] for e in [*scene["control"], *scene["datasets"]]
+    }
+    assert {j["name"] for j in scene["jobs"]} <= ends
+    models = {(e["source"], e["target"]) for e in scene["datasets"] if e["kind"] == "model"}
+    assert {
+        ("train", "predict"),
+        ("train", "monitor_examples"),
+        ("train", "monitor_model"),
+    } <= models
+    readers = {e["target"] for e in scene["datasets"] if e["source"] == "dataset-ctr_predictions"}
+    assert readers == {"monitor_examples", "monitor_model"}
 
 
 def test_the_timeline_names_the_event_behind_the_restart(ui: httpx.Client, world: World) -> None:

@@ -3,8 +3,10 @@
 The server decides *what* is drawn -- jobs (engine, platform, streaming) with their nodes and
 data edges, one control edge per rule and upstream (a rule with no upstream job -- periodic, on
 an event, a model version, a dataset -- gets a small trigger box as its source), and a
-**dataset edge** from each job that writes a dataset or stream to each job that reads it, so
-jobs that only hand data over are joined too. The browser decides *where*: ``tideflow.js``
+**dataset edge** from each job that writes a dataset or stream to each job that reads it, a
+**model edge** from the job that trains a model to each job that uses it, and a source box for
+each dataset read from outside the workflow, so no job that takes part in the data's story
+floats loose. The browser decides *where*: ``tideflow.js``
 lays the scene out with dagre (``static/vendor/dagre``, from npm, MIT), measuring the real
 text, with every edge label in a space of its own beside its line, and offers zoom and fit.
 We moved the layout there because a layout library does it better than hand-written code (a
@@ -49,41 +51,62 @@ def _action_suffix(rule: Rule) -> str:
     return "" if rule.action == JobAction.START else f" → {rule.action}"
 
 
-def _dataset_edges(plan: WorkflowPlan) -> list[Json]:
-    """One edge per (writer job, reader job, dataset): how jobs hand data to each other."""
+def _data_links(plan: WorkflowPlan) -> tuple[list[Json], list[Json]]:
+    """How data and models reach each job: the edges, and boxes for outside datasets.
+
+    - a **dataset edge** from each job that writes a dataset or stream to each job that reads
+      it (``stream`` when the writer is a streaming job);
+    - a **model edge** from each job that trains a model to each other job that uses it
+      (validates, pushes, predicts, evaluates): what a predictor or a monitor depends on;
+    - a dataset read but written by no job of the workflow gets a **source** box of its own,
+      with an edge to each job reading it, so jobs reading the same outside stream are joined.
+    """
     writers: dict[str, list[PlanJob]] = {}
     readers: dict[str, list[PlanJob]] = {}
+    trainers: dict[str, list[PlanJob]] = {}
+    users: dict[str, list[PlanJob]] = {}
     for job in plan.jobs:
         for node in job.nodes:
-            if node.dataset is None:
-                continue
-            if node.kind == NodeKind.WRITE_DATASET:
+            if node.dataset is not None and node.kind == NodeKind.WRITE_DATASET:
                 writers.setdefault(node.dataset, []).append(job)
-            elif node.kind == NodeKind.READ_DATASET:
+            elif node.dataset is not None and node.kind == NodeKind.READ_DATASET:
                 readers.setdefault(node.dataset, []).append(job)
+            if node.model is not None:
+                side = trainers if node.kind == NodeKind.TRAIN else users
+                side.setdefault(node.model, []).append(job)
     edges: list[Json] = []
     seen: set[tuple[str, str, str]] = set()
+
+    def link(source: str, target: str, kind: str, name: str, label: str) -> None:
+        key = (source, target, f"{kind}:{name}")
+        if source != target and key not in seen:
+            seen.add(key)
+            edges.append(
+                {"source": source, "target": target, "kind": kind, "name": name, "label": label}
+            )
+
     for dataset, wrote in writers.items():
         for writer in wrote:
+            word = "stream" if writer.streaming else "dataset"
             for reader in readers.get(dataset, []):
-                key = (writer.name, reader.name, dataset)
-                if writer.name == reader.name or key in seen:
-                    continue
-                seen.add(key)
-                edges.append(
-                    {
-                        "source": writer.name,
-                        "target": reader.name,
-                        "dataset": dataset,
-                        "stream": writer.streaming,
-                        "label": f"{'stream' if writer.streaming else 'dataset'} {dataset}",
-                    }
-                )
-    return edges
+                link(writer.name, reader.name, "dataset", dataset, f"{word} {dataset}")
+    for model, trained in trainers.items():
+        for trainer in trained:
+            for user in users.get(model, []):
+                link(trainer.name, user.name, "model", model, f"model {model}")
+    sources: list[Json] = []
+    for dataset, read in readers.items():
+        if dataset in writers:
+            continue
+        source = f"dataset-{dataset}"
+        sources.append({"id": source, "label": f"dataset {dataset}"})
+        for reader in read:
+            link(source, reader.name, "dataset", dataset, "")
+    return edges, sources
 
 
 def build_graph(plan: WorkflowPlan) -> Json:
-    """The scene of ``plan``: ``jobs``, ``triggers``, ``control`` and ``datasets`` edges.
+    """The scene of ``plan``: ``jobs``, ``triggers``, ``sources``, ``control`` and data edges.
 
     Control edges go from an upstream job (``after``, ``with_start``) or a trigger to the
     rule's job, labelled with the rule (a trigger's edge with its action); ``workflow_rules``
@@ -127,11 +150,13 @@ def build_graph(plan: WorkflowPlan) -> Json:
                 "action": str(rule.action),
             }
         )
+    links, sources = _data_links(plan)
     return {
         "workflow": plan.workflow,
         "jobs": jobs,
         "triggers": triggers,
+        "sources": sources,
         "control": control,
-        "datasets": _dataset_edges(plan),
+        "datasets": links,
         "workflow_rules": workflow_rules,
     }

@@ -110,27 +110,28 @@
 
   // -- jobs, triggers and the edges between them --------------------------------------------
   const triggerIds = new Set(spec.triggers.map((t) => t.id));
-  const key = (name) => (triggerIds.has(name) ? `t:${name}` : `j:${name}`);
+  const sourceIds = new Set((spec.sources || []).map((t) => t.id));
+  const key = (name) => (triggerIds.has(name) ? `t:${name}` : sourceIds.has(name) ? `s:${name}` : `j:${name}`);
   const outer = new dagre.graphlib.Graph({ multigraph: true });
   outer.setGraph({ rankdir: "LR", nodesep: 40, ranksep: 90, edgesep: 24, marginx: 24, marginy: 24 });
   for (const [name, box] of jobs) outer.setNode(`j:${name}`, { width: box.width, height: box.height });
   for (const trigger of spec.triggers) {
     outer.setNode(`t:${trigger.id}`, { width: width(trigger.label, "trigger-text") + 22, height: 30 });
   }
+  for (const source of spec.sources || []) {
+    outer.setNode(`s:${source.id}`, { width: width(source.label, "trigger-text") + 22, height: 26 });
+  }
   const edges = [];
   spec.control.forEach((edge, i) => edges.push({ ...edge, kind: "control", name: `c${i}` }));
-  spec.datasets.forEach((edge, i) => edges.push({ ...edge, kind: "dataset", name: `d${i}` }));
+  spec.datasets.forEach((edge, i) => edges.push({ ...edge, kind: edge.kind || "dataset", name: `d${i}` }));
   for (const edge of edges) {
+    const labelled = Boolean(edge.label);
     outer.setEdge(
       key(edge.source),
       key(edge.target),
-      {
-        width: width(edge.label, "edge-label") + 12,
-        height: LABEL_HEIGHT,
-        labelpos: "r",
-        labeloffset: 6,
-        minlen: 1,
-      },
+      labelled
+        ? { width: width(edge.label, "edge-label") + 12, height: LABEL_HEIGHT, labelpos: "r", labeloffset: 6 }
+        : { width: 0, height: 0 },
       edge.name,
     );
   }
@@ -184,6 +185,14 @@
       text(g, { class: "node-kind", x: nx + 9, y: ny + 33 }, placed.kind);
     }
   }
+  for (const source of spec.sources || []) {
+    const at = outer.node(`s:${source.id}`);
+    const x = at.x - at.width / 2;
+    const y = at.y - at.height / 2;
+    const g = el("g", { class: "source", "data-source": source.id }, boxes);
+    el("rect", { x, y, width: at.width, height: at.height, rx: 4 }, g);
+    text(g, { class: "trigger-text", x: x + 11, y: y + 17 }, source.label);
+  }
   for (const trigger of spec.triggers) {
     const at = outer.node(`t:${trigger.id}`);
     const x = at.x - at.width / 2;
@@ -195,6 +204,7 @@
   const columns = [];
   for (const edge of edges) {
     const laid = outer.edge({ v: key(edge.source), w: key(edge.target), name: edge.name });
+    if (!edge.label) continue;
     const found = columns.find((c) => Math.abs(c.x - laid.x) < 1);
     if (found) found.half = Math.max(found.half, laid.width / 2);
     else columns.push({ x: laid.x, half: laid.width / 2 });
@@ -205,14 +215,15 @@
       class: `edge-group ${edge.kind}`,
       "data-edge": `${edge.kind}:${edge.source}->${edge.target}`,
       "data-action": edge.action || "",
-      "data-dataset": edge.dataset || "",
+      "data-dataset": edge.kind === "control" ? "" : edge.name,
     }, lines);
-    const kindClass = edge.kind === "control" ? `control action-${String(edge.action).toLowerCase()}` : "dataset";
+    const kindClass = edge.kind === "control" ? `control action-${String(edge.action).toLowerCase()}` : `dataset ${edge.kind}`;
     el("path", {
       class: `edge ${kindClass}`,
       d: smooth(throughColumns(laid.points, columns)),
-      "marker-end": edge.kind === "control" ? "url(#arrow-control)" : "url(#arrow-dataset)",
+      "marker-end": `url(#arrow-${edge.kind === "control" ? "control" : edge.kind === "model" ? "model" : "dataset"})`,
     }, group);
+    if (!edge.label) continue;
     const label = el("g", { class: `edge-label-box ${edge.kind}`, "data-edge": `${edge.kind}:${edge.source}->${edge.target}` }, labels);
     el("rect", {
       class: "edge-label-bg",
