@@ -3,8 +3,8 @@
 * measured where they happen: RPC counts and latency, events appended, open listeners, the
   scheduler's decision latency (a hook on the dispatcher) and job durations (a job-end
   listener of the execution service: each server counts the attempts it recorded);
-* counted from the store at each scrape (:mod:`tideflow.store.census`): attempts by status
-  and executor, outbox commands waiting per executor, model versions by status and the
+* counted from the store at each scrape (:mod:`tideflow.store.census`): attempts not ended
+  by status and executor, outbox commands waiting per executor, model versions by status and the
   dispatcher's lag -- the same answer from every server on one store;
 * prometheus_client's process, platform (Python) and garbage-collector collectors.
 
@@ -168,7 +168,8 @@ class StoreCollector(Collector):
         yield up
         attempts = GaugeMetricFamily(
             "tideflow_attempts",
-            "Job executions (attempts) in the store, by status, engine and executor",
+            "Job executions (attempts) that have not ended (INIT, STARTING, RUNNING), by "
+            "status, engine and executor; ended ones: tideflow_job_duration_seconds_count",
             labels=["status", "engine", "executor"],
         )
         for (status, executor), count in sorted(census.attempts.items()):

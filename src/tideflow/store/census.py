@@ -1,10 +1,14 @@
 """Counts of what the store holds, for the server's Prometheus gauges (read at each scrape).
 
-One read transaction per scrape, a few ``GROUP BY`` counts: attempts by status and executor,
-outbox commands not done by executor, model versions by status, and how far the dispatcher is
-behind the event log. The attempt and model-version counts read their whole tables (there is no
-status index); at Prometheus's usual 15 s interval that is cheap up to a few hundred thousand
-attempts, and a slower scrape interval is the lever beyond (docs/operations.md).
+One read transaction per scrape, a few ``GROUP BY`` counts: attempts that have not ended by
+status and executor, outbox commands not done by executor, model versions by status, and how
+far the dispatcher is behind the event log.
+
+Only attempts that have not ended are counted here: finding them still reads the whole table
+(there is no index on the status), but joining every attempt ever run to its command for the
+executor took 830 ms at 300,000 attempts on SQLite, the live ones alone 160 ms; the whole
+census 90 ms at 100,000 attempts and 240 ms at 300,000 (best of 5, a shared 2-core machine).
+Ended attempts are counted as they end instead (``tideflow_job_duration_seconds``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, func, select
 
 from tideflow.domain.scheduling import CommandAction, CommandStatus
+from tideflow.domain.status import JobStatus
 from tideflow.store.consumer import ALL_NAMESPACES, committed_offset
 from tideflow.store.event import last_offset
 from tideflow.store.rows.base import table_of
@@ -34,7 +39,8 @@ class Census:
     """What the store holds right now.
 
     Attributes:
-        attempts: Job executions by ``(status, executor)``.
+        attempts: Job executions that have not ended (INIT, STARTING, RUNNING) by
+            ``(status, executor)``.
         commands: Outbox commands not done by ``(executor, status)`` (PENDING or TAKEN).
         model_versions: Model versions by status.
         dispatcher_lag: Events committed that the consumer has not consumed yet.
@@ -53,9 +59,11 @@ def take_census(c: Connection, *, consumer: str) -> Census:
         _COMMAND.c.action == CommandAction.START.value,
     )
     executor = func.coalesce(_COMMAND.c.executor, UNKNOWN_EXECUTOR)
+    live = [s.value for s in JobStatus if not s.is_terminal]
     attempts = c.execute(
         select(_JOB.c.status, executor, func.count())
         .select_from(_JOB.outerjoin(_COMMAND, start))
+        .where(_JOB.c.status.in_(live))
         .group_by(_JOB.c.status, executor)
     ).all()
     commands = c.execute(
