@@ -42,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -216,7 +217,7 @@ DROPPED = itertools.count()
 """Calls the MLflow server dropped without an answer (and that were made again)."""
 
 
-def call(http: httpx.Client, method: str, path: str, **kwargs: object) -> dict[str, object]:
+def call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, object]:
     """One REST call; raises on any answer but 200.
 
     A call whose connection the server closes without answering is counted in :data:`DROPPED`
@@ -225,10 +226,10 @@ def call(http: httpx.Client, method: str, path: str, **kwargs: object) -> dict[s
     restarted by uvicorn's supervisor; one such drop should not void a run of minutes.
     """
     try:
-        response = http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        response = http.request(method, path, **kwargs)
     except httpx.RemoteProtocolError:
         next(DROPPED)
-        response = http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        response = http.request(method, path, **kwargs)
     if response.status_code != 200:
         raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
     body: dict[str, object] = response.json()
