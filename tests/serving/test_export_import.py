@@ -209,3 +209,44 @@ def test_a_joblib_file_is_imported_and_bad_paths_are_refused(
     (tmp_path / "junk.bin").write_bytes(b"not a pickle")
     with pytest.raises(InvalidArgumentError, match="is not a joblib or pickle file"):
         import_model(client, tmp_path / "junk.bin", name="x")
+
+
+def test_models_saved_by_mlflow_itself_are_imported_and_served(
+    client: Client, tmp_path: Path
+) -> None:
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    from tideflow.client.model_import import quiet_mlflow
+
+    pipeline, _ = sklearn_pipeline()
+    signature = ModelSignature(inputs=Schema([ColSpec("double", n) for n in "abc"]))
+    with quiet_mlflow():
+
+        class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-defined]
+            """A pyfunc model written against MLflow's own API: twice field ``a``."""
+
+            def predict(self, model_input: pd.DataFrame, params: Any = None) -> list[float]:  # type: ignore[name-defined]
+                return list((model_input["a"] * 2).tolist())
+
+        mlflow.sklearn.save_model(
+            pipeline,
+            str(tmp_path / "sk"),
+            pip_requirements=["scikit-learn"],
+            signature=signature,
+            serialization_format="cloudpickle",
+        )
+        mlflow.pyfunc.save_model(
+            str(tmp_path / "py"), python_model=Doubler(), pip_requirements=["pandas"]
+        )
+    sk = import_model(client, tmp_path / "sk", name="mlflow_sk")
+    assert sk.flavour == "sklearn"
+    assert json.loads(sk.tags["tideflow.signature"])["inputs"][1]["name"] == "b"
+    expected = pipeline.predict_proba(pd.DataFrame(RECORDS))[:, 1].tolist()
+    assert served_scores(client, "mlflow_sk", sk.version, RECORDS) == pytest.approx(expected)
+    py = import_model(client, tmp_path / "py", name="mlflow_py")
+    assert py.flavour == "mlflow"
+    assert "tideflow.signature" not in py.tags
+    assert served_scores(client, "mlflow_py", py.version, RECORDS) == pytest.approx(
+        [0.6, -1.4, 3.0]
+    )

@@ -65,10 +65,13 @@ def quiet_mlflow() -> Iterator[None]:
 
     MLflow 3 warns while importing ``mlflow.pyfunc`` (its type hints) and while saving an input
     example (a pandas deprecation in its own code); under ``-W error`` those would fail an
-    export that is otherwise right.
+    export that is otherwise right. Its advice about a pyfunc model's type hints is a
+    ``UserWarning`` raised while the model's class is rebuilt (attributed to the unpickler, not
+    to MLflow), so MLflow's calls ignore user warnings too.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
+        warnings.filterwarnings("ignore", category=UserWarning)
         yield
 
 
@@ -233,8 +236,13 @@ def _import_mlflow(
     description = description or f"imported from the MLflow model {source.name}"
     if "sklearn" in flavors:
         mlflow = import_mlflow()
-        with quiet_mlflow():
-            estimator = mlflow.sklearn.load_model(str(source))
+        try:
+            with quiet_mlflow():
+                estimator = mlflow.sklearn.load_model(str(source))
+        except ImportError as e:  # e.g. a skops-serialised model without skops installed
+            raise FailedPreconditionError(
+                f"{source} needs {e.name} to load ({e}); install it and import again"
+            ) from e
         return save_model(
             client, estimator, model=name, flavour="sklearn", tags=tags, description=description
         )
