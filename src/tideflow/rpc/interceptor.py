@@ -85,30 +85,45 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._request_log = request_log
         self._observer = observer
         self._locks: dict[RequestKey, threading.Lock] = {}
+        self._wrapped: dict[str, Any] = {}
         self._locks_guard = threading.Lock()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        """Return the handler of ``details.method`` wrapped in this edge."""
+        """Return the handler of ``details.method`` wrapped in this edge.
+
+        The wrapped handler of a method is built once and kept: each call reads its metadata
+        from its own context, so nothing per call is baked in (building it anew cost every call
+        a few closures and a handler tuple). Unknown methods are not kept: their names come
+        from the wire.
+        """
+        method: str = details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = continuation(details)
         if handler is None:
             return None
-        method: str = details.method
-        metadata = details.invocation_metadata
+        wrapped = self._wrap(method, handler)
+        with self._locks_guard:
+            self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, metadata, handler.unary_unary, handler.response_serializer),
+                self._unary(method, handler.unary_unary, handler.response_serializer),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=raw_aware_serializer(handler.response_serializer),
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, metadata, handler.unary_stream),
+                self._stream(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                self._unary(method, metadata, handler.stream_unary, handler.response_serializer),
+                self._unary(method, handler.stream_unary, handler.response_serializer),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=raw_aware_serializer(handler.response_serializer),
             )
@@ -119,7 +134,6 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def _unary(
         self,
         method: str,
-        metadata: Any,
         behaviour: Callable[[Any, Any], Any],
         serializer: Callable[[Any], bytes] | None,
     ) -> Callable[[Any, Any], Any]:
@@ -127,7 +141,7 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             code = "OK"
             try:
-                call = self._admit(method, metadata)
+                call = self._admit(method, context.invocation_metadata())
                 token = current_call.set(call)
                 try:
                     if call.request_id and self._request_log is not None and is_mutating(method):
@@ -151,13 +165,13 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     def _stream(
-        self, method: str, metadata: Any, behaviour: Callable[[Any, Any], Iterator[Any]]
+        self, method: str, behaviour: Callable[[Any, Any], Iterator[Any]]
     ) -> Callable[[Any, Any], Iterator[Any]]:
         def wrapped(request: Any, context: Any) -> Iterator[Any]:
             started = time.perf_counter()
             code = "OK"
             try:
-                call = self._admit(method, metadata)
+                call = self._admit(method, context.invocation_metadata())
                 token = current_call.set(call)
                 checking = current_stream_check.set(self._stream_check(call))
                 try:
