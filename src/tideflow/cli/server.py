@@ -17,6 +17,7 @@ from tideflow.cli.db import DbOption
 from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO
 from tideflow.logs import LOG_FORMAT_VARIABLE, LogFormat
+from tideflow.server.config import DEFAULT_MAX_LISTENERS
 
 server_app = typer.Typer(help="Run the Tideflow server.", no_args_is_help=True)
 
@@ -76,10 +77,11 @@ def start(
         int,
         typer.Option(
             min=1,
-            help="Most event-listener streams open at once; each holds a server thread, and "
-            "one more is refused (RESOURCE_EXHAUSTED) rather than slowing other calls.",
+            help="Most event-listener streams open at once; each holds a server thread "
+            "(~63 KiB), and one more is refused (RESOURCE_EXHAUSTED) rather than slowing "
+            "other calls.",
         ),
-    ] = 256,
+    ] = DEFAULT_MAX_LISTENERS,
     token_recheck: Annotated[
         float,
         typer.Option(
