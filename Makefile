@@ -2,6 +2,7 @@
 #
 #   make quickstart [ARGS="--duration 30"]   the main job: the ad_ctr online-learning demo
 #   make test [ARGS="tests/web -x"]          everything the tests need, the linters, the suite
+#   make coverage [ARGS="tests/serving"]     the suite under branch coverage, then its total
 #
 # Both set up only what is missing: a second run starts at once. The manual steps are in
 # docs/development.md.
@@ -12,13 +13,17 @@ BIN := $(VENV)/bin
 FLINK_VENV := .venv-flink
 ARGS ?=
 
-.PHONY: quickstart test setup flink-env chromium clean-env
+.PHONY: quickstart test coverage setup flink-env chromium clean-env
 
 quickstart: $(VENV)/.installed-ml
 	$(BIN)/tideflow quickstart $(ARGS)
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/test $(ARGS)
+
+# The suite (or ARGS) under branch coverage, servers and jobs included (docs/development.md).
+coverage: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHON="$(CURDIR)/$(BIN)/python" scripts/coverage $(ARGS)
 
 # What the tests need, without running them.
 setup: $(VENV)/.installed-dev flink-env chromium
