@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,18 @@ class ServerExecutors:
             log.info("executor %s started", loop.executor.name)
 
     def stop(self) -> None:
-        """Stop taking commands; running jobs keep running."""
-        for loop in self.loops:
-            loop.stop()
+        """Stop taking commands; running jobs keep running.
+
+        The loops stop side by side: each waits for the command in hand and closes its
+        executor (a fork server, a Ray or Flink client), and one after another those waits
+        added up on every server stop. The first error raised by a loop is raised here, once
+        every loop has stopped.
+        """
+        if not self.loops:
+            return
+        with ThreadPoolExecutor(len(self.loops), thread_name_prefix="executor-stop") as pool:
+            for stopped in [pool.submit(loop.stop) for loop in self.loops]:
+                stopped.result()
 
 
 class _RefusingExecutor(Executor):
