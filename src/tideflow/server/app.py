@@ -7,6 +7,12 @@ Before anything else, start resolves ``--job-user`` (refusing a server that is n
 makes the home private (:mod:`tideflow.server.home`) and checks, as the job user, that it can
 run jobs: a server that could not run them does not start.
 
+Several servers on one PostgreSQL or MariaDB database form a cluster: each is a member, and
+only the one holding the leader's lease runs the :class:`Scheduler` (dispatcher, timers,
+schedules, re-offering), fenced by that lease (:mod:`tideflow.scheduler.leadership`); every
+member serves every call and stream. On SQLite a second server on the same file is refused
+(:mod:`tideflow.server.single`).
+
 Threads: gRPC runs each call on a pool thread, and an open ``Listen`` stream keeps its thread
 until it ends. The pool therefore has :data:`RPC_WORKERS` threads for every other call plus one
 per allowed stream (``max_listeners``), and the Notification servicer refuses streams over that
@@ -50,13 +56,16 @@ from tideflow.rpc.v1 import (
     scheduler_pb2_grpc,
 )
 from tideflow.scheduler.clock import Clock
+from tideflow.scheduler.leadership import Leadership
 from tideflow.scheduler.runtime import Scheduler
 from tideflow.server.config import ServerConfig
 from tideflow.server.executors import ServerExecutors
 from tideflow.server.home import private_database, private_file, secure_home
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
+from tideflow.server.single import SqliteServerLock
 from tideflow.store import Store
+from tideflow.store.blob import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +131,10 @@ class TideflowServer:
         self._executors: ServerExecutors | None = None
         self._request_log: StoreRequestLog | None = None
         self._access: AccessService | None = None
+        self._sqlite_lock: SqliteServerLock | None = None
+        self._leadership: Leadership | None = None
+        self._leader_lock = threading.Lock()
+        self._store: Store | None = None
 
     @property
     def url(self) -> str:
@@ -134,17 +147,21 @@ class TideflowServer:
 
         Raises:
             FailedPreconditionError: ``job_user`` is set and the server is not root, or that
-                user cannot run this server's Python.
-            InvalidArgumentError: ``job_user`` names no unprivileged OS user.
+                user cannot run this server's Python; or another server serves the same
+                SQLite file.
+            InvalidArgumentError: ``job_user`` names no unprivileged OS user, or the lease
+                settings are inconsistent.
         """
         config = self.config
+        lease = config.lease  # checked before anything starts
         job_user: JobUser | None = None
         if config.job_user is not None:
             job_user = resolve_job_user(config.job_user)
         secure_home(config, job_user)
         if job_user is not None:
             check_job_user(job_user, config.home)
-        store = Store.open(config.db_url)
+        self._sqlite_lock = SqliteServerLock.claim(config.db_url, url=self.url)
+        self._store = store = Store.open(config.db_url)
         private_database(config.db_url)  # created just now, or its -wal / -shm
         self._services = services = local_services(
             store,
@@ -154,6 +171,7 @@ class TideflowServer:
             package_limits=config.package_limits,
             clock=self._clock,
         )
+        BlobStore(config.blob_root).sweep_uploads()  # what a killed server's uploads left
         last = [services.notifications.latest_offset()]
 
         def count_events(offset: int) -> None:
@@ -162,7 +180,8 @@ class TideflowServer:
                 last[0] = offset
 
         store.add_commit_listener(count_events)
-        if services.scheduler is not None:  # the dispatcher and timer threads
+        clustered = store.dialect != "sqlite"
+        if services.scheduler is not None and not clustered:  # the dispatcher and timer threads
             self._scheduler = Scheduler(store, services.scheduler)
             self._scheduler.start()
         self._request_log = StoreRequestLog(store)
@@ -200,6 +219,19 @@ class TideflowServer:
             executions=services.scheduler.executions if services.scheduler else None,
         )
         self.grpc_port = self._bind_grpc(self._grpc)
+        if self._sqlite_lock is not None:
+            self._sqlite_lock.describe(self.url)
+        if clustered and services.scheduler is not None:
+            # The first heartbeat runs now: a lone server leads (and re-offers commands)
+            # before its executors take any.
+            self._leadership = Leadership(
+                store,
+                lease,
+                addresses={"grpc": self.url},
+                on_elected=self._lead,
+                on_deposed=self._follow,
+            )
+            self._leadership.start()
         self._grpc.start()
         if services.scheduler is not None:  # jobs connect back to self.url: known from here
             self._executors = ServerExecutors(
@@ -225,6 +257,32 @@ class TideflowServer:
             self.http_port,
             store,
         )
+
+    def _lead(self, epoch: int) -> None:
+        """This member was elected: run the scheduler's threads, fenced by ``epoch``."""
+        assert self._services is not None
+        assert self._services.scheduler is not None
+        assert self._leadership is not None
+        assert self._store is not None
+        with self._leader_lock:
+            if self._scheduler is not None:  # pragma: no cover - deposed first, always
+                self._scheduler.stop()
+            scheduler = Scheduler(
+                self._store,
+                self._services.scheduler,
+                fence=self._leadership.fence,
+                max_timer_wait=self.config.heartbeat_seconds,
+            )
+            scheduler.dispatcher.on_decided = self.metrics.decision_seconds.observe
+            scheduler.start()
+            self._scheduler = scheduler
+
+    def _follow(self) -> None:
+        """This member stopped leading: stop the scheduler's threads (their writes are fenced)."""
+        with self._leader_lock:
+            if self._scheduler is not None:
+                self._scheduler.stop()
+                self._scheduler = None
 
     def _bind_grpc(self, server: grpc.Server) -> int:
         """Bind the gRPC port, or one of the next ``port_search`` ports if it is taken."""
@@ -365,6 +423,9 @@ class TideflowServer:
         if self._executors is not None:  # running jobs keep running
             self._executors.stop()
             self._executors = None
+        if self._leadership is not None:  # stops the scheduler and hands the lease over
+            self._leadership.stop()
+            self._leadership = None
         if self._scheduler is not None:
             self._scheduler.stop()
             self._scheduler = None
@@ -374,6 +435,9 @@ class TideflowServer:
                 self._request_log = None
             self._services.close()
             self._services = None
+        if self._sqlite_lock is not None:
+            self._sqlite_lock.release()
+            self._sqlite_lock = None
         server_file = self.config.home / SERVER_FILE
         try:
             if json.loads(server_file.read_text()).get("pid") == os.getpid():

@@ -23,6 +23,7 @@ import errno
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, NamedTuple
@@ -40,6 +41,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _READ_BYTES = 1024 * 1024
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 TEMPORARY_SUFFIX = ".tmp"
+STALE_UPLOAD_SECONDS = 3600.0
+"""An upload file untouched this long belongs to no live upload (see ``sweep_uploads``)."""
 """Names ending so in a kind's directory are uploads in progress (or left by a crash)."""
 
 
@@ -172,6 +175,32 @@ class BlobStore:
         finally:
             self._discard(temporary)
         return StoredBlob(self.uri(kind, actual), actual, size)
+
+    def sweep_uploads(self, older_than: float = STALE_UPLOAD_SECONDS) -> int:
+        """Remove upload files a killed server left behind; how many were removed.
+
+        An upload writes ``<kind>/.upload.<uuid>.tmp`` and removes it on every failure, but a
+        server killed mid-upload cannot. Only files untouched for ``older_than`` seconds go:
+        servers that share the blob store (a cluster) may be writing theirs right now.
+        """
+        removed = 0
+        cutoff = time.time() - older_than
+        try:
+            leftovers = self._fs.glob(f"{self._path}/*/.upload.*{TEMPORARY_SUFFIX}")
+        except OSError:
+            log.warning("could not look for stale uploads under %s", self.root, exc_info=True)
+            return 0
+        for path in leftovers:
+            try:
+                if self._fs.modified(path).timestamp() > cutoff:
+                    continue
+                self._fs.rm(path)
+                removed += 1
+            except (OSError, NotImplementedError):  # gone meanwhile, or no mtime on this store
+                continue
+        if removed:
+            log.info("removed %d stale upload file(s) under %s", removed, self.root)
+        return removed
 
     def _discard(self, temporary: str) -> None:
         """Remove an upload's temporary file, if it is still there (moved into place: not)."""
