@@ -100,9 +100,14 @@ needs enough post-drift losses to cut its window."""
 
 @pytest.mark.timeout(600)
 def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
-    """The default run: the loop works, the drift is detected in bounded samples and retrains."""
+    """The whole loop works, the drift is detected in bounded samples and retrains.
+
+    A 20 s run tells the default 60 s run's story (its phases scale with ``--duration``,
+    ``quickstart.phases``): the same code paths, ~35 s sooner; the bounds below are in
+    samples, not seconds, so they hold the short run to the same standard.
+    """
     home = tmp_path / "fresh"
-    done = tideflow("quickstart", "--json", home=home, timeout=480)
+    done = tideflow("quickstart", "--duration", "20", "--json", home=home, timeout=480)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["versions_generated"] >= 1
@@ -162,6 +167,14 @@ def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
     assert found["drift"]
     assert any(w["breaches"] for w in found["drift"])
     assert "DRIFT_DETECTED" in {e["event_type"] for e in found["events"]}
+
+
+def test_the_quickstart_phases_scale_with_a_short_duration() -> None:
+    from tideflow.cli.quickstart import AFTER_DRIFT, DRIFT_AFTER_SERVING, phases
+
+    assert phases(60) == (DRIFT_AFTER_SERVING, AFTER_DRIFT) == (15, 45)  # the default story
+    assert phases(600) == (15, 45)  # a long run drifts as soon, and shows the rest longer
+    assert phases(20) == (5, 15)  # the suite's run: the same story, a third of the time
 
 
 @pytest.mark.timeout(300)
