@@ -1,4 +1,4 @@
-"""A large upload streams to disk: the server's memory stays flat whatever the blob's size.
+"""A large upload streams to disk, and its download from it: the server's memory stays flat.
 
 Measured on the real server process (``VmRSS`` of ``/proc/<pid>/status``, sampled while the
 upload runs). Before, chunks were held in a list and joined: a 300 MB upload took the server
@@ -80,16 +80,42 @@ def test_a_200_mb_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             try:
-                upload(channel, SIZE, seed=2)
+                uploaded = upload(channel, SIZE, seed=2)
             finally:
                 done.set()
                 sampler.join()
             after = rss(pid)
+            # The download streams too: verified first, then sent as read (it held the blob).
+            down_peak = [after]
+            done.clear()
+
+            def sample_download() -> None:
+                while not done.wait(0.02):
+                    down_peak[0] = max(down_peak[0], rss(pid))
+
+            sampler = threading.Thread(target=sample_download, daemon=True)
+            sampler.start()
+            digest, received = hashlib.sha256(), 0
+            try:
+                stub = bg.BlobServiceStub(channel.channel)
+                for message in stub.GetBlob(
+                    b.GetBlobRequest(uri=uploaded.uri),
+                    metadata=channel.metadata(mutating=False),
+                    timeout=120,
+                ):
+                    digest.update(message.chunk)
+                    received += len(message.chunk)
+            finally:
+                done.set()
+                sampler.join()
         finally:
             channel.close()
         growth = peak[0] - baseline
         assert growth < 64 * MB, f"RSS {baseline / MB:.0f} MB -> peak {peak[0] / MB:.0f} MB"
         assert after - baseline < 64 * MB
+        assert (received, digest.hexdigest()) == (SIZE, uploaded.sha256)
+        download_growth = down_peak[0] - after
+        assert download_growth < 64 * MB, f"download: RSS peak +{download_growth / MB:.0f} MB"
         stored = list((server.home / "blobs" / "data").rglob("*"))
         assert [p.stat().st_size for p in stored if p.is_file() and p.stat().st_size == SIZE]
         assert not [p for p in stored if p.name.endswith(".tmp")]

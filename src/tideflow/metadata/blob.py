@@ -133,6 +133,18 @@ class BlobService:
         kind, sha256 = parse_uri(uri)
         return self._blobs.get(kind, sha256, name=f"blob {uri}")
 
+    def stream(self, project: str, uri: str) -> tuple[str, int, Iterator[bytes]]:
+        """The SHA-256, size and pieces of the blob at ``uri`` (verified before the first piece).
+
+        Raises:
+            InvalidArgumentError: ``uri`` is not a blob URI.
+            NotFoundError: No such blob.
+            FailedPreconditionError: The stored bytes no longer hash to the URI's SHA-256.
+        """
+        kind, sha256 = parse_uri(uri)
+        size, pieces = self._blobs.stream(kind, sha256, name=f"blob {uri}")
+        return sha256, size, pieces
+
     def uri(self, kind: str, sha256: str) -> str:
         """The URI a blob of that kind and hash has (or would have)."""
         return self._blobs.uri(check_kind(kind), sha256)

@@ -244,6 +244,28 @@ class WorkflowService:
             f"(snapshot {snapshot_id})",
         )
 
+    def stream_package(self, project: str, snapshot_id: int) -> tuple[str, Iterator[bytes]]:
+        """:meth:`get_package` in pieces: its SHA-256 and its bytes, verified before the first.
+
+        Raises:
+            NotFoundError: No such snapshot, or its package is missing.
+            FailedPreconditionError: The stored package does not match its SHA-256.
+        """
+        snapshot = self.get_snapshot(project, snapshot_id)
+        if not snapshot.code_sha256:
+            raise NotFoundError(
+                "code package",
+                snapshot_id,
+                message=f"snapshot {snapshot_id} of workflow {snapshot.workflow!r} has no code package",
+            )
+        _, pieces = self.blobs.stream(
+            PACKAGES,
+            snapshot.code_sha256,
+            name=f"code package {snapshot.code_sha256} of workflow {snapshot.workflow!r} "
+            f"(snapshot {snapshot_id})",
+        )
+        return snapshot.code_sha256, pieces
+
     def create_snapshot(
         self,
         project: str,

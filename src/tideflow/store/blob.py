@@ -224,6 +224,50 @@ class BlobStore:
         """Whether a blob with that hash is stored (its content is not checked)."""
         return bool(self._fs.exists(self._key_path(kind, check_sha256(sha256))))
 
+    def stream(
+        self, kind: str, sha256: str, *, name: str | None = None, chunk_bytes: int = _READ_BYTES
+    ) -> tuple[int, Iterator[bytes]]:
+        """The size of blob ``sha256`` and its bytes in pieces, verified before the first piece.
+
+        The blob is read twice -- once to check its hash, once to hand it out -- so memory
+        stays at one piece whatever its size (a download of a 500 MB model held 500 MB), and a
+        changed blob is still refused before anything of it is sent. The pieces are read from
+        the store as they are taken; a blob is immutable once stored under its hash.
+
+        Raises:
+            NotFoundError: No such blob.
+            FailedPreconditionError: The stored bytes do not hash to ``sha256``.
+        """
+        path = self._key_path(kind, check_sha256(sha256))
+        label = name or f"{kind} blob {sha256}"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self._fs.open(path, "rb") as blob:
+                while block := blob.read(_READ_BYTES):
+                    digest.update(block)
+                    size += len(block)
+        except FileNotFoundError:
+            raise NotFoundError(
+                kind, sha256, message=f"{label} is missing from the blob store at {self.root}"
+            ) from None
+        actual = digest.hexdigest()
+        if actual != sha256:
+            raise FailedPreconditionError(
+                f"{label} at {self.uri(kind, sha256)} is refused: its content hashes to "
+                f"{actual}, not {sha256}; it was modified after upload (submit the workflow "
+                "again to store a good copy)"
+            )
+
+        def pieces() -> Iterator[bytes]:
+            with self._fs.open(path, "rb") as blob:
+                first = True
+                while (block := blob.read(chunk_bytes)) or first:
+                    first = False
+                    yield block
+
+        return size, pieces()
+
     def get(self, kind: str, sha256: str, *, name: str | None = None) -> bytes:
         """The bytes of blob ``sha256``, verified against the hash.
 

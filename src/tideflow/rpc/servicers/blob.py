@@ -5,7 +5,8 @@ stays flat whatever the size), counting bytes and refusing a blob over the limit
 more of it; the declared SHA-256 is checked by the store (a truncated upload is refused, not
 stored under a wrong key), and the temporary file is removed on every failure. ``UploadBlob`` mutates, so a retried upload carrying the same
 request id gets the stored answer (and would be harmless anyway: blobs are content-addressed).
-``GetBlob`` reads and verifies the whole blob before sending its first chunk.
+``GetBlob`` verifies the whole blob before sending its first chunk, then sends it as it reads it
+(memory stays at one chunk whatever the size).
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from typing import Any
 from tideflow.errors import InvalidArgumentError
 from tideflow.metadata.blob import DEFAULT_KIND, BlobService, check_kind
 from tideflow.rpc.call import project
-from tideflow.rpc.servicers.scheduler import chunks
 from tideflow.rpc.v1 import blob_pb2 as b
 from tideflow.rpc.v1 import blob_pb2_grpc as g
-from tideflow.store.blob import sha256_hex
 
 
 class BlobServicer(g.BlobServiceServicer):
@@ -50,10 +49,9 @@ class BlobServicer(g.BlobServiceServicer):
         return b.UploadBlobResponse(uri=stored.uri, sha256=stored.sha256, size=stored.size)
 
     def GetBlob(self, request: b.GetBlobRequest, context: Any) -> Iterator[b.GetBlobResponse]:
-        data = self._blobs.get(project(), request.uri)
-        digest = sha256_hex(data)
-        for index, chunk in enumerate(chunks(data)):
+        digest, size, pieces = self._blobs.stream(project(), request.uri)
+        for index, chunk in enumerate(pieces):
             first = index == 0
             yield b.GetBlobResponse(
-                sha256=digest if first else "", size=len(data) if first else 0, chunk=chunk
+                sha256=digest if first else "", size=size if first else 0, chunk=chunk
             )

@@ -88,11 +88,10 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     def GetCodePackage(
         self, request: s.GetCodePackageRequest, context: Any
     ) -> Iterator[s.GetCodePackageResponse]:
-        snapshot = self._workflows.get_snapshot(project(), request.snapshot_id)
-        data = self._workflows.get_package(project(), request.snapshot_id)
-        for index, chunk in enumerate(chunks(data)):
+        sha256, pieces = self._workflows.stream_package(project(), request.snapshot_id)
+        for index, chunk in enumerate(pieces):
             yield s.GetCodePackageResponse(
-                sha256=snapshot.code_sha256 if index == 0 else "", chunk=chunk
+                sha256=sha256 if index == 0 else "", chunk=chunk
             )
 
     def GetWorkflow(self, request: s.GetWorkflowRequest, context: Any) -> s.GetWorkflowResponse:
