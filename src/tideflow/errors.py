@@ -11,6 +11,7 @@ class alone; the structured fields say *what* was at fault::
     ├── AlreadyExistsError          an entity that already exists
     ├── IllegalTransitionError      a status change the state machine forbids
     ├── FailedPreconditionError     the system is not in the state an operation needs
+    │   └── NotLeaderError          a leader-only write by a server that no longer leads
     ├── UnauthenticatedError        no or unknown credentials
     ├── PermissionDeniedError       credentials that do not allow the operation
     ├── UnavailableError            a server or database that cannot be reached now
@@ -146,6 +147,15 @@ class IllegalTransitionError(TideflowError):
 
 class FailedPreconditionError(TideflowError):
     """The system is not in the state the operation needs (e.g. a stale schema)."""
+
+
+class NotLeaderError(FailedPreconditionError):
+    """A leader-only write (a scheduler decision, a timer tick) by a server that does not lead.
+
+    Raised inside the write's own transaction, which then rolls back: the fencing token it
+    held is no longer the lease's (another server took over while this one was paused or cut
+    off).
+    """
 
 
 class UnauthenticatedError(TideflowError):

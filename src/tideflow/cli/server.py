@@ -17,7 +17,11 @@ from tideflow.cli.db import DbOption
 from tideflow.cli.output import JsonOption, OutputOption, fail, print_json, stderr, stdout
 from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO
 from tideflow.logs import LOG_FORMAT_VARIABLE, LogFormat
-from tideflow.server.config import DEFAULT_MAX_LISTENERS
+from tideflow.server.config import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_LISTENERS,
+)
 
 server_app = typer.Typer(help="Run the Tideflow server.", no_args_is_help=True)
 
@@ -91,6 +95,22 @@ def start(
             "a revoked token end within about this long.",
         ),
     ] = 1.0,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            help="PostgreSQL / MariaDB clusters: seconds the leader's lease lasts after its last "
+            "renewal; a dead leader is replaced after about this. See docs/ha.md.",
+        ),
+    ] = DEFAULT_LEASE_SECONDS,
+    heartbeat_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="Seconds between a member's heartbeats (and the leader's lease renewals); "
+            "below --lease-seconds.",
+        ),
+    ] = DEFAULT_HEARTBEAT_SECONDS,
     max_package_unpacked: Annotated[
         str,
         typer.Option(
@@ -187,6 +207,8 @@ def start(
         port_search=port_search,
         max_listeners=max_listeners,
         token_recheck=token_recheck,
+        lease_seconds=lease_seconds,
+        heartbeat_seconds=heartbeat_seconds,
         executor_options=_executor_options(
             ray_address=ray_address, flink_address=flink_address, spark_master=spark_master
         ),
@@ -331,13 +353,28 @@ def stop() -> None:
 def status(
     output: OutputOption = None,
     json_output: JsonOption = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Show the cluster of servers on this PostgreSQL / MariaDB database instead: "
+            "its members, their heartbeats and the leader (see docs/ha.md).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Say whether the local server of $TIDEFLOW_HOME runs, where, and whether it is healthy.
 
     Prints its pid, gRPC URL, HTTP URL and store, and asks its /healthz. Exits with status 0
     when a server runs (healthy or not), 1 when none does. --json prints running, healthy and
     the contents of server.json (url, grpc_port, http_port, http_url, pid, db).
+
+    With --db, lists the members of the cluster on that database instead, and the leader;
+    exits 1 when no member holds a live lease.
     """
+    if db is not None:
+        _cluster_status(db, json_output=json_output)
+        return
     import urllib.request
 
     _, info = _server_info()
@@ -359,4 +396,57 @@ def status(
     else:
         stderr.print("not running")
     if not running:
+        raise typer.Exit(1)
+
+
+def _cluster_status(db: str, *, json_output: bool) -> None:
+    """Print the members and the leader of the cluster on ``db``; exit 1 with no leader."""
+    from rich.table import Table
+
+    from tideflow.errors import TideflowError
+    from tideflow.scheduler.leadership import cluster_view
+    from tideflow.store import Store
+
+    try:
+        with Store.open(db, migrate=False) as store:
+            members, lease = cluster_view(store)
+    except TideflowError as e:
+        fail(str(e))
+    live = lease is not None and lease.holder is not None and lease.expires_in > 0
+    leader = lease.holder if live and lease is not None else None
+    if json_output:
+        print_json(
+            {
+                "leader": leader,
+                "epoch": lease.epoch if lease is not None else 0,
+                "lease_expires_in": lease.expires_in if lease is not None else None,
+                "members": [
+                    {
+                        "member_id": m.member_id,
+                        "host": m.host,
+                        "pid": m.pid,
+                        "addresses": m.addresses,
+                        "start_time": m.start_time.isoformat(),
+                        "heartbeat_age": round(m.heartbeat_age, 3),
+                        "leader": m.member_id == leader,
+                    }
+                    for m in members
+                ],
+            }
+        )
+    else:
+        table = Table("member", "host", "pid", "address", "heartbeat", "role")
+        for m in members:
+            table.add_row(
+                m.member_id,
+                m.host,
+                str(m.pid),
+                m.addresses.get("grpc", ""),
+                f"{m.heartbeat_age:.1f} s ago",
+                f"leader (epoch {lease.epoch})" if m.member_id == leader and lease else "follower",
+            )
+        stdout.print(table)
+        if leader is None:
+            stderr.print("no member holds a live lease: no leader")
+    if leader is None:
         raise typer.Exit(1)

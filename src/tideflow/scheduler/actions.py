@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,6 +84,8 @@ CONSUMER = "scheduler"
 """The dispatcher's consumer name (namespace ``*``)."""
 START_OF_EXECUTION = "start of execution"
 USER_REQUEST = "user request"
+Fence = Callable[[Connection], None]
+"""Called first in a leader-only transaction; raises to keep it from committing."""
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,11 @@ from tideflow.domain.contexts import ALL_CONTEXTS, serves
 from tideflow.domain.events import JOB_STATUS_CHANGED, Event
 from tideflow.domain.rules import describe_rule
 from tideflow.domain.status import ExecutionStatus, JobAction, JobStatus
-from tideflow.errors import FailedPreconditionError, NotFoundError
+from tideflow.errors import FailedPreconditionError, NotFoundError, NotLeaderError
 from tideflow.notification.signal import OffsetSignal
 from tideflow.notification.watchers import CommitWatcher, start_watcher
 from tideflow.scheduler import crash
-from tideflow.scheduler.actions import CONSUMER, Actor, Effects, PlanCache, SchedulerConfig
+from tideflow.scheduler.actions import CONSUMER, Actor, Effects, Fence, PlanCache, SchedulerConfig
 from tideflow.scheduler.clock import Clock
 from tideflow.scheduler.execution import ExecutionView, execution_rules, trigger_rules
 from tideflow.scheduler.rules import RuleState, evaluate
@@ -73,6 +73,8 @@ class Dispatcher:
         plans: Parsed plans (shared with the API).
         config: Tunables.
         on_effects: Called after each commit with what it did (wakes executors and timers).
+        fence: Called first in every transaction that writes (a cluster's leader passes its
+            fencing check, :meth:`Leadership.fence`); it raises to refuse the write.
     """
 
     def __init__(
@@ -82,8 +84,11 @@ class Dispatcher:
         plans: PlanCache,
         config: SchedulerConfig,
         on_effects: Callable[[Effects], None] = lambda effects: None,
+        *,
+        fence: Fence | None = None,
     ) -> None:
         self._store = store
+        self._fence = fence
         self._clock = clock
         self._plans = plans
         self._config = config
@@ -142,6 +147,8 @@ class Dispatcher:
 
         def work(c: Connection) -> int:
             nonlocal effects
+            if self._fence is not None:
+                self._fence(c)
             offset = max(committed_offset(c, ALL_NAMESPACES, CONSUMER), self._passed)
             events = list_events(c, None, after_offset=offset, limit=size)
             last[0] = offset
@@ -182,6 +189,8 @@ class Dispatcher:
             return
 
         def work(c: Connection) -> None:
+            if self._fence is not None:
+                self._fence(c)
             if committed_offset(c, ALL_NAMESPACES, CONSUMER) < passed:
                 commit_offset(c, ALL_NAMESPACES, CONSUMER, passed)
 
@@ -388,6 +397,10 @@ class Dispatcher:
             try:
                 handled = self.run_once()
                 self._failures = 0
+            except NotLeaderError as e:  # deposed: the heartbeat thread stops this dispatcher
+                log.warning("scheduler dispatcher: %s", e)
+                self._stopping.wait(1.0)
+                continue
             except Exception:  # the scheduler loop is a process edge: log, back off, go on
                 self._failures += 1
                 log.exception("scheduler dispatcher failed (%s in a row)", self._failures)
@@ -417,6 +430,8 @@ class Dispatcher:
             log.exception("scheduler dispatcher: skipping the next event, it fails every time")
 
             def skip(c: Connection) -> int | None:
+                if self._fence is not None:
+                    self._fence(c)
                 offset = committed_offset(c, ALL_NAMESPACES, CONSUMER)
                 events = list_events(c, None, after_offset=offset, limit=1)
                 if events:

@@ -7,13 +7,19 @@ commands wakes the executors and one that added timers wakes the timer thread.
 Starting it first re-offers the outbox commands an executor of the previous server instance
 took but never acted on (see :meth:`OutboxRepository.reoffer_taken`): it must run before this
 server's executors take commands.
+
+In a cluster (several servers on one database) only the leader runs a :class:`Scheduler`, and
+gives it its ``fence`` (:meth:`tideflow.scheduler.leadership.Leadership.fence`): every
+transaction of these threads then commits only while that server still holds the lease.
 """
 
 from __future__ import annotations
 
 import logging
 
-from tideflow.scheduler.actions import Effects
+from sqlalchemy import Connection
+
+from tideflow.scheduler.actions import Effects, Fence
 from tideflow.scheduler.dispatcher import Dispatcher
 from tideflow.scheduler.schedule import ScheduleService
 from tideflow.scheduler.service import SchedulerService
@@ -25,19 +31,51 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """The dispatcher and timer threads behind one :class:`SchedulerService`."""
+    """The dispatcher and timer threads behind one :class:`SchedulerService`.
 
-    def __init__(self, store: Store, service: SchedulerService) -> None:
+    Args:
+        store: The store.
+        service: The scheduler service (clock, plans, configuration, effects listeners).
+        fence: A cluster leader's fencing check, run first in each of their transactions.
+        max_timer_wait: Seconds the timer thread sleeps at most (a cluster leader is not woken
+            by timers other members add).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        service: SchedulerService,
+        *,
+        fence: Fence | None = None,
+        max_timer_wait: float | None = None,
+    ) -> None:
         self.service = service
         self._store = store
+        self._fence = fence
         self.dispatcher = Dispatcher(
-            store, service.clock, service.plans, service.config, on_effects=service.notify
+            store,
+            service.clock,
+            service.plans,
+            service.config,
+            on_effects=service.notify,
+            fence=fence,
         )
         self.schedules = ScheduleService(
-            store, service.clock, service.plans, service.config, on_effects=service.notify
+            store,
+            service.clock,
+            service.plans,
+            service.config,
+            on_effects=service.notify,
+            fence=fence,
         )
         self.timers = TimerService(
-            store, service.clock, service.plans, service.config, schedules=self.schedules
+            store,
+            service.clock,
+            service.plans,
+            service.config,
+            schedules=self.schedules,
+            fence=fence,
+            max_wait=max_timer_wait,
         )
         service.add_effects_listener(self._wake_timers)
 
@@ -47,7 +85,13 @@ class Scheduler:
 
     def start(self) -> None:
         """Re-offer commands taken but never acted on, then start both threads."""
-        reoffered = self._store.run(lambda c: OutboxRepository(c).reoffer_taken())
+
+        def reoffer(c: Connection) -> list[str]:
+            if self._fence is not None:
+                self._fence(c)
+            return OutboxRepository(c).reoffer_taken()
+
+        reoffered = self._store.run(reoffer)
         if reoffered:
             log.warning(
                 "re-offering %d job command(s) taken before a restart but not carried out: %s",

@@ -35,7 +35,7 @@ from sqlalchemy import Connection
 
 from tideflow.domain.schedule import MAX_CATCHUP_TICKS, SCHEDULE_TIME_PARAM, Schedule
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
-from tideflow.scheduler.actions import Actor, Effects, PlanCache, SchedulerConfig
+from tideflow.scheduler.actions import Actor, Effects, Fence, PlanCache, SchedulerConfig
 from tideflow.scheduler.clock import Clock
 from tideflow.scheduler.periodic import next_fire_after
 from tideflow.store import Store, append_events
@@ -112,6 +112,8 @@ class ScheduleService:
         plans: Parsed plans.
         config: Tunables.
         on_effects: Called after each commit with what it did (wakes executors).
+        fence: Called first in every transaction of the timer loop's ticks (a cluster
+            leader's fencing check); backfills are users' requests and are not fenced.
     """
 
     def __init__(
@@ -122,8 +124,10 @@ class ScheduleService:
         config: SchedulerConfig,
         *,
         on_effects: Callable[[Effects], None] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self._store = store
+        self._fence = fence
         self._clock = clock
         self._plans = plans
         self._config = config
@@ -149,6 +153,8 @@ class ScheduleService:
         return self._store.run(lambda c: ScheduleRepository(c).next_tick(), write=False)
 
     def _sync_batch(self, c: Connection) -> int:
+        if self._fence is not None:
+            self._fence(c)
         repo = ScheduleRepository(c)
         stale = repo.stale(self._config.timer_batch_size)
         now = self._clock.now()
@@ -181,6 +187,8 @@ class ScheduleService:
         """Handle the due ticks of one workflow in one transaction."""
 
         def work(c: Connection) -> tuple[int, Effects]:
+            if self._fence is not None:
+                self._fence(c)
             actor = Actor(c, self._clock, self._plans, self._config, stage="schedule")
             ref = actor.scheduling.workflow_by_id(workflow_id, lock=True)
             repo = ScheduleRepository(c)

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from tideflow.domain.events import PERIODIC, Event
 from tideflow.domain.rules import Periodic
 from tideflow.scheduler import crash
-from tideflow.scheduler.actions import PlanCache, SchedulerConfig
+from tideflow.scheduler.actions import Fence, PlanCache, SchedulerConfig
 from tideflow.scheduler.clock import Clock
 from tideflow.scheduler.periodic import next_fire_after
 from tideflow.scheduler.rules import TIMER_SENDER, timer_event_key
@@ -41,6 +41,10 @@ class TimerService:
         plans: Parsed plans.
         config: Tunables.
         schedules: The workflow schedules to tick as well, if any.
+        fence: Called first in every transaction that fires timers (a cluster leader's
+            fencing check); it raises to refuse the write.
+        max_wait: Seconds the thread sleeps at most between looks. A cluster's leader is not
+            woken by timers that other members add, so it looks again at least this often.
     """
 
     def __init__(
@@ -51,8 +55,12 @@ class TimerService:
         config: SchedulerConfig,
         *,
         schedules: ScheduleService | None = None,
+        fence: Fence | None = None,
+        max_wait: float | None = None,
     ) -> None:
         self._store = store
+        self._fence = fence
+        self._max_wait = max_wait
         self._schedules = schedules
         self._clock = clock
         self._plans = plans
@@ -78,6 +86,8 @@ class TimerService:
                 return fired
 
     def _fire_batch(self, c: Connection) -> int:
+        if self._fence is not None:
+            self._fence(c)
         repo = SchedulerRepository(c)
         now = self._clock.now()
         due = repo.due_timers(now, self._config.timer_batch_size)
@@ -143,4 +153,7 @@ class TimerService:
                 log.exception("scheduler timers failed (%s in a row)", failures)
                 self._stopping.wait(min(0.1 * 2**failures, 5.0))
                 continue
-            self._wake.wait(self._clock.seconds_until(until))
+            wait = self._clock.seconds_until(until)
+            if self._max_wait is not None:
+                wait = self._max_wait if wait is None else min(wait, self._max_wait)
+            self._wake.wait(wait)

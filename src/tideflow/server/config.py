@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tideflow.domain.limits import MAX_PACKAGE_FILES, MAX_PACKAGE_RATIO, MAX_PACKAGE_UNPACKED_BYTES
 from tideflow.metadata.package import PackageLimits
+
+if TYPE_CHECKING:
+    from tideflow.scheduler.leadership import LeaseSettings
 from tideflow.settings import Settings
 
 DEFAULT_PORT = 50051
@@ -16,6 +19,9 @@ DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_LISTENERS = 1024
 """An idle ``Listen`` stream costs about 63 KiB of server memory (its thread): 1,024 ~ 64 MiB."""
 DEFAULT_TOKEN_RECHECK = 1.0
+DEFAULT_LEASE_SECONDS = 3.0
+"""With heartbeats every second, a dead leader is replaced ~2-3 s after its death."""
+DEFAULT_HEARTBEAT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,10 @@ class ServerConfig:
         max_package_files: Entries a code package may hold (``--max-package-files``).
         max_package_ratio: How many times its compressed size one large entry of a code
             package may unpack to (``--max-package-ratio``).
+        lease_seconds: On PostgreSQL / MariaDB, how long the leader's lease lasts after its
+            last renewal (``--lease-seconds``): a dead leader is replaced after about this.
+        heartbeat_seconds: How often members renew their heartbeat and the leader its lease
+            (``--heartbeat-seconds``); below ``lease_seconds``.
     """
 
     db_url: str
@@ -70,6 +80,8 @@ class ServerConfig:
     max_package_unpacked: int = MAX_PACKAGE_UNPACKED_BYTES
     max_package_files: int = MAX_PACKAGE_FILES
     max_package_ratio: float = MAX_PACKAGE_RATIO
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ServerConfig:
@@ -108,6 +120,13 @@ class ServerConfig:
             max_files=self.max_package_files,
             max_ratio=self.max_package_ratio,
         )
+
+    @property
+    def lease(self) -> LeaseSettings:
+        """The cluster's lease settings (checked: the heartbeat must be below the lease)."""
+        from tideflow.scheduler.leadership import LeaseSettings
+
+        return LeaseSettings(lease=self.lease_seconds, heartbeat=self.heartbeat_seconds)
 
     @property
     def log_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from tideflow.store.rows.access import ApiTokenRow, AuditEntryRow, RpcRequestRow
 from tideflow.store.rows.base import Base
+from tideflow.store.rows.cluster import ClusterLeaseRow, ClusterMemberRow
 from tideflow.store.rows.event import EventConsumerRow, EventRow, EventSequenceRow
 from tideflow.store.rows.execution import (
     ExecutionActionRow,
@@ -35,6 +36,8 @@ __all__ = [
     "ArtifactRow",
     "AuditEntryRow",
     "Base",
+    "ClusterLeaseRow",
+    "ClusterMemberRow",
     "DatasetRow",
     "EventConsumerRow",
     "EventRow",

@@ -1,0 +1,207 @@
+"""Several servers on one PostgreSQL / MariaDB database: members, one leader, fencing.
+
+The process test runs two real servers (``--lease-seconds 1 --heartbeat-seconds 0.2``, no
+executors: the test reads the scheduler's decisions -- attempts and actions -- from the store)
+and kill or pause the leader. The in-process test drives two members' heartbeats by hand to
+show the fence refusing a deposed leader's write, whatever the timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import tideflow as tide
+from tests.databases import server_database
+from tests.scheduler.conftest import jobs_workflow
+from tideflow.cli.main import app
+from tideflow.errors import FailedPreconditionError, NotLeaderError, UnavailableError
+from tideflow.metadata import ProjectService, WorkflowService
+from tideflow.notification.service import NotificationService
+from tideflow.scheduler.actions import CONSUMER, PlanCache, SchedulerConfig
+from tideflow.scheduler.clock import ManualClock
+from tideflow.scheduler.dispatcher import Dispatcher
+from tideflow.scheduler.leadership import Leadership, LeaseSettings, cluster_view
+from tideflow.scheduler.service import SchedulerService
+from tideflow.server.single import SqliteServerLock
+from tideflow.store import ALL_NAMESPACES, Store, committed_offset
+from tideflow.testing import TideflowTestServer, wait_until
+
+LEASE = 1.0
+HEARTBEAT = 0.2
+ARGS = ["--lease-seconds", str(LEASE), "--heartbeat-seconds", str(HEARTBEAT)]
+NO_EXECUTORS = {"TIDEFLOW_EXECUTORS": ""}
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+PROJECT = "ha"
+
+BACKENDS = [
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new empty database on the development server of the backend."""
+    with server_database(request.param) as url:
+        yield url
+
+
+def leader_pid(store: Store) -> int | None:
+    """The pid of the member holding a live lease, if any."""
+    members, lease = cluster_view(store)
+    if lease is None or lease.holder is None or lease.expires_in <= 0:
+        return None
+    return next((m.pid for m in members if m.member_id == lease.holder), None)
+
+
+def start_pair(url: str, tmp_path: Path) -> tuple[TideflowTestServer, TideflowTestServer]:
+    """Two servers on ``url``: the first migrates the database and leads."""
+    first = TideflowTestServer(home=tmp_path / "a", db_url=url, args=ARGS, env=NO_EXECUTORS).start()
+    second = TideflowTestServer(home=tmp_path / "b", db_url=url, args=ARGS, env=NO_EXECUTORS)
+    try:
+        second.start()
+    except BaseException:
+        first.close()
+        raise
+    return first, second
+
+
+def reacting_execution(store: Store) -> tuple[SchedulerService, int]:
+    """An execution whose job ``react`` starts on each event with key ``go``."""
+    ProjectService(store).ensure_project(PROJECT)
+    wf = jobs_workflow("flow", "main", "react", streaming=True)
+    wf.on_event("react", key="go")
+    WorkflowService(store).create_snapshot(PROJECT, "flow", plan=tide.compile(wf).to_json())
+    service = SchedulerService(store, clock=ManualClock(T0))
+    return service, service.start_execution(PROJECT, "flow").execution_id
+
+
+def reactions(service: SchedulerService, run: int) -> list[int | None]:
+    """The offsets of the events the scheduler's actions on ``react`` answered, in order."""
+    return [a.event_offset for a in service.list_actions(PROJECT, run) if a.job == "react"]
+
+
+def dispatched(store: Store, offset: int) -> bool:
+    """Whether the scheduler committed its offset at or past ``offset``."""
+    return store.run(lambda c: committed_offset(c, ALL_NAMESPACES, CONSUMER), write=False) >= offset
+
+
+def says(server: TideflowTestServer, text: str) -> bool:
+    """Whether the server's log holds ``text``."""
+    return server.log_file.exists() and text in server.log_file.read_text(errors="replace")
+
+
+def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
+    shared_url: str, tmp_path: Path
+) -> None:
+    a, b = start_pair(shared_url, tmp_path)
+    pid_a, pid_b = a.process.pid, b.process.pid  # type: ignore[union-attr]
+    try:
+        with Store.open(shared_url) as store:
+            members, lease = cluster_view(store)
+            assert {m.pid for m in members} == {pid_a, pid_b}
+            assert lease is not None
+            assert leader_pid(store) == pid_a  # the first to start leads
+            first_epoch = lease.epoch
+            shown = CliRunner().invoke(app, ["server", "status", "--db", shared_url, "--json"])
+            assert shown.exit_code == 0, shown.output
+            cluster = json.loads(shown.stdout)
+            assert {m["pid"]: m["leader"] for m in cluster["members"]} == {
+                pid_a: True,
+                pid_b: False,
+            }
+            assert cluster["epoch"] == first_epoch
+            service, run = reacting_execution(store)
+
+            # Every member serves: a listener on A hears, live, an event sent through B.
+            with a.client(PROJECT).events.listen(keys=["hello"]) as heard:
+                stream = iter(heard)
+                own = a.client(PROJECT).events.send("hello", "via a")
+                assert next(stream).offset == own.offset  # the stream is live from here
+                other = b.client(PROJECT).events.send("hello", "via b")
+                assert next(stream).offset == other.offset
+
+            # 1. A pauses; B takes over and decides on an event committed meanwhile. When A
+            # wakes, its dispatcher and heartbeat see that event and a newer epoch: A steps
+            # down, and its fence keeps it from committing a decision in between.
+            os.kill(pid_a, signal.SIGSTOP)
+            try:
+                go = b.client(PROJECT).events.send("go", "1")
+                wait_until(lambda: leader_pid(store) == pid_b, timeout=15, what="B leads")
+                wait_until(lambda: dispatched(store, go.offset), timeout=15, what="dispatched")
+            finally:
+                os.kill(pid_a, signal.SIGCONT)
+            wait_until(lambda: says(a, "stopped leading"), timeout=15, what="A steps down")
+            _, lease = cluster_view(store)
+            assert lease is not None
+            assert lease.epoch == first_epoch + 1
+
+            # 2. kill -9 the leader (B): A takes over within the lease and decides next.
+            b.kill()
+            killed = time.monotonic()
+            wait_until(lambda: leader_pid(store) == pid_a, timeout=15, what="A leads again")
+            took = time.monotonic() - killed
+            assert took < LEASE + HEARTBEAT + 2.0, f"failover took {took:.2f} s"
+            again = a.client(PROJECT).events.send("go", "2")
+            wait_until(lambda: dispatched(store, again.offset), timeout=15, what="dispatched")
+
+            # Each event was decided on exactly once, by whichever member led.
+            assert reactions(service, run) == [go.offset, again.offset]
+            assert leader_pid(store) == pid_a
+            service.close()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_fence_refuses_a_deposed_leaders_write(shared_url: str) -> None:
+    settings = LeaseSettings(lease=0.3, heartbeat=0.1)
+    with Store.open(shared_url) as store:
+        a = Leadership(
+            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
+        )
+        b = Leadership(
+            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
+        )
+        assert a.beat()
+        assert not b.beat()
+        assert a.epoch is not None
+        # A's dispatcher, fenced by A's token, passes over an event (a read)...
+        dispatcher = Dispatcher(
+            store, ManualClock(T0), PlanCache(), SchedulerConfig(), fence=a.fence
+        )
+        NotificationService(store).send(PROJECT, "k", "v")
+        assert dispatcher.run_once() == 1
+        # ... then A stalls past its lease and B takes over.
+        wait_until(b.beat, timeout=10, what="B takes the expired lease")
+        assert b.epoch == a.epoch + 1
+        assert a.leading  # A has not noticed yet: only its fence stops it
+        with pytest.raises(NotLeaderError, match=rf"epoch {a.epoch}, the lease is epoch {b.epoch}"):
+            dispatcher.commit_passed()
+        assert not dispatched(store, 1)  # nothing A wrote was committed
+        assert not a.beat()  # its next heartbeat finds the lease taken
+        assert not a.leading
+
+
+def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tideflow.db'}"
+    with TideflowTestServer(home=tmp_path / "a", db_url=url, env=NO_EXECUTORS) as first:
+        with pytest.raises(FailedPreconditionError, match="SQLite is single-server"):
+            SqliteServerLock.claim(url, url="grpc://elsewhere")
+        second = TideflowTestServer(home=tmp_path / "b", db_url=url, env=NO_EXECUTORS)
+        with pytest.raises(
+            UnavailableError, match=rf"pid {first.process.pid}.*SQLite is single-server"
+        ):  # type: ignore[union-attr]
+            second.start()
+    lock = SqliteServerLock.claim(url, url="grpc://here")  # released when the first stopped
+    assert lock is not None
+    lock.release()
