@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,24 @@ def home(tmp_path: Path) -> Iterator[Path]:
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One local server for the tests that drive ad_ctr through the API, each in a project of
+    its own (its own model, streams and data directory): a start and a stop cost ~15 s here."""
+    home = tmp_path_factory.mktemp("ad-ctr") / "home"
+    with pytest.MonkeyPatch.context() as env:  # the server inherits the environment
+        env.setenv("TIDEFLOW_HOME", str(home))
+        for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_DB"):
+            env.delenv(variable, raising=False)
+        info = ensure_local_server(home)
+    yield info
+    stopped = tideflow("server", "stop", home=home, timeout=60)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
 @pytest.fixture
-def client(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("TIDEFLOW_HOME", str(home))
-    for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_DB"):
-        monkeypatch.delenv(variable, raising=False)
-    info = ensure_local_server(home)
-    c = tide.connect(str(info["url"]), project="default")
+def client(shared_server: dict[str, Any]) -> Iterator[Any]:
+    c = tide.connect(str(shared_server["url"]), project=f"ad-ctr-{uuid.uuid4().hex[:8]}")
     from tideflow.cli.loader import load_workflows
     from tideflow.examples.ad_ctr import WORKFLOW_FILE
 
