@@ -16,6 +16,7 @@ reopening (see :mod:`tideflow.client.remote.notification`). Messages are limited
 from __future__ import annotations
 
 import random
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -100,24 +101,78 @@ class TlsConfig:
             ) from e
 
 
-def parse_target(url: str) -> str:
-    """``host:port`` from ``grpc://host:port``.
+MAX_ADDRESSES = 16
+"""Most members one server URL may list (``grpc://a:50051,b:50051,...``)."""
+
+
+def parse_addresses(url: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of each member ``grpc://host:port[,host:port...]`` names.
 
     Raises:
-        InvalidArgumentError: Not a grpc:// URL with a host and port.
+        InvalidArgumentError: Not a grpc:// URL, an address without a host or a port, a port
+            out of range, a repeated address or more than :data:`MAX_ADDRESSES`.
     """
     if not url.startswith(("grpc://", "grpcs://")):
         raise InvalidArgumentError(
-            f"not a server URL: {url!r}; use grpc://HOST:PORT", field="server"
-        )
-    target = url.split("://", 1)[1].rstrip("/")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise InvalidArgumentError(
-            f"server URL {url!r} needs a host and a port, e.g. grpc://127.0.0.1:50051",
+            f"not a server URL: {url!r}; use grpc://HOST:PORT (or grpc://HOST:PORT,HOST:PORT "
+            "for the members of a cluster)",
             field="server",
         )
-    return target
+    listed = url.split("://", 1)[1].rstrip("/").split(",")
+    if len(listed) > MAX_ADDRESSES:
+        raise InvalidArgumentError(
+            f"server URL lists {len(listed)} addresses; at most {MAX_ADDRESSES}", field="server"
+        )
+    addresses: list[tuple[str, int]] = []
+    for text in listed:
+        host, _, port = text.strip().rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")  # [::1]:50051
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidArgumentError(
+                f"server URL {url!r}: {text!r} needs a host and a port (1-65535), e.g. "
+                "grpc://127.0.0.1:50051",
+                field="server",
+            )
+        if (host, int(port)) in addresses:
+            raise InvalidArgumentError(f"server URL {url!r} lists {text!r} twice", field="server")
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def parse_target(url: str) -> str:
+    """The gRPC target of a server URL: ``host:port``, or one channel over several members.
+
+    Several members (``grpc://a:50051,b:50051``) become one ``ipv4:`` / ``ipv6:`` target of
+    their addresses (names resolved now): gRPC's ``pick_first`` policy keeps to one member and
+    moves to the next when it goes away, so a call that failed with UNAVAILABLE is retried on
+    another member by the channel's ordinary retries.
+
+    Raises:
+        InvalidArgumentError: A bad URL (see :func:`parse_addresses`), a name that does not
+            resolve, or members of both IPv4 and IPv6.
+    """
+    addresses = parse_addresses(url)
+    if len(addresses) == 1:
+        host, port = addresses[0]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    families: set[int] = set()
+    resolved: list[str] = []
+    for host, port in addresses:
+        try:
+            family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        except (OSError, UnicodeError) as e:
+            raise InvalidArgumentError(
+                f"server URL {url!r}: {host!r} does not resolve ({e})", field="server"
+            ) from None
+        families.add(family)
+        ip = str(sockaddr[0])
+        resolved.append(f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}")
+    if len(families) > 1:
+        raise InvalidArgumentError(
+            f"server URL {url!r} mixes IPv4 and IPv6 members; list one family", field="server"
+        )
+    scheme = "ipv6" if families == {socket.AF_INET6} else "ipv4"
+    return f"{scheme}:{','.join(resolved)}"
 
 
 class RpcChannel:
@@ -139,7 +194,7 @@ class RpcChannel:
         self.project = project
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        options = [
+        options: list[tuple[str, int | str]] = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.keepalive_time_ms", 30_000),
@@ -152,6 +207,9 @@ class RpcChannel:
             ("grpc.max_reconnect_backoff_ms", 1000),
         ]
         if tls is not None or url.startswith("grpcs://"):
+            members = parse_addresses(url)
+            if len(members) > 1:  # the target holds addresses: check certificates by name
+                options.append(("grpc.ssl_target_name_override", members[0][0]))
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=tls.root_certificates if tls else None
             )
