@@ -90,9 +90,7 @@ class SchedulerServicer(g.SchedulerServiceServicer):
     ) -> Iterator[s.GetCodePackageResponse]:
         sha256, pieces = self._workflows.stream_package(project(), request.snapshot_id)
         for index, chunk in enumerate(pieces):
-            yield s.GetCodePackageResponse(
-                sha256=sha256 if index == 0 else "", chunk=chunk
-            )
+            yield s.GetCodePackageResponse(sha256=sha256 if index == 0 else "", chunk=chunk)
 
     def GetWorkflow(self, request: s.GetWorkflowRequest, context: Any) -> s.GetWorkflowResponse:
         workflow = self._workflows.get_workflow(project(), request.name)
