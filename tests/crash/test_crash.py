@@ -52,15 +52,24 @@ PROJECT = "crash"
 T0 = 1_704_067_200.0  # 2024-01-01 UTC
 STEP_TIMEOUT = 30.0
 
-POINTS = [
-    # the dispatcher: an event committed -> rules -> actions, commands, offset in one commit
+IN_PROCESS_ONLY = [
     "dispatch.batch_read",
     "dispatch.before_evaluate",
     "dispatch.after_evaluate",
     "dispatch.after_job_execution",
     "dispatch.after_command",
-    "dispatch.after_execution_end",
     "dispatch.before_offset_commit",
+]
+"""Dispatcher points killed for real no more: each is inside the batch's one transaction, with
+nothing done outside it before the commit, so a kill there leaves what a kill at
+``dispatch.before_commit`` leaves (the transaction is lost whole), which is killed below.
+Each is crashed in-process, the redo compared with a crash-free run, by
+tests/scheduler/test_exactly_once.py::test_a_crash_anywhere_in_the_dispatcher_changes_nothing.
+(``dispatch.after_execution_end`` stays: it crashes the batch that ends the execution.)"""
+
+POINTS = [
+    # the dispatcher: an event committed -> rules -> actions, commands, offset in one commit
+    "dispatch.after_execution_end",
     "dispatch.before_commit",
     "dispatch.after_commit",
     # the timer firing the periodic rule
@@ -93,6 +102,15 @@ POINTS = [
 
 def test_the_points_exist() -> None:
     assert set(POINTS) <= set(crash.POINTS)
+
+
+def test_the_dispatcher_points_left_out_are_crashed_in_process() -> None:
+    from tests.scheduler.test_exactly_once import DISPATCH_POINTS
+
+    assert set(IN_PROCESS_ONLY) <= set(DISPATCH_POINTS)
+    assert not set(IN_PROCESS_ONLY) & set(POINTS)
+    # the dispatcher's kill -9 mechanisms: before its commit, after it, at an execution's end
+    assert {"dispatch.before_commit", "dispatch.after_commit"} <= set(POINTS)
 
 
 @dataclass(frozen=True)
