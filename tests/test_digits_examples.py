@@ -1,15 +1,21 @@
 """The four digits examples (batch / stream train x batch / stream predict) for real.
 
-Each runs with ``tideflow run`` as a real process in a fresh ``$TIDEFLOW_HOME``, and must end
-FINISHED by itself with every job FINISHED: the streams are bounded, the streaming predictor
-waits for a deployed version, then scores its stream and returns.
+Each runs with ``tideflow run`` as a real process, and must end FINISHED by itself with every
+job FINISHED: the streams are bounded, the streaming predictor waits for a deployed version,
+then scores its stream and returns. The four share one ``$TIDEFLOW_HOME`` and its local server
+(``tideflow run`` attaches to it; each example runs in a project of its own, so its ``digits``
+model starts with no version, as in a fresh home): a server
+start and stop cost 5-10 s on a busy machine. ``tideflow run`` in a fresh home, starting its
+own server, is tests/test_ad_ctr.py::test_tideflow_run_ad_ctr_ends_finished.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,51 +42,85 @@ EXAMPLES = {
 tideflow = functools.partial(run_cli, cwd=ROOT)
 
 
-def diagnosis(home: Path) -> str:
+def diagnosis(home: Path, project: str, execution: str) -> str:
     """What the execution and the server say, for a run that did not end well."""
-    shown = tideflow("execution", "show", "1", home=home, timeout=60)
+    shown = tideflow("execution", "show", execution, "--project", project, home=home, timeout=60)
     server_log = home / "logs" / "server.log"
     tail = server_log.read_text(errors="replace")[-6000:] if server_log.exists() else ""
-    return f"\n--- execution 1 ---\n{shown.stdout}{shown.stderr}\n--- server log ---\n{tail}"
+    return (
+        f"\n--- execution {execution} ---\n{shown.stdout}{shown.stderr}\n--- server log ---\n{tail}"
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The home the four runs share; its server is started by the first run, stopped last."""
+    home = tmp_path_factory.mktemp("digits") / "home"
+    yield home
+    stopped = tideflow("server", "stop", home=home, timeout=60)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture(scope="module")
+def server_url(home: Path) -> str:
+    """The shared home's server (started here if no run started it) for the API tests below,
+    each in a project of its own."""
+    from tideflow.client.embedded import ensure_local_server
+
+    with pytest.MonkeyPatch.context() as env:  # the server inherits the environment
+        env.setenv("TIDEFLOW_HOME", str(home))
+        for variable in ("TIDEFLOW_SERVER", "TIDEFLOW_DB"):
+            env.delenv(variable, raising=False)
+        return str(ensure_local_server(home)["url"])
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
-def test_tideflow_run_ends_finished_with_every_job_finished(example: str, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    try:
-        # Well under the test's own timeout, so that a run that hangs says where.
-        run = tideflow(
-            "run", f"examples/{example}/workflow.py", "--timeout", "180", home=home, timeout=240
-        )
-        assert run.returncode == 0, run.stdout + run.stderr + diagnosis(home)
-        assert f"workflow {EXAMPLES[example]}" in run.stdout
-        assert "FINISHED" in run.stdout
+def test_tideflow_run_ends_finished_with_every_job_finished(example: str, home: Path) -> None:
+    project = example.replace("_", "-")
+    # Well under the test's own timeout, so that a run that hangs says where.
+    run = tideflow(
+        "run",
+        f"examples/{example}/workflow.py",
+        "--project",
+        project,
+        "--timeout",
+        "180",
+        home=home,
+        timeout=240,
+    )
+    started = re.search(r"started execution (\d+) of workflow (\S+)", run.stdout)
+    execution = started.group(1) if started else "?"
+    assert run.returncode == 0, run.stdout + run.stderr + diagnosis(home, project, execution)
+    assert started is not None, run.stdout
+    assert started.group(2) == EXAMPLES[example]
+    assert "FINISHED" in run.stdout
 
-        shown = tideflow("execution", "show", "1", "--json", home=home, timeout=60)
-        assert shown.returncode == 0, shown.stdout + shown.stderr
-        data = json.loads(shown.stdout)
-        assert data["execution"]["workflow"] == EXAMPLES[example]
-        assert data["execution"]["status"] == "FINISHED"
-        assert {job["job"] for job in data["jobs"]} == JOBS
-        assert {job["status"] for job in data["jobs"]} == {"FINISHED"}, data["jobs"]
+    shown = tideflow(
+        "execution", "show", execution, "--project", project, "--json", home=home, timeout=60
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["execution"]["workflow"] == EXAMPLES[example]
+    assert data["execution"]["status"] == "FINISHED"
+    assert {job["job"] for job in data["jobs"]} == JOBS
+    assert {job["status"] for job in data["jobs"]} == {"FINISHED"}, data["jobs"]
 
-        # The predictions were written: every serving row scored by the deployed version.
-        # Batch prediction runs again on each deployment: one file per predict attempt.
-        files = sorted(home.glob(f"work/*/predict/*/{EXAMPLES[example]}_predictions.jsonl"))
-        assert files
-        for written in files:
-            text = written.read_text(encoding="utf-8")
-            rows = [json.loads(line) for line in text.splitlines()]
-            assert len(rows) == 359
-            assert all(0 <= row["prediction"] <= 9 for row in rows)
-            assert all(row["model_version"] >= 1 for row in rows)
-    finally:
-        stopped = tideflow("server", "stop", home=home, timeout=60)
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    # The predictions were written: every serving row scored by the deployed version.
+    # Batch prediction runs again on each deployment: one file per predict attempt.
+    files = sorted(home.glob(f"work/*/predict/*/{EXAMPLES[example]}_predictions.jsonl"))
+    assert files
+    for written in files:
+        text = written.read_text(encoding="utf-8")
+        rows = [json.loads(line) for line in text.splitlines()]
+        assert len(rows) == 359
+        assert all(0 <= row["prediction"] <= 9 for row in rows)
+        assert all(row["model_version"] >= 1 for row in rows)
 
 
-def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> None:
+def test_the_validator_judges_the_version_it_was_started_for(
+    server_url: str, tmp_path: Path
+) -> None:
     # Two versions generated back to back: the attempt started for version 1 judges version 1
     # on its merits (instead of rejecting it as superseded by the newest GENERATED one), and
     # version 2 gets an attempt of its own (queued while the first runs: on_busy="queue").
@@ -95,7 +135,6 @@ def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> 
         load_part,
         pixels,
     )
-    from tideflow.testing import TideflowTestServer
 
     with tide.workflow("judge") as wf:
         with tide.job("validate"):
@@ -112,7 +151,7 @@ def test_the_validator_judges_the_version_it_was_started_for(tmp_path: Path) -> 
     classifier = LogisticRegression(max_iter=1000).fit(pixels(train) / 16.0, train["target"])
     source = tmp_path / "code"
     source.mkdir()
-    with TideflowTestServer(home=tmp_path / "home") as server, server.client("default") as c:
+    with tide.connect(server_url, project="judge") as c:
         c.workflows.submit(wf, source=source)
         run = c.workflows.start("judge")
         for _ in range(2):
@@ -154,14 +193,15 @@ class PredictorContext:
         self.logger = logging.getLogger("test.digits")
 
 
-def test_the_streaming_predictor_swaps_on_a_pushed_deploy(tmp_path: Path) -> None:
+def test_the_streaming_predictor_swaps_on_a_pushed_deploy(server_url: str) -> None:
     # The digits StreamingPredictor is a PredictProcessor: a version deployed while it streams
     # scores the next micro-batch, with no refresh interval to wait out.
     from sklearn.dummy import DummyClassifier
 
+    import tideflow as tide
     from tideflow.client.model_artifact import save_model
     from tideflow.examples.digits import StreamingPredictor, load_part, pixels
-    from tideflow.testing import TideflowTestServer, wait_until
+    from tideflow.testing import wait_until
 
     serving = load_part("serving", labelled=False)
     batches = [serving.iloc[i : i + 8].reset_index(drop=True) for i in (0, 8)]
@@ -174,7 +214,7 @@ def test_the_streaming_predictor_swaps_on_a_pushed_deploy(tmp_path: Path) -> Non
         c.models.deploy("served_digits", version)
         return version
 
-    with TideflowTestServer(home=tmp_path / "home") as server, server.client("default") as c:
+    with tide.connect(server_url, project="swap") as c:
         first = release(c, 3)
         ctx = PredictorContext(c)
         predictor = StreamingPredictor("served_digits")
