@@ -416,6 +416,8 @@ class Dispatcher:
     def _commit_passed_safely(self, older_than: float) -> None:
         try:
             self.commit_passed(older_than=older_than)
+        except NotLeaderError as e:  # deposed: the new leader reads those events again
+            log.warning("scheduler dispatcher: offset not committed: %s", e)
         except Exception:  # the loop's edge: the next commit carries the offset anyway
             log.exception("scheduler dispatcher: could not commit its offset")
 
