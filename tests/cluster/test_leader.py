@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -95,6 +97,12 @@ def dispatched(store: Store, offset: int) -> bool:
     return store.run(lambda c: committed_offset(c, ALL_NAMESPACES, CONSUMER), write=False) >= offset
 
 
+def leads(server: TideflowTestServer) -> float:
+    """The server's ``tideflow_leader`` gauge."""
+    text = httpx.get(f"{server.http_url}/metrics", timeout=30).text
+    return float(re.search(r"^tideflow_leader (\S+)$", text, flags=re.MULTILINE)[1])  # type: ignore[index]
+
+
 def says(server: TideflowTestServer, text: str) -> bool:
     """Whether the server's log holds ``text``."""
     return server.log_file.exists() and text in server.log_file.read_text(errors="replace")
@@ -120,6 +128,7 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
                 pid_b: False,
             }
             assert cluster["epoch"] == first_epoch
+            assert (leads(a), leads(b)) == (1.0, 0.0)
             service, run = reacting_execution(store)
 
             # Every member serves: a listener on A hears, live, an event sent through B.
@@ -144,13 +153,14 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
             _, lease = cluster_view(store)
             assert lease is not None
             assert lease.epoch == first_epoch + 1
+            wait_until(lambda: (leads(a), leads(b)) == (0.0, 1.0), what="the leader gauges")
 
             # 2. kill -9 the leader (B): A takes over within the lease and decides next.
             b.kill()
             killed = time.monotonic()
             wait_until(lambda: leader_pid(store) == pid_a, timeout=15, what="A leads again")
             took = time.monotonic() - killed
-            assert took < LEASE + HEARTBEAT + 2.0, f"failover took {took:.2f} s"
+            assert took < LEASE + HEARTBEAT + 3.0, f"failover took {took:.2f} s"
             again = a.client(PROJECT).events.send("go", "2")
             wait_until(lambda: dispatched(store, again.offset), timeout=15, what="dispatched")
 

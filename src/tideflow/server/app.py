@@ -184,6 +184,7 @@ class TideflowServer:
         if services.scheduler is not None and not clustered:  # the dispatcher and timer threads
             self._scheduler = Scheduler(store, services.scheduler)
             self._scheduler.start()
+            self.metrics.leader.set(1)
         self._request_log = StoreRequestLog(store)
         self._access = AccessService(store)
         interceptor = EdgeInterceptor(
@@ -276,10 +277,14 @@ class TideflowServer:
             scheduler.dispatcher.on_decided = self.metrics.decision_seconds.observe
             scheduler.start()
             self._scheduler = scheduler
+            self.metrics.leader.set(1)
+            self.metrics.leadership_changes.inc()
 
     def _follow(self) -> None:
         """This member stopped leading: stop the scheduler's threads (their writes are fenced)."""
         with self._leader_lock:
+            self.metrics.leader.set(0)
+            self.metrics.leadership_changes.inc()
             if self._scheduler is not None:
                 self._scheduler.stop()
                 self._scheduler = None

@@ -20,7 +20,7 @@ DEFAULT_MAX_LISTENERS = 1024
 """An idle ``Listen`` stream costs about 63 KiB of server memory (its thread): 1,024 ~ 64 MiB."""
 DEFAULT_TOKEN_RECHECK = 1.0
 DEFAULT_LEASE_SECONDS = 3.0
-"""With heartbeats every second, a dead leader is replaced ~2-3 s after its death."""
+"""With heartbeats every second, a dead leader is replaced ~3 s after its death (docs/ha.md)."""
 DEFAULT_HEARTBEAT_SECONDS = 1.0
 
 

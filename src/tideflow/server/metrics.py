@@ -77,6 +77,17 @@ class ServerMetrics:
             "Most Listen streams this server accepts at once (--max-listeners)",
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "tideflow_leader",
+            "1 while this server runs the scheduler (it leads its cluster, or it is the one "
+            "server of its SQLite store), else 0",
+            registry=self.registry,
+        )
+        self.leadership_changes = Counter(
+            "tideflow_leadership_changes",
+            "Times this server became its cluster's leader or stopped being it",
+            registry=self.registry,
+        )
         self.decision_seconds = Histogram(
             "tideflow_scheduler_decision_seconds",
             "Seconds from the commit of an event to the commit of the scheduler's decisions on "
