@@ -167,6 +167,20 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
             # Each event was decided on exactly once, by whichever member led.
             assert reactions(service, run) == [go.offset, again.offset]
             assert leader_pid(store) == pid_a
+
+            # A timer another process adds (this one: no server wakes the leader's timer
+            # thread) fires on the leader within a heartbeat or so.
+            ticking = jobs_workflow("ticking", "tick", streaming=True)
+            ticking.periodic("tick", interval=60)  # due: the leader's clock is past T0 + 60 s
+            WorkflowService(store).create_snapshot(
+                PROJECT, "ticking", plan=tide.compile(ticking).to_json()
+            )
+            ticks = service.start_execution(PROJECT, "ticking").execution_id
+            wait_until(
+                lambda: [j.job for j in service.list_job_executions(PROJECT, ticks)] == ["tick"],
+                timeout=15,
+                what="the periodic job started by the leader",
+            )
             service.close()
     finally:
         a.close()
