@@ -30,6 +30,7 @@ from tideflow.domain import Event
 from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
 from tideflow.rpc.v1 import scheduler_pb2 as s
 from tideflow.rpc.v1 import scheduler_pb2_grpc as sg
+from tideflow.server.config import DEFAULT_MAX_LISTENERS
 from tideflow.store import SchemaState
 from tideflow.store.blob import BlobStore
 from tideflow.store.migration import check_database
@@ -81,7 +82,7 @@ def test_healthz_and_metrics_through_a_real_server(
     with client.events.listen(keys=["k"]):
         after = _samples(server.http_url)
         assert _value(after, "tideflow_listeners") >= 1
-    assert _value(after, "tideflow_listeners_max") == 256
+    assert _value(after, "tideflow_listeners_max") == DEFAULT_MAX_LISTENERS
     assert _value(after, "tideflow_rpc_calls_total", method=create, code="OK") == (
         _value(before, "tideflow_rpc_calls_total", method=create, code="OK") + 1
     )
