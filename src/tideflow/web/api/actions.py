@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, Depends, Path, Request
 
@@ -83,6 +83,33 @@ def _actor(access: Access) -> str:
     if access.token_id is None:
         return NO_TOKEN_ACTOR
     return access.token_name or f"token {access.token_id}"
+
+
+def _write(
+    request: Request,
+    services: Services,
+    access: Access,
+    project: str,
+    idempotency_key: str | None,
+    status: int,
+    *,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    do: Callable[[], T],
+    answer: Callable[[T], dict[str, Any]] | None = None,
+) -> Any:
+    """Run ``do`` as an audited write action, once per ``Idempotency-Key``.
+
+    What every POST route does around its one call; the answer is ``answer(result)``, or the
+    result itself when it already is the JSON body.
+    """
+
+    def work() -> dict[str, Any]:
+        done = _audited(services, access, project, action, target, detail, do)
+        return answer(done) if answer is not None else cast(dict[str, Any], done)
+
+    return once(request, services, access, project, idempotency_key, status, work)
 
 
 def _audited(
@@ -155,22 +182,21 @@ def start_execution(
 ) -> Any:
     """A new execution on the workflow's latest snapshot; ``params`` reach ``ctx.params``."""
     check_name(name, "name")
-
-    def work() -> dict[str, Any]:
-        execution = _audited(
-            services,
-            access,
-            project,
-            "start_execution",
-            f"workflow {name}",
-            body.model_dump(exclude_none=True),
-            lambda: services.scheduler.start_execution(
-                project, name, params=body.params, context=body.context
-            ),
-        )
-        return encode.execution(execution)
-
-    return once(request, services, access, project, idempotency_key, 201, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        201,
+        action="start_execution",
+        target=f"workflow {name}",
+        detail=body.model_dump(exclude_none=True),
+        do=lambda: services.scheduler.start_execution(
+            project, name, params=body.params, context=body.context
+        ),
+        answer=encode.execution,
+    )
 
 
 def _settings(services: Services, project: str, name: str, *, paused: bool) -> dict[str, Any]:
@@ -200,19 +226,18 @@ def pause_workflow(
 ) -> Any:
     """Pause the workflow (pausing a paused workflow changes nothing)."""
     check_name(name, "name")
-
-    def work() -> dict[str, Any]:
-        return _audited(
-            services,
-            access,
-            project,
-            "pause_workflow",
-            f"workflow {name}",
-            {},
-            lambda: _settings(services, project, name, paused=True),
-        )
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="pause_workflow",
+        target=f"workflow {name}",
+        detail={},
+        do=lambda: _settings(services, project, name, paused=True),
+    )
 
 
 @router.post(
@@ -231,19 +256,18 @@ def resume_workflow(
 ) -> Any:
     """Resume the workflow (resuming a running workflow changes nothing)."""
     check_name(name, "name")
-
-    def work() -> dict[str, Any]:
-        return _audited(
-            services,
-            access,
-            project,
-            "resume_workflow",
-            f"workflow {name}",
-            {},
-            lambda: _settings(services, project, name, paused=False),
-        )
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="resume_workflow",
+        target=f"workflow {name}",
+        detail={},
+        do=lambda: _settings(services, project, name, paused=False),
+    )
 
 
 @router.post(
@@ -261,20 +285,19 @@ def stop_execution(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Stop a running execution; one that has ended is a 409."""
-
-    def work() -> dict[str, Any]:
-        execution = _audited(
-            services,
-            access,
-            project,
-            "stop_execution",
-            f"execution {execution_id}",
-            {},
-            lambda: services.scheduler.stop_execution(project, execution_id),
-        )
-        return encode.execution(execution)
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="stop_execution",
+        target=f"execution {execution_id}",
+        detail={},
+        do=lambda: services.scheduler.stop_execution(project, execution_id),
+        answer=encode.execution,
+    )
 
 
 @router.post(
@@ -294,20 +317,22 @@ def stop_job(
 ) -> Any:
     """Stop the job; ``attempt`` is its latest attempt (``null`` if it never ran)."""
     check_name(job, "job")
-
-    def work() -> dict[str, Any]:
-        attempt = _audited(
-            services,
-            access,
-            project,
-            "stop_job",
-            f"execution {execution_id} job {job}",
-            {},
-            lambda: services.scheduler.stop_job(project, execution_id, job),
-        )
-        return {"job": job, "attempt": None if attempt is None else encode.job_execution(attempt)}
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="stop_job",
+        target=f"execution {execution_id} job {job}",
+        detail={},
+        do=lambda: services.scheduler.stop_job(project, execution_id, job),
+        answer=lambda attempt: {
+            "job": job,
+            "attempt": None if attempt is None else encode.job_execution(attempt),
+        },
+    )
 
 
 @router.post(
@@ -327,20 +352,19 @@ def restart_job(
 ) -> Any:
     """The new attempt (it starts once the stopped ones have ended)."""
     check_name(job, "job")
-
-    def work() -> dict[str, Any]:
-        attempt = _audited(
-            services,
-            access,
-            project,
-            "restart_job",
-            f"execution {execution_id} job {job}",
-            {},
-            lambda: services.scheduler.restart_job(project, execution_id, job),
-        )
-        return encode.job_execution(attempt)
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="restart_job",
+        target=f"execution {execution_id} job {job}",
+        detail={},
+        do=lambda: services.scheduler.restart_job(project, execution_id, job),
+        answer=encode.job_execution,
+    )
 
 
 # -- models --------------------------------------------------------------------------------
@@ -369,20 +393,19 @@ def set_model_status(
 ) -> Any:
     """The version after the move; a move the lifecycle forbids is a 409 listing the allowed."""
     check_name(name, "name")
-
-    def work() -> dict[str, Any]:
-        moved = _audited(
-            services,
-            access,
-            project,
-            "set_model_status",
-            f"model {name} version {version}",
-            {"status": body.status.value},
-            lambda: services.models.set_status(project, name, version, body.status.value),
-        )
-        return _version_json(services, project, name, moved)
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="set_model_status",
+        target=f"model {name} version {version}",
+        detail={"status": body.status.value},
+        do=lambda: services.models.set_status(project, name, version, body.status.value),
+        answer=lambda moved: _version_json(services, project, name, moved),
+    )
 
 
 @router.post(
@@ -401,20 +424,19 @@ def rollback_model(
 ) -> Any:
     """The redeployed version (the deployed one becomes DEPRECATED in the same step)."""
     check_name(name, "name")
-
-    def work() -> dict[str, Any]:
-        moved = _audited(
-            services,
-            access,
-            project,
-            "rollback_model",
-            f"model {name}",
-            {},
-            lambda: services.models.rollback(project, name),
-        )
-        return _version_json(services, project, name, moved)
-
-    return once(request, services, access, project, idempotency_key, 200, work)
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        200,
+        action="rollback_model",
+        target=f"model {name}",
+        detail={},
+        do=lambda: services.models.rollback(project, name),
+        answer=lambda moved: _version_json(services, project, name, moved),
+    )
 
 
 # -- events and the audit list -------------------------------------------------------------
@@ -436,28 +458,27 @@ def send_event(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """The stored event with its offset (a repeated ``idempotency_key`` returns the first)."""
-
-    def work() -> dict[str, Any]:
-        event = _audited(
-            services,
-            access,
+    return _write(
+        request,
+        services,
+        access,
+        project,
+        idempotency_key,
+        201,
+        action="send_event",
+        target=f"event {body.event_type} key {body.key}",
+        detail=body.model_dump(exclude_none=True),
+        do=lambda: services.events.send(
             project,
-            "send_event",
-            f"event {body.event_type} key {body.key}",
-            body.model_dump(exclude_none=True),
-            lambda: services.events.send(
-                project,
-                body.key,
-                body.value,
-                event_type=body.event_type,
-                sender=body.sender,
-                context=body.context,
-                idempotency_key=body.idempotency_key,
-            ),
-        )
-        return encode.event_json(event)
-
-    return once(request, services, access, project, idempotency_key, 201, work)
+            body.key,
+            body.value,
+            event_type=body.event_type,
+            sender=body.sender,
+            context=body.context,
+            idempotency_key=body.idempotency_key,
+        ),
+        answer=encode.event_json,
+    )
 
 
 @router.get(
