@@ -59,6 +59,7 @@ def sample_paths(world: World) -> dict[str, str]:
         "/api/v1/projects/{project}/events": f"{P}/events",
         "/api/v1/projects/{project}/events/stream": "",
         "/api/v1/projects/{project}/audit": f"{P}/audit",
+        "/api/v1/cluster": f"{API}/cluster",
     }
 
 

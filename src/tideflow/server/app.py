@@ -346,7 +346,12 @@ class TideflowServer:
 
         assert self._services is not None
         assert self._access is not None
-        web = WebServices.of(self._services, self._access, auth_required=self.config.auth_required)
+        web = WebServices.of(
+            self._services,
+            self._access,
+            auth_required=self.config.auth_required,
+            leadership=self._leadership,
+        )
         app = create_app(
             healthy=lambda: self._serving, registry=self.metrics.registry, services=web
         )

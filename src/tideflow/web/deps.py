@@ -25,6 +25,7 @@ from tideflow.metadata.access import AccessService
 from tideflow.metadata.audit import AuditService
 from tideflow.modelcenter import ModelCenter
 from tideflow.notification.service import NotificationService
+from tideflow.scheduler.leadership import Leadership
 from tideflow.scheduler.service import SchedulerService
 
 
@@ -45,6 +46,8 @@ class WebServices:
         audit: The audit list (who did which write action).
         auth_required: Whether a request without a token is refused (401); with ``False`` (a
             loopback server by default) it is admitted as ``admin`` of any project.
+        leadership: This server as a member of a cluster (PostgreSQL / MariaDB), for the
+            cluster page; ``None`` on a single server (SQLite).
     """
 
     projects: ProjectService
@@ -58,6 +61,7 @@ class WebServices:
     access: AccessService
     audit: AuditService
     auth_required: bool = False
+    leadership: Leadership | None = None
 
     @classmethod
     def of(
@@ -67,6 +71,7 @@ class WebServices:
         *,
         auth_required: bool,
         audit: AuditService | None = None,
+        leadership: Leadership | None = None,
     ) -> WebServices:
         """The web bundle of a server's (in-process) service bundle.
 
@@ -90,6 +95,7 @@ class WebServices:
             access=access,
             audit=audit if audit is not None else AuditService(access.store),
             auth_required=auth_required,
+            leadership=leadership,
         )
 
 

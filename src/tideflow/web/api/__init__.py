@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tideflow.web.api import actions, datasets, events, executions, logs, models, workflows
+from tideflow.web.api import (
+    actions,
+    cluster,
+    datasets,
+    events,
+    executions,
+    logs,
+    models,
+    workflows,
+)
 
 router = APIRouter(prefix="/api/v1")
 """Every API route; ``create_app`` includes it."""
-for _module in (workflows, executions, logs, models, datasets, events, actions):
+for _module in (workflows, executions, logs, models, datasets, events, actions, cluster):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -12,10 +12,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tideflow.web.pages import audit, events, executions, lineage, models, navigation, workflows
+from tideflow.web.pages import (
+    audit,
+    cluster,
+    events,
+    executions,
+    lineage,
+    models,
+    navigation,
+    workflows,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (navigation, workflows, executions, models, lineage, events, audit):
+for _module in (navigation, workflows, executions, models, lineage, events, audit, cluster):
     router.include_router(_module.router)
 
 __all__ = ["router"]
