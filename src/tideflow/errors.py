@@ -11,7 +11,8 @@ class alone; the structured fields say *what* was at fault::
     ├── AlreadyExistsError          an entity that already exists
     ├── IllegalTransitionError      a status change the state machine forbids
     ├── FailedPreconditionError     the system is not in the state an operation needs
-    │   └── NotLeaderError          a leader-only write by a server that no longer leads
+    │   ├── NotLeaderError          a leader-only write by a server that no longer leads
+    │   └── NotOwnerError           an attempt's status written by a member that lost it
     ├── UnauthenticatedError        no or unknown credentials
     ├── PermissionDeniedError       credentials that do not allow the operation
     ├── UnavailableError            a server or database that cannot be reached now
@@ -155,6 +156,16 @@ class NotLeaderError(FailedPreconditionError):
     Raised inside the write's own transaction, which then rolls back: the fencing token it
     held is no longer the lease's (another server took over while this one was paused or cut
     off).
+    """
+
+
+class NotOwnerError(FailedPreconditionError):
+    """A status report about an attempt by a cluster member that no longer owns it.
+
+    Raised inside the report's own transaction, which then rolls back: the member was taken
+    for dead (paused, cut off) and the leader handed its attempt to another member, whose
+    reports are the attempt's from then on. The executor lets go of the attempt without
+    touching the job.
     """
 
 

@@ -90,3 +90,46 @@ class QueuedFiring:
     rule: str
     event_offset: int
     trigger_offsets: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttemptOwner:
+    """A cluster member as the owner of the commands it takes and the attempts it launches.
+
+    On a single server there is none: nothing is owned, and the server re-attaches its own
+    attempts after a restart by the records in its home. In a cluster every command a
+    member's executor takes and every attempt it launches carries ``member_id``; only the
+    owner reports an attempt's status, and when it dies the leader hands its attempts to a
+    live member (see docs/ha.md).
+
+    Attributes:
+        member_id: The member's id (new at every process start).
+        host: The host it reports (``$TIDEFLOW_MEMBER_HOST``, else the machine's name):
+            local processes are re-attached only by a member on the same host.
+        home: Its ``$TIDEFLOW_HOME``, where the attempts it launches keep their files.
+        lease: Seconds without a heartbeat after which a member counts as dead.
+    """
+
+    member_id: str
+    host: str
+    home: str
+    lease: float
+
+
+@dataclass(frozen=True)
+class OwnedAttempt:
+    """A launched attempt with its owner and where its files are.
+
+    Attributes:
+        start: Its START command.
+        owner: The member that owns it.
+        home: The ``$TIDEFLOW_HOME`` holding its files (``None``: not recorded).
+        home_host: The host of that home.
+        owner_host: The owner's host as its member row says (``None``: the row is gone).
+    """
+
+    start: JobCommand
+    owner: str
+    home: str | None
+    home_host: str | None
+    owner_host: str | None = None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from tideflow.compiler.plan import WorkflowPlan
-from tideflow.domain.scheduling import JobCommand
+from tideflow.domain.scheduling import AttemptOwner, JobCommand, OwnedAttempt
 from tideflow.errors import InvalidArgumentError
 from tideflow.executors.identity import JobUser
 from tideflow.metadata import ExecutionService, LineageService, MetricService, WorkflowService
@@ -81,6 +81,8 @@ class ExecutorContext:
         job_user: The unprivileged OS user job processes run as (``--job-user``); ``None``
             runs them as the server's own user. Only executors that
             :attr:`~Executor.supports_job_user` are given one.
+        owner: The cluster member this executor runs in (``None``: a single server): its
+            status reports are checked against the attempts' owners (docs/ha.md).
     """
 
     home: Path
@@ -93,6 +95,7 @@ class ExecutorContext:
     metrics: MetricService | None = None
     lineage: LineageService | None = None
     job_user: JobUser | None = None
+    owner: AttemptOwner | None = None
 
 
 class Executor(ABC):
@@ -112,6 +115,9 @@ class Executor(ABC):
     """A code package's ``requirements.txt`` is installed for its jobs."""
     supports_job_user: ClassVar[bool] = False
     """Job processes run as ``ExecutorContext.job_user`` (never as the server's user)."""
+    host_bound: ClassVar[bool] = True
+    """Attempts can be re-attached only on the host that launched them (a local process);
+    ``False``: from any host (a job on a cluster, found again by its id)."""
 
     def __init__(self, context: ExecutorContext) -> None:
         self.context = context
@@ -141,6 +147,13 @@ class Executor(ABC):
         """Re-attach to live attempts (their START commands) after a restart.
 
         The default does nothing (an executor without re-attachment).
+        """
+
+    def adopt(self, attempts: Sequence[OwnedAttempt]) -> None:  # noqa: B027 - optional hook
+        """Re-attach attempts handed to this cluster member because their owner died.
+
+        The default does nothing (an executor without re-attachment: the leader's next
+        round finds them still owned by nobody alive).
         """
 
     def poll(self) -> None:  # noqa: B027 - optional hook

@@ -136,6 +136,10 @@ class Platform(ABC):
     """A code package's ``requirements.txt`` is installed for its jobs."""
     supports_job_user: ClassVar[bool] = False
     """Job processes run as ``ExecutorContext.job_user``."""
+    host_bound: ClassVar[bool] = True
+    """Attempts are found again only on the launching host (processes, files in its home).
+    ``False``: :meth:`find` finds one from any host by its deterministic id (a cluster job),
+    so a dead cluster member's attempts may go to a member on another host."""
     job_token: ClassVar[bool] = True
     """The job's processes call the server (they get the attempt's token)."""
 

@@ -64,10 +64,15 @@ from tideflow.domain.attempt import (
     write_atomically,
 )
 from tideflow.domain.metadata import JobExecution
-from tideflow.domain.scheduling import CommandAction, JobCommand, command_id
+from tideflow.domain.scheduling import CommandAction, JobCommand, OwnedAttempt, command_id
 from tideflow.domain.status import JobStatus
-from tideflow.errors import IllegalTransitionError, InvalidArgumentError, TideflowError
-from tideflow.executors.base import Executor, ExecutorContext
+from tideflow.errors import (
+    IllegalTransitionError,
+    InvalidArgumentError,
+    NotOwnerError,
+    TideflowError,
+)
+from tideflow.executors.base import Executor, ExecutorContext, job_plan
 from tideflow.executors.identity import hand_over, pass_through_below
 from tideflow.executors.platform import (
     Attempt,
@@ -126,6 +131,8 @@ class _Entry:
     started: Started | None = None
     watched_since: float = field(default_factory=time.time)
     waiting_commands: list[str] = field(default_factory=list)
+    home: Path | None = None
+    """The ``$TIDEFLOW_HOME`` holding the attempt's files (``None``: the executor's own)."""
 
 
 class AttemptSupervisor(Executor):
@@ -146,13 +153,14 @@ class AttemptSupervisor(Executor):
             cls.supports_reattach = platform.supports_reattach
             cls.supports_requirements = platform.supports_requirements
             cls.supports_job_user = platform.supports_job_user
+            cls.host_bound = platform.host_bound
 
     def __init__(self, context: ExecutorContext) -> None:
         super().__init__(context)
         self.home = Path(context.home)
         self.platform = self.platform_class(context)
         self.platform.notify = self._notify
-        self._records = self.home / RECORDS / self.name
+        self.owner = context.owner
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._entries: dict[int, _Entry] = {}
@@ -165,17 +173,21 @@ class AttemptSupervisor(Executor):
 
     # -- paths ---------------------------------------------------------------------------------
 
-    def workdir(self, execution_id: int, job: str, attempt: int) -> Path:
-        """The working directory of an attempt."""
-        return self.home / "work" / str(execution_id) / job / str(attempt)
+    def workdir(
+        self, execution_id: int, job: str, attempt: int, *, home: Path | None = None
+    ) -> Path:
+        """The working directory of an attempt (under ``home``, by default this executor's)."""
+        return (home or self.home) / "work" / str(execution_id) / job / str(attempt)
 
-    def log_path(self, execution_id: int, job: str, attempt: int) -> Path:
-        """The log file of an attempt."""
-        return self.home / "logs" / "jobs" / str(execution_id) / job / f"{attempt}.log"
+    def log_path(
+        self, execution_id: int, job: str, attempt: int, *, home: Path | None = None
+    ) -> Path:
+        """The log file of an attempt (under ``home``, by default this executor's)."""
+        return (home or self.home) / "logs" / "jobs" / str(execution_id) / job / f"{attempt}.log"
 
-    def record_path(self, job_execution_id: int) -> Path:
+    def record_path(self, job_execution_id: int, *, home: Path | None = None) -> Path:
         """The supervisor's record of an attempt's launch (handle, stop reason)."""
-        return self._records / f"{job_execution_id}.json"
+        return (home or self.home) / RECORDS / self.name / f"{job_execution_id}.json"
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -229,23 +241,51 @@ class AttemptSupervisor(Executor):
                     return
                 if job.status is JobStatus.INIT:  # never launched: it never will be
                     self.context.executions.set_job_status(
-                        command.project, command.job_execution_id, JobStatus.STOPPED
+                        command.project,
+                        command.job_execution_id,
+                        JobStatus.STOPPED,
+                        owner=self._member,
                     )
-        except IllegalTransitionError:
-            pass  # it moved on by itself meanwhile
+        except (IllegalTransitionError, NotOwnerError):
+            pass  # it moved on by itself meanwhile, or another member holds it
         except Exception:  # the executor's edge: log and let the command be retried
             log.exception("stopping job execution %s failed", command.job_execution_id)
             return
         self.context.on_command_done(command.command_id)
 
-    def _new_entry(self, command: JobCommand, timeout: float | None) -> _Entry:
-        workdir = self.workdir(command.execution_id, command.job, command.attempt)
+    def _new_entry(
+        self, command: JobCommand, timeout: float | None, *, home: Path | None = None
+    ) -> _Entry:
+        home = home or self.home
+        workdir = self.workdir(command.execution_id, command.job, command.attempt, home=home)
         attempt = Attempt(
             command=command,
             files=AttemptFiles(workdir),
-            log=self.log_path(command.execution_id, command.job, command.attempt),
+            log=self.log_path(command.execution_id, command.job, command.attempt, home=home),
         )
-        return _Entry(attempt=attempt, timeout=timeout)
+        return _Entry(attempt=attempt, timeout=timeout, home=home)
+
+    def _files_home(self, home: str | None, host: str | None) -> Path:
+        """Where an attempt's files are for this executor: their home if on this host."""
+        if self.owner is not None and home is not None and host == self.owner.host:
+            return Path(home)
+        return self.home
+
+    def _place(self, entry: _Entry) -> None:
+        """Move a START's entry to its attempt's home (a dead member's, on this host).
+
+        The member that took the START before may have begun launching the attempt: its
+        launch record and its process's claim are in that home, and the attempt must be
+        found there, never launched a second time.
+        """
+        if self.owner is None:
+            return
+        command = entry.attempt.command
+        home = self._files_home(*self.context.executions.attempt_home(command.job_execution_id))
+        if home != entry.home:
+            moved = self._new_entry(command, entry.timeout, home=home)
+            entry.attempt.files, entry.attempt.log = moved.attempt.files, moved.attempt.log
+            entry.home = home
 
     def _pump(self) -> None:
         """Start queued attempts while there is room (called with the lock held)."""
@@ -281,17 +321,18 @@ class AttemptSupervisor(Executor):
             if job.status.is_terminal:
                 self._drop(entry)
                 return
-            record = self._read_record(attempt.key)
+            self._place(entry)
+            record = self._read_record(attempt.key, home=entry.home)
             if record is not None or job.status is not JobStatus.INIT:
                 if record is not None:
                     attempt.handle = dict(record.get("handle") or {})
                     entry.stop_reason = entry.stop_reason or record.get("stop_reason")
                 if self._resume(entry, job, record):
                     return
-            self._check_paths(attempt)
+            self._check_paths(attempt, entry.home)
             self.platform.check(attempt)
             try:
-                with no_space_is_exhaustion(str(self.home)):
+                with no_space_is_exhaustion(str(entry.home or self.home)):
                     self._prepare(entry)
                     self.platform.prepare(attempt)
             except BaseException:
@@ -352,7 +393,7 @@ class AttemptSupervisor(Executor):
         self._adopt(entry, job, started, record)
         return True
 
-    def _check_paths(self, attempt: Attempt) -> None:
+    def _check_paths(self, attempt: Attempt, home: Path | None = None) -> None:
         """Refuse an attempt whose names would put its files outside their folders.
 
         The server validates every name of a plan it stores; this is the second line of
@@ -361,15 +402,17 @@ class AttemptSupervisor(Executor):
         Raises:
             InvalidArgumentError: The job's name leaves the folder.
         """
-        if not self._contained(attempt):
+        home = home or self.home
+        if not self._contained(attempt, home):
             raise InvalidArgumentError(
                 f"job name {attempt.command.job!r} would put the attempt's files outside "
-                f"{self.home / 'work'} and {self.home / 'logs' / 'jobs'}",
+                f"{home / 'work'} and {home / 'logs' / 'jobs'}",
                 field="job",
             )
 
-    def _contained(self, attempt: Attempt) -> bool:
-        pairs = ((self.home / "work", attempt.workdir), (self.home / "logs" / "jobs", attempt.log))
+    def _contained(self, attempt: Attempt, home: Path | None = None) -> bool:
+        home = home or self.home
+        pairs = ((home / "work", attempt.workdir), (home / "logs" / "jobs", attempt.log))
         for base, path in pairs:
             resolved, root = os.path.normpath(path), os.path.normpath(base)
             if os.path.commonpath([resolved, root]) != root or resolved == root:
@@ -384,8 +427,9 @@ class AttemptSupervisor(Executor):
         user = self.context.job_user
         shutil.rmtree(workdir, ignore_errors=True)  # half-prepared by a crashed instance
         if user is not None:  # the folders above are made passable, never writable, by it
-            pass_through_below(self.home / "work", workdir.parent, user)
-            pass_through_below(self.home / "logs" / "jobs", attempt.log.parent, user)
+            home = entry.home or self.home
+            pass_through_below(home / "work", workdir.parent, user)
+            pass_through_below(home / "logs" / "jobs", attempt.log.parent, user)
             workdir.mkdir(mode=0o700)
             attempt.log.touch(mode=0o600)
             hand_over(attempt.log, user)
@@ -424,6 +468,9 @@ class AttemptSupervisor(Executor):
                 external_id=started.external_id,
             )
             crash.reach("launch.after_starting")
+        except NotOwnerError as exc:  # taken for dead meanwhile: the new owner finds the job
+            self._lost(entry, exc)
+            return
         except IllegalTransitionError:
             # Someone else ended the job meanwhile (it was stopped): it must not run.
             self.platform.stop(attempt, kill=True)
@@ -530,6 +577,9 @@ class AttemptSupervisor(Executor):
                     self._latencies.popitem(last=False)
         try:
             self._set_status(entry, JobStatus.RUNNING, external_id=seen.external_id)
+        except NotOwnerError as exc:
+            self._lost(entry, exc)
+            return
         except IllegalTransitionError:
             return  # ended meanwhile (a stop): its end is reported from its exit
         crash.reach("job.after_running")
@@ -615,6 +665,9 @@ class AttemptSupervisor(Executor):
             )
             crash.reach("job.after_end")
             recorded = True
+        except NotOwnerError as exc:  # its new owner reports its end: records stay for it
+            self._lost(entry, exc)
+            return
         except IllegalTransitionError as exc:
             log.warning("job execution %s already ended: %s", entry.attempt.key, exc)
             recorded = True
@@ -623,7 +676,7 @@ class AttemptSupervisor(Executor):
             recorded = False
         if recorded:
             with contextlib.suppress(OSError):
-                self.record_path(entry.attempt.key).unlink(missing_ok=True)
+                self.record_path(entry.attempt.key, home=entry.home).unlink(missing_ok=True)
             with contextlib.suppress(Exception):
                 self.platform.forget(entry.attempt)
         self._drop(entry)
@@ -663,7 +716,7 @@ class AttemptSupervisor(Executor):
         log.warning("job execution %s failed before it started: %s", entry.attempt.key, error)
         with self._lock:
             entry.phase = _Phase.ENDED
-        if self._contained(entry.attempt):
+        if self._contained(entry.attempt, entry.home):
             with contextlib.suppress(OSError):
                 entry.attempt.log.parent.mkdir(parents=True, exist_ok=True)
                 with open(entry.attempt.log, "a") as out:
@@ -676,21 +729,36 @@ class AttemptSupervisor(Executor):
         command = entry.attempt.command
         if (
             entry.reported is JobStatus.INIT
-            and self._contained(entry.attempt)
+            and self._contained(entry.attempt, entry.home)
             and entry.attempt.log.exists()
         ):
             extra["log_uri"] = str(entry.attempt.log)  # also for a job that failed before starting
         extra = {key: value for key, value in extra.items() if value is not None}
         self.context.executions.set_job_status(
-            command.project, command.job_execution_id, status, at=at, **extra
+            command.project, command.job_execution_id, status, at=at, owner=self._member, **extra
         )
         entry.reported = status
+
+    @property
+    def _member(self) -> str | None:
+        """The cluster member id status reports are checked against (``None``: no cluster)."""
+        return None if self.owner is None else self.owner.member_id
+
+    def _lost(self, entry: _Entry, exc: NotOwnerError) -> None:
+        """Another member owns the attempt now: let go of it, leave the job alone."""
+        log.warning(
+            "letting go of job execution %s: %s (the job keeps running)", entry.attempt.key, exc
+        )
+        with self._lock:
+            entry.phase = _Phase.ENDED
+        self._abandon(entry)
 
     # -- records -------------------------------------------------------------------------------
 
     def _write_record(self, entry: _Entry, *, launched: bool) -> None:
         attempt = entry.attempt
-        self._records.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.record_path(attempt.key, home=entry.home)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         started = entry.started
         record = {
             "handle": attempt.handle,
@@ -702,10 +770,12 @@ class AttemptSupervisor(Executor):
             "timeout": entry.timeout,
             "stop_reason": entry.stop_reason,
         }
-        write_atomically(self.record_path(attempt.key), json.dumps(record))
+        write_atomically(path, json.dumps(record))
 
-    def _read_record(self, job_execution_id: int) -> dict[str, Any] | None:
-        return read_json_object(self.record_path(job_execution_id))
+    def _read_record(
+        self, job_execution_id: int, *, home: Path | None = None
+    ) -> dict[str, Any] | None:
+        return read_json_object(self.record_path(job_execution_id, home=home))
 
     # -- re-attachment -------------------------------------------------------------------------
 
@@ -713,40 +783,77 @@ class AttemptSupervisor(Executor):
         """Re-attach to live attempts this home launched (their START commands).
 
         Those that ended while the server was down are ended with what they left (their
-        result, exit code and end time).
+        result, exit code and end time). In a cluster each is taken over first (its owner
+        was this server's previous process); one a live member owns is left to it.
         """
         for command in attempts:
-            record = self._read_record(command.job_execution_id)
-            if record is None:
-                continue  # not launched by this executor on this home
-            job = self.context.executions.get_job_execution(
-                command.project, command.job_execution_id
-            )
-            if job.status.is_terminal:
-                continue
+            self._reattach(command)
+
+    def adopt(self, attempts: Sequence[OwnedAttempt]) -> None:
+        """Re-attach the attempts the cluster's leader handed to this member (owner died).
+
+        Their files are where the dead member left them when it ran on this host (a local
+        process is only ever handed to a member on its host); an attempt on a cluster handed
+        over from another host is found again by the platform (:meth:`Platform.find`).
+        Attempts this executor already watches are skipped: a call per heartbeat is cheap.
+        """
+        for owned in attempts:
             with self._lock:
-                if self._closed or command.job_execution_id in self._entries:
+                if self._closed or owned.start.job_execution_id in self._entries:
                     continue
-                entry = self._new_entry(command, record.get("timeout"))
+            home = self._files_home(owned.home, owned.home_host)
+            self._reattach(owned.start, home=home, handed=True)
+
+    def _reattach(
+        self, command: JobCommand, *, home: Path | None = None, handed: bool = False
+    ) -> None:
+        key = command.job_execution_id
+        if home is None:
+            home = self.home
+            if self.owner is not None:
+                home = self._files_home(*self.context.executions.attempt_home(key))
+        record = self._read_record(key, home=home)
+        if record is None and not handed:
+            return  # not launched by this executor on this home
+        job = self.context.executions.get_job_execution(command.project, key)
+        if job.status.is_terminal:
+            return
+        if self.owner is not None and not self.context.executions.claim_attempt(key, self.owner):
+            return  # a live member owns it: its reports are the attempt's
+        timeout = None if record is None else record.get("timeout")
+        with self._lock:
+            if self._closed or key in self._entries:
+                return
+            entry = self._new_entry(command, timeout, home=home)
+            if record is not None:
                 entry.attempt.handle = dict(record.get("handle") or {})
                 entry.stop_reason = record.get("stop_reason")
-                self._entries[entry.attempt.key] = entry
-            try:
-                entry.attempt.plan = _read_plan(entry.attempt.files)
-                if record.get("launched"):
-                    started: Started | None = _started_of(record)
-                else:
-                    started = self.platform.find(entry.attempt)
-                    if started is not None:
-                        entry.started = started
-                        self._write_record(entry, launched=True)
-                if started is None:
-                    with self._lock:
-                        del self._entries[entry.attempt.key]
-                    continue  # never launched: its START is delivered again and launches it
-                self._adopt(entry, job, started, record)
-            except TideflowError as exc:
-                self._end_before_start(entry, str(exc))
+            self._entries[entry.attempt.key] = entry
+        try:
+            entry.attempt.plan = _read_plan(entry.attempt.files)
+            if entry.attempt.plan is None and handed:  # its files are on another host
+                snapshot = self.context.workflows.get_snapshot(command.project, command.snapshot_id)
+                entry.attempt.plan = job_plan(WorkflowPlan.from_json(snapshot.plan), command.job)
+            if record is not None and record.get("launched"):
+                started: Started | None = _started_of(record)
+            else:
+                started = self.platform.find(entry.attempt)
+                if started is not None:
+                    entry.started = started
+                    self._write_record(entry, launched=True)
+            if started is None:
+                if handed and job.status is not JobStatus.INIT:
+                    raise TideflowError(
+                        f"job execution {key} was handed to member {self._member} after its "
+                        f"owner died, but its {self.name} attempt is nowhere to be found "
+                        f"(looked under {home}): it was lost"
+                    )
+                with self._lock:
+                    del self._entries[entry.attempt.key]
+                return  # never launched: its START is delivered again and launches it
+            self._adopt(entry, job, started, record)
+        except TideflowError as exc:
+            self._end_before_start(entry, str(exc))
 
     def _adopt(
         self, entry: _Entry, job: JobExecution, started: Started, record: dict[str, Any] | None
@@ -758,7 +865,7 @@ class AttemptSupervisor(Executor):
         if job.status is JobStatus.INIT:
             # Before the supervisor can see it: were it found ended first, its end would be
             # reported from INIT while this STARTING lands, and be refused.
-            with contextlib.suppress(IllegalTransitionError):
+            try:
                 self._set_status(
                     entry,
                     JobStatus.STARTING,
@@ -766,6 +873,11 @@ class AttemptSupervisor(Executor):
                     host=started.host,
                     external_id=started.external_id,
                 )
+            except IllegalTransitionError:
+                pass
+            except NotOwnerError as exc:
+                self._lost(entry, exc)
+                return
         with self._lock:
             launched = (record or {}).get("time")
             entry.launched_wall = float(launched) if launched else time.time()

@@ -38,6 +38,7 @@ from tideflow.domain.metadata import (
     Workflow,
     WorkflowExecution,
 )
+from tideflow.domain.scheduling import AttemptOwner, OwnedAttempt
 from tideflow.domain.status import JOB_TRANSITIONS, ExecutionStatus, JobAction, JobStatus
 from tideflow.errors import (
     AlreadyExistsError,
@@ -52,6 +53,7 @@ from tideflow.store.blob import BlobStore, check_sha256
 from tideflow.store.cursor import check_limit
 from tideflow.store.event import events_at
 from tideflow.store.repositories.access import TokenRepository
+from tideflow.store.repositories.ownership import OwnershipRepository
 from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.types import utcnow
 
@@ -594,6 +596,8 @@ class ExecutionService:
         external_id: str | None = None,
         sender: str = SENDER,
         at: datetime | None = None,
+        owner: str | None = None,
+        fence: Callable[[Connection], None] | None = None,
     ) -> JobExecution:
         """Move a job execution to ``status`` and append its JOB_STATUS_CHANGED event.
 
@@ -602,10 +606,17 @@ class ExecutionService:
         (an attempt that ended while the server was down): stored as the start or end time,
         never later than now.
 
+        In a cluster, ``owner`` is the member reporting: the change commits only while it
+        owns the attempt (or nobody does), checked in the change's own transaction; ``fence``
+        runs first in that transaction (a leader's fencing check, when the leader declares a
+        dead member's attempt lost).
+
         Raises:
             NotFoundError: No such job execution.
             IllegalTransitionError: The move is not in JOB_TRANSITIONS (also when a concurrent
                 writer moved the job first).
+            NotOwnerError: Another member owns the attempt now.
+            NotLeaderError: ``fence`` refused (this server no longer leads).
         """
         wanted: JobStatus = _enum(JobStatus, status, "job status")
         _check_int32(exit_code, "exit_code", -(2**31))
@@ -622,6 +633,10 @@ class ExecutionService:
         previous: list[str] = []
 
         def work(c: Connection) -> JobExecution:
+            if fence is not None:
+                fence(c)
+            if owner is not None:
+                OwnershipRepository(c).check_owner(job_execution_id, owner)
             repo = WorkflowRepository(c)
             job = repo.get_job(project, job_execution_id)
             previous[:] = [job.status.value]
@@ -683,3 +698,24 @@ class ExecutionService:
             for listener in self._end_listeners:
                 listener(changed)
         return changed
+
+    # -- ownership in a cluster (docs/ha.md) ---------------------------------------------------
+
+    def claim_attempt(self, job_execution_id: int, owner: AttemptOwner) -> bool:
+        """Make ``owner`` the owner of an attempt that nobody, it, or a dead member owns.
+
+        Returns:
+            Whether ``owner`` owns it now (``False``: a live member does).
+        """
+        return self._store.run(lambda c: OwnershipRepository(c).claim(job_execution_id, owner))
+
+    def attempt_home(self, job_execution_id: int) -> tuple[str | None, str | None]:
+        """The ``$TIDEFLOW_HOME`` holding an attempt's files, and its host (``None``: none)."""
+        _, home, host = self._store.run(
+            lambda c: OwnershipRepository(c).owner(job_execution_id), write=False
+        )
+        return home, host
+
+    def owned_attempts(self, member: str) -> list[OwnedAttempt]:
+        """The launched attempts cluster member ``member`` owns (one indexed read)."""
+        return self._store.run(lambda c: OwnershipRepository(c).owned(member), write=False)

@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 
 FORGET_AFTER_LEASES = 10
 """A member silent for this many leases is removed from the list (it died uncleanly)."""
+MEMBER_HOST_VARIABLE = "TIDEFLOW_MEMBER_HOST"
+"""Overrides the host a member reports (tests play members on several hosts with it)."""
+
+
+def member_host() -> str:
+    """The host this server reports as a member: ``$TIDEFLOW_MEMBER_HOST``, else its name.
+
+    Members on one host re-attach each other's local processes when one dies; the variable
+    lets members that share a machine act as if they did not (tests of a lost host), or
+    members in containers of one machine say that they share it.
+    """
+    return os.environ.get(MEMBER_HOST_VARIABLE) or socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,11 @@ class Leadership:
         addresses: Where this member answers, shown to others (``{"grpc": ..., "http": ...}``).
         on_elected: Called (on the heartbeat thread) with the epoch when this member leads.
         on_deposed: Called (on the heartbeat thread) when it stops leading.
+        on_beat: Called (on the heartbeat thread) after each renewal, with whether this
+            member leads: the leader hands dead members' work over, every member picks up
+            the attempts handed to it.
+        home: This server's ``$TIDEFLOW_HOME``: registering replaces an earlier member on
+            the same host and home (this server's previous process, dead).
     """
 
     def __init__(
@@ -81,8 +98,13 @@ class Leadership:
         addresses: dict[str, str],
         on_elected: Callable[[int], None],
         on_deposed: Callable[[], None],
+        on_beat: Callable[[bool], None] | None = None,
+        home: str | None = None,
     ) -> None:
         self.member_id = uuid.uuid4().hex[:16]
+        self.host = member_host()
+        self.home = home
+        self._on_beat = on_beat
         self.settings = settings
         self._store = store
         self._addresses = dict(addresses)
@@ -131,6 +153,13 @@ class Leadership:
             return self._epoch is not None
         self._renewed = time.monotonic()
         self._set(epoch)
+        if self._on_beat is not None:
+            try:
+                self._on_beat(epoch is not None)
+            except Exception:  # the heartbeat thread's edge: the next beat tries again
+                log.exception(
+                    "cluster work after the heartbeat of member %s failed", self.member_id
+                )
         return epoch is not None
 
     def _beat(self, c: Connection) -> int | None:
@@ -139,7 +168,11 @@ class Leadership:
         repo = ClusterRepository(c)
         epoch = repo.acquire(self.member_id, self.settings.lease)
         repo.heartbeat(
-            self.member_id, host=socket.gethostname(), pid=os.getpid(), addresses=self._addresses
+            self.member_id,
+            host=self.host,
+            pid=os.getpid(),
+            addresses=self._addresses,
+            home=self.home,
         )
         if epoch is not None:
             repo.forget_silent(self.settings.lease * FORGET_AFTER_LEASES)

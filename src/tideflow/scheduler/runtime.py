@@ -6,7 +6,9 @@ commands wakes the executors and one that added timers wakes the timer thread.
 
 Starting it first re-offers the outbox commands an executor of the previous server instance
 took but never acted on (see :meth:`OutboxRepository.reoffer_taken`): it must run before this
-server's executors take commands.
+server's executors take commands. In a cluster only the commands of dead members are
+re-offered (a live member may be acting on one it took a moment ago); the leader goes on doing
+that at every heartbeat, with the hand-over of their attempts (:mod:`tideflow.scheduler.handover`).
 
 In a cluster (several servers on one database) only the leader runs a :class:`Scheduler`, and
 gives it its ``fence`` (:meth:`tideflow.scheduler.leadership.Leadership.fence`): every
@@ -25,6 +27,7 @@ from tideflow.scheduler.schedule import ScheduleService
 from tideflow.scheduler.service import SchedulerService
 from tideflow.scheduler.timer import TimerService
 from tideflow.store import Store
+from tideflow.store.repositories.cluster import ClusterRepository
 from tideflow.store.repositories.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class Scheduler:
         fence: A cluster leader's fencing check, run first in each of their transactions.
         max_timer_wait: Seconds the timer thread sleeps at most (a cluster leader is not woken
             by timers other members add).
+        lease: A cluster's lease seconds: at start, only the commands of members without a
+            heartbeat for that long (dead) are re-offered, never a live member's.
     """
 
     def __init__(
@@ -48,8 +53,10 @@ class Scheduler:
         *,
         fence: Fence | None = None,
         max_timer_wait: float | None = None,
+        lease: float | None = None,
     ) -> None:
         self.service = service
+        self._lease = lease
         self._store = store
         self._fence = fence
         self.dispatcher = Dispatcher(
@@ -89,7 +96,10 @@ class Scheduler:
         def reoffer(c: Connection) -> list[str]:
             if self._fence is not None:
                 self._fence(c)
-            return OutboxRepository(c).reoffer_taken()
+            live = None
+            if self._lease is not None:
+                live = [m.member_id for m in ClusterRepository(c).live_members(self._lease)]
+            return OutboxRepository(c).reoffer_taken(live=live)
 
         reoffered = self._store.run(reoffer)
         if reoffered:

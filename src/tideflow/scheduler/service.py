@@ -25,7 +25,7 @@ from tideflow.domain.joblog import JobLog
 from tideflow.domain.limits import MAX_KEY_LENGTH, check_name, check_optional_text
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
 from tideflow.domain.rules import describe_rule
-from tideflow.domain.scheduling import JobCommand
+from tideflow.domain.scheduling import AttemptOwner, JobCommand
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from tideflow.metadata.workflow import ExecutionService
@@ -465,7 +465,12 @@ class SchedulerService:
     # -- the outbox ----------------------------------------------------------------------------
 
     def take_commands(
-        self, executor: str, *, limit: int = 100, taker: str | None = None
+        self,
+        executor: str,
+        *,
+        limit: int = 100,
+        taker: str | None = None,
+        owner: AttemptOwner | None = None,
     ) -> list[JobCommand]:
         """Claim up to ``limit`` due commands of ``executor`` (PENDING -> TAKEN), oldest first.
 
@@ -476,6 +481,9 @@ class SchedulerService:
             executor: The executor plugin name (``local``, ``ray`` ...).
             limit: At most this many (1 to 1000).
             taker: Who takes them, for the record (default ``<executor>@<host>:<pid>``).
+            owner: The cluster member taking them (its server's executors): the commands
+                record it, the attempts of its STARTs become its own, and it takes only the
+                STOPs of attempts it owns (or nobody does yet).
         """
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_TAKE:
             raise InvalidArgumentError(
@@ -485,7 +493,7 @@ class SchedulerService:
         token = f"{who[: MAX_KEY_LENGTH - 13]}#{uuid.uuid4().hex[:12]}"
 
         def work(c: Connection) -> list[JobCommand]:
-            taken = OutboxRepository(c).take(executor, self.clock.now(), limit, token)
+            taken = OutboxRepository(c).take(executor, self.clock.now(), limit, token, owner)
             if taken:
                 crash.reach("take.before_commit")
             return taken
@@ -514,12 +522,17 @@ class SchedulerService:
             lambda c: OutboxRepository(c).list_commands(execution_id=execution_id), write=False
         )
 
-    def wait_for_commands(self, timeout: float | None = None, *, executor: str = "local") -> bool:
+    def wait_for_commands(
+        self, timeout: float | None = None, *, executor: str = "local", member: str | None = None
+    ) -> bool:
         """Block until ``executor`` may have a due command, or ``timeout`` seconds pass.
 
         Returns at once when one is due now. Otherwise it is woken (no polling) by a commit
         that issues commands for ``executor``, an attempt's end, a clock jump or
         :meth:`wake`, and returns early for the next ``not_before`` to come.
+
+        ``member`` is the cluster member whose executor waits (STOPs of attempts other
+        members own are not its to take).
 
         Returns:
             Whether it was woken (``False``: the timeout passed).
@@ -540,7 +553,7 @@ class SchedulerService:
 
             def look(c: Connection) -> tuple[bool, Any]:
                 repo = OutboxRepository(c)
-                return repo.has_due(executor, self.clock.now()), repo.next_due(executor)
+                return repo.has_due(executor, self.clock.now(), member), repo.next_due(executor)
 
             due, next_due = self._store.run(look, write=False)
             self._looked[executor] = (files, seen, next_due)
@@ -556,13 +569,17 @@ class SchedulerService:
         """Wake ``executor``'s :meth:`wait_for_commands` (its loop is stopping)."""
         self.commands.notify([executor])
 
-    def running_attempts(self, executor: str) -> list[JobCommand]:
+    def running_attempts(
+        self, executor: str, *, owner: AttemptOwner | None = None
+    ) -> list[JobCommand]:
         """The START commands ``executor`` took whose attempts are still live.
 
         After a server restart the executor re-attaches to these (by pid / heartbeat) instead
-        of starting them again.
+        of starting them again. A cluster member (``owner``) gets those with files in its home.
         """
-        return self._store.run(lambda c: OutboxRepository(c).live_starts(executor), write=False)
+        return self._store.run(
+            lambda c: OutboxRepository(c).live_starts(executor, owner=owner), write=False
+        )
 
 
 def _ends_attempt(event: Event) -> bool:

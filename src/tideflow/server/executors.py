@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from tideflow.compiler.plan import WorkflowPlan
-from tideflow.domain.scheduling import JobCommand
+from tideflow.domain.scheduling import AttemptOwner, JobCommand
 from tideflow.domain.status import JobStatus
-from tideflow.errors import IllegalTransitionError
-from tideflow.executors.base import Executor, ExecutorContext, default_registry
+from tideflow.errors import IllegalTransitionError, InvalidArgumentError
+from tideflow.executors.base import CommandSource, Executor, ExecutorContext, default_registry
 from tideflow.executors.identity import JobUser
 from tideflow.executors.loop import CommandLoop
 from tideflow.metadata import LineageService, MetricService, WorkflowService
@@ -81,6 +81,8 @@ class ServerExecutors:
         metrics: Where executors record engine jobs' metrics.
         lineage: Where executors record engine jobs' lineage.
         job_user: The OS user jobs run as; executors that cannot do that refuse their jobs.
+        owner: The cluster member this server is (``None``: a single server): its executors
+            take commands and own attempts as that member.
     """
 
     def __init__(
@@ -96,8 +98,12 @@ class ServerExecutors:
         metrics: MetricService | None = None,
         lineage: LineageService | None = None,
         job_user: JobUser | None = None,
+        owner: AttemptOwner | None = None,
     ) -> None:
         self.loops: list[CommandLoop] = []
+        self._scheduler = scheduler
+        self._owner = owner
+        source: CommandSource = scheduler if owner is None else MemberCommands(scheduler, owner)
         for name in executor_names() if names is None else names:
             context = ExecutorContext(
                 home=home,
@@ -109,19 +115,33 @@ class ServerExecutors:
                 metrics=metrics,
                 lineage=lineage,
                 job_user=job_user,
+                owner=owner,
             )
             executor: Executor
             if job_user is not None and not default_registry.get(name).supports_job_user:
                 executor = refusing_executor(name, job_user, context)
             else:
                 executor = default_registry.create(name, context)
-            self.loops.append(CommandLoop(scheduler, executor))
+            self.loops.append(CommandLoop(source, executor))
 
     def start(self) -> None:
         """Re-attach to running jobs and start taking commands."""
         for loop in self.loops:
             loop.start()
             log.info("executor %s started", loop.executor.name)
+
+    def adopt_assigned(self) -> None:
+        """Re-attach the attempts the leader handed to this member (one indexed read).
+
+        Called at every heartbeat of a cluster member; attempts already watched are skipped.
+        """
+        if self._owner is None or not self.loops:
+            return
+        owned = self._scheduler.executions.owned_attempts(self._owner.member_id)
+        for loop in self.loops:
+            mine = [o for o in owned if o.start.executor == loop.executor.name]
+            if mine:
+                loop.executor.adopt(mine)
 
     def stop(self) -> None:
         """Stop taking commands; running jobs keep running.
@@ -136,6 +156,50 @@ class ServerExecutors:
         with ThreadPoolExecutor(len(self.loops), thread_name_prefix="executor-stop") as pool:
             for stopped in [pool.submit(loop.stop) for loop in self.loops]:
                 stopped.result()
+
+
+class MemberCommands:
+    """The outbox as a cluster member's executors see it: taken commands are the member's.
+
+    A :class:`~tideflow.executors.base.CommandSource` over the scheduler service that passes
+    the member along: the commands it takes record it, the attempts of its STARTs become its
+    own, it waits only for STOPs of attempts it owns, and it re-attaches after a restart only
+    the attempts whose files are in its home.
+    """
+
+    def __init__(self, scheduler: SchedulerService, owner: AttemptOwner) -> None:
+        self._scheduler = scheduler
+        self._owner = owner
+
+    def take_commands(self, executor: str, *, limit: int = 100) -> list[JobCommand]:
+        """Take due commands of ``executor`` as this member."""
+        return self._scheduler.take_commands(executor, limit=limit, owner=self._owner)
+
+    def complete_command(self, command_id: str) -> None:
+        """Mark a taken command done."""
+        self._scheduler.complete_command(command_id)
+
+    def wait_for_commands(self, timeout: float | None = None, *, executor: str = "local") -> bool:
+        """Wait until this member's ``executor`` may have a command to take."""
+        return self._scheduler.wait_for_commands(
+            timeout, executor=executor, member=self._owner.member_id
+        )
+
+    def wake(self, executor: str) -> None:
+        """Wake ``executor``'s wait."""
+        self._scheduler.wake(executor)
+
+    def running_attempts(self, executor: str) -> list[JobCommand]:
+        """Live attempts of ``executor`` with files in this member's home."""
+        return self._scheduler.running_attempts(executor, owner=self._owner)
+
+
+def host_bound(executor: str) -> bool:
+    """Whether attempts of ``executor`` can be re-attached only on their host (unknown: yes)."""
+    try:
+        return default_registry.get(executor).host_bound
+    except InvalidArgumentError:  # an executor this server does not know: the safe answer
+        return True
 
 
 class _RefusingExecutor(Executor):

@@ -16,7 +16,7 @@ from tideflow.client.remote.channel import RpcChannel
 from tideflow.client.remote.request import build, json_text
 from tideflow.domain.joblog import JobLog
 from tideflow.domain.metadata import ExecutionAction, JobExecution, WorkflowExecution
-from tideflow.domain.scheduling import JobCommand
+from tideflow.domain.scheduling import AttemptOwner, JobCommand
 from tideflow.domain.status import ExecutionStatus
 from tideflow.errors import FailedPreconditionError, InvalidArgumentError
 from tideflow.rpc import convert
@@ -219,7 +219,12 @@ class RemoteSchedulerService(SchedulerService):
         _server_only("notify")
 
     def take_commands(
-        self, executor: str, *, limit: int = 100, taker: str | None = None
+        self,
+        executor: str,
+        *,
+        limit: int = 100,
+        taker: str | None = None,
+        owner: AttemptOwner | None = None,
     ) -> list[JobCommand]:
         _server_only("take_commands")
 
@@ -232,11 +237,15 @@ class RemoteSchedulerService(SchedulerService):
     def list_commands(self, *, execution_id: int | None = None) -> list[JobCommand]:
         _server_only("list_commands")
 
-    def wait_for_commands(self, timeout: float | None = None, *, executor: str = "local") -> bool:
+    def wait_for_commands(
+        self, timeout: float | None = None, *, executor: str = "local", member: str | None = None
+    ) -> bool:
         _server_only("wait_for_commands")
 
     def wake(self, executor: str) -> None:
         _server_only("wake")
 
-    def running_attempts(self, executor: str) -> list[JobCommand]:
+    def running_attempts(
+        self, executor: str, *, owner: AttemptOwner | None = None
+    ) -> list[JobCommand]:
         _server_only("running_attempts")

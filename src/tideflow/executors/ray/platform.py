@@ -121,6 +121,7 @@ class RayPlatform(Platform):
     name = "ray"
     supports_stop = True
     supports_reattach = True
+    host_bound = False  # a submission is found by its id on its cluster, from any host
     supports_requirements = False
     job_token = True
     stop_grace = None

@@ -47,6 +47,7 @@ class Member:
         addresses: Where it answers (``{"grpc": url, "http": url}``).
         start_time: When it registered.
         heartbeat_age: Seconds since its last heartbeat, on the database's clock.
+        home: Its ``$TIDEFLOW_HOME`` (``None``: registered before members recorded it).
     """
 
     member_id: str
@@ -55,6 +56,7 @@ class Member:
     addresses: dict[str, str]
     start_time: datetime
     heartbeat_age: float
+    home: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,35 @@ class ClusterRepository:
 
     # -- members -------------------------------------------------------------------------------
 
-    def heartbeat(self, member_id: str, *, host: str, pid: int, addresses: dict[str, str]) -> None:
-        """Register ``member_id``, or renew its heartbeat."""
+    def heartbeat(
+        self,
+        member_id: str,
+        *,
+        host: str,
+        pid: int,
+        addresses: dict[str, str],
+        home: str | None = None,
+    ) -> None:
+        """Register ``member_id``, or renew its heartbeat.
+
+        Registering with a ``home`` removes the members registered before with the same host
+        and home: one server runs on a home at a time, so they are this server's earlier
+        processes, dead however fresh their last heartbeat -- their commands and attempts are
+        handed over at once rather than a lease later.
+        """
         now = self.now()
         done = self._c.execute(
             update(MEMBER).where(MEMBER.c.member_id == member_id).values(heartbeat=now)
         )
         if done.rowcount == 0:
+            if home is not None:
+                self._c.execute(
+                    delete(MEMBER).where(
+                        MEMBER.c.host == host,
+                        MEMBER.c.home == home,
+                        MEMBER.c.member_id != member_id,
+                    )
+                )
             self._c.execute(
                 insert(MEMBER).values(
                     member_id=member_id,
@@ -100,8 +124,17 @@ class ClusterRepository:
                     addresses=json.dumps(addresses, sort_keys=True),
                     start_time=utcnow(),
                     heartbeat=now,
+                    home=home,
                 )
             )
+
+    def live_members(self, lease_seconds: float) -> list[Member]:
+        """The members whose last heartbeat is less than ``lease_seconds`` old, oldest first.
+
+        The others count as dead: their taken commands are offered again and their attempts
+        handed over (:mod:`tideflow.scheduler.handover`).
+        """
+        return [m for m in self.list_members() if m.heartbeat_age < lease_seconds]
 
     def remove_member(self, member_id: str) -> None:
         """Forget ``member_id`` (it stopped)."""
@@ -126,6 +159,7 @@ class ClusterRepository:
                 addresses=json.loads(row["addresses"]),
                 start_time=row["start_time"],
                 heartbeat_age=max(now - row["heartbeat"], 0.0),
+                home=row["home"],
             )
             for row in rows
         ]

@@ -12,13 +12,13 @@ transaction) is ordered without the executor having to know about it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from tideflow.domain.scheduling import CommandAction, CommandStatus, JobCommand
+from tideflow.domain.scheduling import AttemptOwner, CommandAction, CommandStatus, JobCommand
 from tideflow.domain.status import JobStatus
 from tideflow.errors import NotFoundError
 from tideflow.store.rows.base import table_of
@@ -62,7 +62,7 @@ class OutboxRepository:
         return JobCommandRow.to_domain(row._mapping)
 
     @staticmethod
-    def _due(executor: str, now: datetime) -> ColumnElement[bool]:
+    def _due(executor: str, now: datetime, member: str | None = None) -> ColumnElement[bool]:
         earlier = JOB.alias("earlier")
         earlier_live = (
             select(earlier.c.id)
@@ -74,21 +74,47 @@ class OutboxRepository:
             )
             .exists()
         )
-        return and_(
+        due = and_(
             COMMAND.c.executor == executor,
             COMMAND.c.status == CommandStatus.PENDING.value,
             or_(COMMAND.c.not_before.is_(None), COMMAND.c.not_before <= now),
             or_(COMMAND.c.action != CommandAction.START.value, not_(earlier_live)),
         )
+        if member is None:
+            return due
+        # In a cluster a STOP goes to the member that owns its attempt (any member while the
+        # attempt has no owner yet): only the owner holds the attempt to stop.
+        owned_elsewhere = (
+            select(JOB.c.id)
+            .where(
+                JOB.c.id == COMMAND.c.job_execution_id,
+                JOB.c.owner.is_not(None),
+                JOB.c.owner != member,
+            )
+            .exists()
+        )
+        return and_(due, or_(COMMAND.c.action != CommandAction.STOP.value, not_(owned_elsewhere)))
 
-    def has_due(self, executor: str, now: datetime) -> bool:
-        """Whether ``executor`` has a command it could take at ``now``."""
-        query = select(COMMAND.c.command_id).where(self._due(executor, now)).limit(1)
+    def has_due(self, executor: str, now: datetime, member: str | None = None) -> bool:
+        """Whether ``executor`` (of cluster member ``member``) has a command to take at ``now``."""
+        query = select(COMMAND.c.command_id).where(self._due(executor, now, member)).limit(1)
         return self._c.execute(query).first() is not None
 
-    def take(self, executor: str, now: datetime, limit: int, token: str) -> list[JobCommand]:
-        """Claim up to ``limit`` due PENDING commands of ``executor`` for ``token``."""
-        due = self._due(executor, now)
+    def take(
+        self,
+        executor: str,
+        now: datetime,
+        limit: int,
+        token: str,
+        owner: AttemptOwner | None = None,
+    ) -> list[JobCommand]:
+        """Claim up to ``limit`` due PENDING commands of ``executor`` for ``token``.
+
+        With an ``owner`` (a cluster member's executor) the commands record its member id,
+        and the attempts of the STARTs taken become its own (:meth:`own_started`).
+        """
+        member = None if owner is None else owner.member_id
+        due = self._due(executor, now, member)
         ids = [
             row.command_id
             for row in self._c.execute(
@@ -107,14 +133,41 @@ class OutboxRepository:
                 COMMAND.c.command_id.in_(ids),
                 COMMAND.c.status == CommandStatus.PENDING.value,
             )
-            .values(status=CommandStatus.TAKEN.value, taken_by=token, taken_time=now)
+            .values(status=CommandStatus.TAKEN.value, taken_by=token, taken_time=now, member=member)
         )
         rows = self._c.execute(
             select(COMMAND)
             .where(COMMAND.c.command_id.in_(ids), COMMAND.c.taken_by == token)
             .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
         )
-        return [JobCommandRow.to_domain(row._mapping) for row in rows]
+        taken = [JobCommandRow.to_domain(row._mapping) for row in rows]
+        if owner is not None:
+            self.own_started(
+                [c.job_execution_id for c in taken if c.action is CommandAction.START], owner
+            )
+        return taken
+
+    def own_started(self, job_execution_ids: Sequence[int], owner: AttemptOwner) -> None:
+        """Make ``owner`` the owner of the attempts (still INIT) whose STARTs it took.
+
+        Their files go to its home -- unless a member on its host took the START before
+        (and died): that member's home may hold the attempt half-launched (its launch record,
+        its process's claim), and the new owner must look there, not launch it again.
+        """
+        if not job_execution_ids:
+            return
+        ids = list(job_execution_ids)
+        init = JOB.c.status == JobStatus.INIT.value
+        self._c.execute(update(JOB).where(JOB.c.id.in_(ids), init).values(owner=owner.member_id))
+        self._c.execute(
+            update(JOB)
+            .where(
+                JOB.c.id.in_(ids),
+                init,
+                or_(JOB.c.home.is_(None), JOB.c.home_host.is_(None), JOB.c.home_host != owner.host),
+            )
+            .values(home=owner.home, home_host=owner.host)
+        )
 
     def complete(self, command_id: str) -> None:
         """Mark a command DONE (idempotent).
@@ -171,15 +224,23 @@ class OutboxRepository:
         value: datetime | None = self._c.execute(query).scalar()
         return value
 
-    def reoffer_taken(self, executor: str | None = None) -> list[str]:
+    def reoffer_taken(
+        self, executor: str | None = None, *, live: Collection[str] | None = None
+    ) -> list[str]:
         """Put back (TAKEN -> PENDING) the commands a crashed executor took but never acted on.
 
         A START whose attempt is still INIT (the executor took it and died before the job
         was spawned -- or before it said so), and every STOP not done yet. Deterministic ids
         and the executor's own checks (the attempt's status, its ``launch.json`` / ``pid``
         files) make handing them out again safe. STARTs of attempts that got further are
-        re-attached instead (:meth:`live_starts`). Only for server start-up: a live executor
-        may be acting on a TAKEN command right now.
+        re-attached instead (:meth:`live_starts`). Without ``live``, only for a single
+        server's start-up: a live executor may be acting on a TAKEN command right now.
+
+        Args:
+            executor: Only this executor's commands.
+            live: The ids of the cluster's live members: only commands taken by another
+                member (a dead one), or by no member (an executor outside the servers), are
+                put back -- never a command a live member took a moment ago.
 
         Returns:
             The ids of the commands put back, oldest first.
@@ -198,6 +259,8 @@ class OutboxRepository:
         ]
         if executor is not None:
             where.append(COMMAND.c.executor == executor)
+        if live is not None:
+            where.append(or_(COMMAND.c.member.is_(None), COMMAND.c.member.not_in(list(live))))
         ids = [
             row.command_id
             for row in self._c.execute(
@@ -214,12 +277,18 @@ class OutboxRepository:
                     COMMAND.c.command_id.in_(ids),
                     COMMAND.c.status == CommandStatus.TAKEN.value,
                 )
-                .values(status=CommandStatus.PENDING.value, taken_by=None, taken_time=None)
+                .values(
+                    status=CommandStatus.PENDING.value, taken_by=None, taken_time=None, member=None
+                )
             )
         return ids
 
-    def live_starts(self, executor: str) -> list[JobCommand]:
-        """START commands taken (or done) by ``executor`` whose attempt is still live."""
+    def live_starts(self, executor: str, *, owner: AttemptOwner | None = None) -> list[JobCommand]:
+        """START commands taken (or done) by ``executor`` whose attempt is still live.
+
+        With an ``owner`` (a cluster member), only those whose files are in its home or
+        nowhere recorded: the attempts its previous process on that home launched.
+        """
         query = (
             select(COMMAND)
             .join(JOB, JOB.c.id == COMMAND.c.job_execution_id)
@@ -231,4 +300,11 @@ class OutboxRepository:
             )
             .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
         )
+        if owner is not None:
+            query = query.where(
+                or_(
+                    JOB.c.home.is_(None),
+                    and_(JOB.c.home == owner.home, JOB.c.home_host == owner.host),
+                )
+            )
         return [JobCommandRow.to_domain(row._mapping) for row in self._c.execute(query)]

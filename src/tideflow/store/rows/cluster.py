@@ -30,6 +30,8 @@ class ClusterMemberRow(Base):
     """JSON: ``{"grpc": url, "http": url}``."""
     start_time: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat: Mapped[float] = mapped_column(SECONDS)
+    home: Mapped[str | None] = mapped_column(String(2048))
+    """Its ``$TIDEFLOW_HOME``: a server restarted there replaces this member at once."""
 
 
 class ClusterLeaseRow(Base):

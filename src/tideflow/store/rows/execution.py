@@ -147,6 +147,13 @@ class JobExecutionRow(Base):
     # copies the trigger from, what every executor reads before launching and what the API
     # shows. A JSON list of event offsets (NULL: none); the events stay in the log.
     trigger_offsets: Mapped[list[int] | None] = mapped_column(JSONText)
+    # In a cluster, the member that launched or adopted the attempt (NULL on a single server):
+    # only it may report the attempt's status. ``home`` / ``home_host`` are where the attempt's
+    # files are (the ``$TIDEFLOW_HOME`` of the member that took it, and that member's host), so
+    # a member on that host can re-attach the attempt when its owner dies.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    home: Mapped[str | None] = mapped_column(String(MAX_URI_LENGTH))
+    home_host: Mapped[str | None] = mapped_column(String(255))
 
     @classmethod
     def to_domain(cls, row: RowData, workflow: str) -> JobExecution:

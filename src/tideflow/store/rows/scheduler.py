@@ -70,6 +70,8 @@ class JobCommandRow(Base):
     create_time: Mapped[datetime] = mapped_column(UTCDateTime)
     taken_by: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
     taken_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    member: Mapped[str | None] = mapped_column(String(64))
+    """The cluster member whose executor took the command (NULL: a single server, a client)."""
 
     @classmethod
     def to_domain(cls, row: RowData) -> JobCommand:
