@@ -204,6 +204,15 @@ def test_a_restarted_trainer_resumes_from_its_stream_offset(client: Any) -> None
         lambda: len(versions(client)) >= 2, timeout=150, what="two model versions", interval=0.5
     )
     client.jobs.restart(run.execution_id, "train")
+    # The restarted attempt's first version is what the test is about: then stop the run
+    # rather than wait for the generator's 30 s to pass (issue 20: ~20 s of waiting less).
+    wait_until(
+        lambda: len({v.job_execution_id for v in versions(client)}) >= 2,
+        timeout=150,
+        what="a version from the restarted trainer",
+        interval=0.5,
+    )
+    client.executions.stop(run.execution_id)
     client.executions.wait(run.execution_id, timeout=200)
     attempts = [j for j in client.jobs.list(run.execution_id) if j.job == "train"]
     assert len(attempts) >= 2
@@ -232,26 +241,21 @@ def test_a_version_that_fails_validation_is_never_deployed(client: Any) -> None:
             "monitoring": False,
         },
     )
-    wait_until(
-        lambda: any(
-            j.job == "train" and str(j.status) == "FINISHED"
-            for j in client.jobs.list(run.execution_id)
-        ),
-        timeout=150,
-        what="train to finish",
-        interval=0.5,
-    )
-    wait_until(
-        lambda: all(str(v.status) != "GENERATED" for v in versions(client)),
-        timeout=120,
-        what="every version validated or rejected",
-        interval=0.5,
-    )
-    found = versions(client)
-    assert found
+
+    def two_judged() -> list[Any]:
+        found = versions(client)
+        return (
+            found if len(found) >= 2 and "GENERATED" not in {str(v.status) for v in found} else []
+        )
+
+    # Two versions judged is the story (the generator's 8 s need not pass: issue 20).
+    wait_until(two_judged, timeout=150, what="two versions validated or rejected", interval=0.5)
+    client.executions.stop(run.execution_id)
+    client.executions.wait(run.execution_id, timeout=120)
+    found = [v for v in versions(client) if str(v.status) != "GENERATED"]
+    assert len(found) >= 2
     assert {str(v.status) for v in found} == {"REJECTED"}
     for v in found:
         assert "DEPLOYED" not in {
             str(change.status) for change in client.models.history("ctr", v.version)
         }
-    client.executions.stop(run.execution_id)
