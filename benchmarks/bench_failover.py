@@ -11,13 +11,13 @@ What is measured, on real ``tideflow server start`` processes (:class:`tideflow.
 TideflowTestServer`) sharing one fresh PostgreSQL (or MariaDB) database:
 
 * **failover time**, for each lease setting (``LEASE:HEARTBEAT`` seconds; the server's defaults
-  unless ``--lease`` is given): three members, no executors, one execution whose streaming job
-  reacts to every event of key ``go``. Each round waits a random part of a heartbeat (so the
+  unless ``--lease`` is given): three members (``--members``), no executors, one execution
+  whose streaming job reacts to every event of key ``go``. Each round waits a random part of a heartbeat (so the
   kill lands anywhere in the leader's renewal cycle), kills the leader with SIGKILL, sends a
   ``go`` event through a surviving member at once, and times from the kill to the moment the
   scheduler's action answering that event is committed (read from the database every 5 ms):
   the next decision of the new leader. The killed member is then started again (a follower)
-  so every round has three members. Median, p99 and max over the rounds;
+  so every round has all its members. Median, p99 and max over the rounds;
 * **throughput of 1 member against 3**: ``send_event`` and ``create_model_version`` from
   :data:`CLIENTS` threads, each with its own client (gRPC channel), all on one member, then
   spread round-robin over three members of one cluster. On a small machine the members share
@@ -94,11 +94,13 @@ def database(backend: str) -> Iterator[str]:
 
 
 @contextmanager
-def cluster(url: str, root: Path, args: Sequence[str]) -> Iterator[list[TideflowTestServer]]:
-    """:data:`MEMBERS` servers on ``url`` (the first migrates the database and leads)."""
+def cluster(
+    url: str, root: Path, args: Sequence[str], size: int = MEMBERS
+) -> Iterator[list[TideflowTestServer]]:
+    """``size`` servers on ``url`` (the first migrates the database and leads)."""
     with ExitStack() as stack:
         members = []
-        for i in range(MEMBERS):
+        for i in range(size):
             server = TideflowTestServer(
                 home=root / f"m{i}", db_url=url, args=args, env=NO_EXECUTORS
             ).start()
@@ -128,7 +130,7 @@ def reacting_execution(store: Store) -> tuple[SchedulerService, int]:
 
 
 def failover_times(
-    backend: str, lease: float, heartbeat: float, kills: int, rng: random.Random
+    backend: str, lease: float, heartbeat: float, kills: int, rng: random.Random, size: int
 ) -> list[float]:
     """Seconds from each leader's SIGKILL to the new leader's committed answer to an event."""
     args = ["--lease-seconds", str(lease), "--heartbeat-seconds", str(heartbeat)]
@@ -136,7 +138,7 @@ def failover_times(
     with (
         database(backend) as url,
         tempfile.TemporaryDirectory() as root,
-        cluster(url, Path(root), args) as members,
+        cluster(url, Path(root), args, size) as members,
         Store.open(url) as store,
     ):
         service, run = reacting_execution(store)
@@ -149,9 +151,7 @@ def failover_times(
         for round_ in range(kills):
             head = wait_until(lambda: leader(store, members), timeout=60, what="a leader")
             # every member is registered (the restarted one too) before the next kill
-            wait_until(
-                lambda: len(cluster_view(store)[0]) >= MEMBERS, timeout=60, what="all members"
-            )
+            wait_until(lambda: len(cluster_view(store)[0]) >= size, timeout=60, what="all members")
             time.sleep(rng.uniform(0, heartbeat))  # anywhere in the leader's renewal cycle
             head.kill()
             killed = time.monotonic()
@@ -163,7 +163,7 @@ def failover_times(
             )
             times.append(time.monotonic() - killed)
             print(f"    kill {round_ + 1}/{kills}: {times[-1]:.2f} s", file=sys.stderr)
-            head.start()  # back as a follower: three members again
+            head.start()  # back as a follower: all members again
         service.close()
     return times
 
@@ -208,6 +208,7 @@ def throughput(backend: str, ops: int) -> list[tuple[str, str, float, float, flo
 
 def render(
     backend: str,
+    size: int,
     results: dict[tuple[float, float], list[float]],
     rates: Sequence[tuple[str, str, float, float, float]],
     loads: Sequence[float],
@@ -223,7 +224,7 @@ def render(
         + " -> ".join(f"{x:.2f}" for x in loads)
         + f" (before, after); {seconds:.0f} s in all.",
         "",
-        f"Failover time: {MEMBERS} members, no executors; each round kills the leader "
+        f"Failover time: {size} members, no executors; each round kills the leader "
         "(SIGKILL, at a random point of its heartbeat), sends an event through a survivor and "
         "times until the new leader's answer to it (a scheduler action) is committed; the "
         "killed member is restarted before the next round.",
@@ -277,6 +278,9 @@ def main() -> None:
         metavar="LEASE:HEARTBEAT",
         help="a lease setting to measure (repeatable); the server's defaults if not given",
     )
+    parser.add_argument(
+        "--members", type=int, default=MEMBERS, help="cluster size for the failover rounds"
+    )
     parser.add_argument("--ops", type=int, default=3000, help="calls per throughput figure")
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--quick", action="store_true", help="5 kills, 600 calls (a smoke run)")
@@ -293,13 +297,15 @@ def main() -> None:
     rng = random.Random(seed)
     for lease, heartbeat in settings:
         print(f"failover, lease {lease:g} s, heartbeat {heartbeat:g} s ...", file=sys.stderr)
-        results[(lease, heartbeat)] = failover_times(args.backend, lease, heartbeat, kills, rng)
+        results[(lease, heartbeat)] = failover_times(
+            args.backend, lease, heartbeat, kills, rng, args.members
+        )
     rates = []
     if not args.no_throughput:
         print("throughput, 1 member against 3 ...", file=sys.stderr)
         rates = throughput(args.backend, ops)
     loads.append(os.getloadavg()[0])
-    section = render(args.backend, results, rates, loads, time.monotonic() - began)
+    section = render(args.backend, args.members, results, rates, loads, time.monotonic() - began)
     print(section)
     if args.markdown:
         write_section(args.markdown, section, SECTION)

@@ -19,9 +19,11 @@ DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_LISTENERS = 1024
 """An idle ``Listen`` stream costs about 63 KiB of server memory (its thread): 1,024 ~ 64 MiB."""
 DEFAULT_TOKEN_RECHECK = 1.0
-DEFAULT_LEASE_SECONDS = 3.0
-"""With heartbeats every second, a dead leader is replaced ~3 s after its death (docs/ha.md)."""
-DEFAULT_HEARTBEAT_SECONDS = 1.0
+DEFAULT_LEASE_SECONDS = 2.5
+"""With heartbeats every 0.5 s, a dead leader is replaced ~2.5 s after its death: the median
+failover of issue 17's target (<= 3 s) with room for a loaded machine (docs/ha.md,
+benchmarks/bench_failover.py). A leader stalled longer than this loses the lease."""
+DEFAULT_HEARTBEAT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
