@@ -37,6 +37,7 @@ import grpc
 
 from tideflow._version import __version__
 from tideflow.client.services import Services, local_services
+from tideflow.domain.scheduling import AttemptOwner
 from tideflow.errors import UnavailableError
 from tideflow.executors.identity import JobUser, check_job_user, resolve_job_user
 from tideflow.metadata.access import AccessService
@@ -56,10 +57,11 @@ from tideflow.rpc.v1 import (
     scheduler_pb2_grpc,
 )
 from tideflow.scheduler.clock import Clock
+from tideflow.scheduler.handover import AttemptHandover
 from tideflow.scheduler.leadership import Leadership
 from tideflow.scheduler.runtime import Scheduler
 from tideflow.server.config import ServerConfig
-from tideflow.server.executors import ServerExecutors
+from tideflow.server.executors import ServerExecutors, host_bound
 from tideflow.server.home import private_database, private_file, secure_home
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
@@ -133,6 +135,7 @@ class TideflowServer:
         self._access: AccessService | None = None
         self._sqlite_lock: SqliteServerLock | None = None
         self._leadership: Leadership | None = None
+        self._handover: AttemptHandover | None = None
         self._leader_lock = threading.Lock()
         self._store: Store | None = None
 
@@ -231,6 +234,8 @@ class TideflowServer:
                 addresses={"grpc": self.url},
                 on_elected=self._lead,
                 on_deposed=self._follow,
+                on_beat=self._cluster_work,
+                home=str(config.home),
             )
             self._leadership.start()
         self._grpc.start()
@@ -246,6 +251,7 @@ class TideflowServer:
                 metrics=services.metrics,
                 lineage=services.lineage,
                 job_user=job_user,
+                owner=self._owner(),
             )
             self._executors.start()
         self._start_http()
@@ -273,15 +279,48 @@ class TideflowServer:
                 self._services.scheduler,
                 fence=self._leadership.fence,
                 max_timer_wait=self.config.heartbeat_seconds,
+                lease=self.config.lease_seconds,
             )
             scheduler.dispatcher.on_decided = self.metrics.decision_seconds.observe
             scheduler.start()
             self._scheduler = scheduler
+            self._handover = AttemptHandover(
+                self._store,
+                self._services.scheduler.executions,
+                fence=self._leadership.fence,
+                lease=self.config.lease_seconds,
+                host_bound=host_bound,
+            )
             self.metrics.leader.set(1)
             self.metrics.leadership_changes.inc()
 
+    def _owner(self) -> AttemptOwner | None:
+        """This server as the owner of the attempts it launches (``None``: not a cluster)."""
+        if self._leadership is None:
+            return None
+        return AttemptOwner(
+            member_id=self._leadership.member_id,
+            host=self._leadership.host,
+            home=str(self.config.home),
+            lease=self.config.lease_seconds,
+        )
+
+    def _cluster_work(self, leading: bool) -> None:
+        """After each heartbeat, on its thread: hand dead members' work over, adopt ours.
+
+        The leader re-offers dead members' commands and hands their attempts over; every
+        member re-attaches the attempts handed to it.
+        """
+        handover = self._handover
+        if leading and handover is not None:
+            handover.run_once()
+        executors = self._executors
+        if executors is not None:
+            executors.adopt_assigned()
+
     def _follow(self) -> None:
         """This member stopped leading: stop the scheduler's threads (their writes are fenced)."""
+        self._handover = None
         with self._leader_lock:
             self.metrics.leader.set(0)
             self.metrics.leadership_changes.inc()
