@@ -7,6 +7,7 @@ execution id, pid), so the test counts the runs of each job per execution.
 
 import json
 import os
+import time
 
 import tideflow as tide
 
@@ -30,6 +31,7 @@ class Mark:
         }
         with open(self.record, "a") as out:
             out.write(json.dumps(line) + "\n")
+        time.sleep(float(ctx.params.get("hold", 0)))  # the job's "work": kills land in it
 
 
 def build(record):
