@@ -90,16 +90,30 @@ class AttemptHandover:
         self._fence = fence
         self._lease = lease
         self._host_bound = host_bound
+        self._calm: frozenset[str] | None = None
 
     def run_once(self) -> Handover:
-        """One round: re-offer, hand over, declare lost."""
+        """One round: re-offer, hand over, declare lost.
+
+        A round reads the member list; it looks further (the outbox, the attempts) only when
+        there is something to find: the first round, a member row without a heartbeat for a
+        lease, or live members other than at the last calm round (a member that left cleanly
+        removed its row; a restarted one removed its predecessor's).
+        """
         done = Handover()
         lost: list[OwnedAttempt] = []
+        calm: list[frozenset[str] | None] = [None]
+        previous, self._calm = self._calm, None  # calm again once this round is through
 
         def decide(c: Connection) -> None:
             self._fence(c)
-            live = ClusterRepository(c).live_members(self._lease)
+            members = ClusterRepository(c).list_members()
+            live = [m for m in members if m.heartbeat_age < self._lease]
             ids = [m.member_id for m in live]
+            if len(live) == len(members):
+                calm[0] = frozenset(ids)
+                if calm[0] == previous:
+                    return  # nobody died or left since the last look
             done.reoffered = OutboxRepository(c).reoffer_taken(live=ids)
             owners = OwnershipRepository(c)
             for orphan in owners.orphans(ids):
@@ -132,12 +146,17 @@ class AttemptHandover:
                 )
             except (IllegalTransitionError, NotOwnerError):
                 continue  # it ended, or was re-attached, meanwhile
+            except Exception:  # the heartbeat's work: look again next round, go on with others
+                log.exception("declaring job execution %s lost failed", start.job_execution_id)
+                calm[0] = None
+                continue
             done.lost.append(start.job_execution_id)
             log.warning(
                 "job execution %s declared lost: %s",
                 start.job_execution_id,
                 lost_error(orphan.owner, host),
             )
+        self._calm = calm[0]
         return done
 
     def _heir(self, orphan: OwnedAttempt, live: list[Member]) -> str | None:
