@@ -90,6 +90,7 @@ class OutboxRepository:
                 JOB.c.id == COMMAND.c.job_execution_id,
                 JOB.c.owner.is_not(None),
                 JOB.c.owner != member,
+                JOB.c.status.in_(LIVE),  # a STOP of an ended attempt is anyone's to complete
             )
             .exists()
         )
