@@ -68,9 +68,9 @@ def shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 class Pair:
-    """Two members on one database, the workflow's code package and its record file."""
+    """Members on one database (one per host given), the code package and the record file."""
 
-    def __init__(self, url: str, root: Path, hosts: tuple[str | None, str | None]) -> None:
+    def __init__(self, url: str, root: Path, hosts: tuple[str | None, ...]) -> None:
         self.code = root / "code"
         self.code.mkdir(parents=True)
         shutil.copy(FLOW, self.code / "ownerflow.py")
@@ -78,7 +78,7 @@ class Pair:
         self.record.touch()
         self.release = root / "release"
         self.servers: list[TideflowTestServer] = []
-        for name, host in zip("ab", hosts, strict=True):
+        for name, host in zip("abc", hosts, strict=False):
             env = dict(LOCAL_ONLY)
             if host is not None:
                 env[MEMBER_HOST_VARIABLE] = host
@@ -222,6 +222,39 @@ def test_a_job_on_a_lost_host_is_declared_lost_and_retried(shared_url: str, tmp_
         assert pair.owner(second.job_execution_id) == pair.member_ids()[survivor.process.pid]
     finally:
         pair.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("code_on_path")
+def test_a_restarted_member_reattaches_its_own_job_at_once(tmp_path: Path) -> None:
+    """A lone member killed and started again on its home, within its old lease."""
+    with server_database("postgres") as url:
+        pair = Pair(url, tmp_path, (None,))
+        try:
+            key = pair.start_job()
+            (server,) = pair.servers
+            before = pair.owner(key)
+            server.kill()
+            server.start()  # its predecessor's heartbeat is still fresh: not dead by the lease
+            assert server.process is not None
+            me = pair.member_ids()[server.process.pid]
+            assert before not in pair.member_ids().values()  # it replaced its predecessor
+            wait_until(lambda: pair.owner(key) == me, timeout=30, what="it owns its job again")
+            wait_until(
+                lambda: pair.says(server, f"re-attached to local job execution {key}"),
+                timeout=30,
+                what="the job re-attached",
+            )
+            pair.release.touch()
+            wait_until(
+                lambda: pair.attempts()[0].status is JobStatus.FINISHED,
+                timeout=30,
+                what="the job's end",
+            )
+            assert [(j.attempt, j.status) for j in pair.attempts()] == [(1, JobStatus.FINISHED)]
+            assert len(pair.ran()) == 1
+        finally:
+            pair.close()
 
 
 # -- in process, on every backend ---------------------------------------------------------------
