@@ -146,10 +146,12 @@ class TideflowTestServer:
         output.close()
         deadline = time.monotonic() + START_TIMEOUT
         while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            code = self.process.poll()
+            if code is not None or time.monotonic() > deadline:
                 self._kill_quietly()
                 tail = (self.home / "server.out").read_text(errors="replace")[-3000:]
-                raise UnavailableError(f"test server did not start:\n{tail}")
+                how = f"exit status {code}" if code is not None else f"{START_TIMEOUT:.0f} s"
+                raise UnavailableError(f"test server did not start ({how}):\n{tail}")
             time.sleep(0.02)
         self.info = json.loads(ready.read_text())
         self._port = int(self.info["grpc_port"])  # a restart keeps the address
