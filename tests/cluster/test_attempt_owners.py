@@ -8,6 +8,10 @@ settings and only the local executor, and ``kill -9`` the member that owns a run
   killed too (its host is gone): after the lease the attempt is declared lost (FAILED) and
   the job's retry policy runs it again on the survivor.
 
+On PostgreSQL only (the same code on both): the owner paused (SIGSTOP) past its lease, its job
+handed over, then woken -- its report of the job's end is refused and it lets go; and a lone
+member killed and restarted on its home re-attaches its own job at once.
+
 The in-process tests drive the repositories and the leader's hand-over by hand, on every
 backend: a START a live member took is never re-offered, a dead member's is; two members
 racing to take one orphaned attempt over, exactly one wins; a paused ex-owner's report is
@@ -222,6 +226,49 @@ def test_a_job_on_a_lost_host_is_declared_lost_and_retried(shared_url: str, tmp_
         assert pair.owner(second.job_execution_id) == pair.member_ids()[survivor.process.pid]
     finally:
         pair.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("code_on_path")
+def test_a_paused_owner_that_wakes_up_lets_go_of_the_job(tmp_path: Path) -> None:
+    """SIGSTOP the owner past its lease: its job is handed over; woken, its report is refused."""
+    with server_database("postgres") as url:
+        pair = Pair(url, tmp_path, (None, None))
+        try:
+            key = pair.start_job()
+            owner, survivor = pair.owning_server(key)
+            assert owner.process is not None
+            assert survivor.process is not None
+            heir = pair.member_ids()[survivor.process.pid]
+            paused = pair.member_ids()[owner.process.pid]
+            os.kill(owner.process.pid, signal.SIGSTOP)
+            try:
+                wait_until(lambda: pair.owner(key) == heir, timeout=30, what="the hand-over")
+                wait_until(
+                    lambda: pair.says(survivor, f"re-attached to local job execution {key}"),
+                    timeout=30,
+                    what="the survivor re-attaches the job",
+                )
+            finally:
+                os.kill(owner.process.pid, signal.SIGCONT)
+            pair.release.touch()
+            wait_until(
+                lambda: pair.attempts()[0].status is JobStatus.FINISHED,
+                timeout=30,
+                what="the job's end",
+            )
+            # The woken ex-owner saw the end too; its report was refused, and it let go.
+            wait_until(
+                lambda: pair.says(owner, f"letting go of job execution {key}"),
+                timeout=30,
+                what="the ex-owner lets go",
+            )
+            assert pair.says(owner, f"member {paused} no longer owns job execution {key}")
+            assert [(j.attempt, j.status) for j in pair.attempts()] == [(1, JobStatus.FINISHED)]
+            assert len(pair.ran()) == 1
+            assert pair.owner(key) == heir
+        finally:
+            pair.close()
 
 
 @pytest.mark.postgres
