@@ -796,13 +796,39 @@ class AttemptSupervisor(Executor):
         process is only ever handed to a member on its host); an attempt on a cluster handed
         over from another host is found again by the platform (:meth:`Platform.find`).
         Attempts this executor already watches are skipped: a call per heartbeat is cheap.
+
+        ``attempts`` are all the launched attempts this member owns: one it watches that is
+        not among them and that another member owns now was taken away while this member
+        seemed dead (paused): it lets go of it here, before it could act on it (a timeout's
+        kill), not only when its next report is refused.
         """
+        owned_keys = {owned.start.job_execution_id for owned in attempts}
         for owned in attempts:
             with self._lock:
                 if self._closed or owned.start.job_execution_id in self._entries:
                     continue
             home = self._files_home(owned.home, owned.home_host)
             self._reattach(owned.start, home=home, handed=True)
+        member = self._member
+        if member is None:
+            return
+        with self._lock:
+            others = [
+                e
+                for key, e in self._entries.items()
+                if e.phase in _WATCHED and key not in owned_keys
+            ]
+        for entry in others:  # rare: an attempt that ended just now, or one taken away
+            key = entry.attempt.key
+            owner = self.context.executions.attempt_owner(key)
+            if owner is not None and owner != member:
+                self._lost(
+                    entry,
+                    NotOwnerError(
+                        f"member {member} no longer owns job execution {key}: member "
+                        f"{owner} does (it was handed over while {member} seemed dead)"
+                    ),
+                )
 
     def _reattach(
         self, command: JobCommand, *, home: Path | None = None, handed: bool = False

@@ -716,6 +716,13 @@ class ExecutionService:
         )
         return home, host
 
+    def attempt_owner(self, job_execution_id: int) -> str | None:
+        """The cluster member that owns an attempt (``None``: nobody)."""
+        owner, _, _ = self._store.run(
+            lambda c: OwnershipRepository(c).owner(job_execution_id), write=False
+        )
+        return owner
+
     def owned_attempts(self, member: str) -> list[OwnedAttempt]:
         """The launched attempts cluster member ``member`` owns (one indexed read)."""
         return self._store.run(lambda c: OwnershipRepository(c).owned(member), write=False)

@@ -138,10 +138,8 @@ class ServerExecutors:
         if self._owner is None or not self.loops:
             return
         owned = self._scheduler.executions.owned_attempts(self._owner.member_id)
-        for loop in self.loops:
-            mine = [o for o in owned if o.start.executor == loop.executor.name]
-            if mine:
-                loop.executor.adopt(mine)
+        for loop in self.loops:  # every one: an executor also lets go of what it lost
+            loop.executor.adopt([o for o in owned if o.start.executor == loop.executor.name])
 
     def stop(self) -> None:
         """Stop taking commands; running jobs keep running.
