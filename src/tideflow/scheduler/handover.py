@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 
 from tideflow.domain.scheduling import OwnedAttempt
 from tideflow.domain.status import JobStatus
-from tideflow.errors import IllegalTransitionError, NotOwnerError
+from tideflow.errors import IllegalTransitionError, NotLeaderError, NotOwnerError
 from tideflow.metadata import ExecutionService
 from tideflow.scheduler.actions import Fence
 from tideflow.store import Store
@@ -123,7 +123,11 @@ class AttemptHandover:
                 elif owners.assign(orphan.start.job_execution_id, orphan.owner, member):
                     done.moved.append((orphan.start.job_execution_id, member))
 
-        self._store.run(decide)
+        try:
+            self._store.run(decide)
+        except NotLeaderError as exc:  # deposed meanwhile: the heartbeat thread notices next
+            log.warning("hand-over round not committed: %s", exc)
+            return Handover()
         if done.reoffered:
             log.warning(
                 "re-offering %d job command(s) taken by dead members: %s",
@@ -146,6 +150,12 @@ class AttemptHandover:
                 )
             except (IllegalTransitionError, NotOwnerError):
                 continue  # it ended, or was re-attached, meanwhile
+            except NotLeaderError as exc:
+                log.warning(
+                    "declaring job execution %s lost not committed: %s", start.job_execution_id, exc
+                )
+                calm[0] = None
+                continue
             except Exception:  # the heartbeat's work: look again next round, go on with others
                 log.exception("declaring job execution %s lost failed", start.job_execution_id)
                 calm[0] = None
