@@ -39,6 +39,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -202,6 +203,29 @@ class Cluster:
         fresh = {m.pid for m in found if m.heartbeat_age < LEASE}
         pids = {s.process.pid for s in self.members if s.process is not None}
         return len(pids) == MEMBERS and pids <= fresh and self.leader() is not None
+
+    def describe(self) -> str:
+        """The cluster as the database and the processes see it, and the members' log tails."""
+        found, lease = cluster_view(self.store)
+        lines = [f"lease: {lease}"]
+        lines += [f"member {m.member_id} pid {m.pid} age {m.heartbeat_age:.2f} s" for m in found]
+        for i, server in enumerate(self.members):
+            process = server.process
+            pid = process.pid if process is not None else None
+            if process is not None and process.poll() is not None:
+                pid = f"{pid} (exited with {process.returncode})"
+            log = server.log_file.read_text(errors="replace") if server.log_file.exists() else ""
+            notable = [
+                line
+                for line in log.splitlines()
+                if " WARNING " in line or " ERROR " in line or "Traceback" in line
+            ]
+            lines.append(f"m{i} pid {pid}, its log's last warnings:")
+            lines += notable[-15:]
+            fresh = {m.pid for m in found if m.heartbeat_age < LEASE}
+            if process is not None and process.poll() is None and process.pid not in fresh:
+                lines.append(f"m{i} does not beat; its threads:\n{stacks(process.pid)}")
+        return "\n".join(lines)
 
     def epoch(self) -> int:
         _, lease = cluster_view(self.store)
@@ -398,6 +422,17 @@ class Cluster:
             member.close()
 
 
+def stacks(pid: int) -> str:
+    """The Python stacks of process ``pid`` (``py-spy dump``), to see where a member hangs."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return "(py-spy is not installed)"
+    done = subprocess.run(
+        [str(spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60
+    )
+    return done.stdout + done.stderr
+
+
 def check(cluster: Cluster, after: int, runs: list[int]) -> None:
     """Everything the run must leave: see the module docstring."""
     # Event offsets are gap-free: the whole log holds 1..N.
@@ -495,6 +530,11 @@ def run_suite(url: str, root: Path, kills: int, chains: int) -> None:
         if KILLS_DURING_JOBS:
             assert cluster.kills_in_jobs, "no kill landed while a chain job ran"
         check(cluster, after, cluster.runs)
+    except BaseException:
+        print(f"failed with seed {seed}")
+        with contextlib.suppress(Exception):
+            print(f"the cluster:\n{cluster.describe()}")
+        raise
     finally:
         cluster.close()
 
