@@ -308,11 +308,18 @@ def test_a_restarted_member_reattaches_its_own_job_at_once(tmp_path: Path) -> No
 # -- in process, on every backend ---------------------------------------------------------------
 
 
-def _member(store: Store, member_id: str, host: str = "h") -> None:
+def _member(
+    store: Store, member_id: str, host: str = "h", executors: tuple[str, ...] | None = None
+) -> None:
     """Register (or renew) ``member_id`` as a live member."""
     store.run(
         lambda c: ClusterRepository(c).heartbeat(
-            member_id, host=host, pid=os.getpid(), addresses={}, home=f"/homes/{member_id}"
+            member_id,
+            host=host,
+            pid=os.getpid(),
+            addresses={},
+            home=f"/homes/{member_id}",
+            executors=executors,
         )
     )
 
@@ -366,6 +373,7 @@ def test_the_leader_hands_over_or_declares_lost_and_fences_the_old_owner(env: En
         env.store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
     )
     doomed, neighbour = f"doomed-{env.project}", f"neighbour-{env.project}"
+    idle = f"idle-{env.project}"  # on the same host, but runs no local executor
     try:
         wait_until(leader.beat, timeout=10, what="the lease (a test before may hold it)")
         _member(env.store, doomed, "h2")
@@ -395,10 +403,11 @@ def test_the_leader_hands_over_or_declares_lost_and_fences_the_old_owner(env: En
             return env.store.run(lambda c: OwnershipRepository(c).owner(key)[0], write=False)
 
         # The owner stops beating (paused, dead); a member on its host beats on: after the
-        # lease both attempts go to that member.
+        # lease both attempts go to that member (never to one that runs no local executor).
         def handed() -> bool:
             leader.beat()
-            _member(env.store, neighbour, "h2")
+            _member(env.store, neighbour, "h2", ("local",))
+            _member(env.store, idle, "h2", ())
             handover.run_once()
             return owner_of(first.job_execution_id) == neighbour
 
@@ -425,7 +434,7 @@ def test_the_leader_hands_over_or_declares_lost_and_fences_the_old_owner(env: En
         assert env.latest(second.execution_id, "a").status is JobStatus.FAILED
     finally:
         leader.stop()
-        for gone in (doomed, neighbour):
+        for gone in (doomed, neighbour, idle):
             env.store.run(lambda c, m=gone: ClusterRepository(c).remove_member(m))
 
 

@@ -13,6 +13,7 @@ At every heartbeat the leader runs one round, in a transaction fenced by its lea
      home (the dead member restarted);
    - any other (a Ray job on a cluster) to a member on the same host if there is one, else to
      any live member;
+   - only members that run the attempt's executor qualify (``$TIDEFLOW_EXECUTORS``);
    - a host-bound attempt with no live member on its host is **lost**: it ends FAILED ("member
      <id> on host <h> died; its local attempt was lost"), so the job's retry policy applies.
 
@@ -172,11 +173,13 @@ class AttemptHandover:
     def _heir(self, orphan: OwnedAttempt, live: list[Member]) -> str | None:
         """The live member to take ``orphan`` over, or ``None``: it is lost."""
         host = orphan.owner_host or orphan.home_host
+        executor = orphan.start.executor
+        live = [m for m in live if m.executors is None or executor in m.executors]
         same_host = [m for m in live if m.host == host]
         same_home = [m for m in same_host if orphan.home is not None and m.home == orphan.home]
         for group in (same_home, same_host):
             if group:
                 return group[orphan.start.job_execution_id % len(group)].member_id
-        if self._host_bound(orphan.start.executor) or not live:
+        if self._host_bound(executor) or not live:
             return None
         return live[orphan.start.job_execution_id % len(live)].member_id

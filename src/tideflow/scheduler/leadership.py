@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -88,6 +88,8 @@ class Leadership:
             the attempts handed to it.
         home: This server's ``$TIDEFLOW_HOME``: registering replaces an earlier member on
             the same host and home (this server's previous process, dead).
+        executors: The executors this server runs (a dead member's attempts are handed only
+            to members that run theirs).
     """
 
     def __init__(
@@ -100,8 +102,10 @@ class Leadership:
         on_deposed: Callable[[], None],
         on_beat: Callable[[bool], None] | None = None,
         home: str | None = None,
+        executors: Sequence[str] | None = None,
     ) -> None:
         self.member_id = uuid.uuid4().hex[:16]
+        self.executors = None if executors is None else tuple(executors)
         self.host = member_host()
         self.home = home
         self._on_beat = on_beat
@@ -173,6 +177,7 @@ class Leadership:
             pid=os.getpid(),
             addresses=self._addresses,
             home=self.home,
+            executors=self.executors,
         )
         if epoch is not None:
             repo.forget_silent(self.settings.lease * FORGET_AFTER_LEASES)

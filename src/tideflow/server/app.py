@@ -61,7 +61,7 @@ from tideflow.scheduler.handover import AttemptHandover
 from tideflow.scheduler.leadership import Leadership
 from tideflow.scheduler.runtime import Scheduler
 from tideflow.server.config import ServerConfig
-from tideflow.server.executors import ServerExecutors, host_bound
+from tideflow.server.executors import ServerExecutors, executor_names, host_bound
 from tideflow.server.home import private_database, private_file, secure_home
 from tideflow.server.metrics import ServerMetrics
 from tideflow.server.request_log import StoreRequestLog
@@ -236,6 +236,9 @@ class TideflowServer:
                 on_deposed=self._follow,
                 on_beat=self._cluster_work,
                 home=str(config.home),
+                executors=(
+                    executor_names() if self._executor_names is None else self._executor_names
+                ),
             )
             self._leadership.start()
         self._grpc.start()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,7 @@ class Member:
         start_time: When it registered.
         heartbeat_age: Seconds since its last heartbeat, on the database's clock.
         home: Its ``$TIDEFLOW_HOME`` (``None``: registered before members recorded it).
+        executors: The executors it runs (``None``: not recorded).
     """
 
     member_id: str
@@ -57,6 +59,7 @@ class Member:
     start_time: datetime
     heartbeat_age: float
     home: str | None = None
+    executors: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class ClusterRepository:
         pid: int,
         addresses: dict[str, str],
         home: str | None = None,
+        executors: Sequence[str] | None = None,
     ) -> None:
         """Register ``member_id``, or renew its heartbeat.
 
@@ -125,6 +129,7 @@ class ClusterRepository:
                     start_time=utcnow(),
                     heartbeat=now,
                     home=home,
+                    executors=None if executors is None else json.dumps(list(executors)),
                 )
             )
 
@@ -160,6 +165,7 @@ class ClusterRepository:
                 start_time=row["start_time"],
                 heartbeat_age=max(now - row["heartbeat"], 0.0),
                 home=row["home"],
+                executors=None if row["executors"] is None else tuple(json.loads(row["executors"])),
             )
             for row in rows
         ]

@@ -32,6 +32,8 @@ class ClusterMemberRow(Base):
     heartbeat: Mapped[float] = mapped_column(SECONDS)
     home: Mapped[str | None] = mapped_column(String(2048))
     """Its ``$TIDEFLOW_HOME``: a server restarted there replaces this member at once."""
+    executors: Mapped[str | None] = mapped_column(Text)
+    """JSON list of the executors it runs (NULL: not said): who can take a dead one's jobs."""
 
 
 class ClusterLeaseRow(Base):
