@@ -216,6 +216,39 @@ def test_the_fence_refuses_a_deposed_leaders_write(shared_url: str) -> None:
         assert not a.leading
 
 
+def test_a_leader_whose_work_fails_to_start_steps_down_and_keeps_beating(
+    shared_url: str,
+) -> None:
+    # Found by tests/cluster/test_failover_suite.py on a loaded machine: the lease moved on
+    # between a beat and the new leader's first fenced transaction (the re-offering), the
+    # NotLeaderError ended the heartbeat thread, and the member never beat or led again.
+    elected: list[int] = []
+    deposed: list[int] = []
+
+    def lead(epoch: int) -> None:
+        elected.append(epoch)
+        if len(elected) == 1:
+            raise NotLeaderError("the lease moved on before the leader's work started")
+
+    settings = LeaseSettings(lease=1.0, heartbeat=0.1)
+    with Store.open(shared_url) as store:
+        member = Leadership(
+            store, settings, addresses={}, on_elected=lead, on_deposed=lambda: deposed.append(1)
+        )
+        member.start()  # the first beat takes the lease, but starting to lead fails
+        try:
+            assert elected == [1]
+            assert deposed == [1]
+            # the heartbeat thread lives on: its next beat renews the lease and leads
+            wait_until(lambda: member.leading, timeout=15, what="the member to lead")
+            assert elected == [1, 1]
+            _, lease = cluster_view(store)
+            assert lease is not None
+            assert (lease.holder, lease.epoch) == (member.member_id, 1)
+        finally:
+            member.stop()
+
+
 def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tideflow.db'}"
     with TideflowTestServer(home=tmp_path / "a", db_url=url, env=NO_EXECUTORS) as first:

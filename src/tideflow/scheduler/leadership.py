@@ -157,14 +157,15 @@ class Leadership:
             return self._epoch is not None
         self._renewed = time.monotonic()
         self._set(epoch)
+        leading = self._epoch is not None  # not if its leader's work failed to start
         if self._on_beat is not None:
             try:
-                self._on_beat(epoch is not None)
+                self._on_beat(leading)
             except Exception:  # the heartbeat thread's edge: the next beat tries again
                 log.exception(
                     "cluster work after the heartbeat of member %s failed", self.member_id
                 )
-        return epoch is not None
+        return leading
 
     def _beat(self, c: Connection) -> int | None:
         # The lease row is locked first in every heartbeat, so members' heartbeats queue on it
@@ -197,7 +198,21 @@ class Leadership:
                 self._epoch = epoch
                 self.changes += 1
                 log.warning("member %s leads the cluster (epoch %s)", self.member_id, epoch)
-                self._on_elected(epoch)
+                try:
+                    self._on_elected(epoch)
+                except Exception:
+                    # Typically the lease moved on between this beat and the leader's first
+                    # fenced transaction (a loaded machine): step down; the next beat that
+                    # finds the lease ours again tries again. Raising would end the heartbeat
+                    # thread, leaving a member that serves but never beats or leads again.
+                    log.exception(
+                        "member %s could not start leading (epoch %s): stepping down",
+                        self.member_id,
+                        epoch,
+                    )
+                    self._epoch = None
+                    self.changes += 1
+                    self._on_deposed()
 
     def start(self) -> None:
         """Beat once now (a lone server leads before it serves), then every ``heartbeat``."""
@@ -207,7 +222,10 @@ class Leadership:
 
     def _loop(self) -> None:
         while not self._stopping.wait(self.settings.heartbeat):
-            self.beat()
+            try:
+                self.beat()
+            except Exception:  # the thread's edge: a member whose heartbeat dies is a zombie
+                log.exception("cluster heartbeat of member %s failed", self.member_id)
 
     def stop(self) -> None:
         """Stop beating; step down and give the lease up, so a follower takes over at once."""
