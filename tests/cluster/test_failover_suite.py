@@ -90,6 +90,8 @@ default since attempts are owned by members); ``TIDEFLOW_FAILOVER_DURING_JOBS=0`
 chain between kills instead, to tell the two kinds of failure apart."""
 HOLD = 0.5
 """Seconds each chain job works after recording its run: a chain spans a few kills."""
+BEATING = 3 * LEASE
+"""A member whose last heartbeat is younger than this beats (heartbeats lag on a busy machine)."""
 STEP = 90.0
 """Seconds any one wait may take (an election, a restart, a chain of ten jobs)."""
 EVENT = table_of(EventRow)
@@ -200,7 +202,7 @@ class Cluster:
     def whole(self) -> bool:
         """Every member runs, beats and a live leader is one of them."""
         found, _ = cluster_view(self.store)
-        fresh = {m.pid for m in found if m.heartbeat_age < LEASE}
+        fresh = {m.pid for m in found if m.heartbeat_age < BEATING}
         pids = {s.process.pid for s in self.members if s.process is not None}
         return len(pids) == MEMBERS and pids <= fresh and self.leader() is not None
 
@@ -222,7 +224,7 @@ class Cluster:
             ]
             lines.append(f"m{i} pid {pid}, its log's last warnings:")
             lines += notable[-15:]
-            fresh = {m.pid for m in found if m.heartbeat_age < LEASE}
+            fresh = {m.pid for m in found if m.heartbeat_age < BEATING}
             if process is not None and process.poll() is None and process.pid not in fresh:
                 lines.append(f"m{i} does not beat; its threads:\n{stacks(process.pid)}")
         return "\n".join(lines)
@@ -233,10 +235,17 @@ class Cluster:
 
     def kill(self, kill: Kill, rng: random.Random) -> str:
         """Carry out one kill of the plan; restart the victim. What was killed, for the log."""
-        wait_until(self.whole, timeout=STEP, what="three live members and a leader")
-        self.stop.wait(kill.delay)  # the drawn kill moment
-        head = self.leader()
-        assert head is not None
+        deadline = time.monotonic() + STEP
+        while True:
+            wait_until(
+                self.whole,
+                timeout=max(deadline - time.monotonic(), 1.0),
+                what="three live members and a leader",
+            )
+            self.stop.wait(kill.delay)  # the drawn kill moment
+            head = self.leader()
+            if head is not None:  # else the lease lapsed meanwhile (a starved machine): again
+                break
         others = [m for m in self.members if m is not head]
         live = self.live_attempts()
         owners = [m for m in others if m.process and m.process.pid in self.owner_pids(live)]
