@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import Connection
+
 from tests.scheduler.conftest import Env, jobs_workflow
 from tideflow.domain.scheduling import CommandStatus
+from tideflow.errors import NotLeaderError
 from tideflow.scheduler.runtime import Scheduler
 from tideflow.store.repositories.outbox import OutboxRepository
 
@@ -63,3 +67,23 @@ def test_done_commands_stay_done_and_the_scheduler_reoffers_on_start(env: Env) -
     assert env.service.get_command(start.command_id).status is CommandStatus.DONE
     assert statuses(env, other) == {"job:1:START": "PENDING"}
     assert statuses(env, run) == {"main:1:START": "DONE"}
+
+
+def test_a_scheduler_refused_at_start_or_stopped_leaves_no_listener_behind(env: Env) -> None:
+    """A cluster member elected and deposed again and again builds a Scheduler each time."""
+    before = list(env.service._effect_listeners)
+
+    def deposed(c: Connection) -> None:
+        raise NotLeaderError("another member took the lease")
+
+    refused = Scheduler(env.store, env.service, fence=deposed)
+    with pytest.raises(NotLeaderError):
+        refused.start()
+    assert env.service._effect_listeners == before
+
+    for _ in range(3):
+        scheduler = Scheduler(env.store, env.service)
+        scheduler.start()
+        assert len(env.service._effect_listeners) == len(before) + 1
+        scheduler.stop()
+    assert env.service._effect_listeners == before

@@ -84,7 +84,6 @@ class Scheduler:
             fence=fence,
             max_wait=max_timer_wait,
         )
-        service.add_effects_listener(self._wake_timers)
 
     def _wake_timers(self, effects: Effects) -> None:
         if effects.timers:
@@ -108,10 +107,14 @@ class Scheduler:
                 len(reoffered),
                 ", ".join(reoffered[:20]),
             )
+        # Only now, so that a start refused above (a deposed leader's fence) leaves nothing
+        # registered: a member elected and deposed many times must not pile up listeners.
+        self.service.add_effects_listener(self._wake_timers)
         self.dispatcher.start()
         self.timers.start()
 
     def stop(self) -> None:
         """Stop both threads (each finishes or rolls back the transaction it is in)."""
+        self.service.remove_effects_listener(self._wake_timers)
         self.timers.stop()
         self.dispatcher.stop()

@@ -101,8 +101,16 @@ class SchedulerService:
         self.commands.close()
 
     def add_effects_listener(self, listener: Callable[[Effects], None]) -> None:
-        """Call ``listener(effects)`` after each commit of this service (the timer wakes)."""
-        self._effect_listeners.append(listener)
+        """Call ``listener(effects)`` after each commit of this service (the timer wakes).
+
+        The list is replaced, not changed in place, so that :meth:`notify` on another thread
+        iterates a list no one mutates under it.
+        """
+        self._effect_listeners = [*self._effect_listeners, listener]
+
+    def remove_effects_listener(self, listener: Callable[[Effects], None]) -> None:
+        """Stop calling ``listener`` (a cluster member's scheduler stopping when it is deposed)."""
+        self._effect_listeners = [x for x in self._effect_listeners if x != listener]
 
     def notify(self, effects: Effects) -> None:
         """Announce what a committed transaction did (commands for executors, new timers)."""
