@@ -8,9 +8,9 @@ For N no-op jobs each: START handed to the executor -> process spawned, and -> R
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -99,7 +99,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("n", nargs="?", type=int, default=50, help="jobs per mode (default 50)")
+    n = parser.parse_args().n
+    if n < 1:
+        parser.error("n must be at least 1")
     for warm in (True, False):
         spawned, running = measure(warm, n)
         label = "warm (fork server)" if warm else "cold (exec python)"
