@@ -655,7 +655,11 @@ class AttemptSupervisor(Executor):
     ) -> None:
         try:
             if status is JobStatus.FINISHED and entry.reported is JobStatus.STARTING:
-                self._set_status(entry, JobStatus.RUNNING, external_id=external_id)
+                # Refused when already RUNNING: a re-attached attempt's running report (another
+                # thread) committed it first. Its end must still be recorded; had it ended
+                # instead, the end below is refused too and lands in "already ended".
+                with contextlib.suppress(IllegalTransitionError):
+                    self._set_status(entry, JobStatus.RUNNING, external_id=external_id)
             self._set_status(
                 entry,
                 status,
