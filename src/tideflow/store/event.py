@@ -46,6 +46,7 @@ _BUMP = (
     .values(last=_SEQ.c.last + bindparam("n", type_=_SEQ.c.last.type))
 )
 _READ_LAST = select(_SEQ.c.last).where(_SEQ.c.id == 1)
+_BUMP_RETURNING = _BUMP.returning(_SEQ.c.last)
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -130,8 +131,7 @@ def append_batch(
     contexts = [check_event(event, max_value_bytes) for event in events]
     if not events:
         return Appended(0, 0, None)
-    connection.execute(_BUMP, {"n": len(events)})
-    last = connection.execute(_READ_LAST).scalar_one()
+    last = _bump(connection, len(events))
     now = utcnow()
     first = last - len(events) + 1
     connection.execute(
@@ -185,8 +185,7 @@ def append_events(
             first_of[key] = index
             fresh.append(index)
     if fresh:
-        connection.execute(_BUMP, {"n": len(fresh)})
-        last = connection.execute(_READ_LAST).scalar_one()
+        last = _bump(connection, len(fresh))
         now = utcnow()
         first = last - len(fresh) + 1
         values = [
@@ -201,6 +200,18 @@ def append_events(
         if result[index] is None:
             result[index] = result[first_of[(event.namespace, event.idempotency_key)]]
     return [event for event in result if event is not None]
+
+
+def _bump(connection: Connection, count: int) -> int:
+    """Take ``count`` offsets from the counter; return the last one taken.
+
+    One statement where the database can return what an UPDATE wrote (SQLite, PostgreSQL):
+    every append pays it, and on PostgreSQL the second statement was a second round trip.
+    """
+    if connection.dialect.update_returning:
+        return int(connection.execute(_BUMP_RETURNING, {"n": count}).scalar_one())
+    connection.execute(_BUMP, {"n": count})
+    return int(connection.execute(_READ_LAST).scalar_one())
 
 
 def _announce(connection: Connection, last: int) -> None:
