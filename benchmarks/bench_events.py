@@ -38,26 +38,18 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
+from databases import database
 from tideflow.client import Client, connect
 from tideflow.domain import Event
 
 SECTION = "## Events (issue 4)"
-SERVERS = {
-    "postgres": "postgresql+psycopg://postgres@127.0.0.1:5432",
-    "mysql": "mysql+pymysql://root@127.0.0.1:3306",
-}
 CROSS_PROCESS_WAKEUP = {
     "sqlite": "polling every 2 ms",
     "postgres": "LISTEN/NOTIFY",
@@ -97,27 +89,6 @@ class Row:
     p99: float | None = None
     worst: float | None = None
     note: str = ""
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite:///{Path(directory) / 'bench.db'}"
-        return
-    name = f"tideflow_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{SERVERS[backend]}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f"CREATE DATABASE {name}"))
-        try:
-            yield f"{SERVERS[backend]}/{name}"
-        finally:
-            force = " WITH (FORCE)" if backend == "postgres" else ""
-            with admin.connect() as c:
-                c.execute(text(f"DROP DATABASE {name}{force}"))
-    finally:
-        admin.dispose()
 
 
 def quantiles(seconds: list[float]) -> tuple[float, float, float]:

@@ -36,32 +36,24 @@ import datetime as dt
 import os
 import random
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench_rpc import machine, measure, quantiles, write_section  # the issue 5 helpers
-from sqlalchemy import create_engine, text
 
 import tideflow as tide
+from databases import SERVERS, database
 from tideflow.client import Client
 from tideflow.metadata import ProjectService, WorkflowService
 from tideflow.scheduler.clock import ManualClock
-from tideflow.scheduler.leadership import cluster_view
 from tideflow.scheduler.service import SchedulerService
 from tideflow.server.config import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_LEASE_SECONDS
 from tideflow.store import Store
-from tideflow.testing import TideflowTestServer, wait_until
+from tideflow.testing import TideflowTestCluster, wait_until
 
 SECTION = "## Failover (issue 17)"
-SERVERS = {
-    "postgres": "postgresql+psycopg://postgres@127.0.0.1:5432",
-    "mysql": "mysql+pymysql://root@127.0.0.1:3306",
-}
 PROJECT = "bench"
 MEMBERS = 3
 CLIENTS = 6
@@ -73,49 +65,6 @@ T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 def noop(ctx: Any, inputs: Any) -> None:
     """The reacting job's processor (never run: the members have no executors)."""
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    """A new empty database on the development server of ``backend``, dropped afterwards."""
-    name = f"tideflow_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{SERVERS[backend]}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f"CREATE DATABASE {name}"))
-        try:
-            yield f"{SERVERS[backend]}/{name}"
-        finally:
-            force = " WITH (FORCE)" if backend == "postgres" else ""
-            with admin.connect() as c:
-                c.execute(text(f"DROP DATABASE {name}{force}"))
-    finally:
-        admin.dispose()
-
-
-@contextmanager
-def cluster(
-    url: str, root: Path, args: Sequence[str], size: int = MEMBERS
-) -> Iterator[list[TideflowTestServer]]:
-    """``size`` servers on ``url`` (the first migrates the database and leads)."""
-    with ExitStack() as stack:
-        members = []
-        for i in range(size):
-            server = TideflowTestServer(
-                home=root / f"m{i}", db_url=url, args=args, env=NO_EXECUTORS
-            ).start()
-            stack.callback(server.close)
-            members.append(server)
-        yield members
-
-
-def leader(store: Store, members: Sequence[TideflowTestServer]) -> TideflowTestServer | None:
-    """The member holding a live lease, if it is one of ``members`` and running."""
-    found, lease = cluster_view(store)
-    if lease is None or lease.holder is None or lease.expires_in <= 0:
-        return None
-    pid = next((m.pid for m in found if m.member_id == lease.holder), None)
-    return next((s for s in members if s.process is not None and s.process.pid == pid), None)
 
 
 def reacting_execution(store: Store) -> tuple[SchedulerService, int]:
@@ -133,15 +82,14 @@ def failover_times(
     backend: str, lease: float, heartbeat: float, kills: int, rng: random.Random, size: int
 ) -> list[float]:
     """Seconds from each leader's SIGKILL to the new leader's committed answer to an event."""
-    args = ["--lease-seconds", str(lease), "--heartbeat-seconds", str(heartbeat)]
     times: list[float] = []
     with (
         database(backend) as url,
-        tempfile.TemporaryDirectory() as root,
-        cluster(url, Path(root), args, size) as members,
-        Store.open(url) as store,
+        TideflowTestCluster(
+            url, size=size, lease=lease, heartbeat=heartbeat, env=NO_EXECUTORS
+        ) as cluster,
     ):
-        service, run = reacting_execution(store)
+        service, run = reacting_execution(cluster.store)
         answered: set[int | None] = set()
 
         def answers(offset: int) -> bool:
@@ -149,13 +97,12 @@ def failover_times(
             return offset in answered
 
         for round_ in range(kills):
-            head = wait_until(lambda: leader(store, members), timeout=60, what="a leader")
-            # every member is registered (the restarted one too) before the next kill
-            wait_until(lambda: len(cluster_view(store)[0]) >= size, timeout=60, what="all members")
+            # every member beats (the restarted one too) and one leads before the next kill
+            head = cluster.wait_whole(timeout=60)
             time.sleep(rng.uniform(0, heartbeat))  # anywhere in the leader's renewal cycle
             head.kill()
             killed = time.monotonic()
-            survivor = next(m for m in members if m is not head)
+            survivor = next(m for m in cluster.members if m is not head)
             with survivor.client(PROJECT) as client:
                 go = client.events.send("go", str(round_))
             wait_until(
@@ -173,9 +120,11 @@ def throughput(backend: str, ops: int) -> list[tuple[str, str, float, float, flo
     rows = []
     with (
         database(backend) as url,
-        tempfile.TemporaryDirectory() as root,
-        cluster(url, Path(root), []) as members,
+        TideflowTestCluster(
+            url, size=MEMBERS, lease=None, heartbeat=None, env=NO_EXECUTORS
+        ) as cluster,
     ):
+        members = cluster.members
         clients: list[Client] = []
         try:
             for spread in (1, MEMBERS):

@@ -48,26 +48,22 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
-from sqlalchemy import create_engine, text
 
+from databases import database
 from tideflow.client import Client, connect
 from tideflow.domain import Event
 from tideflow.testing import TideflowTestServer
 
 SECTION = "## RPC (issue 5)"
-SERVERS = {"postgres": "postgresql+psycopg://postgres@127.0.0.1:5432"}
 WARMUP = 20
 THREADS = 8
 NO_LOSS = 0.95
@@ -130,26 +126,6 @@ class Row:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite:///{Path(directory) / 'bench.db'}"
-        return
-    name = f"tideflow_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{SERVERS[backend]}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f"CREATE DATABASE {name}"))
-        try:
-            yield f"{SERVERS[backend]}/{name}"
-        finally:
-            with admin.connect() as c:
-                c.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    finally:
-        admin.dispose()
 
 
 def quantiles(seconds: Sequence[float]) -> tuple[float, float]:

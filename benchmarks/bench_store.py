@@ -22,46 +22,17 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
+from databases import database
 from tideflow.client import Client, connect
 from tideflow.domain import LineageRef
 from tideflow.metadata import ExecutionService, WorkflowService
 
 SECTION = "## Store (issue 3)"
-SERVERS = {
-    "postgres": "postgresql+psycopg://postgres@127.0.0.1:5432",
-    "mysql": "mysql+pymysql://root@127.0.0.1:3306",
-}
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite:///{Path(directory) / 'bench.db'}"
-        return
-    name = f"tideflow_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{SERVERS[backend]}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f"CREATE DATABASE {name}"))
-        try:
-            yield f"{SERVERS[backend]}/{name}"
-        finally:
-            force = " WITH (FORCE)" if backend == "postgres" else ""
-            with admin.connect() as c:
-                c.execute(text(f"DROP DATABASE {name}{force}"))
-    finally:
-        admin.dispose()
 
 
 def measure(threads: int, ops: int, op: Callable[[int], object]) -> tuple[float, float, float]:

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 import tideflow as tide
+from tests.databases import server_database
 from tideflow.client import Client
 from tideflow.testing import (
     InProcessServer,
     ManualClock,
+    TideflowTestCluster,
     TideflowTestServer,
     WaitTimeout,
     run_cli,
@@ -134,3 +136,32 @@ def test_the_process_fixture_serves_and_survives_a_restart(
     tideflow_server_process.restart()
     with tideflow_server_process.client("kit") as client:
         assert [m.name for m in client.models.list()] == ["ctr"]
+
+
+def test_a_cluster_refuses_sqlite_and_hosts_that_do_not_match_its_size(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="SQLite is single-server"):
+        TideflowTestCluster(f"sqlite:///{tmp_path / 'one.db'}")
+    with pytest.raises(ValueError, match="hosts names 1 hosts for 2 members"):
+        TideflowTestCluster("postgresql+psycopg://nowhere/db", size=2, hosts=["a"])
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_cluster_fails_over_as_docs_testing_shows() -> None:
+    """The example of docs/testing.md, on a database of its own."""
+    with server_database("postgres") as url, TideflowTestCluster(url) as cluster:
+        assert cluster.url.count(",") == 2  # the multi-address URL names all three
+        old = cluster.wait_for_leader()
+        assert old is cluster.members[0]  # the first to start leads
+        epoch = cluster.epoch()
+        with cluster.client("test") as client:
+            sent = client.events.send("ctr", "0.3")
+            old.kill()
+            new = cluster.wait_for_leader()
+            assert new is not old
+            assert cluster.epoch() == epoch + 1
+            assert client.events.latest_offset() >= sent.offset  # answered by a survivor
+        assert old not in cluster.beating()
+        old.start()  # back on its home and port, as a follower
+        assert cluster.wait_whole() is new
+        assert cluster.member_id(old) is not None

@@ -39,36 +39,23 @@ from tideflow.domain.status import JobStatus
 from tideflow.errors import NotOwnerError
 from tideflow.metadata import ExecutionService
 from tideflow.scheduler.handover import AttemptHandover
-from tideflow.scheduler.leadership import MEMBER_HOST_VARIABLE, Leadership, LeaseSettings
+from tideflow.scheduler.leadership import Leadership, LeaseSettings
 from tideflow.store import Store
 from tideflow.store.repositories.cluster import ClusterRepository
 from tideflow.store.repositories.outbox import OutboxRepository
 from tideflow.store.repositories.ownership import OwnershipRepository
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.scheduler import JobCommandRow
-from tideflow.testing import TideflowTestServer, wait_until
+from tideflow.testing import TideflowTestCluster, TideflowTestServer, wait_until
 
 __all__ = ["env"]  # the scheduler's fixture, used by the in-process tests
 
 LEASE = 1.0
 HEARTBEAT = 0.3
-ARGS = ["--lease-seconds", str(LEASE), "--heartbeat-seconds", str(HEARTBEAT)]
 LOCAL_ONLY = {"TIDEFLOW_EXECUTORS": "local"}
 PROJECT = "owners"
 FLOW = Path(__file__).with_name("ownerflow.py")
 COMMAND = table_of(JobCommandRow)
-
-BACKENDS = [
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new empty database on the development server of the backend."""
-    with server_database(request.param) as url:
-        yield url
 
 
 class Pair:
@@ -81,23 +68,22 @@ class Pair:
         self.record = root / "record.jsonl"
         self.record.touch()
         self.release = root / "release"
-        self.servers: list[TideflowTestServer] = []
-        for name, host in zip("abc", hosts, strict=False):
-            env = dict(LOCAL_ONLY)
-            if host is not None:
-                env[MEMBER_HOST_VARIABLE] = host
-            args = [*ARGS, "--blob", str(root / "blobs")]  # members share one blob store
-            server = TideflowTestServer(home=root / name, db_url=url, args=args, env=env)
-            self.servers.append(server)
-            server.start()  # one after the other: the first migrates the database
-        self.store = Store.open(url)
+        self.cluster = TideflowTestCluster(
+            url,
+            size=len(hosts),
+            root=root,
+            lease=LEASE,
+            heartbeat=HEARTBEAT,
+            env=LOCAL_ONLY,
+            hosts=hosts,
+        ).start()
+        self.servers = self.cluster.members
+        self.store = self.cluster.store
         self.executions = ExecutionService(self.store)
 
     def close(self) -> None:
         self.release.touch()  # a job still waiting ends
-        for server in self.servers:
-            server.close()
-        self.store.close()
+        self.cluster.close()
 
     def start_job(self) -> int:
         """Submit and start the workflow; the job execution id of its first attempt, running."""
@@ -126,22 +112,19 @@ class Pair:
             lambda c: OwnershipRepository(c).owner(job_execution_id)[0], write=False
         )
 
-    def member_ids(self) -> dict[int, str]:
-        """Member id by server pid."""
-        members = self.store.run(lambda c: ClusterRepository(c).list_members(), write=False)
-        return {m.pid: m.member_id for m in members}
-
     def owning_server(self, job_execution_id: int) -> tuple[TideflowTestServer, TideflowTestServer]:
         """(the server that owns the attempt, the other one)."""
         owner = self.owner(job_execution_id)
-        ids = self.member_ids()
+        found = self.cluster.server_of(owner)
+        assert found is not None, (owner, self.cluster.describe())
         a, b = self.servers
-        assert a.process is not None
-        assert b.process is not None
-        if ids.get(a.process.pid) == owner:
-            return a, b
-        assert ids.get(b.process.pid) == owner, (owner, ids)
-        return b, a
+        return (a, b) if found is a else (b, a)
+
+    def member_id(self, server: TideflowTestServer) -> str:
+        """The id ``server`` registered under (it must have)."""
+        found = self.cluster.member_id(server)
+        assert found is not None, self.cluster.describe()
+        return found
 
     def says(self, server: TideflowTestServer, text: str) -> bool:
         return server.log_file.exists() and text in server.log_file.read_text(errors="replace")
@@ -167,8 +150,7 @@ def test_a_dead_members_job_is_reattached_by_a_member_on_its_host(
     try:
         key = pair.start_job()
         owner, survivor = pair.owning_server(key)
-        assert survivor.process is not None
-        heir = pair.member_ids()[survivor.process.pid]
+        heir = pair.member_id(survivor)
         owner.kill()  # kill -9: the job runs on, in its own session
 
         wait_until(lambda: pair.owner(key) == heir, timeout=30, what="the hand-over")
@@ -197,8 +179,7 @@ def test_a_job_on_a_lost_host_is_declared_lost_and_retried(shared_url: str, tmp_
     try:
         key = pair.start_job()
         owner, survivor = pair.owning_server(key)
-        assert owner.process is not None
-        dead = pair.member_ids()[owner.process.pid]
+        dead = pair.member_id(owner)
         dead_host = "host-a.test" if owner is pair.servers[0] else "host-b.test"
         pid = pair.attempts()[0].pid
         assert pid is not None
@@ -222,8 +203,7 @@ def test_a_job_on_a_lost_host_is_declared_lost_and_retried(shared_url: str, tmp_
             first.error
         )
         assert [r["attempt"] for r in pair.ran()] == [1, 2]  # retried once, by the policy
-        assert survivor.process is not None
-        assert pair.owner(second.job_execution_id) == pair.member_ids()[survivor.process.pid]
+        assert pair.owner(second.job_execution_id) == pair.member_id(survivor)
     finally:
         pair.close()
 
@@ -239,8 +219,8 @@ def test_a_paused_owner_that_wakes_up_lets_go_of_the_job(tmp_path: Path) -> None
             owner, survivor = pair.owning_server(key)
             assert owner.process is not None
             assert survivor.process is not None
-            heir = pair.member_ids()[survivor.process.pid]
-            paused = pair.member_ids()[owner.process.pid]
+            heir = pair.member_id(survivor)
+            paused = pair.member_id(owner)
             os.kill(owner.process.pid, signal.SIGSTOP)
             try:
                 wait_until(lambda: pair.owner(key) == heir, timeout=30, what="the hand-over")
@@ -284,9 +264,9 @@ def test_a_restarted_member_reattaches_its_own_job_at_once(tmp_path: Path) -> No
             before = pair.owner(key)
             server.kill()
             server.start()  # its predecessor's heartbeat is still fresh: not dead by the lease
-            assert server.process is not None
-            me = pair.member_ids()[server.process.pid]
-            assert before not in pair.member_ids().values()  # it replaced its predecessor
+            me = pair.member_id(server)
+            members, _ = pair.cluster.view()
+            assert before not in {m.member_id for m in members}  # it replaced its predecessor
             wait_until(lambda: pair.owner(key) == me, timeout=30, what="it owns its job again")
             wait_until(
                 lambda: pair.says(server, f"re-attached to local job execution {key}"),

@@ -53,18 +53,15 @@ import pytest
 from sqlalchemy import select
 
 import tideflow as tide
-from tests.databases import server_database
 from tideflow.domain.scheduling import CommandStatus
 from tideflow.domain.status import ExecutionStatus, JobStatus
 from tideflow.errors import TideflowError
 from tideflow.metadata.workflow import ExecutionService
-from tideflow.scheduler.leadership import cluster_view
-from tideflow.store import Store
 from tideflow.store.repositories.outbox import OutboxRepository
 from tideflow.store.repositories.ownership import OwnershipRepository
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.event import EventRow
-from tideflow.testing import TideflowTestServer, wait_until
+from tideflow.testing import TideflowTestCluster, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -72,7 +69,6 @@ FLOW = Path(__file__).with_name("chainflow.py")
 PROJECT = "failover"
 LEASE = 1.0
 HEARTBEAT = 0.2
-ARGS = ["--lease-seconds", str(LEASE), "--heartbeat-seconds", str(HEARTBEAT)]
 MEMBERS = 3
 SENDERS = 3
 PACE = 0.02
@@ -90,23 +86,9 @@ default since attempts are owned by members); ``TIDEFLOW_FAILOVER_DURING_JOBS=0`
 chain between kills instead, to tell the two kinds of failure apart."""
 HOLD = 0.5
 """Seconds each chain job works after recording its run: a chain spans a few kills."""
-BEATING = 3 * LEASE
-"""A member whose last heartbeat is younger than this beats (heartbeats lag on a busy machine)."""
 STEP = 90.0
 """Seconds any one wait may take (an election, a restart, a chain of ten jobs)."""
 EVENT = table_of(EventRow)
-
-BACKENDS = [
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new empty database on the development server of the backend."""
-    with server_database(request.param) as url:
-        yield url
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -158,12 +140,11 @@ class Cluster:
         shutil.copy(FLOW, self.code / "chainflow.py")
         self.record = root / "record.jsonl"
         self.record.touch()
-        blob = ["--blob", str(root / "blobs")]  # one blob store for every member
-        self.members = [
-            TideflowTestServer(home=root / f"m{i}", db_url=url, args=[*ARGS, *blob])
-            for i in range(MEMBERS)
-        ]
-        self.store = Store.open(url)
+        self.servers = TideflowTestCluster(
+            url, size=MEMBERS, root=root, lease=LEASE, heartbeat=HEARTBEAT
+        )
+        self.members = self.servers.members
+        self.store = self.servers.store
         self.executions = ExecutionService(self.store)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -180,70 +161,25 @@ class Cluster:
         """Kills of the member that owned such an attempt."""
 
     def start(self) -> None:
-        for member in self.members:  # the first migrates the database and leads
-            member.start()
-
-    def url(self, rotation: int) -> str:
-        """The multi-address URL, starting at member ``rotation``."""
-        ports = [m.url.removeprefix("grpc://") for m in self.members]
-        ports = ports[rotation % MEMBERS :] + ports[: rotation % MEMBERS]
-        return "grpc://" + ",".join(ports)
-
-    # -- the cluster as the database sees it -----------------------------------------------------
-
-    def leader(self) -> TideflowTestServer | None:
-        """The running member holding a live lease."""
-        found, lease = cluster_view(self.store)
-        if lease is None or lease.holder is None or lease.expires_in <= 0:
-            return None
-        pid = next((m.pid for m in found if m.member_id == lease.holder), None)
-        return next((s for s in self.members if s.process and s.process.pid == pid), None)
-
-    def whole(self) -> bool:
-        """Every member runs, beats and a live leader is one of them."""
-        found, _ = cluster_view(self.store)
-        fresh = {m.pid for m in found if m.heartbeat_age < BEATING}
-        pids = {s.process.pid for s in self.members if s.process is not None}
-        return len(pids) == MEMBERS and pids <= fresh and self.leader() is not None
+        self.servers.start()
 
     def describe(self) -> str:
-        """The cluster as the database and the processes see it, and the members' log tails."""
-        found, lease = cluster_view(self.store)
-        lines = [f"lease: {lease}"]
-        lines += [f"member {m.member_id} pid {m.pid} age {m.heartbeat_age:.2f} s" for m in found]
+        """The cluster as the database and the processes see it; where a silent member hangs."""
+        lines = [self.servers.describe()]
+        beating = self.servers.beating()
         for i, server in enumerate(self.members):
             process = server.process
-            pid = process.pid if process is not None else None
-            if process is not None and process.poll() is not None:
-                pid = f"{pid} (exited with {process.returncode})"
-            log = server.log_file.read_text(errors="replace") if server.log_file.exists() else ""
-            notable = [
-                line
-                for line in log.splitlines()
-                if " WARNING " in line or " ERROR " in line or "Traceback" in line
-            ]
-            lines.append(f"m{i} pid {pid}, its log's last warnings:")
-            lines += notable[-15:]
-            fresh = {m.pid for m in found if m.heartbeat_age < BEATING}
-            if process is not None and process.poll() is None and process.pid not in fresh:
+            if process is not None and process.poll() is None and server not in beating:
                 lines.append(f"m{i} does not beat; its threads:\n{stacks(process.pid)}")
         return "\n".join(lines)
-
-    def epoch(self) -> int:
-        _, lease = cluster_view(self.store)
-        return lease.epoch if lease is not None else 0
 
     def kill(self, kill: Kill, rng: random.Random) -> str:
         """Carry out one kill of the plan; restart the victim. What was killed, for the log."""
         deadline = time.monotonic() + STEP
         while True:
-            wait_until(
-                self.whole,
-                timeout=max(deadline - time.monotonic(), 1.0),
-                what="three live members and a leader",
-            )
+            self.servers.wait_whole(timeout=max(deadline - time.monotonic(), 1.0))
             self.stop.wait(kill.delay)  # the drawn kill moment
-            head = self.leader()
+            head = self.servers.leader()
             if head is not None:  # else the lease lapsed meanwhile (a starved machine): again
                 break
         others = [m for m in self.members if m is not head]
@@ -252,14 +188,14 @@ class Cluster:
         # a follower that owns a running attempt is the one to kill, when there is one
         victim = head if kill.leader else rng.choice(owners or others)
         owned = victim.process is not None and victim.process.pid in self.owner_pids(live)
-        epoch = self.epoch()
+        epoch = self.servers.epoch()
         victim.kill()
         self.kills_in_jobs += bool(live)
         self.kills_of_owners += owned
         if kill.leader:
             self.leader_kills += 1
             wait_until(
-                lambda: self.epoch() > epoch and self.leader() in others,
+                lambda: self.servers.epoch() > epoch and self.servers.leader() in others,
                 timeout=STEP,
                 what="a new leader",
             )
@@ -281,7 +217,7 @@ class Cluster:
 
     def owner_pids(self, attempts: list[int]) -> set[int]:
         """The pids of the members owning ``attempts`` (as the database says)."""
-        members, _ = cluster_view(self.store)
+        members, _ = self.servers.view()
         pid_of = {m.member_id: m.pid for m in members}
         owners = self.store.run(
             lambda c: [OwnershipRepository(c).owner(a)[0] for a in attempts], write=False
@@ -303,7 +239,7 @@ class Cluster:
 
     def _send(self, t: int) -> None:
         sent = self.sends[t]
-        with tide.connect(self.url(t), project=PROJECT) as client:
+        with tide.connect(self.servers.url_from(t), project=PROJECT) as client:
             n = 0
             while not self.stop.is_set():
                 value = f"{t}:{n}"
@@ -315,7 +251,7 @@ class Cluster:
                 self.stop.wait(PACE)
 
     def _create_versions(self) -> None:
-        with tide.connect(self.url(SENDERS), project=PROJECT) as client:
+        with tide.connect(self.servers.url_from(SENDERS), project=PROJECT) as client:
             n = 0
             while not self.stop.is_set():
                 uri = f"file:///v{n}"
@@ -328,14 +264,14 @@ class Cluster:
                 self.stop.wait(PACE * 2)
 
     def _listen(self, after: int) -> None:
-        with tide.connect(self.url(SENDERS + 1), project=PROJECT) as client:
+        with tide.connect(self.servers.url_from(SENDERS + 1), project=PROJECT) as client:
             self.listener = client.events.listen(after_offset=after)
             for event in self.listener:
                 self.seen.append(event)
 
     def start_load(self) -> int:
         """Start the senders, the version maker and the listener; the offset they start after."""
-        with tide.connect(self.url(0), project=PROJECT) as client:
+        with tide.connect(self.servers.url_from(0), project=PROJECT) as client:
             client.models.create("bursty")
             after = client.events.latest_offset()
         for t in range(SENDERS):
@@ -363,12 +299,12 @@ class Cluster:
     def submit_chain(self) -> None:
         from chainflow import build  # the copy in the code package, importable here too
 
-        with tide.connect(self.url(0), project=PROJECT) as client:
+        with tide.connect(self.servers.url_from(0), project=PROJECT) as client:
             client.workflows.submit(build(str(self.record)), source=self.code)
 
     def start_chain(self) -> int:
         """Start the chain through the multi-address URL; its execution id."""
-        with tide.connect(self.url(1), project=PROJECT) as client:
+        with tide.connect(self.servers.url_from(1), project=PROJECT) as client:
             run = client.workflows.start("chain", params={"hold": HOLD}).execution_id
         self.runs.append(run)
         return run
@@ -426,9 +362,7 @@ class Cluster:
                 self.listener.close()
         for thread in self.threads:
             thread.join(STEP)
-        self.store.close()
-        for member in self.members:
-            member.close()
+        self.servers.close()
 
 
 def stacks(pid: int) -> str:
@@ -501,7 +435,7 @@ def check(cluster: Cluster, after: int, runs: list[int]) -> None:
         assert all(c.status is CommandStatus.DONE for c in commands)
 
     # The lease changed hands at every leader kill.
-    assert cluster.epoch() >= 1 + cluster.leader_kills
+    assert cluster.servers.epoch() >= 1 + cluster.leader_kills
 
 
 def run_suite(url: str, root: Path, kills: int, chains: int) -> None:
@@ -526,7 +460,7 @@ def run_suite(url: str, root: Path, kills: int, chains: int) -> None:
             print(f"kill {i + 1}/{kills}: {what} ({time.monotonic() - began:.1f} s)")
         for run in cluster.runs:
             cluster.wait_chain(run)
-        wait_until(cluster.whole, timeout=STEP, what="three live members and a leader")
+        cluster.servers.wait_whole(timeout=STEP)
         cluster.stop_load()
         assert not cluster.failures, f"a load thread failed: {cluster.failures[0]!r}"
         sent = sum(len(s.acked) for s in cluster.sends)

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import pytest
 from typer.testing import CliRunner
 
 import tideflow as tide
-from tests.databases import server_database
 from tests.scheduler.conftest import jobs_workflow
 from tideflow.cli.main import app
 from tideflow.errors import FailedPreconditionError, NotLeaderError, UnavailableError
@@ -35,46 +33,13 @@ from tideflow.scheduler.leadership import Leadership, LeaseSettings, cluster_vie
 from tideflow.scheduler.service import SchedulerService
 from tideflow.server.single import SqliteServerLock
 from tideflow.store import ALL_NAMESPACES, Store, committed_offset
-from tideflow.testing import TideflowTestServer, wait_until
+from tideflow.testing import TideflowTestCluster, TideflowTestServer, wait_until
 
 LEASE = 1.0
 HEARTBEAT = 0.2
-ARGS = ["--lease-seconds", str(LEASE), "--heartbeat-seconds", str(HEARTBEAT)]
 NO_EXECUTORS = {"TIDEFLOW_EXECUTORS": ""}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 PROJECT = "ha"
-
-BACKENDS = [
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new empty database on the development server of the backend."""
-    with server_database(request.param) as url:
-        yield url
-
-
-def leader_pid(store: Store) -> int | None:
-    """The pid of the member holding a live lease, if any."""
-    members, lease = cluster_view(store)
-    if lease is None or lease.holder is None or lease.expires_in <= 0:
-        return None
-    return next((m.pid for m in members if m.member_id == lease.holder), None)
-
-
-def start_pair(url: str, tmp_path: Path) -> tuple[TideflowTestServer, TideflowTestServer]:
-    """Two servers on ``url``: the first migrates the database and leads."""
-    first = TideflowTestServer(home=tmp_path / "a", db_url=url, args=ARGS, env=NO_EXECUTORS).start()
-    second = TideflowTestServer(home=tmp_path / "b", db_url=url, args=ARGS, env=NO_EXECUTORS)
-    try:
-        second.start()
-    except BaseException:
-        first.close()
-        raise
-    return first, second
 
 
 def reacting_execution(store: Store) -> tuple[SchedulerService, int]:
@@ -111,14 +76,17 @@ def says(server: TideflowTestServer, text: str) -> bool:
 def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
     shared_url: str, tmp_path: Path
 ) -> None:
-    a, b = start_pair(shared_url, tmp_path)
+    pair = TideflowTestCluster(
+        shared_url, size=2, root=tmp_path, lease=LEASE, heartbeat=HEARTBEAT, env=NO_EXECUTORS
+    )
+    a, b = pair.start().members  # the first migrates the database and leads
     pid_a, pid_b = a.process.pid, b.process.pid  # type: ignore[union-attr]
     try:
         with Store.open(shared_url) as store:
             members, lease = cluster_view(store)
             assert {m.pid for m in members} == {pid_a, pid_b}
             assert lease is not None
-            assert leader_pid(store) == pid_a  # the first to start leads
+            assert pair.leader() is a  # the first to start leads
             first_epoch = lease.epoch
             shown = CliRunner().invoke(app, ["server", "status", "--db", shared_url, "--json"])
             assert shown.exit_code == 0, shown.output
@@ -145,7 +113,7 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
             os.kill(pid_a, signal.SIGSTOP)
             try:
                 go = b.client(PROJECT).events.send("go", "1")
-                wait_until(lambda: leader_pid(store) == pid_b, timeout=15, what="B leads")
+                wait_until(lambda: pair.leader() is b, timeout=15, what="B leads")
                 wait_until(lambda: dispatched(store, go.offset), timeout=15, what="dispatched")
             finally:
                 os.kill(pid_a, signal.SIGCONT)
@@ -158,7 +126,7 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
             # 2. kill -9 the leader (B): A takes over within the lease and decides next.
             b.kill()
             killed = time.monotonic()
-            wait_until(lambda: leader_pid(store) == pid_a, timeout=15, what="A leads again")
+            wait_until(lambda: pair.leader() is a, timeout=15, what="A leads again")
             took = time.monotonic() - killed
             assert took < LEASE + HEARTBEAT + 3.0, f"failover took {took:.2f} s"
             again = a.client(PROJECT).events.send("go", "2")
@@ -166,7 +134,7 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
 
             # Each event was decided on exactly once, by whichever member led.
             assert reactions(service, run) == [go.offset, again.offset]
-            assert leader_pid(store) == pid_a
+            assert pair.leader() is a
 
             # A timer another process adds (this one: no server wakes the leader's timer
             # thread) fires on the leader within a heartbeat or so.
@@ -183,8 +151,7 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
             )
             service.close()
     finally:
-        a.close()
-        b.close()
+        pair.close()
 
 
 def test_the_fence_refuses_a_deposed_leaders_write(shared_url: str) -> None:
