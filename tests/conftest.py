@@ -24,9 +24,9 @@ from tideflow.client import Client, connect
 from tideflow.store import Store
 from tideflow.testing import TideflowTestServer
 
-pytest_plugins = [
-    "tideflow.testing.plugin"
-]  # the kit's fixtures, as a user's conftest turns them on
+# The kit's fixtures, as a user's conftest turns them on; then what ends a session (the shared
+# clusters' stops, a pytest-xdist worker's coverage data) before pytest-xdist may kill a worker.
+pytest_plugins = ["tideflow.testing.plugin", "tests.session_end"]
 
 
 class Echo(tide.Processor):

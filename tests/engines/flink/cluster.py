@@ -4,13 +4,13 @@ The environment is built by the project's own command (``tideflow engines setup 
 ``<repo>/.venv-flink`` (gitignored), so CI builds it once and later runs reuse it; outside CI
 the tests skip with the command to run when it is missing. The cluster is started from that
 environment's PyFlink package on loopback the first time a test needs it and stopped when the
-session's process exits; the Flink tests in ``tests/engines/flink`` and the contract suite's
+session ends (``tests/session_end.py``: not left to the process's exit, which a pytest-xdist
+worker may not live through); the Flink tests in ``tests/engines/flink`` and the contract suite's
 ``harness_flink.py`` share it.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import subprocess
 import sys
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.session_end import at_session_end
 from tideflow.executors.flink.cluster import LocalFlinkCluster
 from tideflow.executors.flink.environment import FlinkEnvironment
 
@@ -69,5 +70,5 @@ def flink_address() -> str:
         pytest.fail(f"the local Flink cluster did not start: {exc}")
     _cluster["address"] = address
     _cluster["cluster"] = cluster
-    atexit.register(cluster.stop)
+    at_session_end(cluster.stop)
     return address

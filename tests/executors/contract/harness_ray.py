@@ -2,13 +2,12 @@
 
 The head is a real ``ray start --head`` on loopback (:class:`~tideflow.executors.ray.head.
 LocalRayHead`), started once per pytest session by whichever test needs it first and stopped
-when the session's interpreter exits. Without Ray installed the tests skip, except in CI
-(``CI=true``), where they fail.
+when the session ends (``tests/session_end.py``). Without Ray installed the tests skip, except
+in CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import os
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from tests.executors.contract.harness import Harness
 from tests.executors.contract.harness_local import python_workflows
+from tests.session_end import at_session_end
 from tideflow.executors.ray.head import LocalRayHead
 
 _head: LocalRayHead | None = None
@@ -44,7 +44,7 @@ def shared_ray_address() -> str:
         _head = LocalRayHead(
             directory, num_cpus=2, stop_wait=10.0, start_timeout=180.0, startup_nice=-10
         )
-        atexit.register(_head.stop)
+        at_session_end(_head.stop)
         _address = _head.address()
     return _address
 
