@@ -16,7 +16,9 @@ pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
 
 
-def test_versions_show_the_signature_and_models_go_out_and_come_back(tmp_path: Path) -> None:
+def test_versions_show_the_signature_and_models_go_out_and_come_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from river import linear_model
     from sklearn.linear_model import LogisticRegression
 
@@ -31,6 +33,11 @@ def test_versions_show_the_signature_and_models_go_out_and_come_back(tmp_path: P
         )
         save_model(client, linear_model.LogisticRegression(), model="online")
     runner = CliRunner()
+    # Rich fixes the console's width when the CLI's output module is imported, from COLUMNS
+    # as it was then (80 in a pytest-xdist worker): fix it here or the signature is cut.
+    from tideflow.cli import output
+
+    monkeypatch.setattr(output.stdout, "_width", 250)
     base = ["--db", db, "--project", "ctr"]
     table = runner.invoke(app, ["model", "versions", "ctr", *base], env={"COLUMNS": "250"})
     assert table.exit_code == 0, table.output

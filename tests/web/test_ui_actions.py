@@ -23,7 +23,14 @@ from tideflow.metadata import AccessService
 from tideflow.store import Store
 from tideflow.testing import TideflowTestServer, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
+# The audit test reads what the tests before it did: the module runs on one pytest-xdist
+# worker (``--dist loadgroup``), in order, on one server.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.timeout(300),
+    pytest.mark.xdist_group("web_ui_actions"),
+]
 
 WAIT_MS = 90_000
 PROJECT = "opsui"
