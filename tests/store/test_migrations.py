@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -9,6 +13,7 @@ from tideflow.errors import FailedPreconditionError, InvalidArgumentError, Unava
 from tideflow.store import SchemaState, Store
 from tideflow.store.engine import make_engine
 from tideflow.store.migration import (
+    HEAD_REVISION,
     head_revision,
     schema_diff,
     schema_status,
@@ -79,13 +84,39 @@ def test_foreign_database_is_refused(empty_url: str) -> None:
 
 
 def test_head_revision_is_the_newest_shipped_migration() -> None:
-    from pathlib import Path
-
     import tideflow.store
 
     versions = Path(tideflow.store.__file__).parent / "migrations" / "versions"
     newest = max(path.name.split("_", 1)[0] for path in versions.glob("[0-9]*.py"))
     assert head_revision() == newest
+    assert newest == HEAD_REVISION  # what a start compares the store with, without Alembic
+
+
+def test_a_current_store_opens_without_loading_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'current.db'}"
+    Store.open(url).close()
+    probe = (
+        "import sys; from tideflow.store import Store; "
+        f"Store.open({url!r}).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_second_revision_row_is_not_taken_for_current(empty_url: str) -> None:
+    Store.open(empty_url).close()
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0001')"))
+        # Left to Alembic's own check, which refuses two heads.
+        with engine.connect() as connection, pytest.raises(Exception, match="more than one head"):
+            schema_status(connection)
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize(
