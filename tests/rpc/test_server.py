@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +31,8 @@ from tideflow.domain import Event
 from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
 from tideflow.rpc.v1 import scheduler_pb2 as s
 from tideflow.rpc.v1 import scheduler_pb2_grpc as sg
-from tideflow.server.config import DEFAULT_MAX_LISTENERS
+from tideflow.server.app import TideflowServer
+from tideflow.server.config import DEFAULT_MAX_LISTENERS, ServerConfig
 from tideflow.store import SchemaState
 from tideflow.store.blob import BlobStore
 from tideflow.store.migration import check_database
@@ -335,3 +337,57 @@ def test_a_listener_receives_a_backlog_larger_than_one_message(client: Client) -
             got += listener.poll(1)
         assert listener.reconnects == 0
     assert [e.offset for e in got] == [e.offset for e in sent]
+
+
+def _in_process_config(tmp_path: Path) -> ServerConfig:
+    return ServerConfig(
+        db_url=f"sqlite:///{tmp_path / 'tideflow.db'}", home=tmp_path, port=0, http_port=0
+    )
+
+
+def test_the_http_port_is_bound_at_start_and_released_by_a_stop_before_it_serves(
+    tmp_path: Path,
+) -> None:
+    """The app is built after start returns (a faster start): the port is bound before, and a
+    stop that comes before the app serves closes it rather than wait for the build."""
+    server = TideflowServer(_in_process_config(tmp_path), executors=[])
+    server.start()
+    try:
+        port = server.http_port
+        with socket.socket() as taken, pytest.raises(OSError, match="in use"):
+            taken.bind(("127.0.0.1", port))  # bound (and listening) already
+    finally:
+        server.stop()
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
+    assert server.http_error is None
+
+
+def test_a_server_whose_http_app_cannot_be_built_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: TideflowServer) -> Any:
+        raise ImportError("no module named 'fastapi'")
+
+    monkeypatch.setattr(TideflowServer, "_build_http", broken)
+    server = TideflowServer(_in_process_config(tmp_path), executors=[])
+    server.start()
+    try:
+        assert server.wait_http_built() is False
+        waiter = threading.Thread(target=server.wait)
+        waiter.start()
+        waiter.join(30)
+        assert not waiter.is_alive()  # the failure asked the server to stop
+        assert isinstance(server.http_error, ImportError)
+    finally:
+        server.stop()
+
+
+def test_http_answers_a_request_made_the_moment_the_server_is_ready(tmp_path: Path) -> None:
+    server = TideflowServer(_in_process_config(tmp_path), executors=[])
+    server.start()
+    try:
+        status, body = _get(f"http://127.0.0.1:{server.http_port}/healthz")
+        assert (status, json.loads(body)) == (200, {"status": "serving"})
+    finally:
+        server.stop()

@@ -128,6 +128,11 @@ class TideflowServer:
         self._grpc: grpc.Server | None = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
+        self._http_socket: socket.socket | None = None
+        self._http_lock = threading.Lock()
+        self._http_settled = threading.Event()  # built, failed, or the server is stopping
+        self.http_error: Exception | None = None
+        """Why the HTTP app could not be built, if it could not (the server then stops)."""
         self._services: Services | None = None
         self._scheduler: Scheduler | None = None
         self._executors: ServerExecutors | None = None
@@ -381,6 +386,45 @@ class TideflowServer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _start_http(self) -> None:
+        """Bind the HTTP port now; build the app and serve it on the HTTP thread.
+
+        The port is bound (and listening) before :meth:`start` returns, so a taken port still
+        fails the start and the ready file names a port that accepts connections. Building the
+        app (FastAPI and every route of the API and pages: about a third of a start) happens
+        after: requests that come first wait in the socket's backlog until it serves.
+        """
+        self._http_socket = sock = self._bind_http()
+        self.http_port = sock.getsockname()[1]
+        self._http_thread = threading.Thread(
+            target=self._serve_http, args=(sock,), name="http", daemon=True
+        )
+        self._http_thread.start()
+
+    def _serve_http(self, sock: socket.socket) -> None:
+        """On the HTTP thread: build the app, then serve ``sock`` until :meth:`stop`.
+
+        A failure to build it (a broken install) stops the server, with the error logged and
+        :attr:`http_error` set, rather than leaving it serving gRPC without HTTP. If the server
+        stops meanwhile, :meth:`stop` has closed ``sock`` and the app is dropped.
+        """
+        try:
+            server = self._build_http()
+        except Exception as e:  # the thread's edge: the main thread reports it
+            log.exception("cannot build the HTTP app; stopping the server")
+            self.http_error = e
+            sock.close()
+            self.request_stop()
+            return
+        finally:
+            self._http_settled.set()
+        with self._http_lock:
+            if self._stopped.is_set():  # stopped while the app was being built
+                return
+            self._http = server
+        server.run(sockets=[sock])
+
+    def _build_http(self) -> Any:
+        """The uvicorn server of the HTTP app (imported here: FastAPI is heavy)."""
         import uvicorn
 
         from tideflow.web.app import create_app
@@ -397,9 +441,7 @@ class TideflowServer:
         app = create_app(
             healthy=lambda: self._serving, registry=self.metrics.registry, services=web
         )
-        sock = self._bind_http()
-        self.http_port = sock.getsockname()[1]
-        self._http = uvicorn.Server(
+        server: Any = uvicorn.Server(  # Any: install_signal_handlers is set below
             uvicorn.Config(
                 app,
                 log_level="warning",
@@ -410,11 +452,18 @@ class TideflowServer:
                 timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
             )
         )
-        self._http.install_signal_handlers = lambda: None  # signals belong to the main thread
-        self._http_thread = threading.Thread(
-            target=self._http.run, kwargs={"sockets": [sock]}, name="http", daemon=True
-        )
-        self._http_thread.start()
+        server.install_signal_handlers = lambda: None  # signals belong to the main thread
+        return server
+
+    def wait_http_built(self) -> bool:
+        """Block until the HTTP app is built, fails to be, or a stop is requested; whether built.
+
+        :meth:`start` returns before it is (see :meth:`_start_http`); ``serve`` waits for it
+        to keep the app out of the collector's scans too.
+        """
+        self._http_settled.wait()
+        with self._http_lock:
+            return self._http is not None
 
     def info(self) -> dict[str, Any]:
         """Where this server serves (``server.json``; ``GetServerInfo`` for remote clients)."""
@@ -456,22 +505,29 @@ class TideflowServer:
     def request_stop(self) -> None:
         """Ask :meth:`wait` to return (safe from a signal handler)."""
         self._stopped.set()
+        self._http_settled.set()
 
     def stop(self) -> None:
         """Stop serving and release everything."""
         self._serving = False
-        self._stopped.set()
+        self.request_stop()
         if self._services is not None:
             # Close listeners first: their streams end and let gRPC shut down promptly.
             self._services.notifications.close()
         if self._grpc is not None:
             self._grpc.stop(self.config.grace).wait()
             self._grpc = None
-        if self._http is not None:
-            self._http.should_exit = True
+        with self._http_lock:  # after _stopped: an app built from now on is not served
+            http, self._http = self._http, None
+            if http is None and self._http_socket is not None:
+                # Not serving (yet): release the port now rather than wait for the build to
+                # end; the HTTP thread finds the server stopped and drops the app.
+                self._http_socket.close()
+        if http is not None:
+            http.should_exit = True
             if self._http_thread is not None:
                 self._http_thread.join(10)
-            self._http = None
+        self._http_thread = self._http_socket = None
         if self._executors is not None:  # running jobs keep running
             self._executors.stop()
             self._executors = None

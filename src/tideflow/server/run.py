@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from tideflow import logs
+from tideflow.errors import TideflowError
 from tideflow.logs import LogFormat
 from tideflow.rpc.call import current_call
 from tideflow.server.app import TideflowServer
@@ -57,7 +58,12 @@ def _current_rpc_ids() -> dict[str, Any]:
 
 
 def serve(config: ServerConfig) -> int:
-    """Start, serve until a stop signal, stop gracefully; return the exit status."""
+    """Start, serve until a stop signal, stop gracefully; return the exit status.
+
+    Raises:
+        TideflowError: The server could not start, or its HTTP app could not be built (it
+            stopped then).
+    """
     server = TideflowServer(config)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -69,8 +75,13 @@ def serve(config: ServerConfig) -> int:
         server.start()
         # Everything imported and built at start-up lives as long as the server: keep it out
         # of the collector's scans (the events benchmark saw 30 ms GC pauses on busy writers).
+        # The HTTP app is built after start returns (the server is ready sooner): again then.
         gc.freeze()
+        if server.wait_http_built():
+            gc.freeze()
         server.wait()
     finally:
         server.stop()
+    if server.http_error is not None:
+        raise TideflowError(f"cannot serve HTTP: {server.http_error}") from server.http_error
     return 0
