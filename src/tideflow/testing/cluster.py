@@ -10,8 +10,9 @@ Each member is a :class:`~tideflow.testing.TideflowTestServer` (``tideflow serve
 a child process) with a home of its own under the cluster's root. The lease is short by
 default (1 s, heartbeat 0.2 s), so a test waits about a second for a failover rather than the
 production defaults' few. All members share one blob store, as a real deployment must: a code
-package submitted through one member is run by another. Members start one after the other, so
-the first migrates the database (and leads, until something happens to it).
+package submitted through one member is run by another. The first member starts alone, so it
+migrates the database (and leads, until something happens to it); the others then start side
+by side.
 
 Who leads and who beats is read from the database (as ``tideflow server status`` does), never
 from the members' logs: a member's row is matched to its server by pid, as every member runs on
@@ -25,6 +26,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,23 +110,32 @@ class TideflowTestCluster:
     # -- running -----------------------------------------------------------------------------
 
     def start(self) -> TideflowTestCluster:
-        """Start every member, one after the other; each serves when this returns.
+        """Start every member; each serves when this returns.
+
+        The first starts alone (it migrates the database and takes the lease), the others
+        side by side: a server start is seconds of imports and set-up that wait on nothing
+        another member holds, so a three-member cluster starts in about two server starts.
 
         Raises:
             UnavailableError: A member did not start (those started are stopped again).
         """
+        first, *others = self.members
         try:
-            for member in self.members:
-                member.start()
+            first.start()
+            if others:
+                with ThreadPoolExecutor(len(others), thread_name_prefix="member-start") as pool:
+                    for started in [pool.submit(member.start) for member in others]:
+                        started.result()  # the first failure, once every start has ended
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop every running member (SIGTERM)."""
-        for member in self.members:
-            member.stop()
+        """Stop every running member (SIGTERM), side by side: each stop waits for its exit."""
+        with ThreadPoolExecutor(len(self.members), thread_name_prefix="member-stop") as pool:
+            for stopped in [pool.submit(member.stop) for member in self.members]:
+                stopped.result()
 
     def close(self) -> None:
         """Stop the members, close the connection to the database, remove a temporary root."""
