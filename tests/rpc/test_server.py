@@ -345,11 +345,9 @@ def _in_process_config(tmp_path: Path) -> ServerConfig:
     )
 
 
-def test_the_http_port_is_bound_at_start_and_released_by_a_stop_before_it_serves(
-    tmp_path: Path,
-) -> None:
+def test_the_http_port_is_bound_when_start_returns_and_released_by_stop(tmp_path: Path) -> None:
     """The app is built after start returns (a faster start): the port is bound before, and a
-    stop that comes before the app serves closes it rather than wait for the build."""
+    stop that comes at once (the app perhaps not built yet) still releases it."""
     server = TideflowServer(_in_process_config(tmp_path), executors=[])
     server.start()
     try:

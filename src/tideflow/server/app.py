@@ -77,6 +77,8 @@ RPC_WORKERS = 64
 SERVER_FILE = "server.json"
 HTTP_GRACE_SECONDS = 5
 """How long stopping HTTP waits for open responses (e.g. live streams) before closing them."""
+HTTP_BUILD_SECONDS = 60.0
+"""How long a stop waits for an HTTP app still being built (about a second; more when starved)."""
 
 
 def register_servicers(
@@ -130,7 +132,8 @@ class TideflowServer:
         self._http_thread: threading.Thread | None = None
         self._http_socket: socket.socket | None = None
         self._http_lock = threading.Lock()
-        self._http_settled = threading.Event()  # built, failed, or the server is stopping
+        self._http_built = threading.Event()  # built, or failed to be
+        self._http_closed = False  # stop() is past HTTP: an app built now is not served
         self.http_error: Exception | None = None
         """Why the HTTP app could not be built, if it could not (the server then stops)."""
         self._services: Services | None = None
@@ -391,7 +394,8 @@ class TideflowServer:
         The port is bound (and listening) before :meth:`start` returns, so a taken port still
         fails the start and the ready file names a port that accepts connections. Building the
         app (FastAPI and every route of the API and pages: about a third of a start) happens
-        after: requests that come first wait in the socket's backlog until it serves.
+        after: requests that come first wait in the socket's backlog until it serves, and
+        :meth:`stop` waits for it, so that ``/healthz`` answers 503 through a graceful stop.
         """
         self._http_socket = sock = self._bind_http()
         self.http_port = sock.getsockname()[1]
@@ -404,8 +408,7 @@ class TideflowServer:
         """On the HTTP thread: build the app, then serve ``sock`` until :meth:`stop`.
 
         A failure to build it (a broken install) stops the server, with the error logged and
-        :attr:`http_error` set, rather than leaving it serving gRPC without HTTP. If the server
-        stops meanwhile, :meth:`stop` has closed ``sock`` and the app is dropped.
+        :attr:`http_error` set, rather than leaving it serving gRPC without HTTP.
         """
         try:
             server = self._build_http()
@@ -416,9 +419,9 @@ class TideflowServer:
             self.request_stop()
             return
         finally:
-            self._http_settled.set()
+            self._http_built.set()
         with self._http_lock:
-            if self._stopped.is_set():  # stopped while the app was being built
+            if self._http_closed:  # stop() gave up waiting for the build
                 return
             self._http = server
         server.run(sockets=[sock])
@@ -456,12 +459,12 @@ class TideflowServer:
         return server
 
     def wait_http_built(self) -> bool:
-        """Block until the HTTP app is built, fails to be, or a stop is requested; whether built.
+        """Block until the HTTP app is built or fails to be; whether it is.
 
         :meth:`start` returns before it is (see :meth:`_start_http`); ``serve`` waits for it
         to keep the app out of the collector's scans too.
         """
-        self._http_settled.wait()
+        self._http_built.wait()
         with self._http_lock:
             return self._http is not None
 
@@ -505,28 +508,28 @@ class TideflowServer:
     def request_stop(self) -> None:
         """Ask :meth:`wait` to return (safe from a signal handler)."""
         self._stopped.set()
-        self._http_settled.set()
 
     def stop(self) -> None:
         """Stop serving and release everything."""
         self._serving = False
         self.request_stop()
+        if self._http_thread is not None:  # HTTP answers through the stop (/healthz: 503)
+            self._http_built.wait(HTTP_BUILD_SECONDS)
         if self._services is not None:
             # Close listeners first: their streams end and let gRPC shut down promptly.
             self._services.notifications.close()
         if self._grpc is not None:
             self._grpc.stop(self.config.grace).wait()
             self._grpc = None
-        with self._http_lock:  # after _stopped: an app built from now on is not served
+        with self._http_lock:
             http, self._http = self._http, None
-            if http is None and self._http_socket is not None:
-                # Not serving (yet): release the port now rather than wait for the build to
-                # end; the HTTP thread finds the server stopped and drops the app.
-                self._http_socket.close()
+            self._http_closed = True
         if http is not None:
             http.should_exit = True
             if self._http_thread is not None:
                 self._http_thread.join(10)
+        elif self._http_socket is not None:  # never served (failed, or not built in time)
+            self._http_socket.close()
         self._http_thread = self._http_socket = None
         if self._executors is not None:  # running jobs keep running
             self._executors.stop()
