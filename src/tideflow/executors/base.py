@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoints, entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -206,6 +206,17 @@ class ExecutorRegistry:
     def __init__(self, group: str = EXECUTOR_GROUP) -> None:
         self._group = group
         self._registered: dict[str, type[Executor]] = {}
+        self._entry_points: EntryPoints | None = None
+
+    def _plugins(self) -> EntryPoints:
+        """The group's entry points, read once.
+
+        Each read scans every installed distribution; a server start asked five times (the
+        names, then each executor).
+        """
+        if self._entry_points is None:
+            self._entry_points = entry_points(group=self._group)
+        return self._entry_points
 
     def register(self, name: str, executor: type[Executor]) -> None:
         """Add (or replace) executor ``name`` without an entry point."""
@@ -213,7 +224,7 @@ class ExecutorRegistry:
 
     def names(self) -> list[str]:
         """Every known executor, sorted."""
-        found = {ep.name for ep in entry_points(group=self._group)}
+        found = {ep.name for ep in self._plugins()}
         return sorted(found | set(self._registered))
 
     def get(self, name: str) -> type[Executor]:
@@ -224,7 +235,7 @@ class ExecutorRegistry:
         """
         if name in self._registered:
             return self._registered[name]
-        matches = [ep for ep in entry_points(group=self._group) if ep.name == name]
+        matches = [ep for ep in self._plugins() if ep.name == name]
         if not matches:
             known = ", ".join(self.names()) or "none"
             raise InvalidArgumentError(
