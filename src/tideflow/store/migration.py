@@ -15,7 +15,7 @@ cannot change what an old migration does; and set :data:`HEAD_REVISION` to its r
 
 Alembic is imported only when it has work: a store already at :data:`HEAD_REVISION` (every
 start but the first) is recognised by reading ``alembic_version`` directly, without loading
-Alembic and the migration scripts (a tenth of a server's start).
+Alembic and the migration scripts (0.05-0.1 s of every server start).
 """
 
 from __future__ import annotations
