@@ -34,6 +34,7 @@ class Ctx:
         self.config: Mapping[str, Any] = config
         self.logger = logging.getLogger("test.monitor")
         self.stopping = False
+        self.execution_id = 1
 
     def send_event(self, key: str, value: str, **kwargs: Any) -> Any:
         return self.client.events.send(key, value, context={"execution_id": 1}, **kwargs)
@@ -117,7 +118,7 @@ def test_example_monitor_rereads_the_baseline_when_the_version_changes(
     monitor = ExampleMonitor()
     counts = monitor.process(ctx, [])  # type: ignore[arg-type]
     monitor.close(ctx)  # type: ignore[arg-type]
-    assert counts == {"samples": 1200, "skipped": 0, "windows": 6, "events": 1}
+    assert counts == {"samples": 1200, "skipped": 0, "windows": 6, "events": 1, "quiet": 0}
     (event,) = events(client, "DRIFT_DETECTED")
     assert event["version"] == v2  # v1's and v2's own traffic matched their baselines
     assert event["window"] == 4
@@ -141,6 +142,73 @@ def test_example_monitor_alarms_once_per_episode_and_rearms(client: Client, tmp_
     assert counts["windows"] == 7
     assert [e["window"] for e in events(client, "DRIFT_DETECTED")] == [1, 6]
     assert counts["events"] == 2
+
+
+def test_with_ignore_older_versions_a_known_shift_is_not_reported_again(
+    client: Client, tmp_path: Path
+) -> None:
+    """Versions older than the last DRIFT_DETECTED keep quiet; a newer version is watched."""
+    rng = np.random.default_rng(5)
+    baseline = normal(rng, 3000)
+    client.events.send("m", "{}", event_type="DRIFT_DETECTED", context={"execution_id": 1})
+    newer = client.models.create_version("m").version  # made after the finding: news again
+    rows = [(2, r) for r in normal(rng, 400, 2.0)] + [(newer, r) for r in normal(rng, 400, 2.0)]
+    with LocalStreamWriter(tmp_path / "p") as out:
+        out.write(
+            [
+                {"request_id": str(i), "model": "m", "version": v, "features": r}
+                for i, (v, r) in enumerate(rows)
+            ]
+        )
+    ctx = Ctx(client, predictions=str(tmp_path / "p"))
+    monitor = ExampleMonitor(
+        model="m", baseline=baseline, window=200, max_samples=800, ignore_older_versions=True
+    )
+    counts = monitor.process(ctx, [])  # type: ignore[arg-type]
+    assert (counts["events"], counts["quiet"]) == (1, 1)
+    sent = [e for e in events(client, "DRIFT_DETECTED") if e]  # the planted ones are "{}"
+    assert [e["version"] for e in sent] == [newer]  # version 2's drift was old news
+
+
+def degrading_streams(path: Path, version: int) -> tuple[str, str]:
+    """Predictions of ``version`` whose clicks rise half-way (a Model Monitor alarm), labels."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    scores = rng.uniform(0.05, 0.5, n)
+    truth = np.where(np.arange(n) < n // 2, scores, np.minimum(scores + 0.3, 1.0))
+    labels = (rng.random(n) < truth).astype(int)
+    with LocalStreamWriter(path / "p") as out:
+        out.write(
+            [
+                {"request_id": f"q{i}", "model": "m", "version": version, "score": float(s)}
+                for i, s in enumerate(scores.tolist())
+            ]
+        )
+    with LocalStreamWriter(path / "l") as out:
+        out.write([{"request_id": f"q{i}", "label": int(y)} for i, y in enumerate(labels)])
+    return str(path / "p"), str(path / "l")
+
+
+@pytest.mark.parametrize("execution", [1, 3])
+def test_with_ignore_older_versions_a_quality_alarm_after_a_finding_is_not_sent(
+    client: Client, tmp_path: Path, execution: int
+) -> None:
+    """Any finding of the same execution after the version was made quiets its alarm."""
+    client.events.send("m", "{}", event_type="DRIFT_DETECTED", context={"execution_id": 1})
+    predictions, labels = degrading_streams(tmp_path, version=2)
+    ctx = Ctx(client, predictions=predictions, labels=labels)
+    ctx.execution_id = execution
+    monitor = ModelMonitor(
+        model="m", window=300, idle_timeout=0.5, poll_interval=0.01, ignore_older_versions=True
+    )
+    counts = monitor.process(ctx, [])  # type: ignore[arg-type]
+    alarms = counts["events"] + counts["quiet"]
+    assert alarms >= 1  # the quality fell
+    if execution == 1:  # the drift finding came after version 2: old news
+        assert (counts["events"], events(client, "MODEL_DEGRADED")) == (0, [])
+    else:  # another execution's finding does not count
+        assert counts["quiet"] == 0
+        assert [e["version"] for e in events(client, "MODEL_DEGRADED")] == [2] * alarms
 
 
 def test_example_monitor_stops_between_batches_and_commits(client: Client, tmp_path: Path) -> None:
@@ -172,7 +240,7 @@ def test_model_monitor_judges_each_version_on_its_own(client: Client, tmp_path: 
     ctx = Ctx(client, predictions=str(tmp_path / "p"), labels=str(tmp_path / "l"))
     monitor = ModelMonitor(model="m", window=300, idle_timeout=0.5, poll_interval=0.01)
     counts = monitor.process(ctx, [])  # type: ignore[arg-type]
-    assert counts == {"samples": n, "windows": 4, "events": 0}
+    assert counts == {"samples": n, "windows": 4, "events": 0, "quiet": 0}
     losses = client.metrics.list(name="quality.log_loss", model="m")
     assert [(m.step, m.version) for m in losses] == [(0, 1), (1, 1), (2, 2), (3, 2)]
     calibration = client.metrics.list(name="quality.calibration", model="m")

@@ -33,6 +33,7 @@ from tideflow.errors import NotFoundError
 from tideflow.io.local_stream import LocalStreamReader
 from tideflow.monitor.baseline import load_baseline
 from tideflow.monitor.drift import DriftScorer, WindowDrift, features_of
+from tideflow.monitor.findings import newer_finding
 from tideflow.monitor.source import model_of, open_stream, setting, with_inputs
 from tideflow.monitor.window import SlidingWindow
 from tideflow.sdk.context import JobContext
@@ -73,6 +74,8 @@ class ExampleMonitor(Processor):
         baseline_size: Newest training samples kept (default 5000).
         baseline_datasets: Upstream datasets to read (default: all).
         rearm: Drift-free windows before another event may be sent (default 1).
+        ignore_older_versions: Send no event about a version generated before the model's
+            newest finding in this execution (:mod:`tideflow.monitor.findings`; default off).
         max_samples: End after scoring this many records.
         idle_timeout: End after this many seconds without a record.
     """
@@ -94,6 +97,7 @@ class ExampleMonitor(Processor):
         baseline_size: int | None = None,
         baseline_datasets: Sequence[str] | None = None,
         rearm: int | None = None,
+        ignore_older_versions: bool | None = None,
         max_samples: int | None = None,
         idle_timeout: float | None = None,
     ) -> None:
@@ -111,6 +115,7 @@ class ExampleMonitor(Processor):
             "baseline_size": baseline_size,
             "baseline_datasets": baseline_datasets,
             "rearm": rearm,
+            "ignore_older_versions": ignore_older_versions,
             "max_samples": max_samples,
             "idle_timeout": idle_timeout,
         }
@@ -140,7 +145,7 @@ class ExampleMonitor(Processor):
         self.scorer: DriftScorer | None = None
         self.armed = True
         self.quiet = 0
-        counts = {"samples": 0, "skipped": 0, "windows": 0, "events": 0}
+        counts = {"samples": 0, "skipped": 0, "windows": 0, "events": 0, "quiet": 0}
         self.counts = counts
         for batch in reader.batches(
             max_records=1000,
@@ -265,6 +270,19 @@ class ExampleMonitor(Processor):
         if not self.armed:
             return
         self.armed = False
+        if self._get(ctx, "ignore_older_versions", False):
+            known = newer_finding(ctx, self.model, self.version, kinds=[DRIFT_DETECTED])
+            if known is not None:
+                self.counts["quiet"] += 1
+                ctx.logger.info(
+                    "drift in %s window %d: version %s is older than %s (offset %d), not sent",
+                    self.model,
+                    drift.window,
+                    self.version,
+                    known.event_type,
+                    known.offset,
+                )
+                return
         self.counts["events"] += 1
         value = {
             "model": self.model,

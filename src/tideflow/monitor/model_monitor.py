@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tideflow.io.local_stream import LocalStreamReader
+from tideflow.monitor.findings import newer_finding
 from tideflow.monitor.join import Joined, LabelJoin
 from tideflow.monitor.quality import DegradationDetector, Quality, window_quality
 from tideflow.monitor.source import model_of, open_stream, poll, setting, with_inputs
@@ -66,6 +67,8 @@ class ModelMonitor(Processor):
         cooldown: Samples after an alarm before the next can fire (default ``window``).
         max_pending: Unmatched predictions held by the join (default 100000).
         max_age: Seconds an unmatched prediction is held (default: no limit).
+        ignore_older_versions: Send no alarm about a version generated before the model's
+            newest finding in this execution (:mod:`tideflow.monitor.findings`; default off).
         max_samples: End after this many joined samples.
         idle_timeout: End after this many seconds with no new record on either stream.
         poll_interval: Seconds between looks when both streams are idle (default 0.1).
@@ -88,6 +91,7 @@ class ModelMonitor(Processor):
         cooldown: int | None = None,
         max_pending: int | None = None,
         max_age: float | None = None,
+        ignore_older_versions: bool | None = None,
         max_samples: int | None = None,
         idle_timeout: float | None = None,
         poll_interval: float | None = None,
@@ -107,6 +111,7 @@ class ModelMonitor(Processor):
             "cooldown": cooldown,
             "max_pending": max_pending,
             "max_age": max_age,
+            "ignore_older_versions": ignore_older_versions,
             "max_samples": max_samples,
             "idle_timeout": idle_timeout,
             "poll_interval": poll_interval,
@@ -145,7 +150,7 @@ class ModelMonitor(Processor):
         labels = open_stream(ctx, given, "labels")
         self._readers = [predictions, labels]
         self.version: int | None = None
-        self.counts = {"samples": 0, "windows": 0, "events": 0}
+        self.counts = {"samples": 0, "windows": 0, "events": 0, "quiet": 0}
         idle_since = time.monotonic()
         while not getattr(ctx, "stopping", False):
             got = 0
@@ -224,6 +229,18 @@ class ModelMonitor(Processor):
                 )
 
     def _alarm(self) -> None:
+        if self._get(self.ctx, "ignore_older_versions", False):
+            known = newer_finding(self.ctx, self.model, self.version)
+            if known is not None:
+                self.counts["quiet"] += 1
+                self.ctx.logger.info(
+                    "%s version %s degraded, but it is older than %s (offset %d): not sent",
+                    self.model,
+                    self.version,
+                    known.event_type,
+                    known.offset,
+                )
+                return
         recent = self.window.contents()
         metrics = self._quality(recent).as_dict() if recent else {}
         value = {

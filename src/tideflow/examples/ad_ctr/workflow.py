@@ -81,8 +81,15 @@ with tide.workflow("ad_ctr") as wf:
             ),
             name="example_monitor",
             # One DRIFT_DETECTED per served version at most (a new version re-arms it), so a
-            # lasting shift restarts the trainer once, not every window.
-            config={"window": 500, "alpha": 0.001, "rearm": 1_000_000},
+            # lasting shift restarts the trainer once, not every window; and none about a
+            # version older than the last finding (either monitor's): the trainer restarted for
+            # that one is still adapting, and another restart would only interrupt it.
+            config={
+                "window": 500,
+                "alpha": 0.001,
+                "rearm": 1_000_000,
+                "ignore_older_versions": True,
+            },
         )
     with tide.job("monitor_model", streaming=True):
         tide.evaluate(
@@ -92,7 +99,12 @@ with tide.workflow("ad_ctr") as wf:
             model=MODEL,
             processor=StreamModelMonitor(),
             name="model_monitor",
-            config={"window": 1000, "detector": "adwin", "cooldown": 5000},
+            config={
+                "window": 1000,
+                "detector": "adwin",
+                "cooldown": 5000,
+                "ignore_older_versions": True,
+            },
         )
 
     # A job that rules restart starts only by a rule, so train starts with the generator.
