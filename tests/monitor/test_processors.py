@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tideflow.io.lineage import register_dataset
 from tideflow.io.local_stream import LocalStreamWriter
 from tideflow.metadata import ExecutionService, WorkflowService
 from tideflow.monitor import ExampleMonitor, ModelMonitor, Rollback
+from tideflow.monitor.source import JobEnded
 
 
 class Ctx:
@@ -209,6 +211,57 @@ def test_with_ignore_older_versions_a_quality_alarm_after_a_finding_is_not_sent(
     else:  # another execution's finding does not count
         assert counts["quiet"] == 0
         assert [e["version"] for e in events(client, "MODEL_DEGRADED")] == [2] * alarms
+
+
+def producer_job(client: Client, job: str = "predict") -> tuple[ExecutionService, int, int]:
+    """An execution of a workflow with one attempt of ``job``: (service, execution, attempt)."""
+    plan = json.dumps({"workflow": "served", "jobs": []})
+    WorkflowService(client.store).create_snapshot("mon", "served", plan=plan)
+    executions = ExecutionService(client.store)
+    run = executions.create_execution("mon", "served")
+    attempt = executions.create_job_execution("mon", run.execution_id, job).job_execution_id
+    return executions, run.execution_id, attempt
+
+
+def test_job_ended_looks_at_most_once_per_interval_and_stays_ended(client: Client) -> None:
+    executions, execution_id, attempt = producer_job(client)
+    ctx = Ctx(client)
+    ctx.execution_id = execution_id
+    now = [0.0]
+    ended = JobEnded(ctx, "predict", interval=0.5, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert not ended()  # INIT
+    for status in ("STARTING", "RUNNING", "FINISHED"):
+        executions.set_job_status("mon", attempt, status)
+    assert not ended()  # looked 0 s ago: not again yet
+    now[0] = 0.5
+    assert ended()
+    assert not JobEnded(ctx, "train")()  # type: ignore[arg-type]  # never ran: not ended
+
+
+@pytest.mark.parametrize("monitor_class", ["example", "model"])
+def test_a_monitor_ends_with_its_producer_not_after_its_idle_timeout(
+    client: Client, tmp_path: Path, monitor_class: str
+) -> None:
+    """With ends_with, a drained stream of an ended producer ends the run at once."""
+    executions, execution_id, attempt = producer_job(client)
+    for status in ("STARTING", "RUNNING", "FINISHED"):
+        executions.set_job_status("mon", attempt, status)
+    predictions, labels = degrading_streams(tmp_path, version=2)
+    ctx = Ctx(client, predictions=predictions, labels=labels)
+    ctx.execution_id = execution_id
+    idle = 30.0  # were the producer's end not seen, the run would last this long
+    monitor: Any = (
+        ExampleMonitor(model="m", baseline=normal(np.random.default_rng(6), 500), window=500)
+        if monitor_class == "example"
+        else ModelMonitor(model="m", window=300, poll_interval=0.01)
+    )
+    ctx.config = {**ctx.config, "idle_timeout": idle, "ends_with": "predict"}
+    started = time.monotonic()
+    counts = monitor.process(ctx, [])
+    assert time.monotonic() - started < idle / 2
+    # everything the producer wrote was read first (the example monitor skips the records:
+    # they carry no features)
+    assert counts["samples"] + counts.get("skipped", 0) == 3000
 
 
 def test_example_monitor_stops_between_batches_and_commits(client: Client, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ end the job FINISHED; a STOP ends it between batches, closing the reader.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,12 +35,14 @@ from tideflow.io.local_stream import LocalStreamReader
 from tideflow.monitor.baseline import load_baseline
 from tideflow.monitor.drift import DriftScorer, WindowDrift, features_of
 from tideflow.monitor.findings import newer_finding
-from tideflow.monitor.source import model_of, open_stream, setting, with_inputs
+from tideflow.monitor.source import job_ended, model_of, open_stream, setting, with_inputs
 from tideflow.monitor.window import SlidingWindow
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.processor import Processor
 
 DRIFT_DETECTED = "DRIFT_DETECTED"
+ENDED_CHECK = 1.0
+"""With ``ends_with``, the longest read between two looks at the producer's status (seconds)."""
 SENDER = "example_monitor"
 NOT_FEATURES = frozenset({"request_id", "model", "version", "offset", "score", "time", "label"})
 """Fields of a prediction record that are not features (when it has no ``features`` mapping)."""
@@ -78,6 +81,8 @@ class ExampleMonitor(Processor):
             newest finding in this execution (:mod:`tideflow.monitor.findings`; default off).
         max_samples: End after scoring this many records.
         idle_timeout: End after this many seconds without a record.
+        ends_with: A job of the execution (the predictor) whose end, once its stream is
+            drained, ends the monitor without waiting out ``idle_timeout``.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class ExampleMonitor(Processor):
         ignore_older_versions: bool | None = None,
         max_samples: int | None = None,
         idle_timeout: float | None = None,
+        ends_with: str | None = None,
     ) -> None:
         self.given: dict[str, Any] = {
             "model": model,
@@ -118,6 +124,7 @@ class ExampleMonitor(Processor):
             "ignore_older_versions": ignore_older_versions,
             "max_samples": max_samples,
             "idle_timeout": idle_timeout,
+            "ends_with": ends_with,
         }
         self.baseline = list(baseline) if baseline is not None else None
         self._reader: LocalStreamReader | None = None
@@ -147,11 +154,38 @@ class ExampleMonitor(Processor):
         self.quiet = 0
         counts = {"samples": 0, "skipped": 0, "windows": 0, "events": 0, "quiet": 0}
         self.counts = counts
-        for batch in reader.batches(
-            max_records=1000,
-            max_wait=0.2,
-            idle_timeout=float(idle) if idle is not None else None,
-        ):
+        ended = job_ended(ctx, self.given)
+        idle_seconds = float(idle) if idle is not None else None
+        if ended is None:
+            self._read(reader, idle_seconds, max_samples)  # until idle, as streams do
+        else:
+            # Short reads while the producer runs, so its end is seen within a second or so.
+            look = ENDED_CHECK if idle_seconds is None else min(idle_seconds, ENDED_CHECK)
+            idle_since = time.monotonic()
+            while True:
+                done = ended()  # before reading: what the read finds is then all there is
+                handled, finished = self._read(reader, 0 if done else look, max_samples)
+                if finished or (done and not handled):
+                    break
+                if handled:
+                    idle_since = time.monotonic()
+                elif idle_seconds is not None and time.monotonic() - idle_since >= idle_seconds:
+                    break
+        reader.commit()
+        ctx.logger.info("example monitor of %s ended: %s", self.model, counts)
+        return counts
+
+    def _read(
+        self, reader: LocalStreamReader, idle: float | None, max_samples: Any
+    ) -> tuple[bool, bool]:
+        """Score batches until the stream idles ``idle`` seconds.
+
+        Returns whether any batch came, and whether the run is over (``max_samples`` scored,
+        or the job is stopping).
+        """
+        ctx, counts, handled = self.ctx, self.counts, False
+        for batch in reader.batches(max_records=1000, max_wait=0.2, idle_timeout=idle):
+            handled = True
             deployed: int | None = None
             for record in batch.records:
                 if record.get("model") not in (None, self.model):
@@ -171,14 +205,10 @@ class ExampleMonitor(Processor):
                 if samples is not None:
                     self._report(self.scorer.score(self.window.index, samples))
                 if max_samples is not None and counts["samples"] >= int(max_samples):
-                    break
-            if max_samples is not None and counts["samples"] >= int(max_samples):
-                break
+                    return handled, True
             if getattr(ctx, "stopping", False):
-                break
-        reader.commit()
-        ctx.logger.info("example monitor of %s ended: %s", self.model, counts)
-        return counts
+                return handled, True
+        return handled, False
 
     def close(self, ctx: JobContext) -> None:
         """Store the stream position reached."""

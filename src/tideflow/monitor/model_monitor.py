@@ -38,7 +38,14 @@ from tideflow.io.local_stream import LocalStreamReader
 from tideflow.monitor.findings import newer_finding
 from tideflow.monitor.join import Joined, LabelJoin
 from tideflow.monitor.quality import DegradationDetector, Quality, window_quality
-from tideflow.monitor.source import model_of, open_stream, poll, setting, with_inputs
+from tideflow.monitor.source import (
+    job_ended,
+    model_of,
+    open_stream,
+    poll,
+    setting,
+    with_inputs,
+)
 from tideflow.monitor.window import SlidingWindow
 from tideflow.sdk.context import JobContext
 from tideflow.sdk.processor import Processor
@@ -71,6 +78,8 @@ class ModelMonitor(Processor):
             newest finding in this execution (:mod:`tideflow.monitor.findings`; default off).
         max_samples: End after this many joined samples.
         idle_timeout: End after this many seconds with no new record on either stream.
+        ends_with: A job of the execution (the predictor) whose end, once both streams are
+            drained, ends the monitor without waiting out ``idle_timeout``.
         poll_interval: Seconds between looks when both streams are idle (default 0.1).
     """
 
@@ -95,6 +104,7 @@ class ModelMonitor(Processor):
         max_samples: int | None = None,
         idle_timeout: float | None = None,
         poll_interval: float | None = None,
+        ends_with: str | None = None,
     ) -> None:
         self.given: dict[str, Any] = {
             "model": model,
@@ -115,6 +125,7 @@ class ModelMonitor(Processor):
             "max_samples": max_samples,
             "idle_timeout": idle_timeout,
             "poll_interval": poll_interval,
+            "ends_with": ends_with,
         }
         self._readers: list[LocalStreamReader] = []
 
@@ -151,8 +162,10 @@ class ModelMonitor(Processor):
         self._readers = [predictions, labels]
         self.version: int | None = None
         self.counts = {"samples": 0, "windows": 0, "events": 0, "quiet": 0}
+        ended = job_ended(ctx, self.given)
         idle_since = time.monotonic()
         while not getattr(ctx, "stopping", False):
+            done = ended is not None and ended()  # before reading: then this read is the rest
             got = 0
             for record in poll(predictions):
                 got += 1
@@ -168,7 +181,7 @@ class ModelMonitor(Processor):
                 break
             if got:
                 idle_since = time.monotonic()
-            elif idle is not None and time.monotonic() - idle_since >= float(idle):
+            elif done or (idle is not None and time.monotonic() - idle_since >= float(idle)):
                 break
             else:
                 time.sleep(interval)

@@ -11,11 +11,18 @@ directory, named directly (``predictions="/path"``), by a registered dataset
 over by an upstream node (a directory, or ``{"predictions": dir, "labels": dir}``). The
 reader's consumer is ``<workflow>-<job>-<stream>``, so a restarted monitor goes on after what it
 had handled.
+
+**Ending with the producer** (:class:`JobEnded`): a bounded run (a demo, a test) ends its
+streaming jobs by their idle timeouts, which must be long enough for a busy machine's gaps --
+so every run waited them out after its data ended (the quickstart: 20 of its ~50 s). With
+``ends_with="predict"`` a monitor ends as soon as that job of its execution has ended and its
+stream holds nothing more, whatever the idle timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +107,48 @@ def poll(reader: LocalStreamReader, max_records: int = 1000) -> list[dict[str, A
     for batch in reader.batches(max_records=max_records, max_wait=0, idle_timeout=0):
         return batch.records
     return []
+
+
+class JobEnded:
+    """Whether job ``job`` of this execution has ended: its newest attempt is terminal.
+
+    Looked up at most every ``interval`` seconds (one ``ListJobExecutions`` of the job's own
+    execution, which a job's token may read), so a reader may ask on every empty poll. A job
+    that never ran has not ended. Once ended stays ended: a consumer that drained the stream
+    after it is done, even if a rule starts the job again later.
+    """
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        job: str,
+        *,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job = job
+        self._ctx = ctx
+        self._interval = interval
+        self._clock = clock
+        self._checked: float | None = None
+        self._ended = False
+
+    def __call__(self) -> bool:
+        """Whether the job has ended (at most one look-up per ``interval``)."""
+        if self._ended:
+            return True
+        now = self._clock()
+        if self._checked is not None and now - self._checked < self._interval:
+            return False
+        self._checked = now
+        attempts = [
+            j for j in self._ctx.client.jobs.list(self._ctx.execution_id) if j.job == self.job
+        ]
+        self._ended = bool(attempts) and attempts[-1].status.is_terminal
+        return self._ended
+
+
+def job_ended(ctx: JobContext, given: Mapping[str, Any]) -> JobEnded | None:
+    """The ``ends_with`` setting as a :class:`JobEnded` (``None`` when unset)."""
+    job = setting(ctx, given, "ends_with")
+    return JobEnded(ctx, str(job)) if job else None

@@ -36,6 +36,7 @@ from tideflow.examples.ad_ctr.market import FEATURE_FIELDS
 from tideflow.io.lineage import record_lineage, register_dataset
 from tideflow.io.local_stream import LocalStreamReader, LocalStreamWriter, consumer_name
 from tideflow.monitor import ExampleMonitor, ModelMonitor
+from tideflow.monitor.source import JobEnded
 
 PREDICTIONS = "ctr_predictions"
 WATCHED = ("segment", "category", "device", "site", "position", "hour")
@@ -107,7 +108,8 @@ class StreamDirectory(tide.Processor):
 class ServeImpressions(tide.Processor):
     """The ``predict`` job: the online predictor over the impressions stream (module docstring).
 
-    Ends FINISHED when the impressions stream has been idle for ``idle_timeout`` seconds.
+    Ends FINISHED once the ``generate`` job has ended and its impressions are served, or when
+    the impressions stream has been idle for ``serve_idle_timeout`` seconds.
     """
 
     def process(self, ctx: tide.JobContext, inputs: Sequence[Any]) -> dict[str, int]:
@@ -132,30 +134,51 @@ class ServeImpressions(tide.Processor):
         predictor = Predictor(ctx.client, MODEL, sink=writer).start()
         ctx.logger.info("serving impressions from %s (idle timeout %s s)", source, idle)
         logged = time.monotonic()
-        try:
-            for batch in reader.batches(max_records=500, max_wait=0.1, idle_timeout=idle):
-                rows = [r for r in batch.records if not r.get("holdout")]
-                if not rows:
-                    continue
-                if not predictor.ready:
-                    # Leave the holder's thread the interpreter while it loads a first version.
-                    predictor.holder.wait_for(lambda served: served is not None, timeout=0.05)
-                    counts["unserved"] += len(rows)
-                    if time.monotonic() - logged >= 10.0:
-                        logged = time.monotonic()
-                        ctx.logger.info("nothing deployed yet: %s", counts)
-                    continue
-                features = [
-                    {**{name: row[name] for name in FEATURE_FIELDS}, "shown_at": row["time"]}
-                    for row in rows
-                ]
-                predictor.predict(features, [row["request_id"] for row in rows], timeout=60)
-                counts["served"] += len(rows)
-                if getattr(ctx, "stopping", False):
-                    break
+
+        def serve(records: Sequence[Mapping[str, Any]]) -> None:
+            nonlocal logged
+            rows = [r for r in records if not r.get("holdout")]
+            if not rows:
+                return
+            if not predictor.ready:
+                # Leave the holder's thread the interpreter while it loads a first version.
+                predictor.holder.wait_for(lambda served: served is not None, timeout=0.05)
+                counts["unserved"] += len(rows)
                 if time.monotonic() - logged >= 10.0:
                     logged = time.monotonic()
-                    ctx.logger.info("so far: %s", counts)
+                    ctx.logger.info("nothing deployed yet: %s", counts)
+                return
+            features = [
+                {**{name: row[name] for name in FEATURE_FIELDS}, "shown_at": row["time"]}
+                for row in rows
+            ]
+            predictor.predict(features, [row["request_id"] for row in rows], timeout=60)
+            counts["served"] += len(rows)
+            if time.monotonic() - logged >= 10.0:
+                logged = time.monotonic()
+                ctx.logger.info("so far: %s", counts)
+
+        # Ends with the generator: once it has ended and its stream is drained, not after
+        # another idle timeout (which stays the limit when the generator is only slow).
+        generated = JobEnded(ctx, "generate")
+        idle_since = time.monotonic()
+        try:
+            while True:
+                done = generated()  # before reading: then this read is all there is
+                handled = False
+                for batch in reader.batches(
+                    max_records=500, max_wait=0.1, idle_timeout=0 if done else min(idle, 1.0)
+                ):
+                    handled = True
+                    serve(batch.records)
+                    if getattr(ctx, "stopping", False):
+                        break
+                if getattr(ctx, "stopping", False) or (done and not handled):
+                    break
+                if handled:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= idle:
+                    break
         finally:
             predictor.stop()  # answers what is queued, then closes the sink (the writer)
             reader.commit()

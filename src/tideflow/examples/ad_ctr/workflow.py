@@ -89,6 +89,7 @@ with tide.workflow("ad_ctr") as wf:
                 "alpha": 0.001,
                 "rearm": 1_000_000,
                 "ignore_older_versions": True,
+                "ends_with": "predict",  # not 20 s of idle timeout after the last prediction
             },
         )
     with tide.job("monitor_model", streaming=True):
@@ -104,6 +105,7 @@ with tide.workflow("ad_ctr") as wf:
                 "detector": "adwin",
                 "cooldown": 5000,
                 "ignore_older_versions": True,
+                "ends_with": "predict",
             },
         )
 
