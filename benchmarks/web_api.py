@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import tideflow as tide
 from tideflow.client.services import local_services
 from tideflow.domain.events import Event
 from tideflow.metadata.access import AccessService
+from tideflow.net import tcp_listener
 from tideflow.store import Store
 from tideflow.store.repositories.workflow import WorkflowRepository
 from tideflow.store.types import utcnow
@@ -105,9 +105,7 @@ class Served:
     """The web app on a free loopback port."""
 
     def __init__(self, app: Any) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
+        self._sock = tcp_listener("127.0.0.1", 0)  # Nagle off, as the server's own
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

@@ -7,7 +7,6 @@ real, so the RESTART of ``train`` below is recorded with the event that caused i
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from tideflow.client.services import Services, local_services
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.status import JobStatus
 from tideflow.metadata.access import AccessService
+from tideflow.net import tcp_listener
 from tideflow.scheduler.clock import ManualClock
 from tideflow.scheduler.dispatcher import Dispatcher
 from tideflow.store import Store
@@ -54,9 +54,7 @@ class AppServer:
     """``create_app`` served by uvicorn in a thread on a free loopback port."""
 
     def __init__(self, app: Any) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
+        self._sock = tcp_listener("127.0.0.1", 0)  # Nagle off, as the server's own
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(

@@ -41,6 +41,7 @@ from tideflow.domain.scheduling import AttemptOwner
 from tideflow.errors import UnavailableError
 from tideflow.executors.identity import JobUser, check_job_user, resolve_job_user
 from tideflow.metadata.access import AccessService
+from tideflow.net import tcp_listener
 from tideflow.rpc.auth import TokenAuthenticator
 from tideflow.rpc.interceptor import EdgeInterceptor
 from tideflow.rpc.server_info import server_info_handler
@@ -371,13 +372,10 @@ class TideflowServer:
         config = self.config
         last = config.http_port + config.port_search if config.http_port else 0
         for port in range(config.http_port, last + 1):
-            sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind((config.host, port))
-                sock.listen(2048)  # claim the port now: SO_REUSEADDR lets another bind it
+                # Listening claims the port now: SO_REUSEADDR alone lets another bind it.
+                return tcp_listener(config.host, port)
             except OSError as e:
-                sock.close()
                 if port == last:
                     raise UnavailableError(
                         f"cannot bind HTTP to {config.host}:{config.http_port}"
@@ -385,7 +383,6 @@ class TideflowServer:
                         + f": {e.strerror}"
                     ) from e
                 continue
-            return sock
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _start_http(self) -> None:

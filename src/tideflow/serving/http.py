@@ -298,23 +298,14 @@ class PredictorServer:
 
     def start(self) -> PredictorServer:
         """Start the predictor, bind, serve in a thread."""
-        import socket
         import threading
 
         import uvicorn
 
+        from tideflow.net import tcp_listener
+
         self.predictor.start()
-        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the
-        # listening socket names it, and without it each keep-alive answer waits ~40 ms for a
-        # delayed ACK (Nagle).
-        sock = socket.socket(
-            socket.AF_INET6 if ":" in self.host else socket.AF_INET,
-            socket.SOCK_STREAM,
-            socket.IPPROTO_TCP,
-        )
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(2048)
+        sock = tcp_listener(self.host, self.port)  # Nagle off: see tideflow.net
         self.port = sock.getsockname()[1]
         self._server = uvicorn.Server(
             uvicorn.Config(
