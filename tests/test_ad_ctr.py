@@ -60,7 +60,7 @@ def client(shared_server: dict[str, Any]) -> Iterator[Any]:
     from tideflow.examples.ad_ctr import WORKFLOW_FILE
 
     (wf,) = load_workflows(WORKFLOW_FILE)
-    c.workflows.submit(wf)
+    c.workflows.submit(wf, source=WORKFLOW_FILE)  # not this file's directory: all of tests/
     yield c
     c.close()
 

@@ -172,9 +172,11 @@ def quickstart_command(
     """Run the online click-through-rate demo (ad_ctr) end to end on the local server."""
     if duration < 10:
         fail("--duration must be at least 10 seconds", code=2)
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    # Whether it is installed, not importing it: a second or two, and no job of the demo's own
+    # process needs it (its monitors' NumPy and SciPy come with it).
+    if importlib.util.find_spec("sklearn") is None:
         fail(
             "the quickstart needs the ml extra: pip install -e '.[ml]' (or 'tideflow[ml]')",
             code=2,
@@ -215,7 +217,8 @@ def _run(duration: float, json_output: bool) -> int:
     try:
         head = _head(client)
         (workflow,) = [wf for wf in load_workflows(WORKFLOW_FILE) if wf.name == WORKFLOW]
-        client.workflows.submit(workflow)
+        # Its own directory, not the caller's (the CLI's: typer's package) by default.
+        client.workflows.submit(workflow, source=WORKFLOW_FILE)
         drift_after_serving, after_drift = phases(duration)
         params = {
             "duration": duration,

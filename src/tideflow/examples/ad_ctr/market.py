@@ -1,4 +1,4 @@
-"""A seeded ad market: impressions with hashed categorical features and a known click model.
+"""A seeded ad market: impressions with categorical features and a known click model.
 
 Every impression shows one ad (with a category and a quality) to one user (with a segment) in
 a context (device, site, slot position, hour). Whether it is clicked follows a known logistic
@@ -111,7 +111,7 @@ MARKET = AdMarket()
 
 
 def tokens(row: dict[str, Any]) -> list[str]:
-    """The categorical feature tokens of an impression (hashed by the model)."""
+    """The categorical feature tokens of an impression (one model weight each)."""
     names = [f"{field}={row[field]}" for field in FEATURE_FIELDS]
     names += ["&".join(f"{field}={row[field]}" for field in cross) for cross in CROSSES]
     return names
