@@ -84,7 +84,7 @@ def test_tideflow_run_ad_ctr_ends_finished(home: Path) -> None:
         "run",
         "examples/ad_ctr/workflow.py",
         "--param",
-        "duration=12",
+        "duration=8",
         "--param",
         "version_every_seconds=3",
         "--param",
