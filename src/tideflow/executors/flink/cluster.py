@@ -33,6 +33,10 @@ from tideflow.settings import scrubbed_environment
 
 START_TIMEOUT = 180.0
 CLUSTER_FILE = "cluster.json"
+# The client's JVM (``bin/flink run``) lives for one submission: the quick C1 compiler alone
+# gets it there sooner than tiered compilation, whose C2 work only pays off in long-lived JVMs
+# (measured on 2 busy cores: a PyFlink submission took ~40 % less).
+CLIENT_JAVA_OPTS = "-XX:TieredStopAtLevel=1"
 
 
 class FlinkClusterError(UnavailableError):
@@ -196,6 +200,7 @@ class LocalFlinkCluster:
         python = str(self.environment.python)
         settings = {
             "env.java.opts.all": java_opts,
+            "env.java.opts.client": CLIENT_JAVA_OPTS,
             "env.pid.dir": str(self.root),
             "env.log.dir": str(self.log_dir),
             "jobmanager.bind-host": "127.0.0.1",

@@ -63,7 +63,11 @@ from tideflow.domain.status import JobStatus
 from tideflow.errors import InvalidArgumentError, TideflowError
 from tideflow.executors import process
 from tideflow.executors.base import ExecutorContext, settings_from_options
-from tideflow.executors.flink.cluster import LocalFlinkCluster, package_java_opts
+from tideflow.executors.flink.cluster import (
+    CLIENT_JAVA_OPTS,
+    LocalFlinkCluster,
+    package_java_opts,
+)
 from tideflow.executors.flink.environment import FlinkEnvironment, default_venv
 from tideflow.executors.flink.rest import FlinkRest, FlinkRestError, normalise_address
 from tideflow.executors.platform import (
@@ -701,6 +705,7 @@ def _remote_env(
     python = str(environment.python)
     settings = {
         "env.java.opts.all": package_java_opts(flink_home),
+        "env.java.opts.client": CLIENT_JAVA_OPTS,
         "rest.address": host,
         "rest.port": int(port or 8081),
         "python.executable": python,
