@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.spark.conftest import FAST_JVM
 from tideflow.client import connect
 from tideflow.domain.lineage import LineageRef
 from tideflow.testing import run_cli
@@ -35,6 +36,9 @@ def test_tideflow_run_writes_ctr_features_with_spark(tmp_path: Path, spark: None
             "--timeout",
             "600",
             home=home,
+            # The example's conf is the user's; the test's driver JVM options go by Spark's own
+            # variable, which the server and its spark-submit inherit from the command.
+            env={"SPARK_SUBMIT_OPTS": FAST_JVM},
             timeout=800,
         )
     finally:
