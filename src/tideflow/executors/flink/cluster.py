@@ -129,20 +129,12 @@ class LocalFlinkCluster:
         self._write_conf(flink_home, rest_port)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.env(flink_home)
-        for script in ("jobmanager.sh", "taskmanager.sh"):
-            result = subprocess.run(
-                ["bash", str(flink_home / "bin" / script), "start"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                start_new_session=True,
-            )
-            if result.returncode != 0:
-                raise FlinkClusterError(
-                    f"{script} start failed ({result.returncode}): "
-                    f"{(result.stderr or result.stdout)[-1500:]}"
-                )
+        # Both daemons start at once (each script runs JVMs of its own before its daemon's):
+        # the TaskManager retries its registration until the JobManager answers.
+        results = _run_scripts(flink_home, ("jobmanager.sh", "taskmanager.sh"), "start", env)
+        for script, (returncode, output) in results.items():
+            if returncode != 0:
+                raise FlinkClusterError(f"{script} start failed ({returncode}): {output[-1500:]}")
         address = f"http://127.0.0.1:{rest_port}"
         rest = FlinkRest(address, timeout=3.0)
         deadline = time.monotonic() + timeout
@@ -223,6 +215,9 @@ class LocalFlinkCluster:
             "pekko.startup-timeout": "120 s",
             "pekko.ask.timeout": "60 s",
             "heartbeat.timeout": 180000,
+            # The TaskManager starts beside the JobManager: while it is not up yet, look again
+            # after 1 s (default 10 s) -- a retry on loopback costs nothing.
+            "cluster.registration.error-delay": "1 s",
             "python.executable": python,
             "python.client.executable": python,
             "execution.checkpointing.dir": f"file://{self.root / 'checkpoints'}",
@@ -259,12 +254,39 @@ class LocalFlinkCluster:
     def _stop_daemons(self) -> None:
         if not self.environment.is_ready() or not self.conf_dir.exists():
             return
-        env = self.env()
-        flink_home = self.environment.flink_home()
-        for script in ("taskmanager.sh", "jobmanager.sh"):
-            subprocess.run(
-                ["bash", str(flink_home / "bin" / script), "stop-all"],
-                env=env,
-                capture_output=True,
-                timeout=120,
-            )
+        # Each stops its own daemons (pid files): the two scripts run at once.
+        _run_scripts(
+            self.environment.flink_home(),
+            ("taskmanager.sh", "jobmanager.sh"),
+            "stop-all",
+            self.env(),
+        )
+
+
+def _run_scripts(
+    flink_home: Path, scripts: tuple[str, ...], command: str, env: dict[str, str]
+) -> dict[str, tuple[int, str]]:
+    """Run Flink's daemon scripts side by side: each one's exit code and output (stderr first)."""
+    running = {
+        script: subprocess.Popen(
+            ["bash", str(flink_home / "bin" / script), command],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for script in scripts
+    }
+    results = {}
+    for script, child in running.items():
+        try:
+            out, err = child.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate()
+            results[script] = (-1, f"timed out after 120 s: {err or out}")
+            continue
+        results[script] = (child.returncode, err or out)
+    return results
