@@ -49,5 +49,5 @@ def test_a_plain_socket_would_leave_nagle_on() -> None:
 def test_a_taken_port_raises_and_closes_the_socket() -> None:
     with tcp_listener("127.0.0.1", 0) as first:
         port = first.getsockname()[1]
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="in use"):
             tcp_listener("127.0.0.1", port)
