@@ -91,6 +91,7 @@ def test_a_local_heads_environment_carries_no_server_settings(
     env = ray_environment()
     assert [name for name in env if name.startswith("TIDEFLOW_")] == []
     assert env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"
+    assert env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] == "0"  # a stop ends the head at once
 
 
 def test_server_start_ray_address_becomes_the_ray_executors_option() -> None:

@@ -55,9 +55,9 @@ PORT_OPTIONS = (
 """``ray start`` port options given free ports (Ray's defaults collide on a shared machine)."""
 
 READY_LINE = b"will now block forever"
+"""What ``ray start --block`` prints once the node is up."""
 CRASH = b"Check failed"
 """What a raylet that gave up during startup logs (it aborts; ``ray start`` notices late)."""
-"""What ``ray start --block`` prints once the node is up."""
 
 _started: list[subprocess.Popen[bytes]] = []
 """Heads started by this process: kept referenced, since they outlive their Popen on purpose."""
@@ -79,6 +79,10 @@ def ray_environment(
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # The raylet waits this long for its Python agents; they start slowly on a busy machine.
     env.setdefault("RAY_agent_register_timeout_ms", "300000")
+    # On SIGTERM `ray start --block` first drains the node for Serve's proxies (30 s by
+    # default), meanwhile keeping the GCS up: a local head stopped on purpose has nothing to
+    # drain, and its stop sat out the whole wait before everything was SIGKILLed.
+    env.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0")
     if stop_wait is not None:
         env["RAY_JOB_STOP_WAIT_TIME_S"] = str(max(1, round(stop_wait)))
     return env

@@ -65,6 +65,8 @@ ENTRY_MODULE = "tideflow.executors.ray.entry"
 """The module the job's entrypoint runs (``python -m``)."""
 PROGRESS = "attempts"
 """The folder of ``<home>/ray`` that holds how far each attempt's log was copied."""
+SUBMIT_RETRY = 0.25
+"""Seconds between two submissions refused for now (the job agent of a head just started)."""
 _MISSING = "Ray is not installed: install the ray extra (pip install 'tideflow[ray]')"
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 """Ray's statuses of an ended job."""
@@ -219,7 +221,7 @@ class RayPlatform(Platform):
                     raise TideflowError(
                         f"cannot reach the Ray cluster at {address}: {exc}"
                     ) from exc
-            time.sleep(1.0)
+            time.sleep(SUBMIT_RETRY)
         _append(
             attempt.log,
             f"[tideflow] submitted to the Ray cluster at {address} as {submission_id}\n",
