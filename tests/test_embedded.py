@@ -21,7 +21,7 @@ import tideflow as tide
 from tideflow.client.default import get_default_client, set_default_client
 from tideflow.client.embedded import pid_alive, running_server
 from tideflow.errors import FailedPreconditionError
-from tideflow.testing import run_cli
+from tideflow.testing import run_cli, wait_until
 from tideflow.testing.cli import cli_environment
 
 INIT_SCRIPT = """
@@ -171,3 +171,23 @@ def test_init_attaches_to_a_named_server(home: Path) -> None:
 def test_without_init_there_is_no_default_client(home: Path) -> None:
     with pytest.raises(FailedPreconditionError, match=r"call tide.init\(project=...\) first"):
         get_default_client()
+
+
+def test_an_exited_process_not_yet_reaped_is_not_alive() -> None:
+    """A stopped daemon server stays a zombie until init reaps it (lazily on some machines):
+    `tideflow server stop` must not wait for that."""
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+
+        def zombie() -> bool:
+            with open(f"/proc/{child.pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+        wait_until(zombie, timeout=30, what="the child to exit (unreaped)")
+        assert not pid_alive(child.pid)  # kill(pid, 0) alone still finds it
+    finally:
+        child.kill()
+        child.wait()
+    assert not pid_alive(child.pid)
