@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_protocols.py
     .venv/bin/python benchmarks/bench_protocols.py --quick
 
-The ad_ctr model (hashed features, SGD logistic regression), logged with an ``input_example``
+The ad_ctr model (feature tokens, an SGD logistic regression in pure Python), logged with an ``input_example``
 so every request is also checked against its signature, is deployed on a real server (SQLite);
 ``tideflow serve ctr`` runs in its own process (one Python process: its event loop and batch
 worker share one core) and is driven over HTTP keep-alive from 1 and 8 client threads in this

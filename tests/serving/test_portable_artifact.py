@@ -1,4 +1,4 @@
-"""Self-contained artefacts: the flagship ctr model loads with pickle and scikit-learn alone."""
+"""Self-contained artefacts: the flagship ctr model loads with pickle alone."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ import pytest
 from tests.serving.conftest import unique
 from tideflow.serving.models import load_model, save_model
 from tideflow.testing import TideflowTestServer
-
-pytest.importorskip("sklearn")
 
 
 def test_the_ctr_model_loads_without_tideflow(server: TideflowTestServer, tmp_path: Path) -> None:
