@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tideflow.testing import run_cli, wait_until
+from tideflow.testing import invoke_cli, run_cli, wait_until
 
 pytest.importorskip("sklearn")
 
@@ -34,7 +34,7 @@ tideflow = functools.partial(run_cli, cwd=ROOT)
 def home(tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "home"
     yield home
-    stopped = tideflow_here("server", "stop", home=home)
+    stopped = invoke_cli("server", "stop", home=home)
     assert stopped.exit_code == 0, stopped.output
 
 
@@ -49,7 +49,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             env.delenv(variable, raising=False)
         info = ensure_local_server(home)
     yield info
-    stopped = tideflow_here("server", "stop", home=home)
+    stopped = invoke_cli("server", "stop", home=home)
     assert stopped.exit_code == 0, stopped.output
 
 
@@ -63,24 +63,6 @@ def client(shared_server: dict[str, Any]) -> Iterator[Any]:
     c.workflows.submit(wf, source=WORKFLOW_FILE)  # not this file's directory: all of tests/
     yield c
     c.close()
-
-
-def tideflow_here(*args: str, home: Path) -> Any:
-    """``tideflow ARGS...`` in this process, as the user would type it next in ``home``.
-
-    For the commands that look at a run after it, or stop its server: the same command line,
-    arguments and output as a ``tideflow`` process, without its interpreter start-up and
-    imports (1.5 s quiet, ~5 s under load, per command: issue 20). The runs themselves are
-    real processes.
-    """
-    import os
-
-    from typer.testing import CliRunner
-
-    from tideflow.cli.main import app
-
-    scrubbed: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TIDEFLOW_")}
-    return CliRunner().invoke(app, list(args), env={**scrubbed, "TIDEFLOW_HOME": str(home)})
 
 
 def versions(c: Any) -> list[Any]:
@@ -164,7 +146,7 @@ def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
     # (the quickstart may stop it before it logs a version, so its log is what tells).
     logs = []
     for attempt in range(2, 2 + summary["retrains_triggered"]):
-        log = tideflow_here(
+        log = invoke_cli(
             "job",
             "logs",
             str(summary["execution_id"]),
@@ -181,7 +163,7 @@ def test_quickstart_json_in_a_fresh_home(tmp_path: Path) -> None:
     with tide.connect(db, project="default") as c:
         drift = [m for m in c.metrics.list(model="ctr", limit=1000) if m.name.startswith("drift.")]
         assert {m.name for m in drift} >= {"drift.device.chi2", "drift.site.chi2"}
-    report = tideflow_here("monitor", "report", "ctr", "--db", db, "--json", home=home)
+    report = invoke_cli("monitor", "report", "ctr", "--db", db, "--json", home=home)
     assert report.exit_code == 0, report.output
     found = json.loads(report.stdout)
     assert found["drift"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tideflow.testing import run_cli
+from tideflow.testing import invoke_cli, run_cli
 
 pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
@@ -46,27 +46,9 @@ EXAMPLES = {
 tideflow = functools.partial(run_cli, cwd=ROOT)
 
 
-def tideflow_here(*args: str, home: Path) -> Any:
-    """``tideflow ARGS...`` in this process, as the user would type it next in ``home``.
-
-    For the commands that look at a run after it, or stop the server: the same command line,
-    arguments and output as a ``tideflow`` process, without its interpreter start-up and
-    imports (1.5 s quiet, ~5 s under load, per command: issue 20). The runs themselves are
-    real processes.
-    """
-    import os
-
-    from typer.testing import CliRunner
-
-    from tideflow.cli.main import app
-
-    scrubbed: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TIDEFLOW_")}
-    return CliRunner().invoke(app, list(args), env={**scrubbed, "TIDEFLOW_HOME": str(home)})
-
-
 def diagnosis(home: Path, project: str, execution: str) -> str:
     """What the execution and the server say, for a run that did not end well."""
-    shown = tideflow_here("execution", "show", execution, "--project", project, home=home)
+    shown = invoke_cli("execution", "show", execution, "--project", project, home=home)
     server_log = home / "logs" / "server.log"
     tail = server_log.read_text(errors="replace")[-6000:] if server_log.exists() else ""
     return f"\n--- execution {execution} ---\n{shown.output}\n--- server log ---\n{tail}"
@@ -77,7 +59,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The home the four runs share; its server is started by the first run, stopped last."""
     home = tmp_path_factory.mktemp("digits") / "home"
     yield home
-    stopped = tideflow_here("server", "stop", home=home)
+    stopped = invoke_cli("server", "stop", home=home)
     assert stopped.exit_code == 0, stopped.output
 
 
@@ -146,7 +128,7 @@ def test_tideflow_run_ends_finished_with_every_job_finished(
     assert started.group(2) == EXAMPLES[example]
     assert "FINISHED" in run.stdout
 
-    shown = tideflow_here("execution", "show", execution, "--project", project, "--json", home=home)
+    shown = invoke_cli("execution", "show", execution, "--project", project, "--json", home=home)
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.stdout)
     assert data["execution"]["workflow"] == EXAMPLES[example]

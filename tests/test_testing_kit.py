@@ -24,6 +24,7 @@ from tideflow.testing import (
     TideflowTestCluster,
     TideflowTestServer,
     WaitTimeout,
+    invoke_cli,
     run_cli,
     wait_until,
 )
@@ -81,6 +82,24 @@ def test_the_cli_runner_runs_tideflow_on_the_home_it_is_given(
     assert listed.returncode == 0, listed.stderr
     assert '"key": "k"' in listed.stdout
     assert run_cli("no-such-command", home=tmp_path, timeout=60).returncode == 2
+
+
+def test_the_in_process_cli_runs_tideflow_on_the_home_it_is_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIDEFLOW_SERVER", "grpc://127.0.0.1:1")  # not seen by the command
+    monkeypatch.setenv("TIDEFLOW_HOME", "/home/someone/.tideflow")
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    sent = invoke_cli("event", "send", "k", "v", "--db", db, "--project", "kit")
+    assert sent.exit_code == 0, sent.output
+    listed = invoke_cli("event", "list", "--json", "--db", db, "--project", "kit")
+    assert '"key": "k"' in listed.stdout
+    # The given home, not the developer's: its stale server.json (a dead pid) is cleared.
+    (tmp_path / "server.json").write_text('{"pid": 999999999, "url": "grpc://127.0.0.1:1"}')
+    stopped = invoke_cli("server", "stop", home=tmp_path)
+    assert stopped.exit_code == 0, stopped.output
+    assert not (tmp_path / "server.json").exists()
+    assert invoke_cli("no-such-command", home=tmp_path).exit_code == 2
 
 
 def test_the_kit_imports_no_pytest_and_no_plugin_is_registered_automatically() -> None:

@@ -8,7 +8,7 @@
   with a short lease, and who leads and who beats as the database says;
 * :class:`ManualClock` -- a scheduler clock that moves only when the test says so;
 * :func:`run_cli` -- the ``tideflow`` command in a child process, away from the caller's
-  ``TIDEFLOW_*`` settings;
+  ``TIDEFLOW_*`` settings; :func:`invoke_cli` -- the same in this process;
 * :func:`wait_until` -- poll for what no event announces, failing with what was awaited.
 
 The pytest fixtures built on them (``tideflow_server``, ``tideflow_client``,
@@ -19,7 +19,7 @@ runner, and pytest stays a development dependency. (docs/testing.md, "Testing yo
 """
 
 from tideflow.scheduler.clock import ManualClock
-from tideflow.testing.cli import run_cli
+from tideflow.testing.cli import invoke_cli, run_cli
 from tideflow.testing.cluster import TideflowTestCluster
 from tideflow.testing.inprocess import InProcessServer
 from tideflow.testing.process import TideflowTestServer
@@ -31,6 +31,7 @@ __all__ = [
     "TideflowTestCluster",
     "TideflowTestServer",
     "WaitTimeout",
+    "invoke_cli",
     "run_cli",
     "wait_until",
 ]
