@@ -8,10 +8,12 @@ show the fence refusing a deposed leader's write, whatever the timing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,7 @@ from tideflow.scheduler.leadership import Leadership, LeaseSettings, cluster_vie
 from tideflow.scheduler.service import SchedulerService
 from tideflow.server.single import SqliteServerLock
 from tideflow.store import ALL_NAMESPACES, Store, committed_offset
+from tideflow.store.repositories.cluster import ClusterRepository
 from tideflow.testing import TideflowTestCluster, TideflowTestServer, wait_until
 
 LEASE = 1.0
@@ -181,6 +184,37 @@ def test_the_fence_refuses_a_deposed_leaders_write(shared_url: str) -> None:
         assert not dispatched(store, 1)  # nothing A wrote was committed
         assert not a.beat()  # its next heartbeat finds the lease taken
         assert not a.leading
+
+
+def test_a_heartbeat_paused_before_its_commit_holds_up_the_others_for_a_lease_at_most(
+    shared_url: str,
+) -> None:
+    # Found by CI: tests/cluster/test_attempt_owners.py SIGSTOPs a member, and when the stop
+    # fell inside its heartbeat (which locks the lease row first), the other member's
+    # heartbeats queued on that lock until the paused one woke: no election, no hand-over.
+    settings = LeaseSettings(lease=1.0, heartbeat=0.1)
+    with Store.open(shared_url) as store:
+        a = Leadership(
+            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
+        )
+        b = Leadership(
+            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
+        )
+        assert a.beat()
+        paused = store.engine.connect()  # A's next heartbeat, stopped before its commit
+        try:
+            paused.begin()
+            assert ClusterRepository(paused).acquire(a.member_id, settings.lease) is not None
+            beats: list[bool] = []
+            other = threading.Thread(target=lambda: beats.append(b.beat()), daemon=True)
+            other.start()
+            other.join(timeout=20)
+            assert beats, "B's heartbeat still waits for the paused member's lock"
+        finally:
+            with contextlib.suppress(Exception):  # the database may have ended it already
+                paused.close()
+        wait_until(b.beat, timeout=10, what="B takes the lease A could not renew")
+        assert b.epoch == (a.epoch or 0) + 1
 
 
 def test_a_leader_whose_work_fails_to_start_steps_down_and_keeps_beating(

@@ -10,9 +10,11 @@ only if its epoch is still the lease's, and a takeover (an exclusive lock on the
 for such a write to end. The same code runs on both databases.
 
 A write that holds the shared lock and then stalls (its process paused) would hold up the
-takeover; the check therefore also limits how long that transaction may sit idle
-(``idle_in_transaction_session_timeout`` on PostgreSQL, ``idle_transaction_timeout`` on
-MariaDB) to the lease: the database ends such a transaction, and the takeover proceeds.
+takeover, and a heartbeat paused between its exclusive lock on the row and its commit would
+hold up every member's heartbeat; both therefore limit how long their transaction may sit
+idle (``idle_in_transaction_session_timeout`` on PostgreSQL, ``idle_transaction_timeout`` on
+MariaDB) to the lease (:meth:`ClusterRepository.bound_idle`): the database ends such a
+transaction, and the others proceed.
 """
 
 from __future__ import annotations
@@ -183,7 +185,11 @@ class ClusterRepository:
         """Take or renew the lease for ``member_id``; its epoch if it holds it now, else None.
 
         Renewing keeps the epoch; taking over an expired (or released) lease adds one to it.
+        Every member's heartbeat locks the row here, so one paused before its commit would
+        hold up every other member's heartbeat and with them the election: the transaction's
+        idle time is bounded by the lease (see the module docstring).
         """
+        self.bound_idle(lease_seconds)
         row = (
             self._c.execute(select(LEASE).where(LEASE.c.name == LEADER).with_for_update())
             .mappings()
@@ -218,6 +224,23 @@ class ClusterRepository:
             .values(holder=None, expires=0.0)
         )
 
+    def bound_idle(self, lease_seconds: float) -> None:
+        """Have the database end this transaction if it sits idle longer than a lease.
+
+        For a transaction that locks a row other members wait for: a process paused
+        (``SIGSTOP``, a VM frozen) holding it would otherwise hold them up until it wakes.
+        PostgreSQL's setting is for this transaction only; MariaDB has only a session
+        setting, which stays on the pooled connection (the same bound for its later
+        transactions). SQLite has no other members.
+        """
+        dialect = self._c.dialect.name
+        if dialect == "postgresql":
+            millis = max(int(lease_seconds * 1000), 1)
+            self._c.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {millis}"))
+        elif dialect in ("mysql", "mariadb"):
+            seconds = max(math.ceil(lease_seconds), 1)
+            self._c.execute(text(f"SET SESSION idle_transaction_timeout = {seconds}"))
+
     def check_fence(self, member_id: str, epoch: int, *, lease_seconds: float) -> None:
         """Let this transaction commit only if ``member_id`` still leads with ``epoch``.
 
@@ -228,13 +251,7 @@ class ClusterRepository:
         Raises:
             NotLeaderError: Another member took the lease (a newer epoch), or it was released.
         """
-        dialect = self._c.dialect.name
-        if dialect == "postgresql":
-            millis = max(int(lease_seconds * 1000), 1)
-            self._c.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {millis}"))
-        elif dialect in ("mysql", "mariadb"):
-            seconds = max(math.ceil(lease_seconds), 1)
-            self._c.execute(text(f"SET SESSION idle_transaction_timeout = {seconds}"))
+        self.bound_idle(lease_seconds)
         row = (
             self._c.execute(
                 select(LEASE.c.holder, LEASE.c.epoch)
