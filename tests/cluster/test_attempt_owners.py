@@ -20,6 +20,7 @@ refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -416,6 +417,37 @@ def test_the_leader_hands_over_or_declares_lost_and_fences_the_old_owner(env: En
         leader.stop()
         for gone in (doomed, neighbour, idle):
             env.store.run(lambda c, m=gone: ClusterRepository(c).remove_member(m))
+
+
+def test_an_owner_paused_in_a_report_holds_the_hand_over_up_for_a_lease_at_most(env: Env) -> None:
+    if env.store.dialect == "sqlite":
+        pytest.skip("SQLite takes no row locks (and has a single member)")
+    owner = _owner(f"paused-{env.project}", lease=1.0)
+    heir = f"heir-{env.project}"
+    start = _taken_start(env, f"p{env.project}", owner)
+    key = start.job_execution_id
+    env.executions.set_job_status(env.project, key, JobStatus.STARTING, owner=owner.member_id)
+    paused = env.store.engine.connect()  # the owner's next report, stopped before its commit
+    try:
+        paused.begin()
+        OwnershipRepository(paused).check_owner(key, owner.member_id, lease_seconds=owner.lease)
+        moved: list[bool] = []
+        handing = threading.Thread(
+            target=lambda: moved.append(
+                env.store.run(lambda c: OwnershipRepository(c).assign(key, owner.member_id, heir))
+            ),
+            daemon=True,
+        )
+        handing.start()
+        handing.join(timeout=20)
+        assert moved == [True], "the hand-over still waits for the paused owner's report"
+    finally:
+        with contextlib.suppress(Exception):  # the database may have ended it already
+            paused.close()
+    with pytest.raises(NotOwnerError, match=rf"member {owner.member_id} no longer owns"):
+        env.executions.set_job_status(
+            env.project, key, JobStatus.RUNNING, owner=owner.member_id, owner_lease=owner.lease
+        )
 
 
 def _race(env: Env, key: int, racers: list[AttemptOwner], dead: str, heir: str) -> dict[str, bool]:

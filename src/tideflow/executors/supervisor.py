@@ -245,6 +245,7 @@ class AttemptSupervisor(Executor):
                         command.job_execution_id,
                         JobStatus.STOPPED,
                         owner=self._member,
+                        owner_lease=self._lease,
                     )
         except (IllegalTransitionError, NotOwnerError):
             pass  # it moved on by itself meanwhile, or another member holds it
@@ -739,7 +740,13 @@ class AttemptSupervisor(Executor):
             extra["log_uri"] = str(entry.attempt.log)  # also for a job that failed before starting
         extra = {key: value for key, value in extra.items() if value is not None}
         self.context.executions.set_job_status(
-            command.project, command.job_execution_id, status, at=at, owner=self._member, **extra
+            command.project,
+            command.job_execution_id,
+            status,
+            at=at,
+            owner=self._member,
+            owner_lease=self._lease,
+            **extra,
         )
         entry.reported = status
 
@@ -747,6 +754,11 @@ class AttemptSupervisor(Executor):
     def _member(self) -> str | None:
         """The cluster member id status reports are checked against (``None``: no cluster)."""
         return None if self.owner is None else self.owner.member_id
+
+    @property
+    def _lease(self) -> float | None:
+        """The member's lease, bounding how long a status report may hold its attempt's row."""
+        return None if self.owner is None else self.owner.lease
 
     def _lost(self, entry: _Entry, exc: NotOwnerError) -> None:
         """Another member owns the attempt now: let go of it, leave the job alone."""

@@ -597,6 +597,7 @@ class ExecutionService:
         sender: str = SENDER,
         at: datetime | None = None,
         owner: str | None = None,
+        owner_lease: float | None = None,
         fence: Callable[[Connection], None] | None = None,
     ) -> JobExecution:
         """Move a job execution to ``status`` and append its JOB_STATUS_CHANGED event.
@@ -607,7 +608,8 @@ class ExecutionService:
         never later than now.
 
         In a cluster, ``owner`` is the member reporting: the change commits only while it
-        owns the attempt (or nobody does), checked in the change's own transaction; ``fence``
+        owns the attempt (or nobody does), checked in the change's own transaction (which
+        may then sit idle no longer than ``owner_lease``, the member's lease); ``fence``
         runs first in that transaction (a leader's fencing check, when the leader declares a
         dead member's attempt lost).
 
@@ -636,7 +638,9 @@ class ExecutionService:
             if fence is not None:
                 fence(c)
             if owner is not None:
-                OwnershipRepository(c).check_owner(job_execution_id, owner)
+                OwnershipRepository(c).check_owner(
+                    job_execution_id, owner, lease_seconds=owner_lease
+                )
             repo = WorkflowRepository(c)
             job = repo.get_job(project, job_execution_id)
             previous[:] = [job.status.value]

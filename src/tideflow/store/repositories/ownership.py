@@ -51,16 +51,22 @@ class OwnershipRepository:
             raise NotFoundError("job execution", str(job_execution_id))
         return row.owner, row.home, row.home_host
 
-    def check_owner(self, job_execution_id: int, member: str) -> None:
+    def check_owner(
+        self, job_execution_id: int, member: str, *, lease_seconds: float | None = None
+    ) -> None:
         """Let this transaction commit only while ``member`` owns the attempt (or nobody does).
 
         The row is locked until the transaction ends, so a hand-over (an update of the same
         row) waits for it: a report either commits before the attempt changes hands, or not
-        at all.
+        at all. With ``lease_seconds`` (the member's lease) the transaction may sit idle no
+        longer than that, so a member paused in the middle of a report cannot hold the
+        leader's hand-over round (and with it the leader's heartbeat) up until it wakes.
 
         Raises:
             NotOwnerError: Another member owns the attempt now.
         """
+        if lease_seconds is not None:
+            ClusterRepository(self._c).bound_idle(lease_seconds)
         row = self._c.execute(
             select(JOB.c.owner).where(JOB.c.id == job_execution_id).with_for_update()
         ).first()
