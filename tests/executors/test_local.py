@@ -17,7 +17,7 @@ from tests.executors.conftest import Rig, wait_until
 from tideflow.compiler.plan import WorkflowPlan
 from tideflow.domain.status import JobStatus
 from tideflow.executors.base import job_plan
-from tideflow.executors.process import is_alive
+from tideflow.pids import is_alive
 from tideflow.testing import TideflowTestServer
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from tideflow.client.default import set_default_client
 from tideflow.client.local import Client, connect
 from tideflow.errors import InvalidArgumentError, UnavailableError
+from tideflow.pids import is_alive
 from tideflow.settings import Settings
 
 SERVER_FILE = "server.json"
@@ -47,25 +48,10 @@ def pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` runs (possibly as another user); an exited one is not.
 
     A daemon server is no child of whoever stops it: once it exits it stays a zombie until
-    init reaps it, and ``kill(pid, 0)`` still finds it. Where init reaps lazily (this
-    project's machines reap every ~2 s) ``tideflow server stop`` waited out that delay after
-    every stop; the process state in ``/proc`` tells an exited process at once.
+    init reaps it, which :func:`tideflow.pids.is_alive` sees through, so ``tideflow server
+    stop`` does not wait out init's reaping delay.
     """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read()
-    except FileNotFoundError:
-        return not os.path.isdir("/proc/self")  # reaped meanwhile; or no /proc (not Linux)
-    except OSError:
-        return True
-    # The state follows the command name, which is in parentheses and may hold spaces.
-    return text[text.rfind(b")") + 2 : text.rfind(b")") + 3] not in (b"Z", b"X")
+    return is_alive(pid)
 
 
 def is_tideflow_server(pid: int) -> bool:

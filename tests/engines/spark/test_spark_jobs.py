@@ -16,10 +16,10 @@ import pytest
 import tideflow as tide
 from tests.engines.spark.conftest import FAST_CONF, STEPS, SparkRig
 from tests.executors.conftest import wait_until
+from tideflow import pids
 from tideflow.client import connect
 from tideflow.domain.lineage import LineageRef
 from tideflow.domain.status import ExecutionStatus, JobStatus
-from tideflow.executors import process
 from tideflow.scheduler.service import SchedulerService
 from tideflow.testing import TideflowTestServer
 
@@ -145,7 +145,7 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
     wait_until(rows_counted, timeout=JOB_DEADLINE, what="a micro-batch's records_in metric")
 
     rig.stop()  # a server restart: the job runs on
-    assert process.is_alive(job.pid)
+    assert pids.is_alive(job.pid)
     executor = rig.start()  # a new executor instance on the same home re-attaches
     assert executor.active() == [start.job_execution_id]
     rig.outbox.put(start)  # a duplicated START (new instance, new loop): ignored
@@ -153,7 +153,7 @@ def test_a_streaming_job_survives_an_executor_restart_and_stops_gracefully(
     ended = rig.wait_status(start, JobStatus.STOPPED, JobStatus.FAILED, timeout=120)
     assert ended.status is JobStatus.STOPPED, ended.error
     wait_until(lambda: stop.command_id in rig.outbox.done, timeout=30, what="the STOP to complete")
-    assert not process.is_alive(job.pid)
+    assert not pids.is_alive(job.pid)
     log = rig.log(start)
     assert log.count('"event": "started"') == 1  # one driver: the duplicate launched nothing
     assert '"status": "STOPPED"' in log  # the driver stopped its queries and said so

@@ -56,12 +56,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tideflow import pids
 from tideflow.compiler.generator import default_registry as engines
 from tideflow.compiler.plan import PlanJob
 from tideflow.domain.attempt import write_atomically
 from tideflow.domain.status import JobStatus
 from tideflow.errors import InvalidArgumentError, TideflowError
-from tideflow.executors import process
 from tideflow.executors.base import ExecutorContext, settings_from_options
 from tideflow.executors.flink.cluster import (
     CLIENT_JAVA_OPTS,
@@ -255,7 +255,7 @@ class FlinkPlatform(Platform):
         live = self._live(attempt)
         live.client = client
         live.submitted_at = time.monotonic()
-        attempt.handle.update(pid=client.pid, pid_started=process.start_time(client.pid))
+        attempt.handle.update(pid=client.pid, pid_started=pids.start_time(client.pid))
         self._save(attempt, live)
         # Reaped on a thread of its own: the client outlives the platform's interest in it
         # (a closed executor, a re-attaching one), and an unreaped Popen warns when collected.
@@ -447,7 +447,7 @@ class FlinkPlatform(Platform):
         if live.client is not None:
             return False  # its reaper records the exit
         pid = as_int(attempt.handle.get("pid"))
-        if pid is not None and process.is_alive(pid, as_int(attempt.handle.get("pid_started"))):
+        if pid is not None and pids.is_alive(pid, as_int(attempt.handle.get("pid_started"))):
             return False
         live.client_gone = True  # an earlier instance's client, gone
         return True
@@ -551,7 +551,7 @@ class FlinkPlatform(Platform):
         live = self._live(attempt)
         pid = as_int(attempt.handle.get("pid"))
         if pid is not None and not self._client_exited(attempt, live):
-            process.signal_group(pid, signum)
+            pids.signal_group(pid, signum)
 
     # -- hooks ---------------------------------------------------------------------------------
 

@@ -45,8 +45,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from tideflow import pids
 from tideflow.domain.attempt import STATUS_FD_VARIABLE
-from tideflow.executors import identity, process
+from tideflow.executors import identity
 from tideflow.executors.watch import watch_exit
 from tideflow.settings import scrubbed_environment
 
@@ -183,7 +184,7 @@ def _claim(path: str) -> bool:
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as out:
-        json.dump({"pid": os.getpid(), "started": process.start_time(os.getpid())}, out)
+        json.dump({"pid": os.getpid(), "started": pids.start_time(os.getpid())}, out)
     return True
 
 

@@ -30,12 +30,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from tideflow import pids
 from tideflow.client.package import REQUIREMENTS
 from tideflow.compiler.generator import default_registry as engines
 from tideflow.domain.attempt import ATTEMPT_DIR_VARIABLE, AttemptResult
 from tideflow.domain.status import JobStatus
 from tideflow.errors import InvalidArgumentError, TideflowError
-from tideflow.executors import process
 from tideflow.executors.base import ExecutorContext, settings_from_options
 from tideflow.executors.identity import JOB_DIRECTORIES, pass_through
 from tideflow.executors.local.environment import RequirementsEnvironments
@@ -190,7 +190,7 @@ class LocalPlatform(Platform):
         finally:
             with self._lock:
                 self._spawns.pop(key, None)
-        attempt.handle.update(pid=pid, started=process.start_time(pid), host=self.host)
+        attempt.handle.update(pid=pid, started=pids.start_time(pid), host=self.host)
         return Started(pid=pid, host=self.host)
 
     def find(self, attempt: Attempt) -> Started | None:
@@ -200,7 +200,7 @@ class LocalPlatform(Platform):
             return None  # nothing claimed it: it never ran
         pid = as_int(claimed.get("pid"))
         user = self.job_user
-        if pid is not None and user is not None and process.owner(pid) != user.uid:
+        if pid is not None and user is not None and pids.owner(pid) != user.uid:
             # spawned.json is in the job's folder: a job may have forged it to have this
             # executor signal someone else's processes. Not the job user's: not ours.
             pid = None
@@ -221,7 +221,7 @@ class LocalPlatform(Platform):
         if "returncode" in scratch:
             returncode, ended_at = scratch["returncode"], scratch.get("ended_at")
         elif scratch.get("attached", True) and (
-            pid is None or not process.is_alive(pid, as_int(attempt.handle.get("started")))
+            pid is None or not pids.is_alive(pid, as_int(attempt.handle.get("started")))
         ):
             # Not a child of this fork server: its watcher's file says how it ended.
             returncode, ended_at = read_exit(attempt.files.control / EXIT_FILE)
@@ -241,7 +241,7 @@ class LocalPlatform(Platform):
         """SIGTERM (SIGKILL to kill) the attempt's process group."""
         pid = as_int(attempt.handle.get("pid"))
         if pid is not None:
-            process.signal_group(pid, signal.SIGKILL if kill else signal.SIGTERM)
+            pids.signal_group(pid, signal.SIGKILL if kill else signal.SIGTERM)
 
     def forget(self, attempt: Attempt) -> None:
         """No more replies are expected for it."""

@@ -34,9 +34,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from tideflow import pids
 from tideflow.domain.attempt import write_atomically
 from tideflow.errors import TideflowError
-from tideflow.executors import process
 from tideflow.settings import scrubbed_environment
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class LocalRayHead:
             data: dict[str, Any] = json.loads(self.record.read_text())
         except (OSError, ValueError):
             return None
-        if not process.is_alive(int(data["pid"]), data.get("started")):
+        if not pids.is_alive(int(data["pid"]), data.get("started")):
             return None
         return data
 
@@ -243,7 +243,7 @@ class LocalRayHead:
             _renice(head.pid, 0, group=True)
         record = {
             "pid": head.pid,
-            "started": process.start_time(head.pid),
+            "started": pids.start_time(head.pid),
             "dashboard": url,
             "gcs": f"127.0.0.1:{ports['port']}",
             "temp_dir": str(self.temp_dir),
@@ -270,11 +270,11 @@ class LocalRayHead:
     @staticmethod
     def _kill(pid: int, timeout: float = 10.0) -> None:
         """SIGTERM the head's process group (``ray start --block`` shuts Ray down), then KILL."""
-        process.signal_group(pid, signal.SIGTERM)
+        pids.signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):
             time.sleep(0.1)
-        process.signal_group(pid, signal.SIGKILL)
+        pids.signal_group(pid, signal.SIGKILL)
         for head in [h for h in _started if h.pid == pid]:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 head.wait(10)

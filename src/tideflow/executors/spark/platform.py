@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tideflow import pids
 from tideflow.compiler.generator import default_registry as engines
 from tideflow.domain.attempt import ATTEMPT_DIR_VARIABLE, write_atomically
 from tideflow.domain.status import JobStatus
 from tideflow.errors import InvalidArgumentError, TideflowError
-from tideflow.executors import process
 from tideflow.executors.base import ExecutorContext, settings_from_options
 from tideflow.executors.platform import (
     Attempt,
@@ -223,7 +223,7 @@ class SparkPlatform(Platform):
             pid = _spawn(_watched(argv, exit_file), env, attempt.workdir, attempt.log)
         except OSError as exc:
             raise TideflowError(f"spark-submit could not be started: {exc}") from exc
-        started = process.start_time(pid)
+        started = pids.start_time(pid)
         attempt.handle.update(pid=pid, started=started, host=self.host)
         watch = self._watch(attempt)
         watch.child = True
@@ -250,7 +250,7 @@ class SparkPlatform(Platform):
                 self._watch(attempt)
                 return Started(pid=pid, host=host)
             launcher = as_int(claimed.get("launcher"))
-            launcher_alive = launcher is not None and process.is_alive(
+            launcher_alive = launcher is not None and pids.is_alive(
                 launcher, as_int(claimed.get("launcher_started"))
             )
             if not launcher_alive or time.monotonic() >= deadline or self._ended(attempt):
@@ -265,7 +265,7 @@ class SparkPlatform(Platform):
         except FileExistsError:
             return False
         me = os.getpid()
-        text = {"host": self.host, "launcher": me, "launcher_started": process.start_time(me)}
+        text = {"host": self.host, "launcher": me, "launcher_started": pids.start_time(me)}
         try:
             os.write(fd, json.dumps(text).encode())
         finally:
@@ -317,7 +317,7 @@ class SparkPlatform(Platform):
                 return Observation(running=watch.running, external_id=watch.app_id)
             else:
                 self._read(attempt, watch)  # what the driver wrote just before the end
-                process.signal_group(pid, signal.SIGKILL)  # leftovers of the group, if any
+                pids.signal_group(pid, signal.SIGKILL)  # leftovers of the group, if any
                 returncode = watch.returncode
                 if returncode is None:  # not our child: its watcher's record
                     returncode = read_exit(attempt.files.control / EXIT_FILE)[0]
@@ -341,7 +341,7 @@ class SparkPlatform(Platform):
         if pid is None:
             return
         if kill:
-            process.signal_group(pid, signal.SIGKILL)
+            pids.signal_group(pid, signal.SIGKILL)
             return
         watch = self._watch(attempt)
         with watch.lock:
@@ -352,7 +352,7 @@ class SparkPlatform(Platform):
             with contextlib.suppress(OSError):
                 os.kill(driver, signal.SIGTERM)
         else:
-            process.signal_group(pid, signal.SIGTERM)
+            pids.signal_group(pid, signal.SIGTERM)
 
     def on_running(self, attempt: Attempt) -> None:
         """A streaming job's lineage: its datasets are in use from now on."""
@@ -424,9 +424,9 @@ class SparkPlatform(Platform):
                     return True
                 watch.returncode = os.waitstatus_to_exitcode(status)
                 return False
-        if process.is_alive(pid, started):
+        if pids.is_alive(pid, started):
             return True
-        if started is not None and process.start_time(pid) == started:
+        if started is not None and pids.start_time(pid) == started:
             # A zombie: spawned by an earlier executor instance in this same process (reap it).
             with contextlib.suppress(ChildProcessError):
                 reaped, status = os.waitpid(pid, os.WNOHANG)
