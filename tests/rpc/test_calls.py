@@ -210,7 +210,12 @@ def test_sends_are_answered_compactly_yet_return_the_events_as_stored(
     """The server answers offsets and the commit time; the client rebuilds what was stored."""
     one = client.events.send("k", "v1", event_type="T", context={"a": 1})
     batch = client.events.send_many(
-        [Event(key="k", value=f"b{i}", event_type="T", sender="s") for i in range(3)]
+        [
+            Event(
+                key="k", value=f"b{i}", event_type="T", sender="s", context={"i": [i]} if i else {}
+            )
+            for i in range(3)
+        ]
     )
     stored = {e.offset: e for e in client.events.list(after_offset=one.offset - 1).items}
     assert [one, *batch] == [stored[e.offset] for e in [one, *batch]]

@@ -313,8 +313,20 @@ class RemoteNotificationService(NotificationService):
         # The compact answer: consecutive offsets from first_offset, one commit time.
         first = response.first_offset
         when = convert.from_timestamp(response, "create_time")
+        project = self._rpc.project
+        # Built field by field: ``dataclasses.replace`` looks the fields up again per event.
         return [
-            replace(e, namespace=self._rpc.project, offset=first + i, create_time=when)
+            Event(
+                e.key,
+                e.value,
+                e.event_type,
+                e.sender,
+                project,
+                e.context,
+                first + i,
+                when,
+                e.idempotency_key,
+            )
             for i, e in enumerate(events)
         ]
 
@@ -425,11 +437,17 @@ class RemoteNotificationService(NotificationService):
 
 
 def _event_to_pb(event: Event) -> Any:
-    """Wire form of an event to send, refusing what protobuf or JSON cannot carry."""
-    try:
-        convert.to_json(dict(event.context))
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"event context is not JSON-serialisable: {exc}", field="context"
-        ) from exc
-    return build(lambda: convert.event_to_pb(event))
+    """Wire form of an event to send, refusing what protobuf or JSON cannot carry.
+
+    The context is encoded once (checked and sent as the same text), and not at all when
+    empty: ``send_many`` runs this for each of up to thousands of events.
+    """
+    context_json = convert.EMPTY_JSON
+    if event.context:
+        try:
+            context_json = convert.to_json(dict(event.context))
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"event context is not JSON-serialisable: {exc}", field="context"
+            ) from exc
+    return build(lambda: convert.event_to_pb(event, context_json=context_json))
