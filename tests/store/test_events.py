@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select, text
 
 from tideflow.client import Client
 from tideflow.domain import Event
 from tideflow.errors import InvalidArgumentError
 from tideflow.store import Store, append_events, last_offset, list_events
+from tideflow.store.rows.base import table_of
+from tideflow.store.rows.event import EventRow
+
+EVENT = table_of(EventRow)
 
 
 def test_send_assigns_increasing_offsets_and_lists_after_offset(client: Client) -> None:
@@ -115,3 +120,45 @@ def test_list_rejects_bad_paging(client: Client) -> None:
         client.events.list(limit=0)
     with pytest.raises(InvalidArgumentError, match="after_offset must be a whole number"):
         client.events.list(after_offset=-1)
+
+
+def test_a_compact_batch_is_stored_as_the_full_path_stores_it(store: Store, project: str) -> None:
+    """``append_batch`` goes straight to the driver; what it stores reads back the same."""
+    from tideflow.store.event import append_batch
+
+    sent = [
+        Event(key="k'ey", value="v %s ? :x", event_type="T", sender="s", namespace=project),
+        Event(key="k", value="é" * 3, context={"b": [1, {"c": None}], "a": "x"}, namespace=project),
+    ]
+    answer = store.run(lambda c: append_batch(c, sent))
+    full = store.run(lambda c: append_events(c, sent))
+    assert (answer.count, answer.events) == (2, None)
+    assert full[0].offset == answer.first_offset + 2
+    stored = store.run(
+        lambda c: list_events(c, project, after_offset=answer.first_offset - 1), write=False
+    )
+    compact, by_full = stored[:2], stored[2:]
+    assert [e.offset for e in compact] == [answer.first_offset, answer.first_offset + 1]
+    assert {e.create_time for e in compact} == {answer.create_time}
+    for mine, theirs in zip(compact, by_full, strict=True):
+        assert (mine.key, mine.value, mine.event_type, mine.sender, mine.context) == (
+            theirs.key,
+            theirs.value,
+            theirs.event_type,
+            theirs.sender,
+            theirs.context,
+        )
+        assert mine.idempotency_key is None
+    # The commit time in the column's own stored form (SQLite keeps text: "+00:00" would
+    # break its comparisons with the times the store binds).
+    raw = store.run(
+        lambda c: [
+            c.execute(
+                select(text("create_time")).select_from(EVENT).where(EVENT.c.offset == e.offset)
+            ).scalar_one()
+            for e in stored
+        ],
+        write=False,
+    )
+    assert [type(r) for r in raw[:2]] == [type(raw[2])] * 2
+    assert [len(str(r)) for r in raw[:2]] == [len(str(raw[2]))] * 2

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, tuple_, update
+from sqlalchemy import Connection, Dialect, bindparam, select, text, tuple_, update
 
 from tideflow.domain.events import Event
 from tideflow.domain.limits import (
@@ -134,10 +134,7 @@ def append_batch(
     last = _bump(connection, len(events))
     now = utcnow()
     first = last - len(events) + 1
-    connection.execute(
-        _EVENT.insert(),
-        [EventRow.values(event, first + n, now, contexts[n]) for n, event in enumerate(events)],
-    )
+    _insert_fresh(connection, events, first, now, contexts)
     _announce(connection, last)
     return Appended(first, len(events), now)
 
@@ -200,6 +197,72 @@ def append_events(
         if result[index] is None:
             result[index] = result[first_of[(event.namespace, event.idempotency_key)]]
     return [event for event in result if event is not None]
+
+
+_COLUMNS = (
+    "offset",
+    "namespace",
+    "key",
+    "value",
+    "event_type",
+    "sender",
+    "context",
+    "create_time",
+    "idempotency_key",
+)
+
+
+_INSERT_SQL: dict[tuple[str, str], str] = {}
+
+
+def _insert_sql(dialect: Dialect) -> str:
+    """``INSERT INTO event (...) VALUES (...)`` in the driver's own parameter style."""
+    key = (dialect.name, dialect.paramstyle)
+    if key not in _INSERT_SQL:
+        _INSERT_SQL[key] = _make_insert_sql(dialect)
+    return _INSERT_SQL[key]
+
+
+def _make_insert_sql(dialect: Dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in _COLUMNS)
+    if dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in _COLUMNS)
+    elif dialect.paramstyle == "pyformat":
+        marks = ", ".join(f"%({name})s" for name in _COLUMNS)
+    else:  # pragma: no cover - the three supported drivers use one of the two
+        raise NotImplementedError(dialect.paramstyle)
+    return f"INSERT INTO {quote(_EVENT.name)} ({columns}) VALUES ({marks})"
+
+
+def _insert_fresh(
+    connection: Connection,
+    events: Sequence[Event],
+    first: int,
+    now: datetime,
+    contexts: Sequence[str],
+) -> None:
+    """Insert validated events without idempotency keys at ``first``, ``first + 1``, ...
+
+    Straight to the driver's ``executemany``: compiled through SQLAlchemy, each row's
+    parameters were built and processed one by one (~4 us a row, a quarter of a 1,000-event
+    ``send_many``), though every row has the same commit time and only plain strings and
+    integers besides. That time is converted once, by the column type's own processor.
+    """
+    dialect = connection.dialect
+    stamp_type = _EVENT.c.create_time.type.dialect_impl(dialect)
+    to_stamp = stamp_type.bind_processor(dialect)
+    stamp = to_stamp(now) if to_stamp is not None else now
+    rows = [
+        (first + n, e.namespace, e.key, e.value, e.event_type, e.sender, contexts[n], stamp, None)
+        for n, e in enumerate(events)
+    ]
+    if dialect.paramstyle == "pyformat":
+        connection.exec_driver_sql(
+            _insert_sql(dialect), [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+        )
+    else:
+        connection.exec_driver_sql(_insert_sql(dialect), rows)
 
 
 def _bump(connection: Connection, count: int) -> int:
