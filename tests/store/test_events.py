@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from tideflow.client import Client
 from tideflow.domain import Event
@@ -122,8 +124,10 @@ def test_list_rejects_bad_paging(client: Client) -> None:
         client.events.list(after_offset=-1)
 
 
-def test_a_compact_batch_is_stored_as_the_full_path_stores_it(store: Store, project: str) -> None:
-    """``append_batch`` goes straight to the driver; what it stores reads back the same."""
+def test_events_inserted_through_the_driver_read_back_as_sqlalchemy_stores_them(
+    store: Store, project: str
+) -> None:
+    """Appends skip SQLAlchemy's typed insert; the rows match what it would have stored."""
     from tideflow.store.event import append_batch
 
     sent = [
@@ -131,34 +135,40 @@ def test_a_compact_batch_is_stored_as_the_full_path_stores_it(store: Store, proj
         Event(key="k", value="é" * 3, context={"b": [1, {"c": None}], "a": "x"}, namespace=project),
     ]
     answer = store.run(lambda c: append_batch(c, sent))
-    full = store.run(lambda c: append_events(c, sent))
     assert (answer.count, answer.events) == (2, None)
-    assert full[0].offset == answer.first_offset + 2
     stored = store.run(
         lambda c: list_events(c, project, after_offset=answer.first_offset - 1), write=False
     )
-    compact, by_full = stored[:2], stored[2:]
-    assert [e.offset for e in compact] == [answer.first_offset, answer.first_offset + 1]
-    assert {e.create_time for e in compact} == {answer.create_time}
-    for mine, theirs in zip(compact, by_full, strict=True):
-        assert (mine.key, mine.value, mine.event_type, mine.sender, mine.context) == (
-            theirs.key,
-            theirs.value,
-            theirs.event_type,
-            theirs.sender,
-            theirs.context,
+    assert [e.offset for e in stored] == [answer.first_offset, answer.first_offset + 1]
+    assert {e.create_time for e in stored} == {answer.create_time}
+    assert stored == [
+        dataclasses.replace(e, offset=s.offset, create_time=s.create_time)
+        for e, s in zip(sent, stored, strict=True)
+    ]
+
+    def raw_time(c: Connection, offset: int) -> object:
+        query = select(text("create_time")).select_from(EVENT).where(EVENT.c.offset == offset)
+        return c.execute(query).scalar_one()
+
+    # The same event through SQLAlchemy's typed insert, rolled back: the commit time's stored
+    # form must be the same (SQLite keeps text, and "+00:00" would break its comparisons).
+    with store.engine.connect() as c, c.begin() as transaction:
+        offset = answer.first_offset + 1_000_000
+        c.execute(
+            EVENT.insert(),
+            {
+                "offset": offset,
+                "namespace": project,
+                "key": "k",
+                "value": "v",
+                "event_type": "T",
+                "sender": "s",
+                "context": "{}",
+                "create_time": answer.create_time,
+                "idempotency_key": None,
+            },
         )
-        assert mine.idempotency_key is None
-    # The commit time in the column's own stored form (SQLite keeps text: "+00:00" would
-    # break its comparisons with the times the store binds).
-    raw = store.run(
-        lambda c: [
-            c.execute(
-                select(text("create_time")).select_from(EVENT).where(EVENT.c.offset == e.offset)
-            ).scalar_one()
-            for e in stored
-        ],
-        write=False,
-    )
-    assert [type(r) for r in raw[:2]] == [type(raw[2])] * 2
-    assert [len(str(r)) for r in raw[:2]] == [len(str(raw[2]))] * 2
+        typed = raw_time(c, offset)
+        transaction.rollback()
+    ours = store.run(lambda c: raw_time(c, answer.first_offset), write=False)
+    assert (type(ours), str(ours)) == (type(typed), str(typed))

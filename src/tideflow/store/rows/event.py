@@ -65,21 +65,6 @@ class EventRow(Base):
             idempotency_key=row["idempotency_key"],
         )
 
-    @classmethod
-    def values(cls, event: Event, offset: int, now: datetime, context: str) -> dict[str, Any]:
-        """Column values for storing ``event`` at ``offset`` (``context`` is JSON text)."""
-        return {
-            "offset": offset,
-            "namespace": event.namespace,
-            "key": event.key,
-            "value": event.value,
-            "event_type": event.event_type,
-            "sender": event.sender,
-            "context": context,
-            "create_time": now,
-            "idempotency_key": event.idempotency_key,
-        }
-
 
 class EventConsumerRow(Base):
     """The offset a named consumer has committed: everything up to it is handled.
