@@ -15,11 +15,12 @@ from tideflow.metadata import ProjectService, WorkflowService
 from tideflow.metadata.workflow import ExecutionService
 from tideflow.notification.service import NotificationService
 from tideflow.scheduler import crash
+from tideflow.scheduler.actions import CONSUMER
 from tideflow.scheduler.clock import ManualClock
 from tideflow.scheduler.dispatcher import Dispatcher
 from tideflow.scheduler.service import SchedulerService
 from tideflow.scheduler.timer import TimerService
-from tideflow.store import Store
+from tideflow.store import ALL_NAMESPACES, Store, commit_offset, last_offset
 
 
 def noop(ctx: Any, inputs: Any) -> Any:
@@ -108,9 +109,10 @@ def env(store: Store, project: str) -> Iterator[Env]:
     clock = ManualClock()
     service = SchedulerService(store, clock=clock)
     events = NotificationService(store)
+    # The store is shared by the session: start this test's dispatcher after older events,
+    # without handling them (other suites' workflows may hold plans no scheduler can run).
+    store.run(lambda c: commit_offset(c, ALL_NAMESPACES, CONSUMER, last_offset(c)))
     dispatcher = Dispatcher(store, clock, service.plans, service.config, on_effects=service.notify)
-    # The store is shared by the session: start this test's dispatcher after older events.
-    dispatcher.drain()
     while service.take_commands("local", limit=1000):  # and before older commands
         pass
     timers = TimerService(store, clock, service.plans, service.config)
