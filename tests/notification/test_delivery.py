@@ -12,6 +12,7 @@ from tideflow.client import Client, connect
 from tideflow.domain import Event
 from tideflow.notification.service import NotificationService
 from tideflow.store import Store, append_events
+from tideflow.testing import wait_until
 
 DEADLINE = 30.0
 
@@ -208,9 +209,9 @@ def test_the_watcher_stops_when_the_last_listener_closes(store_url: str, project
             assert watcher is not None
             first.close()
             assert service._watcher is watcher  # one listener still waits
-            second.close()
+            second.close()  # stops the watcher without waiting out its current wait
             assert service._watcher is None
-            assert not watcher._thread.is_alive()
+            wait_until(lambda: not watcher._thread.is_alive(), timeout=10, what="watcher ends")
             with service.listen(project):
                 assert service._watcher is not None  # a new listener starts a fresh one
         finally:

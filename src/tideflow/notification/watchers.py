@@ -80,6 +80,8 @@ class CommitWatcher(ABC):
             try:
                 self._watch()
             except Exception:  # a thread edge: log, back off, reconnect
+                if self._stop.is_set():  # stopped meanwhile (not waited for): nothing lost
+                    return
                 log.exception("event watcher lost its connection; reconnecting")
                 self._stop.wait(RECONNECT_DELAY)
 
