@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 RPC_WORKERS = 64
+CHECKPOINT_EVERY = 0.5
+"""Seconds between the server's looks at a SQLite log to checkpoint (tideflow.store.checkpoint)."""
 """Pool threads kept for calls other than ``Listen`` streams."""
 SERVER_FILE = "server.json"
 HTTP_GRACE_SECONDS = 5
@@ -173,7 +175,8 @@ class TideflowServer:
         if job_user is not None:
             check_job_user(job_user, config.home)
         self._sqlite_lock = SqliteServerLock.claim(config.db_url, url=self.url)
-        self._store = store = Store.open(config.db_url)
+        # Checkpoints of a SQLite log in a thread of their own, not in a caller's commit.
+        self._store = store = Store.open(config.db_url, checkpoint_every=CHECKPOINT_EVERY)
         private_database(config.db_url)  # created just now, or its -wal / -shm
         self._services = services = local_services(
             store,

@@ -74,15 +74,22 @@ def display_url(url: str | URL) -> str:
         return str(url)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """Create an engine for ``url`` with the per-backend settings of this module's docstring."""
+def make_engine(url: str | URL, *, wal_autocheckpoint: int | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with the per-backend settings of this module's docstring.
+
+    Args:
+        url: The database URL.
+        wal_autocheckpoint: SQLite only: the log size in pages past which a commit of this
+            engine's connections checkpoints (SQLite's own default, 1,000, when ``None``).
+        kwargs: Passed to :func:`sqlalchemy.create_engine`.
+    """
     parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         assert parsed.database is not None  # checked by parse_url
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, wal_autocheckpoint)
         return engine
     if backend in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
@@ -92,7 +99,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     return create_engine(parsed, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, wal_autocheckpoint: int | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Take transaction control away from the sqlite3 module: _on_begin emits BEGIN itself.
@@ -103,6 +110,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if wal_autocheckpoint is not None:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
         finally:
             cursor.close()
 

@@ -23,7 +23,14 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tideflow.errors import FailedPreconditionError, StoreError, UnavailableError
-from tideflow.store.engine import APPENDED_OFFSET, WRITE_FLAG, display_url, make_engine
+from tideflow.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
+from tideflow.store.engine import (
+    APPENDED_OFFSET,
+    WRITE_FLAG,
+    display_url,
+    make_engine,
+    parse_url,
+)
 from tideflow.store.errors import is_retryable, translate
 from tideflow.store.migration import SchemaState, schema_status, upgrade
 from tideflow.store.request_log import claim_in, current_claim
@@ -58,6 +65,7 @@ class Store:
             if database and database != ":memory:"
             else display_url(url)
         )
+        self._checkpointer: WalCheckpointer | None = None
         self._commit_listeners: list[Callable[[int], None]] = []
         self._offset_flushers: list[Callable[[], None]] = []
 
@@ -92,13 +100,19 @@ class Store:
             flusher()
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool = True, checkpoint_every: float | None = None
+    ) -> Store:
         """Connect to ``url`` and make sure its schema is the one this Tideflow needs.
 
         Args:
             url: ``sqlite:///PATH``, ``postgresql+psycopg://...`` or ``mysql+pymysql://...``.
             migrate: Create the schema in an empty database (the default); when false an empty
                 database is refused like a stale one.
+            checkpoint_every: SQLite only: checkpoint the write-ahead log from a thread of
+                the store's own, looking every this many seconds, instead of from the commit
+                that crosses SQLite's threshold (see :mod:`tideflow.store.checkpoint`); for a
+                server, whose writes are its callers' latency.
 
         Raises:
             InvalidArgumentError: ``url`` is not a supported database URL.
@@ -106,19 +120,20 @@ class Store:
             FailedPreconditionError: The schema is stale, newer than this Tideflow, or the
                 database holds tables that are not Tideflow's.
         """
-        engine = make_engine(url)
+        background = checkpoint_every is not None and parse_url(url).get_backend_name() == "sqlite"
+        engine = make_engine(url, wal_autocheckpoint=SAFETY_NET_PAGES if background else None)
         shown = display_url(url)
         try:
             with engine.connect() as connection:
                 status = schema_status(connection)
             if status.state is SchemaState.EMPTY and migrate:
                 upgrade(engine)
-                return cls(engine, url)
+                return cls(engine, url)._checkpointing(checkpoint_every if background else None)
         except SQLAlchemyError as e:
             engine.dispose()
             raise translate(e, f"opening the store at {shown}") from e
         if status.state is SchemaState.CURRENT:
-            return cls(engine, url)
+            return cls(engine, url)._checkpointing(checkpoint_every if background else None)
         engine.dispose()
         command = f"tideflow db upgrade --db {shown}"
         messages = {
@@ -137,6 +152,19 @@ class Store:
             ),
         }
         raise FailedPreconditionError(messages[status.state])
+
+    def _checkpointing(self, every: float | None) -> Store:
+        """Start the background checkpoints of :meth:`open`'s ``checkpoint_every``."""
+        database = self._engine.url.database
+        if every is not None and database:
+            self._checkpointer = WalCheckpointer(os.path.abspath(database), interval=every)
+            self._checkpointer.start()
+        return self
+
+    @property
+    def checkpointer(self) -> WalCheckpointer | None:
+        """The background checkpoint thread, if this store runs one."""
+        return self._checkpointer
 
     @property
     def engine(self) -> Engine:
@@ -203,6 +231,8 @@ class Store:
     def close(self) -> None:
         """Release every connection of the store (call it once no thread uses the store)."""
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
