@@ -111,7 +111,11 @@ def test_a_200_mb_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         finally:
             channel.close()
         growth = peak[0] - baseline
-        assert growth < 64 * MB, f"RSS {baseline / MB:.0f} MB -> peak {peak[0] / MB:.0f} MB"
+        # Held chunks grow the peak by the whole upload (200 MB; +610 MB for 300 MB before
+        # the fix). Streamed, it grows 20-33 MB here, but a stalled handler lets gRPC and
+        # the allocator's arenas take more (90 MB once in a CI run; the code before and after
+        # that run's changes both grow 20-33 MB here, at rest and under load).
+        assert growth < SIZE // 2, f"RSS {baseline / MB:.0f} MB -> peak {peak[0] / MB:.0f} MB"
         assert after - baseline < 64 * MB
         assert (received, digest.hexdigest()) == (SIZE, uploaded.sha256)
         download_growth = down_peak[0] - after
