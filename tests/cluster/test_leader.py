@@ -157,15 +157,21 @@ def test_the_leader_fails_over_fenced_and_each_event_is_decided_once(
         pair.close()
 
 
+def _bare_members(store: Store, settings: LeaseSettings) -> tuple[Leadership, Leadership]:
+    """Two members that only beat (no leader work): the tests drive their heartbeats."""
+
+    def member() -> Leadership:
+        return Leadership(
+            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
+        )
+
+    return member(), member()
+
+
 def test_the_fence_refuses_a_deposed_leaders_write(shared_url: str) -> None:
     settings = LeaseSettings(lease=0.3, heartbeat=0.1)
     with Store.open(shared_url) as store:
-        a = Leadership(
-            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
-        )
-        b = Leadership(
-            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
-        )
+        a, b = _bare_members(store, settings)
         assert a.beat()
         assert not b.beat()
         assert a.epoch is not None
@@ -194,12 +200,7 @@ def test_a_heartbeat_paused_before_its_commit_holds_up_the_others_for_a_lease_at
     # heartbeats queued on that lock until the paused one woke: no election, no hand-over.
     settings = LeaseSettings(lease=1.0, heartbeat=0.1)
     with Store.open(shared_url) as store:
-        a = Leadership(
-            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
-        )
-        b = Leadership(
-            store, settings, addresses={}, on_elected=lambda e: None, on_deposed=lambda: None
-        )
+        a, b = _bare_members(store, settings)
         assert a.beat()
         paused = store.engine.connect()  # A's next heartbeat, stopped before its commit
         try:
