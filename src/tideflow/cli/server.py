@@ -81,9 +81,8 @@ def start(
         int,
         typer.Option(
             min=1,
-            help="Most event-listener streams open at once; each holds a server thread "
-            "(~63 KiB), and one more is refused (RESOURCE_EXHAUSTED) rather than slowing "
-            "other calls.",
+            help="Most event-listener streams open at once; each is a task of the server's "
+            "event loop (~28 KiB, no thread), and one more is refused (RESOURCE_EXHAUSTED).",
         ),
     ] = DEFAULT_MAX_LISTENERS,
     token_recheck: Annotated[

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 
 from tideflow.domain.events import Event
 from tideflow.notification.filters import EventFilter
@@ -20,6 +20,8 @@ from tideflow.notification.signal import OffsetSignal
 
 Fetch = Callable[[EventFilter, int, int], tuple[list[Event], int]]
 """``(filter, after_offset, limit) -> (matching events, last offset of the log)``."""
+AsyncRead = Callable[["Listener", int], Awaitable[tuple[list[Event], int]]]
+"""``(listener, position) -> what listener.read(position) returns``, awaited on a loop."""
 
 
 class Listener(Iterator[Event]):
@@ -40,6 +42,7 @@ class Listener(Iterator[Event]):
         batch: int = 500,
         heartbeat: float = 1.0,
         on_close: Callable[[Listener], None] | None = None,
+        share_key: Hashable | None = None,
     ) -> None:
         self._fetch = fetch
         self._signal = signal
@@ -48,6 +51,9 @@ class Listener(Iterator[Event]):
         self._batch = batch
         self._heartbeat = heartbeat
         self._on_close = on_close
+        self.share_key = share_key
+        """Listeners with equal keys read the same events from the same position (``None``: no
+        other listener's read is this one's)."""
         self._buffer: deque[Event] = deque()
         self._closed = False
         self.last_offset = after_offset
@@ -76,14 +82,7 @@ class Listener(Iterator[Event]):
     def _next_batch(self, timeout: float) -> list[Event]:
         deadline = time.monotonic() + timeout
         while not self._closed and not self._signal.closed:
-            events, log_end = self._fetch(self._filter, self._position, self._batch)
-            if len(events) == self._batch:
-                self._position = events[-1].offset  # more may match right after these
-            else:
-                # Everything up to log_end was visible to the read; events committed after
-                # log_end was read may also be among these, so never step back below them.
-                newest = events[-1].offset if events else 0
-                self._position = max(self._position, log_end, newest)
+            events = self._advance(*self.read(self._position))
             if events:
                 return events
             remaining = deadline - time.monotonic()
@@ -91,6 +90,46 @@ class Listener(Iterator[Event]):
                 return []
             self._signal.wait_beyond(self._position, remaining)
         return []
+
+    async def poll_async(self, timeout: float, read: AsyncRead) -> list[Event]:
+        """:meth:`poll` for a task of an event loop: ``read`` fetches off the loop.
+
+        ``read(listener, position)`` returns what :meth:`read` would (the server runs it on a
+        thread pool, sharing one read among listeners with the same :attr:`share_key` and
+        position).
+        """
+        if self._buffer:
+            events = list(self._buffer)
+            self._buffer.clear()
+        else:
+            events = []
+            deadline = time.monotonic() + timeout
+            while not self._closed and not self._signal.closed:
+                events = self._advance(*await read(self, self._position))
+                if events:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                await self._signal.wait_beyond_async(self._position, remaining)
+        if events:
+            self.last_offset = events[-1].offset
+        return events
+
+    def read(self, position: int) -> tuple[list[Event], int]:
+        """The matching events after ``position`` (up to a batch) and the log's last offset."""
+        return self._fetch(self._filter, position, self._batch)
+
+    def _advance(self, events: list[Event], log_end: int) -> list[Event]:
+        """Move the scan position past what a read saw; return the read's events."""
+        if len(events) == self._batch:
+            self._position = events[-1].offset  # more may match right after these
+        else:
+            # Everything up to log_end was visible to the read; events committed after
+            # log_end was read may also be among these, so never step back below them.
+            newest = events[-1].offset if events else 0
+            self._position = max(self._position, log_end, newest)
+        return events
 
     def close(self) -> None:
         """Stop listening; a thread blocked in iteration returns within one heartbeat."""

@@ -196,6 +196,7 @@ class NotificationService:
             batch=LISTEN_BATCH,
             heartbeat=self.heartbeat,
             on_close=self._forget,
+            share_key=(namespace, f),
         )
         with self._lock:
             if self._closed:  # its signal never wakes again: the listener would spin

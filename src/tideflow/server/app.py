@@ -13,11 +13,11 @@ schedules, re-offering), fenced by that lease (:mod:`tideflow.scheduler.leadersh
 member serves every call and stream. On SQLite a second server on the same file is refused
 (:mod:`tideflow.server.single`).
 
-Threads: gRPC runs each call on a pool thread, and an open ``Listen`` stream keeps its thread
-until it ends. The pool therefore has :data:`RPC_WORKERS` threads for every other call plus one
-per allowed stream (``max_listeners``), and the Notification servicer refuses streams over that
-cap with ``RESOURCE_EXHAUSTED``: listeners can never starve unary calls of threads. (Threads
-are started on demand, so a large cap costs nothing until streams open.)
+Threads: gRPC is ``grpc.aio`` on an event loop of its own thread (:mod:`tideflow.rpc.aio_server`).
+On SQLite the short calls (:data:`~tideflow.rpc.inline.INLINE_METHODS`) run on the loop; every
+other call, and every call on a server database, runs on a pool of :data:`RPC_WORKERS` threads.
+An open ``Listen`` stream is a task, not a thread; the Notification servicer refuses streams
+over ``max_listeners`` with ``RESOURCE_EXHAUSTED``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,9 @@ from tideflow.errors import UnavailableError
 from tideflow.executors.identity import JobUser, check_job_user, resolve_job_user
 from tideflow.metadata.access import AccessService
 from tideflow.net import tcp_listener
+from tideflow.rpc.aio_server import AioServer
 from tideflow.rpc.auth import TokenAuthenticator
+from tideflow.rpc.inline import INLINE_METHODS
 from tideflow.rpc.interceptor import EdgeInterceptor
 from tideflow.rpc.server_info import server_info_handler
 from tideflow.rpc.servicers.blob import BlobServicer
@@ -74,9 +76,9 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 RPC_WORKERS = 64
+"""Pool threads for the calls that do not run on the event loop, and for listeners' reads."""
 CHECKPOINT_EVERY = 0.5
 """Seconds between the server's looks at a SQLite log to checkpoint (tideflow.store.checkpoint)."""
-"""Pool threads kept for calls other than ``Listen`` streams."""
 SERVER_FILE = "server.json"
 HTTP_GRACE_SECONDS = 5
 """How long stopping HTTP waits for open responses (e.g. live streams) before closing them."""
@@ -85,10 +87,21 @@ HTTP_BUILD_SECONDS = 60.0
 
 
 def register_servicers(
-    server: grpc.Server, services: Services, *, max_listeners: int | None = None
+    server: Any,
+    services: Services,
+    *,
+    max_listeners: int | None = None,
+    reads: Executor | None = None,
+    inline_reads: bool = False,
 ) -> NotificationServicer:
-    """Add every service's servicer to ``server``; return the Notification one (for metrics)."""
-    notification = NotificationServicer(services.notifications, max_listeners=max_listeners)
+    """Add every service's servicer to ``server``; return the Notification one (for metrics).
+
+    ``reads`` runs the ``Listen`` streams' store reads (the server's pool), unless
+    ``inline_reads`` has them run on the event loop (SQLite).
+    """
+    notification = NotificationServicer(
+        services.notifications, max_listeners=max_listeners, reads=reads, inline_reads=inline_reads
+    )
     model_center_pb2_grpc.add_ModelCenterServiceServicer_to_server(
         ModelCenterServicer(services.model_center), server
     )
@@ -130,7 +143,7 @@ class TideflowServer:
         self.http_port = 0
         self._serving = False
         self._stopped = threading.Event()
-        self._grpc: grpc.Server | None = None
+        self._grpc: AioServer | None = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
         self._http_socket: socket.socket | None = None
@@ -202,6 +215,7 @@ class TideflowServer:
             self.metrics.leader.set(1)
         self._request_log = StoreRequestLog(store)
         self._access = AccessService(store)
+        pool = ThreadPoolExecutor(max_workers=RPC_WORKERS, thread_name_prefix="rpc")
         interceptor = EdgeInterceptor(
             authenticator=TokenAuthenticator(
                 self._access,
@@ -210,12 +224,14 @@ class TideflowServer:
             ),
             request_log=self._request_log,
             observer=self.metrics,
+            pool=pool,
+            # On SQLite a short call is the process's own work: the loop runs it (no thread
+            # hand-off). A server database's round trips would stop the loop: pool only.
+            inline=INLINE_METHODS if store.dialect == "sqlite" else (),
         )
-        self._grpc = grpc.server(
-            ThreadPoolExecutor(
-                max_workers=RPC_WORKERS + config.max_listeners, thread_name_prefix="rpc"
-            ),
-            interceptors=[interceptor],
+        self._grpc = AioServer(
+            pool=pool,
+            edge=interceptor,
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -224,7 +240,13 @@ class TideflowServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        notification = register_servicers(self._grpc, services, max_listeners=config.max_listeners)
+        notification = register_servicers(
+            self._grpc,
+            services,
+            max_listeners=config.max_listeners,
+            reads=pool,
+            inline_reads=store.dialect == "sqlite",
+        )
         self._grpc.add_generic_rpc_handlers((server_info_handler(self.info),))
         self.metrics.track_listeners(
             lambda: notification.open_streams, maximum=config.max_listeners
@@ -343,7 +365,7 @@ class TideflowServer:
                 self._scheduler.stop()
                 self._scheduler = None
 
-    def _bind_grpc(self, server: grpc.Server) -> int:
+    def _bind_grpc(self, server: AioServer) -> int:
         """Bind the gRPC port, or one of the next ``port_search`` ports if it is taken."""
         config = self.config
         credentials = None
@@ -519,7 +541,7 @@ class TideflowServer:
             # Close listeners first: their streams end and let gRPC shut down promptly.
             self._services.notifications.close()
         if self._grpc is not None:
-            self._grpc.stop(self.config.grace).wait()
+            self._grpc.stop(self.config.grace)
             self._grpc = None
         with self._http_lock:
             http, self._http = self._http, None

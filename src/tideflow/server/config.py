@@ -16,8 +16,8 @@ from tideflow.settings import Settings
 
 DEFAULT_PORT = 50051
 DEFAULT_HTTP_PORT = 8080
-DEFAULT_MAX_LISTENERS = 1024
-"""An idle ``Listen`` stream costs about 63 KiB of server memory (its thread): 1,024 ~ 64 MiB."""
+DEFAULT_MAX_LISTENERS = 10_000
+"""An idle ``Listen`` stream is a task costing about 28 KiB of server memory: 10,000 ~ 280 MiB."""
 DEFAULT_TOKEN_RECHECK = 1.0
 DEFAULT_LEASE_SECONDS = 2.5
 """With heartbeats every 0.5 s, a dead leader is replaced ~2.5 s after its death: the median
@@ -44,8 +44,8 @@ class ServerConfig:
         port_search: If ``port`` (or ``http_port``) is taken, try up to this many following
             ports (the embedded server uses it to live beside other servers).
         grace: Seconds in-flight calls get on shutdown.
-        max_listeners: Most ``Listen`` streams open at once; each holds a worker thread, so
-            the pool has this many threads for streams on top of those kept for other calls.
+        max_listeners: Most ``Listen`` streams open at once (each a task of the gRPC loop,
+            ~28 KiB of memory; no thread).
         executor_options: Per executor name, its ``ExecutorContext.options`` (``--ray-address``
             becomes ``{"ray": {"address": ...}}``).
         job_user: The unprivileged OS user local jobs run as (``--job-user``; the server must

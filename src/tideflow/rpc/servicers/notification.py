@@ -13,24 +13,28 @@ also ends, with ``UNAUTHENTICATED``, once the caller's token is revoked: the loo
 least every token re-check interval (:class:`~tideflow.rpc.call.StreamCheck`, one second by
 default) and checks the token again before it sends anything.
 
-An open stream holds one of the server's worker threads for its whole life, so the servicer
-caps how many are open at once (``max_listeners``; the server sizes its thread pool to the cap
-plus the threads kept for other calls). One stream over the cap is refused with
-:class:`~tideflow.errors.ResourceExhaustedError` (``RESOURCE_EXHAUSTED``) instead of waiting
-for a thread that unary calls need.
+An open stream is a task of the server's event loop (``grpc.aio``), not a thread: it waits on
+the commit signal's future, and its store reads run on the server's pool, one read shared by
+the streams with the same project, filter and position (:class:`SharedReads`). The servicer
+still caps how many are open at once (``max_listeners``, about 28 KiB of memory each): one
+stream over the cap is refused with :class:`~tideflow.errors.ResourceExhaustedError`
+(``RESOURCE_EXHAUSTED``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator
+from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any
 
 from tideflow.domain.events import Event
 from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
+from tideflow.notification.listener import Listener
 from tideflow.notification.service import NotificationService
 from tideflow.rpc import convert
 from tideflow.rpc.call import project, stream_check
@@ -83,11 +87,70 @@ def keepalive_of(seconds: float) -> float:
     return seconds
 
 
+class SharedReads:
+    """Listeners' store reads, one read for identical ones, on the loop or off it.
+
+    One commit wakes every stream at once; streams with the same project and filter at the
+    same scan position (10,000 dashboards on one key) would each read the same rows.
+
+    - ``inline`` (SQLite: a read is the process's own work of ~0.1 ms): the read runs on the
+      loop; its result serves every stream that asks for the same (key, position) in the same
+      turn of the loop -- the streams one commit woke -- and is dropped at the next turn.
+    - Otherwise (a server database: round trips) the read runs on ``pool``, and the streams
+      asking for the same (key, position) while it runs await its result.
+
+    Serving a result read a moment earlier is safe: it holds what was committed up to the log
+    end it reports, and the listener reads again after that end.
+    """
+
+    def __init__(self, pool: Executor | None, *, inline: bool = False) -> None:
+        self._pool = pool
+        self._inline = inline
+        self._running: dict[tuple[Hashable, int], asyncio.Future[tuple[list[Event], int]]] = {}
+        self._this_turn: dict[tuple[Hashable, int], tuple[list[Event], int]] = {}
+
+    async def read(self, listener: Listener, position: int) -> tuple[list[Event], int]:
+        """What ``listener.read(position)`` returns."""
+        if self._inline:
+            return self._read_here(listener, position)
+        loop = asyncio.get_running_loop()
+        if listener.share_key is None:
+            return await loop.run_in_executor(self._pool, listener.read, position)
+        key = (listener.share_key, position)
+        running = self._running.get(key)
+        if running is None:
+            running = loop.run_in_executor(self._pool, listener.read, position)
+            self._running[key] = running
+            running.add_done_callback(lambda _: self._running.pop(key, None))
+        # Shielded: one stream going away must not cancel the read the others wait for.
+        return await asyncio.shield(running)
+
+    def _read_here(self, listener: Listener, position: int) -> tuple[list[Event], int]:
+        if listener.share_key is None:
+            return listener.read(position)
+        key = (listener.share_key, position)
+        found = self._this_turn.get(key)
+        if found is None:
+            found = listener.read(position)
+            if not self._this_turn:  # runs after the tasks this turn already woke
+                asyncio.get_running_loop().call_soon(self._this_turn.clear)
+            self._this_turn[key] = found
+        return found
+
+
 class NotificationServicer(g.NotificationServiceServicer):
     """Every Notification RPC; errors are mapped by the interceptor."""
 
-    def __init__(self, service: NotificationService, *, max_listeners: int | None = None) -> None:
+    def __init__(
+        self,
+        service: NotificationService,
+        *,
+        max_listeners: int | None = None,
+        reads: Executor | None = None,
+        inline_reads: bool = False,
+    ) -> None:
         self._service = service
+        self._reads = SharedReads(reads, inline=inline_reads)
         self.max_listeners = max_listeners
         self._open_streams = 0
         self._streams_lock = threading.Lock()
@@ -154,7 +217,9 @@ class NotificationServicer(g.NotificationServiceServicer):
     ) -> n.GetLatestOffsetResponse:
         return n.GetLatestOffsetResponse(offset=self._service.latest_offset())
 
-    def Listen(self, request: n.ListenRequest, context: Any) -> Iterator[n.ListenResponse]:
+    async def Listen(
+        self, request: n.ListenRequest, context: Any
+    ) -> AsyncIterator[n.ListenResponse]:
         keepalive = keepalive_of(request.keepalive_seconds)
         check = stream_check()
         self._take_stream_slot()
@@ -164,16 +229,15 @@ class NotificationServicer(g.NotificationServiceServicer):
                 convert.event_filter_from_pb(request.filter),
                 after_offset=request.after_offset,
             )
-            # A client that goes away closes the listener at once, not at the next keepalive.
-            context.add_callback(listener.close)
             # Wake at least every check interval, so a revoked token's stream ends in time.
+            # A client that goes away cancels this task: the finally closes the listener.
             wait = min(keepalive, check.interval)
             try:
                 yield n.ListenResponse()
                 sent = time.monotonic()
-                while context.is_active() and not listener.closed:
+                while not listener.closed:
                     check()
-                    events = listener.poll(wait)
+                    events = await listener.poll_async(wait, self._reads.read)
                     check()  # nothing more reaches a caller whose token was revoked
                     if events:
                         for batch in response_batches(events):
