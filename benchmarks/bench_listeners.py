@@ -25,9 +25,9 @@ with the server, so the delivery figures include the clients' own reading. Strea
 in waves of :data:`WAVE` per process: gRPC's server cancels calls while more than 1,000 wait to
 be accepted.
 
-Results and the serving-core decision they led to: docs/benchmarks.md, RPC section, "Listeners
-as tasks (issue 21)". (The ``grpc.aio`` server measured there is kept on the git branch
-``issue21-aio-listeners``: run this file with ``PYTHONPATH`` pointing at a checkout of it.)
+Results: docs/benchmarks.md, RPC section, "The serving core on grpc.aio". To compare with the
+thread-pool core that came before it, point ``PYTHONPATH`` (or ``--unary old=...``) at a
+checkout of a commit before it.
 """
 
 from __future__ import annotations
