@@ -5,7 +5,8 @@
     PYTHONPATH=/path/to/old/src .venv/bin/python benchmarks/bench_listeners.py   # older code
     .venv/bin/python benchmarks/bench_listeners.py --unary old=/path/to/old/src new=src
 
-``--unary NAME=SRC ...`` instead compares unary calls through servers running different code
+``--unary NAME=SRC ...`` (``--backend postgres``: on fresh PostgreSQL databases) instead
+compares unary calls through servers running different code
 (each server started with ``PYTHONPATH=SRC``), all running at once: one client calls each in
 turn, in short bursts, round after round, so a machine whose load drifts (shared cores) drifts
 for all of them alike; the median burst rate per server and call is reported.
@@ -38,7 +39,6 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -191,11 +191,14 @@ UNARY_BURST = 100
 UNARY_CALLS = ("send_event", "get latest offset", "create_model_version", "get deployed version")
 
 
-def unary(sources: dict[str, str], rounds: int = UNARY_ROUNDS) -> list[str]:
+def unary(
+    sources: dict[str, str], rounds: int = UNARY_ROUNDS, backend: str = "sqlite"
+) -> list[str]:
     """Median calls/s per server (``name -> src`` path of its code) and call, interleaved."""
     import random
     from contextlib import ExitStack
 
+    from databases import database
     from tideflow.client import Client
 
     def ops(c: Client) -> dict[str, Any]:
@@ -211,10 +214,9 @@ def unary(sources: dict[str, str], rounds: int = UNARY_ROUNDS) -> list[str]:
         clients: dict[str, Client] = {}
         for name, src in sources.items():
             # Its own fresh database, migrated by the server's own code (not this process's).
-            directory = stack.enter_context(tempfile.TemporaryDirectory())
             server = stack.enter_context(
                 TideflowTestServer(
-                    db_url=f"sqlite:///{directory}/bench.db",
+                    db_url=stack.enter_context(database(backend)),
                     env={"PYTHONPATH": str(Path(src).resolve())},
                 )
             )
@@ -242,7 +244,7 @@ def unary(sources: dict[str, str], rounds: int = UNARY_ROUNDS) -> list[str]:
     names = list(sources)
     first = names[0]
     lines = [
-        f"| 1 client, calls/s (median of {rounds} bursts of {UNARY_BURST}) | "
+        f"| {backend}, 1 client, calls/s (median of {rounds} bursts of {UNARY_BURST}) | "
         + " | ".join(names)
         + "".join(f" | {n} / {first}" for n in names[1:])
         + " |",
@@ -279,11 +281,17 @@ def main() -> None:
         "--unary", nargs="+", metavar="NAME=SRC", help="compare unary calls across code trees"
     )
     parser.add_argument("--rounds", type=int, default=UNARY_ROUNDS)
+    parser.add_argument(
+        "--backend",
+        default="sqlite",
+        choices=["sqlite", "postgres", "mysql"],
+        help="the store of --unary's servers (each gets a fresh database)",
+    )
     args = parser.parse_args()
     if args.unary:
         sources = dict(item.split("=", 1) for item in args.unary)
         print(f"load average (1 min) before: {os.getloadavg()[0]:.2f}", file=sys.stderr)
-        print("\n".join(unary(sources, args.rounds)))
+        print("\n".join(unary(sources, args.rounds, args.backend)))
         print(f"load average (1 min) after: {os.getloadavg()[0]:.2f}", file=sys.stderr)
         return
     import tideflow.server.app as app

@@ -113,3 +113,37 @@ def test_a_stalled_upload_does_not_hold_up_calls_or_streams(tmp_path: Path) -> N
         answer = upload.result(DEADLINE)
         assert answer.size == len(data)
         assert answer.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_an_upload_cancelled_mid_stream_leaves_no_file_and_no_busy_thread(tmp_path: Path) -> None:
+    """The pool thread reading a cancelled upload's messages is released, its file removed."""
+    data = b"y" * 100_000
+    release = threading.Event()
+
+    def chunks() -> Iterator[b.UploadBlobRequest]:
+        yield b.UploadBlobRequest(sha256=hashlib.sha256(data).hexdigest(), chunk=data[:50_000])
+        release.wait(DEADLINE)
+
+    home = tmp_path / "home"
+    with (
+        TideflowTestServer(home=home, env={"TIDEFLOW_EXECUTORS": ""}) as server,
+        server.client("demo") as client,
+        grpc.insecure_channel(server.url.removeprefix("grpc://")) as channel,
+    ):
+        stub = blob_pb2_grpc.BlobServiceStub(channel)
+        try:
+            upload = stub.UploadBlob.future(
+                chunks(), metadata=[(PROJECT_KEY, "demo")], timeout=DEADLINE
+            )
+            deadline = time.monotonic() + DEADLINE
+            while not list(home.rglob("*.tmp")):  # the first chunk is being written
+                assert time.monotonic() < deadline, "the upload never started"
+                time.sleep(0.02)
+            upload.cancel()
+            while list(home.rglob("*.tmp")):
+                assert time.monotonic() < deadline, "the cancelled upload's file stayed"
+                time.sleep(0.02)
+        finally:
+            release.set()
+        # The server goes on: a whole upload after it is stored.
+        assert client.blobs.get(client.blobs.put(data)) == data

@@ -4,9 +4,11 @@ Every handler runs inside :class:`EdgeInterceptor`, so servicers stay thin: they
 call a service, convert back. The server is ``grpc.aio`` (:mod:`tideflow.rpc.aio_server`); the
 edge wraps each method's handler once, when its servicer is registered, and decides where its
 calls run: on the event loop (the ``inline`` methods), on the pool (every other synchronous
-handler, uploads reading their messages as they arrive) or as a task (``async`` streams). A :class:`~tideflow.errors.TideflowError` becomes its status code
-(with the class and fields in trailing metadata, for the client to rebuild); anything else is
-logged with the method and becomes ``INTERNAL`` -- a malformed request never kills the server.
+handler, uploads reading their messages as they arrive) or as a task (``async`` streams).
+
+A :class:`~tideflow.errors.TideflowError` becomes its status code (with the class and fields
+in trailing metadata, for the client to rebuild); anything else is logged with the method and
+becomes ``INTERNAL`` -- a malformed request never kills the server.
 
 Dedup: a mutating call carrying a request id that the same caller (project and token) already
 had answered gets the stored response again; the same id from another caller is a call of its
@@ -32,7 +34,6 @@ from concurrent.futures import Executor
 from typing import Any, Protocol, TypeVar
 
 import grpc
-import grpc.aio
 
 from tideflow.errors import (
     FailedPreconditionError,
