@@ -6,13 +6,17 @@ Real servers in their own processes; thread counts are read from ``/proc``.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pytest
 
+from tideflow.rpc.aio_server import GRPC_CORE_LOGGER, quiet_client_hang_ups
 from tideflow.rpc.call import PROJECT_KEY
 from tideflow.rpc.inline import INLINE_METHODS
 from tideflow.rpc.server_info import METHOD as SERVER_INFO
@@ -147,3 +151,40 @@ def test_an_upload_cancelled_mid_stream_leaves_no_file_and_no_busy_thread(tmp_pa
             release.set()
         # The server goes on: a whole upload after it is stored.
         assert client.blobs.get(client.blobs.put(data)) == data
+
+
+def test_a_download_cancelled_mid_stream_leaves_the_server_serving(tmp_path: Path) -> None:
+    data = os.urandom(5 * 1024 * 1024)  # several chunks
+    with (
+        TideflowTestServer(home=tmp_path / "home", env={"TIDEFLOW_EXECUTORS": ""}) as server,
+        server.client("demo") as client,
+        grpc.insecure_channel(server.url.removeprefix("grpc://")) as channel,
+    ):
+        uri = client.blobs.put(data)
+        stub = blob_pb2_grpc.BlobServiceStub(channel)
+        for _ in range(5):
+            stream = stub.GetBlob(
+                b.GetBlobRequest(uri=uri), metadata=[(PROJECT_KEY, "demo")], timeout=DEADLINE
+            )
+            first = next(stream)
+            assert first.size == len(data)
+            assert len(first.chunk) < len(data)
+            stream.cancel()
+        assert client.blobs.get(uri) == data  # whole, after the cut-short ones
+        assert client.events.send("k", "after").offset > 0
+        log = (tmp_path / "home" / "logs").rglob("*.log")
+        assert not any("Traceback" in p.read_text(errors="replace") for p in log)
+
+
+def test_a_write_to_a_client_that_left_is_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_client_hang_ups()
+    core = logging.getLogger(GRPC_CORE_LOGGER)
+    with caplog.at_level(logging.INFO, logger=GRPC_CORE_LOGGER):
+        core.error("ExecuteBatchError raised in core by servicer method [%s]", "/a.B/C")
+        core.error("Unexpected [ValueError] raised by servicer method [%s]", "/a.B/C")
+    shown = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [r.getMessage() for r in shown] == [
+        "Unexpected [ValueError] raised by servicer method [/a.B/C]"
+    ]

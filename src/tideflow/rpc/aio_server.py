@@ -14,6 +14,7 @@ store calls on the loop itself, everything that may block for long on :attr:`poo
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,30 @@ def _methods_of(handler: Any) -> tuple[str, dict[str, Any]]:
 
 START_SECONDS = 30.0
 """How long creating the server on its loop may take before start-up fails."""
+GRPC_CORE_LOGGER = "grpc._cython.cygrpc"
+HUNG_UP_WRITE = "ExecuteBatchError raised in core by servicer method"
+"""How ``grpc.aio`` logs a response written to a stream whose client had just gone."""
+
+
+class _ClientHangUps(logging.Filter):
+    """Demote ``grpc.aio``'s ERROR for a write to a stream whose client went away, to DEBUG.
+
+    A client that closes a download or a listener while the server writes to it is ordinary
+    (grpcio logs, instead of raising, since grpc/grpc#32551); an ERROR with a traceback for
+    each one would bury real errors in the server log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(HUNG_UP_WRITE):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def quiet_client_hang_ups() -> None:
+    """Install :class:`_ClientHangUps` on grpc's core logger (once per process)."""
+    logger = logging.getLogger(GRPC_CORE_LOGGER)
+    if not any(isinstance(f, _ClientHangUps) for f in logger.filters):
+        logger.addFilter(_ClientHangUps())
 
 
 class AioServer:
@@ -60,6 +85,7 @@ class AioServer:
     ) -> None:
         self.pool = pool
         self._edge = edge
+        quiet_client_hang_ups()
         self.loop = asyncio.new_event_loop()
         self.loop.set_default_executor(pool)
         self._thread = threading.Thread(target=self._run, name="rpc-loop", daemon=True)

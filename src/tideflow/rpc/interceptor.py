@@ -270,9 +270,14 @@ class EdgeInterceptor:
             loop = asyncio.get_running_loop()
             scope = contextvars.Context()  # every step of the generator runs in this one
             messages = responses(request, context)
+            step: asyncio.Future[Any] | None = None
             try:
                 while True:
-                    message = await loop.run_in_executor(self._pool, scope.run, _step, messages)
+                    step = loop.run_in_executor(self._pool, scope.run, _step, messages)
+                    # Shielded: a client leaving cancels this task, never the step it awaits,
+                    # so the finally below can wait for the step's real end.
+                    message = await asyncio.shield(step)
+                    step = None
                     if message is _END:
                         break
                     yield message
@@ -288,7 +293,10 @@ class EdgeInterceptor:
             finally:
                 if self._observer is not None:
                     self._observer.observe(method, code, time.perf_counter() - started)
-                # A stream cut short closes its generator on the pool, in its own context.
+                # A stream cut short closes its generator on the pool, in its own context,
+                # once a step still running there (the client left during it) has ended.
+                if step is not None:
+                    await asyncio.wait([step])
                 await loop.run_in_executor(self._pool, scope.run, messages.close)
 
         return wrapped
