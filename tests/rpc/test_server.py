@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tideflow.client import Client
 from tideflow.client.remote.channel import RpcChannel
 from tideflow.domain import Event
-from tideflow.errors import InvalidArgumentError, ResourceExhaustedError
+from tideflow.errors import InvalidArgumentError, ResourceExhaustedError, UnavailableError
 from tideflow.rpc.v1 import scheduler_pb2 as s
 from tideflow.rpc.v1 import scheduler_pb2_grpc as sg
 from tideflow.server.app import TideflowServer
@@ -407,3 +407,24 @@ def test_http_keep_alive_connections_have_nagle_off(tmp_path: Path) -> None:
             assert sockets[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         server.stop()
+
+
+def test_a_grpc_port_in_use_fails_the_start_and_leaves_no_loop_thread(tmp_path: Path) -> None:
+    def loops() -> int:
+        return sum(t.name == "rpc-loop" and t.is_alive() for t in threading.enumerate())
+
+    before = loops()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = ServerConfig(
+            db_url=f"sqlite:///{tmp_path / 'tideflow.db'}", home=tmp_path, port=port, http_port=0
+        )
+        server = TideflowServer(config, executors=[])
+        try:
+            with pytest.raises(UnavailableError, match=f"cannot bind gRPC to 127.0.0.1:{port}"):
+                server.start()
+            assert loops() == before
+        finally:
+            server.stop()

@@ -25,6 +25,12 @@ import grpc.aio
 
 T = TypeVar("T")
 
+START_SECONDS = 30.0
+"""How long creating the server on its loop may take before start-up fails."""
+GRPC_CORE_LOGGER = "grpc._cython.cygrpc"
+HUNG_UP_WRITE = "ExecuteBatchError raised in core by servicer method"
+"""How ``grpc.aio`` logs a response written to a stream whose client had just gone."""
+
 
 class Edge(Protocol):
     """What every method handler is wrapped in (:class:`tideflow.rpc.interceptor.EdgeInterceptor`)."""
@@ -43,13 +49,6 @@ def _methods_of(handler: Any) -> tuple[str, dict[str, Any]]:
         )
     # Keyed by full method name (``/package.Service/Method``); registration takes short names.
     return service, {name.rsplit("/", 1)[-1]: method for name, method in methods.items()}
-
-
-START_SECONDS = 30.0
-"""How long creating the server on its loop may take before start-up fails."""
-GRPC_CORE_LOGGER = "grpc._cython.cygrpc"
-HUNG_UP_WRITE = "ExecuteBatchError raised in core by servicer method"
-"""How ``grpc.aio`` logs a response written to a stream whose client had just gone."""
 
 
 class _ClientHangUps(logging.Filter):

@@ -256,7 +256,12 @@ class TideflowServer:
             scheduler=self._scheduler,
             executions=services.scheduler.executions if services.scheduler else None,
         )
-        self.grpc_port = self._bind_grpc(self._grpc)
+        try:
+            self.grpc_port = self._bind_grpc(self._grpc)
+        except BaseException:
+            self._grpc.stop(0)  # its loop thread and pool go with the failed start
+            self._grpc = None
+            raise
         if self._sqlite_lock is not None:
             self._sqlite_lock.describe(self.url)
         if clustered and services.scheduler is not None:
