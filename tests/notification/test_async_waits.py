@@ -10,7 +10,9 @@ from tideflow.domain.events import Event
 from tideflow.notification.filters import EventFilter
 from tideflow.notification.listener import Listener
 from tideflow.notification.signal import OffsetSignal
-from tideflow.rpc.servicers.notification import SharedReads
+from tideflow.rpc.interceptor import Raw
+from tideflow.rpc.servicers.notification import SharedReads, SharedResponses
+from tideflow.rpc.v1.notification_pb2 import ListenResponse
 
 DEADLINE = 30.0
 
@@ -129,3 +131,20 @@ def test_inline_reads_serve_the_streams_of_one_turn_from_one_read() -> None:
     assert reads == [0, 1]
     assert all([e.offset for e in got] == [1] for got in first)
     assert all([e.offset for e in got] == [2] for got in second)
+
+
+def test_the_streams_of_one_turn_send_the_same_serialised_responses() -> None:
+    events = [_event(1), _event(2)]
+
+    async def main() -> tuple[list[Raw], list[Raw], list[Raw]]:
+        shared = SharedResponses()
+        first, again = shared.of(events), shared.of(events)
+        await asyncio.sleep(0)  # the next turn of the loop converts anew
+        return first, again, shared.of(events)
+
+    first, again, next_turn = asyncio.run(main())
+    assert again is first
+    assert next_turn is not first
+    assert [r.data for r in next_turn] == [r.data for r in first]
+    decoded = ListenResponse.FromString(first[0].data)
+    assert [e.offset for e in decoded.events] == [1, 2]

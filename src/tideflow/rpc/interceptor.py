@@ -148,7 +148,7 @@ class EdgeInterceptor:
             return grpc.unary_stream_rpc_method_handler(
                 streaming,
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                response_serializer=raw_aware_serializer(handler.response_serializer),
             )
         if handler.stream_unary is not None:
             serializer = handler.response_serializer
@@ -386,7 +386,7 @@ class EdgeInterceptor:
                         f"request {request_id} was applied, but the server stopped before "
                         "answering it; read the current state instead of retrying"
                     )
-                return _Raw(response)
+                return Raw(response)
             token = current_claim.set(RequestClaim(key, call.method))
             try:
                 result = behaviour(request, context)
@@ -461,8 +461,12 @@ async def _next_or_end(messages: AsyncIterator[Any]) -> Any:
     return await anext(messages, _END)
 
 
-class _Raw:
-    """An already-serialised response, returned as is by :func:`raw_aware_serializer`."""
+class Raw:
+    """An already-serialised response, returned as is by :func:`raw_aware_serializer`.
+
+    Used for deduplicated answers (stored bytes) and for ``Listen`` responses that many streams
+    send alike (serialised once per commit, not once per stream).
+    """
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -472,7 +476,7 @@ def raw_aware_serializer(serializer: Callable[[Any], bytes]) -> Callable[[Any], 
     """Wrap a response serializer so stored (deduplicated) responses pass through unchanged."""
 
     def serialize(response: Any) -> bytes:
-        if isinstance(response, _Raw):
+        if isinstance(response, Raw):
             return response.data
         return serializer(response)
 

@@ -38,6 +38,7 @@ from tideflow.notification.listener import Listener
 from tideflow.notification.service import NotificationService
 from tideflow.rpc import convert
 from tideflow.rpc.call import project, stream_check
+from tideflow.rpc.interceptor import Raw
 from tideflow.rpc.v1 import notification_pb2 as n
 from tideflow.rpc.v1 import notification_pb2_grpc as g
 
@@ -138,6 +139,33 @@ class SharedReads:
         return found
 
 
+class SharedResponses:
+    """``Listen`` responses serialised once per batch of events, not once per stream.
+
+    The streams one commit wakes get the very same events list from :class:`SharedReads` when
+    they share a read; its responses are converted and serialised by the first stream and
+    sent as bytes by every other one in the same turn of the loop.
+    """
+
+    def __init__(self) -> None:
+        # By id() of the events list: those lists stay alive in SharedReads for the turn.
+        self._this_turn: dict[int, tuple[list[Event], list[Raw]]] = {}
+
+    def of(self, events: list[Event]) -> list[Raw]:
+        """The serialised ``ListenResponse`` messages carrying ``events``."""
+        found = self._this_turn.get(id(events))
+        if found is not None and found[0] is events:
+            return found[1]
+        responses = [
+            Raw(n.ListenResponse(events=batch).SerializeToString())
+            for batch in response_batches(events)
+        ]
+        if not self._this_turn:
+            asyncio.get_running_loop().call_soon(self._this_turn.clear)
+        self._this_turn[id(events)] = (events, responses)
+        return responses
+
+
 class NotificationServicer(g.NotificationServiceServicer):
     """Every Notification RPC; errors are mapped by the interceptor."""
 
@@ -151,6 +179,7 @@ class NotificationServicer(g.NotificationServiceServicer):
     ) -> None:
         self._service = service
         self._reads = SharedReads(reads, inline=inline_reads)
+        self._responses = SharedResponses()
         self.max_listeners = max_listeners
         self._open_streams = 0
         self._streams_lock = threading.Lock()
@@ -217,9 +246,9 @@ class NotificationServicer(g.NotificationServiceServicer):
     ) -> n.GetLatestOffsetResponse:
         return n.GetLatestOffsetResponse(offset=self._service.latest_offset())
 
-    async def Listen(
+    async def Listen(  # type: ignore[override]  # also yields responses serialised once (Raw)
         self, request: n.ListenRequest, context: Any
-    ) -> AsyncIterator[n.ListenResponse]:
+    ) -> AsyncIterator[n.ListenResponse | Raw]:
         keepalive = keepalive_of(request.keepalive_seconds)
         check = stream_check()
         self._take_stream_slot()
@@ -240,8 +269,8 @@ class NotificationServicer(g.NotificationServiceServicer):
                     events = await listener.poll_async(wait, self._reads.read)
                     check()  # nothing more reaches a caller whose token was revoked
                     if events:
-                        for batch in response_batches(events):
-                            yield n.ListenResponse(events=batch)
+                        for response in self._responses.of(events):
+                            yield response
                         sent = time.monotonic()
                     elif time.monotonic() - sent >= keepalive:
                         yield n.ListenResponse()  # keepalive
