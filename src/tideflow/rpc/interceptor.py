@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -193,27 +194,13 @@ class EdgeInterceptor:
         serializer: Callable[[Any], bytes] | None,
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         async def wrapped(request: Any, context: Any) -> Any:
-            started = time.perf_counter()
-            code = "OK"
-            try:
+            async with self._outcome(method, context):
                 try:
                     return self._serve(method, behaviour, request, context, serializer, wait=False)
                 except _Busy:  # a call with the same request id runs: wait for it off the loop
                     return await self._in_pool(
                         self._serve, method, behaviour, request, context, serializer
                     )
-            except TideflowError as error:
-                code = status_of(error).name
-                await self._abort(context, error)
-            except Exception:
-                code = "INTERNAL"
-                log.exception("unexpected error in %s", method)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log"
-                )
-            finally:
-                if self._observer is not None:
-                    self._observer.observe(method, code, time.perf_counter() - started)
 
         return wrapped
 
@@ -226,26 +213,12 @@ class EdgeInterceptor:
         streamed: bool = False,
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         async def wrapped(request: Any, context: Any) -> Any:
-            started = time.perf_counter()
-            code = "OK"
-            try:
+            async with self._outcome(method, context):
                 if streamed:  # the servicer reads the messages on its thread, as they arrive
                     request = SyncMessages(request, asyncio.get_running_loop())
                 return await self._in_pool(
                     self._serve, method, behaviour, request, context, serializer
                 )
-            except TideflowError as error:
-                code = status_of(error).name
-                await self._abort(context, error)
-            except Exception:
-                code = "INTERNAL"
-                log.exception("unexpected error in %s", method)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log"
-                )
-            finally:
-                if self._observer is not None:
-                    self._observer.observe(method, code, time.perf_counter() - started)
 
         return wrapped
 
@@ -255,44 +228,26 @@ class EdgeInterceptor:
         """A synchronous streaming handler (downloads): each next message read on the pool."""
 
         def responses(request: Any, context: Any) -> Generator[Any, None, None]:
-            call = self._admit(method, context.invocation_metadata())
-            token = current_call.set(call)
-            checking = current_stream_check.set(self._stream_check(call))
-            try:
+            with self._streaming(method, context):
                 yield from behaviour(request, context)
-            finally:
-                current_stream_check.reset(checking)
-                current_call.reset(token)
 
         async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            code = "OK"
             loop = asyncio.get_running_loop()
             scope = contextvars.Context()  # every step of the generator runs in this one
             messages = responses(request, context)
             step: asyncio.Future[Any] | None = None
             try:
-                while True:
-                    step = loop.run_in_executor(self._pool, scope.run, _step, messages)
-                    # Shielded: a client leaving cancels this task, never the step it awaits,
-                    # so the finally below can wait for the step's real end.
-                    message = await asyncio.shield(step)
-                    step = None
-                    if message is _END:
-                        break
-                    yield message
-            except TideflowError as error:
-                code = status_of(error).name
-                await self._abort(context, error)
-            except Exception:
-                code = "INTERNAL"
-                log.exception("unexpected error in %s", method)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log"
-                )
+                async with self._outcome(method, context):
+                    while True:
+                        step = loop.run_in_executor(self._pool, scope.run, _step, messages)
+                        # Shielded: a client leaving cancels this task, never the step it
+                        # awaits, so the finally below can wait for the step's real end.
+                        message = await asyncio.shield(step)
+                        step = None
+                        if message is _END:
+                            break
+                        yield message
             finally:
-                if self._observer is not None:
-                    self._observer.observe(method, code, time.perf_counter() - started)
                 # A stream cut short closes its generator on the pool, in its own context,
                 # once a step still running there (the client left during it) has ended.
                 if step is not None:
@@ -307,32 +262,48 @@ class EdgeInterceptor:
         """An ``async`` streaming handler (``Listen``): a task on the loop."""
 
         async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            code = "OK"
-            try:
-                call = self._admit(method, context.invocation_metadata())
-                token = current_call.set(call)
-                checking = current_stream_check.set(self._stream_check(call))
-                try:
+            async with self._outcome(method, context):
+                with self._streaming(method, context):
                     async for message in behaviour(request, context):
                         yield message
-                finally:
-                    current_stream_check.reset(checking)
-                    current_call.reset(token)
-            except TideflowError as error:
-                code = status_of(error).name
-                await self._abort(context, error)
-            except Exception:
-                code = "INTERNAL"
-                log.exception("unexpected error in %s", method)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log"
-                )
-            finally:
-                if self._observer is not None:
-                    self._observer.observe(method, code, time.perf_counter() - started)
 
         return wrapped
+
+    @contextlib.asynccontextmanager
+    async def _outcome(self, method: str, context: Any) -> AsyncIterator[None]:
+        """Around every call: its error as a status (a client's mistake never INTERNAL), counted.
+
+        A :class:`TideflowError` aborts with its status and fields; anything else is logged
+        and aborts ``INTERNAL``. Cancellation (the client left) passes through.
+        """
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            yield
+        except TideflowError as error:
+            code = status_of(error).name
+            await self._abort(context, error)
+        except Exception:
+            code = "INTERNAL"
+            log.exception("unexpected error in %s", method)
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log"
+            )
+        finally:
+            if self._observer is not None:
+                self._observer.observe(method, code, time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _streaming(self, method: str, context: Any) -> Iterator[None]:
+        """A stream's admission: its call and token check set for the servicer while it runs."""
+        call = self._admit(method, context.invocation_metadata())
+        token = current_call.set(call)
+        checking = current_stream_check.set(self._stream_check(call))
+        try:
+            yield
+        finally:
+            current_stream_check.reset(checking)
+            current_call.reset(token)
 
     # -- pieces -----------------------------------------------------------------------------
 
