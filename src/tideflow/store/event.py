@@ -27,6 +27,7 @@ from tideflow.domain.limits import (
     dump_json,
 )
 from tideflow.errors import InvalidArgumentError
+from tideflow.store.driver import DriverStatement
 from tideflow.store.engine import APPENDED_OFFSET
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.event import EventRow, EventSequenceRow
@@ -46,7 +47,7 @@ _BUMP = (
     .values(last=_SEQ.c.last + bindparam("n", type_=_SEQ.c.last.type))
 )
 _READ_LAST = select(_SEQ.c.last).where(_SEQ.c.id == 1)
-_BUMP_RETURNING = _BUMP.returning(_SEQ.c.last)
+_BUMP_RETURNING = DriverStatement(_BUMP.returning(_SEQ.c.last))
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -281,7 +282,7 @@ def _bump(connection: Connection, count: int) -> int:
     every append pays it, and on PostgreSQL the second statement was a second round trip.
     """
     if connection.dialect.update_returning:
-        return int(connection.execute(_BUMP_RETURNING, {"n": count}).scalar_one())
+        return int(_BUMP_RETURNING.execute(connection, {"n": count}).scalar_one())
     connection.execute(_BUMP, {"n": count})
     return int(connection.execute(_READ_LAST).scalar_one())
 

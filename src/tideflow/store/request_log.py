@@ -25,6 +25,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tideflow.store.driver import DriverStatement
 from tideflow.store.rows.access import RpcRequestRow
 from tideflow.store.rows.base import table_of
 from tideflow.store.types import utcnow
@@ -41,7 +42,7 @@ _FIND = select(_REQUEST.c.method, _REQUEST.c.response, _REQUEST.c.size).where(
     _REQUEST.c.token_id == bindparam("token_id"),
     _REQUEST.c.request_id == bindparam("request_id"),
 )
-_CLAIM = _REQUEST.insert()  # built once: every mutating call runs it
+_CLAIM = DriverStatement(_REQUEST.insert())  # every mutating call runs it
 _SAVE = (
     update(_REQUEST)
     .where(
@@ -84,8 +85,8 @@ def claim_in(connection: Connection, claim: RequestClaim) -> None:
         IntegrityError: The id is already claimed (the store translates it to
             AlreadyExistsError): the call was applied before.
     """
-    connection.execute(
-        _CLAIM,
+    _CLAIM.execute(
+        connection,
         {
             **claim.key.row(),
             "method": claim.method,

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from tideflow.domain.model import ModelVersion, RegisteredModel, StatusChange
 from tideflow.domain.status import ModelStatus
 from tideflow.errors import AlreadyExistsError, NotFoundError
+from tideflow.store.driver import DriverStatement
 from tideflow.store.errors import is_unique_violation
-from tideflow.store.repositories import inserted_id
 from tideflow.store.repositories.project import PROJECT, project_id, project_id_query
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.model import (
@@ -69,8 +69,11 @@ _LOCK_MODEL = update(MODEL).where(_THIS_MODEL).values(update_time=bindparam("now
 _MODEL_ID_AND_LAST = select(MODEL.c.id, MODEL.c.last_version).where(_THIS_MODEL)
 # Where an UPDATE can return what it wrote (SQLite, PostgreSQL), the lock and the read are one
 # statement: a statement fewer on every version created (a round trip on PostgreSQL).
-_NEXT_VERSION_RETURNING = _NEXT_VERSION.returning(MODEL.c.id, MODEL.c.last_version)
+_NEXT_VERSION_RETURNING = DriverStatement(_NEXT_VERSION.returning(MODEL.c.id, MODEL.c.last_version))
 _LOCK_MODEL_RETURNING = _LOCK_MODEL.returning(MODEL.c.id)
+_INSERT_VERSION = DriverStatement(VERSION.insert())
+_INSERT_VERSION_RETURNING = DriverStatement(VERSION.insert().returning(VERSION.c.id))
+_INSERT_CHANGE = DriverStatement(CHANGE.insert())
 _VERSION_BY_NUMBER = (
     select(VERSION)
     .join(MODEL, MODEL.c.id == VERSION.c.model_id)
@@ -205,7 +208,7 @@ class ModelRepository:
         """
         params = {"project": project, "model": name}
         if self._c.dialect.update_returning:
-            taken = self._c.execute(_NEXT_VERSION_RETURNING, {**params, "now": now}).first()
+            taken = _NEXT_VERSION_RETURNING.execute(self._c, {**params, "now": now}).first()
             if taken is None:
                 raise model_not_found(project, name)
             return int(taken.id), int(taken.last_version)
@@ -222,12 +225,14 @@ class ModelRepository:
             NotFoundError: ``job_execution_id`` names no job execution.
         """
         try:
-            result = self._c.execute(VERSION.insert(), values)
+            if self._c.dialect.insert_returning:
+                return int(_INSERT_VERSION_RETURNING.execute(self._c, values).scalar_one())
+            result = _INSERT_VERSION.execute(self._c, values)
         except IntegrityError as e:
             if is_unique_violation(e):
                 raise
             raise NotFoundError("job execution", values.get("job_execution_id")) from e
-        return inserted_id(result)
+        return int(result.lastrowid)
 
     def version_id(self, project: str, model: str, version: int) -> int:
         """The row id of one version (for foreign keys from other aggregates).
@@ -283,8 +288,8 @@ class ModelRepository:
         self, version_id: int, previous: ModelStatus | None, status: ModelStatus, now: datetime
     ) -> None:
         """Append one entry to a version's status history."""
-        self._c.execute(
-            CHANGE.insert(),
+        _INSERT_CHANGE.execute(
+            self._c,
             {
                 "version_id": version_id,
                 "previous": None if previous is None else previous.value,
