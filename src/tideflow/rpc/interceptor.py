@@ -365,7 +365,7 @@ class EdgeInterceptor:
                 current_claim.reset(token)
             data = serializer(result) if serializer is not None else result.SerializeToString()
             request_log.record(key, call.method, data)
-            return result
+            return Raw(data)  # serialized once: for the log and for the wire
         finally:
             lock.release()
             self._release(key)
