@@ -78,3 +78,11 @@ def test_a_value_the_statement_needs_is_asked_for_by_name(store: Store) -> None:
     statement = DriverStatement(update(REQUEST).values(size=bindparam("n")))
     with pytest.raises(ValueError, match="no value for n"), store.transaction() as c:
         statement.execute(c, {})
+
+
+def test_a_statement_that_renders_values_at_execution_is_refused(store: Store) -> None:
+    statement = DriverStatement(
+        select(REQUEST.c.size).where(REQUEST.c.request_id.in_(bindparam("ids", expanding=True)))
+    )
+    with pytest.raises(ValueError, match="run it with Core"), store.transaction() as c:
+        statement.execute(c, {"ids": ["a", "b"]})

@@ -66,6 +66,9 @@ class DriverStatement:
     def _compile(self, dialect: Dialect, keys: list[str]) -> _Form:
         compiled: Any = self._statement.compile(dialect=dialect, column_keys=keys)
         binds = compiled.binds
+        if any(bind.expanding for bind in binds.values()) or compiled.post_compile_params:
+            # An IN list or a value rendered into the SQL at execution: Core's job, not ours.
+            raise ValueError(f"{self._statement} renders values at execution; run it with Core")
         positional = bool(compiled.positional)
         names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
         constants = {
