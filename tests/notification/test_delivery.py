@@ -199,6 +199,39 @@ def test_two_processes_deliver_to_a_third_in_order(
     assert offsets == sent
 
 
+def test_another_process_commit_is_seen_while_this_process_keeps_committing(
+    store_url: str, client: Client, project: str
+) -> None:
+    """The watcher spaces its looks out while its own commits change the files (SQLite); a
+    foreign commit in that time still reaches the listener (by the full poll at the latest)."""
+    stop = threading.Event()
+
+    def own_writes() -> None:
+        while not stop.is_set():
+            client.events.send("own", "x")
+
+    start = client.events.latest_offset()
+    with client.events.listen(keys=["proc7"], after_offset=start) as listener:
+        writer = in_thread(own_writes)
+        try:
+            wait_until(
+                lambda: client.events.latest_offset() > start + 50, timeout=30, what="own writes"
+            )
+            sent = subprocess.run(
+                [sys.executable, "-c", SENDER_SCRIPT, store_url, project, "7", "1"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            received = collect(listener, 1)
+            assert writer.is_alive(), "this process's writes stopped before the event arrived"
+        finally:
+            stop.set()
+            writer.join(30)
+    assert [e.offset for e in received] == [int(sent.stdout.split()[0])]
+
+
 def test_the_watcher_stops_when_the_last_listener_closes(store_url: str, project: str) -> None:
     with Store.open(store_url) as store:
         service = NotificationService(store, heartbeat=0.05)
