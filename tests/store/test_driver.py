@@ -86,3 +86,32 @@ def test_a_statement_that_renders_values_at_execution_is_refused(store: Store) -
     )
     with pytest.raises(ValueError, match="run it with Core"), store.transaction() as c:
         statement.execute(c, {"ids": ["a", "b"]})
+
+
+def test_execute_many_runs_once_per_row_and_counts_them_all(store: Store) -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.transaction() as c:
+        for name in ("a", "b", "c"):
+            c.execute(insert(REQUEST), _row(name, when))
+    resize = DriverStatement(
+        update(REQUEST)
+        .where(REQUEST.c.project == "p", REQUEST.c.request_id == bindparam("rid"))
+        .values(size=bindparam("n"))
+    )
+    with store.transaction() as c:
+        result = resize.execute_many(
+            c, [{"rid": "a", "n": 1}, {"rid": "c", "n": 3}, {"rid": "missing", "n": 9}]
+        )
+        if store.engine.dialect.supports_sane_multi_rowcount:
+            assert result.rowcount == 2
+    with store.transaction() as c:
+        rows = c.execute(select(REQUEST).where(REQUEST.c.project == "p"))
+        sizes = {row.request_id: row.size for row in rows}
+        c.execute(REQUEST.delete().where(REQUEST.c.project == "p"))
+    assert sizes == {"a": 1, "b": 7, "c": 3}
+
+
+def test_execute_many_needs_rows(store: Store) -> None:
+    statement = DriverStatement(insert(REQUEST))
+    with pytest.raises(ValueError, match="at least one row"), store.transaction() as c:
+        statement.execute_many(c, [])

@@ -12,7 +12,7 @@ translated like any other statement's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,24 @@ class DriverStatement:
         if form is None:
             form = self._forms[key] = self._compile(dialect, list(values))
         return connection.exec_driver_sql(form.sql, form.parameters(values))
+
+    def execute_many(
+        self, connection: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> CursorResult[Any]:
+        """Run the statement once per row of ``rows`` (all with the same keys) in one call.
+
+        The driver's ``executemany``: one call into the driver for a whole batch, where a loop
+        of :meth:`execute` pays SQLAlchemy's per-statement work each time. Its ``rowcount``
+        is the total only where ``dialect.supports_sane_multi_rowcount`` says so.
+        """
+        if not rows:
+            raise ValueError("execute_many needs at least one row")
+        dialect = connection.dialect
+        key = (dialect.name, frozenset(rows[0]))
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = self._compile(dialect, list(rows[0]))
+        return connection.exec_driver_sql(form.sql, [form.parameters(row) for row in rows])
 
     def _compile(self, dialect: Dialect, keys: list[str]) -> _Form:
         compiled: Any = self._statement.compile(dialect=dialect, column_keys=keys)

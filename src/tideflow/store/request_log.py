@@ -43,7 +43,7 @@ _FIND = select(_REQUEST.c.method, _REQUEST.c.response, _REQUEST.c.size).where(
     _REQUEST.c.request_id == bindparam("request_id"),
 )
 _CLAIM = DriverStatement(_REQUEST.insert())  # every mutating call runs it
-_SAVE = (
+_SAVE = DriverStatement(
     update(_REQUEST)
     .where(
         _REQUEST.c.project == bindparam("p"),
@@ -114,34 +114,42 @@ def save_responses(
     """Store ``(key, method, response)`` triples.
 
     Keys without a marker (calls that wrote nothing) get a row of their own, so their retries
-    are answered alike.
+    are answered alike. The batch goes to the driver as one ``executemany``; only when its
+    total count says some key had no marker (or the driver cannot count a batch) are the keys
+    looked at one by one.
     """
+    if not responses:
+        return
+    rows = [
+        {
+            "p": key.project,
+            "t": key.token_id,
+            "rid": key.request_id,
+            "data": data,
+            "length": len(data),
+        }
+        for key, _method, data in responses
+    ]
+    changed = _SAVE.execute_many(connection, rows).rowcount
+    if connection.dialect.supports_sane_multi_rowcount and changed == len(rows):
+        return
     now = utcnow()
-    for key, method, data in responses:
-        changed = connection.execute(
-            _SAVE,
-            {
-                "p": key.project,
-                "t": key.token_id,
-                "rid": key.request_id,
-                "data": data,
-                "length": len(data),
-            },
-        ).rowcount
-        if changed == 0:
-            try:
-                with connection.begin_nested():
-                    connection.execute(
-                        _REQUEST.insert().values(
-                            **key.row(),
-                            method=method,
-                            response=data,
-                            size=len(data),
-                            create_time=now,
-                        )
+    for (key, method, data), row in zip(responses, rows, strict=True):
+        if _SAVE.execute(connection, row).rowcount:
+            continue
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    _REQUEST.insert().values(
+                        **key.row(),
+                        method=method,
+                        response=data,
+                        size=len(data),
+                        create_time=now,
                     )
-            except IntegrityError:
-                pass  # stored meanwhile by another writer: theirs is the same call's answer
+                )
+        except IntegrityError:
+            pass  # stored meanwhile by another writer: theirs is the same call's answer
 
 
 def forget_old_responses(connection: Connection) -> int:
