@@ -52,6 +52,7 @@ from tideflow.rpc.call import (
 )
 from tideflow.rpc.status import status_of, trailing_metadata
 from tideflow.store.request_log import NO_TOKEN, RequestClaim, RequestKey, current_claim
+from tideflow.store.store import deferred_commit_hooks
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +196,20 @@ class EdgeInterceptor:
     ) -> Callable[[Any, Any], Awaitable[Any]]:
         async def wrapped(request: Any, context: Any) -> Any:
             async with self._outcome(method, context):
-                try:
-                    return self._serve(method, behaviour, request, context, serializer, wait=False)
-                except _Busy:  # a call with the same request id runs: wait for it off the loop
-                    return await self._in_pool(
-                        self._serve, method, behaviour, request, context, serializer
-                    )
+                # The commits' listeners run once the answer is on its way (see
+                # deferred_commit_hooks): a callback of the loop's next turn.
+                with deferred_commit_hooks() as hooks:
+                    try:
+                        return self._serve(
+                            method, behaviour, request, context, serializer, wait=False
+                        )
+                    except _Busy:  # a call with the same request id runs: wait off the loop
+                        return await self._in_pool(
+                            self._serve, method, behaviour, request, context, serializer
+                        )
+                    finally:
+                        if hooks.pending:
+                            asyncio.get_running_loop().call_soon(hooks.run)
 
         return wrapped
 

@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -207,8 +208,15 @@ class Store:
         except SQLAlchemyError as e:
             raise translate(e, where=self._where) from e
         if appended is not None:
-            for listener in self._commit_listeners:
-                listener(appended)
+            later = _deferred_hooks.get()
+            if later is None:
+                self._announce(appended)
+            else:
+                later.append((self, appended))
+
+    def _announce(self, appended: int) -> None:
+        for listener in self._commit_listeners:
+            listener(appended)
 
     def run(self, work: Callable[[Connection], T], *, write: bool = True) -> T:
         """Run ``work`` in a transaction, again if the database made it a deadlock victim.
@@ -243,3 +251,38 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({display_url(self.url)!r})"
+
+
+_deferred_hooks: ContextVar[list[tuple[Store, int]] | None] = ContextVar(
+    "tideflow_deferred_commit_hooks", default=None
+)
+
+
+@contextmanager
+def deferred_commit_hooks() -> Iterator[DeferredCommitHooks]:
+    """Within the block, commits of this context keep their listeners' calls for later.
+
+    For a call served on the RPC event loop: the listeners (the dispatcher's wake-up, the
+    ``Listen`` streams') then run after the answer has been handed to gRPC, not between the
+    commit and the answer, where the threads they wake took the GIL from the loop while it
+    was still answering. The caller must :meth:`~DeferredCommitHooks.run` what is kept.
+    """
+    hooks = DeferredCommitHooks()
+    token = _deferred_hooks.set(hooks.pending)
+    try:
+        yield hooks
+    finally:
+        _deferred_hooks.reset(token)
+
+
+class DeferredCommitHooks:
+    """The commits whose listeners :func:`deferred_commit_hooks` kept back."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Store, int]] = []
+
+    def run(self) -> None:
+        """Call the kept listeners, in commit order (each commit once)."""
+        pending, self.pending[:] = list(self.pending), []
+        for store, appended in pending:
+            store._announce(appended)
