@@ -58,6 +58,8 @@ def test_constants_and_returning_come_through(store: Store) -> None:
     with store.transaction() as c:
         assert bump.execute(c, {"rid": "r", "n": 5}).scalar_one() == 12
         assert bump.execute(c, {"rid": "nothing", "n": 5}).first() is None
+        with pytest.raises(ValueError, match="expected one row, the statement returned 0"):
+            bump.execute(c, {"rid": "nothing", "n": 5}).scalar_one()
     with store.transaction() as c:
         c.execute(REQUEST.delete().where(REQUEST.c.project == "p"))
 

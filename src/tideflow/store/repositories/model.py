@@ -211,7 +211,7 @@ class ModelRepository:
             taken = _NEXT_VERSION_RETURNING.execute(self._c, {**params, "now": now}).first()
             if taken is None:
                 raise model_not_found(project, name)
-            return int(taken.id), int(taken.last_version)
+            return int(taken[0]), int(taken[1])
         result = self._c.execute(_NEXT_VERSION, {**params, "now": now})
         if result.rowcount == 0:
             raise model_not_found(project, name)
@@ -232,6 +232,7 @@ class ModelRepository:
             if is_unique_violation(e):
                 raise
             raise NotFoundError("job execution", values.get("job_execution_id")) from e
+        assert result.lastrowid is not None  # an INSERT without RETURNING: the driver's row id
         return int(result.lastrowid)
 
     def version_id(self, project: str, model: str, version: int) -> int:
