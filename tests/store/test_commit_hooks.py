@@ -1,10 +1,14 @@
-"""Commit listeners: called after each commit that appended events, now or when told."""
+"""Transactions: commit listeners (now or when told), and a BEGIN that cannot be granted."""
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from tideflow.domain import Event
+from tideflow.errors import UnavailableError
 from tideflow.store import Store, append_events
 from tideflow.store.store import deferred_commit_hooks
 
@@ -66,3 +70,21 @@ def test_a_rolled_back_transaction_leaves_nothing_to_announce(store: Store, proj
         assert heard == []
     finally:
         store.remove_commit_listener(heard.append)
+
+
+def test_a_write_lock_held_elsewhere_is_unavailable_not_an_internal_error(tmp_path: Path) -> None:
+    """SQLite's BEGIN runs straight on the driver: its failure still becomes a store error."""
+    path = tmp_path / "locked.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        with store.engine.connect() as c:  # the pool hands this connection out next (LIFO)
+            c.exec_driver_sql("PRAGMA busy_timeout=50")
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # another process's writer, as SQLite sees it
+            with pytest.raises(UnavailableError, match="locked"):
+                _send(store, "default")
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        with store.transaction(write=False) as c:  # the failed BEGIN left nothing open
+            assert c.exec_driver_sql("SELECT 1").scalar_one() == 1
