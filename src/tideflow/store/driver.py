@@ -145,27 +145,53 @@ class DriverResult:
 
 
 def _run(connection: Connection, form: _Form, parameters: Any, *, many: bool) -> DriverResult:
+    # Only asked of a driver without INSERT ... RETURNING (psycopg has no lastrowid).
+    lastrowid = form.inserts and not form.returns_rows and not connection.dialect.insert_returning
+    return run_driver_sql(
+        connection,
+        form.sql,
+        parameters,
+        many=many,
+        returns_rows=form.returns_rows,
+        lastrowid=lastrowid,
+    )
+
+
+def run_driver_sql(
+    connection: Connection,
+    sql: str,
+    parameters: Any,
+    *,
+    many: bool = False,
+    returns_rows: bool = False,
+    lastrowid: bool = False,
+) -> DriverResult:
+    """Run ``sql`` (in the driver's parameter style) in ``connection``'s transaction.
+
+    On SQLite on the DBAPI cursor, elsewhere through ``exec_driver_sql`` (see the module
+    doc). ``many``: ``parameters`` is a sequence, run as one ``executemany``.
+    ``returns_rows``: fetch what the statement returns. ``lastrowid``: read the new row's id
+    (SQLite always reports it).
+    """
     if connection.dialect.name != "sqlite":
-        result = connection.exec_driver_sql(form.sql, parameters)
-        # Only asked of a driver without INSERT ... RETURNING (psycopg has no lastrowid).
-        asked = form.inserts and not form.returns_rows and not connection.dialect.insert_returning
-        lastrowid = result.lastrowid if asked else None
-        rows = [tuple(row) for row in result] if form.returns_rows else []
-        return DriverResult(result.rowcount, lastrowid, rows)
+        result = connection.exec_driver_sql(sql, parameters)
+        new_id = result.lastrowid if lastrowid else None
+        rows = [tuple(row) for row in result] if returns_rows else []
+        return DriverResult(result.rowcount, new_id, rows)
     dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if many:
-            cursor.executemany(form.sql, parameters)
+            cursor.executemany(sql, parameters)
         else:
-            cursor.execute(form.sql, parameters)
-        returned = list(cursor.fetchall()) if form.returns_rows else []
+            cursor.execute(sql, parameters)
+        returned = list(cursor.fetchall()) if returns_rows else []
         return DriverResult(cursor.rowcount, cursor.lastrowid, returned)
     except dbapi.Error as e:
         # As SQLAlchemy wraps it (IntegrityError, OperationalError, ...), for the store's
         # translation and the callers that tell a duplicate from a missing foreign row.
         raise DBAPIError.instance(
-            form.sql, parameters, e, dbapi.Error, dialect=connection.dialect
+            sql, parameters, e, dbapi.Error, dialect=connection.dialect
         ) from e
     finally:
         cursor.close()

@@ -27,7 +27,7 @@ from tideflow.domain.limits import (
     dump_json,
 )
 from tideflow.errors import InvalidArgumentError
-from tideflow.store.driver import DriverStatement
+from tideflow.store.driver import DriverStatement, run_driver_sql
 from tideflow.store.engine import APPENDED_OFFSET
 from tideflow.store.rows.base import table_of
 from tideflow.store.rows.event import EventRow, EventSequenceRow
@@ -244,10 +244,11 @@ def _insert_fresh(
 ) -> None:
     """Insert validated events at offsets ``first``, ``first + 1``, ... (committed at ``now``).
 
-    Straight to the driver's ``executemany``: compiled through SQLAlchemy, each row's
-    parameters were built and processed one by one (~4 us a row, a quarter of a 1,000-event
-    ``send_many``), though every row has the same commit time and only plain strings and
-    integers besides. That time is converted once, by the column type's own processor.
+    Straight to the driver's ``executemany`` (:func:`~tideflow.store.driver.run_driver_sql`):
+    compiled through SQLAlchemy, each row's parameters were built and processed one by one
+    (~4 us a row, a quarter of a 1,000-event ``send_many``), though every row has the same
+    commit time and only plain strings and integers besides. That time is converted once, by
+    the column type's own processor.
     """
     dialect = connection.dialect
     stamp_type = _EVENT.c.create_time.type.dialect_impl(dialect)
@@ -268,11 +269,10 @@ def _insert_fresh(
         for n, e in enumerate(events)
     ]
     if dialect.paramstyle == "pyformat":
-        connection.exec_driver_sql(
-            _insert_sql(dialect), [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
-        )
+        parameters: list[Any] = [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
     else:
-        connection.exec_driver_sql(_insert_sql(dialect), rows)
+        parameters = rows
+    run_driver_sql(connection, _insert_sql(dialect), parameters, many=True)
 
 
 def _bump(connection: Connection, count: int) -> int:
