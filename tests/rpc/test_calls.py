@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,7 +12,7 @@ import grpc
 import pytest
 
 from tideflow.client import Client
-from tideflow.client.remote.channel import RetryPolicy, RpcChannel
+from tideflow.client.remote.channel import RetryPolicy, RpcChannel, new_request_id
 from tideflow.domain.events import Event
 from tideflow.errors import InvalidArgumentError
 from tideflow.rpc.v1 import common_pb2 as pb
@@ -242,3 +244,17 @@ def test_sends_are_answered_compactly_yet_return_the_events_as_stored(
     assert mixed[1] == first
     assert mixed[0].offset > first.offset
     assert mixed[0].value == "new"
+
+
+def test_request_ids_are_unique_and_sort_by_time() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)  # fits the 64-character limit
+    # An id of a later millisecond sorts after every id of an earlier one.
+    last = new_request_id()
+    stamp = int(last[:12], 16)
+    while time.time_ns() // 1_000_000 <= stamp:  # into the next millisecond
+        pass
+    later = new_request_id()
+    assert int(later[:12], 16) > stamp
+    assert later > max(*ids, last)
