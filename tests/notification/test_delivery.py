@@ -264,3 +264,44 @@ def test_the_sqlite_probe_changes_when_another_connection_commits(tmp_path) -> N
             with writer.transaction() as connection:
                 append_events(connection, [Event("k", str(i), namespace="default")])
             assert probe() != before, f"commit {i} left the files unchanged"
+
+
+def test_a_watcher_reads_every_foreign_commit_of_a_process_that_does_not_commit(
+    tmp_path, monkeypatch
+) -> None:
+    """Its own publishes are not taken for this process's commits.
+
+    They once were: the change after each publish counted as "own", went unread, and the
+    watcher slowed to BUSY_POLL_SECONDS, so a listener in another process than the writers
+    waited ~10 ms for an event instead of ~2.
+    """
+    from types import SimpleNamespace
+
+    from tideflow.notification import watchers
+    from tideflow.notification.signal import OffsetSignal
+
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(0.001)
+
+    monkeypatch.setattr(watchers, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    url = f"sqlite:///{tmp_path / 'watched.db'}"
+    with Store.open(url) as watched, Store.open(url) as writer:
+        signal = OffsetSignal()
+        watcher = watchers.PollingWatcher(watched, signal, interval=0.001)
+        watcher.start()
+        try:
+            offset = 0
+            for i in range(300):  # commits keep coming, as from a busy writer elsewhere
+                with writer.transaction() as connection:  # no hook of this signal: foreign
+                    stored = append_events(connection, [Event("k", str(i), namespace="d")])
+                offset = stored[0].offset
+            wait_until(lambda: signal.latest >= offset, timeout=10)
+        finally:
+            watcher.stop()
+    assert slept, "the watcher never slept"
+    assert watchers.BUSY_POLL_SECONDS not in slept, (
+        "a foreign commit was taken for this process's own and not read"
+    )

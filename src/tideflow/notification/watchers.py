@@ -129,6 +129,9 @@ class PollingWatcher(CommitWatcher):
                         latest = connection.execute(query).scalar_one_or_none()
                     if latest is not None:
                         self._signal.publish(int(latest))
+                    # What this watcher published itself is no commit of this process: taken
+                    # for one, the next foreign change went unread for BUSY_POLL_SECONDS.
+                    published = self._signal.latest
                 # time.sleep: half the CPU of Event.wait at 500 wake-ups a second. A quiet
                 # database is looked at less often (the first commit after a quiet spell is
                 # seen within IDLE_POLL_SECONDS), so an idle server stays idle.
