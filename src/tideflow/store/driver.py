@@ -1,4 +1,4 @@
-"""Hot statements compiled once per dialect and run through ``exec_driver_sql``.
+"""Hot statements compiled once per dialect and run as driver SQL.
 
 Through SQLAlchemy Core, a statement of the write path (``create_model_version``: claim the
 request id, take the next version number, insert the version and its status change, bump the
