@@ -24,8 +24,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+
+from tideflow.store.errors import driver_error
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,6 @@ def run_driver_sql(
         new_id = result.lastrowid if lastrowid else None
         rows = [tuple(row) for row in result] if returns_rows else []
         return DriverResult(result.rowcount, new_id, rows)
-    dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if many:
@@ -187,11 +187,9 @@ def run_driver_sql(
             cursor.execute(sql, parameters)
         returned = list(cursor.fetchall()) if returns_rows else []
         return DriverResult(cursor.rowcount, cursor.lastrowid, returned)
-    except dbapi.Error as e:
-        # As SQLAlchemy wraps it (IntegrityError, OperationalError, ...), for the store's
-        # translation and the callers that tell a duplicate from a missing foreign row.
-        raise DBAPIError.instance(
-            sql, parameters, e, dbapi.Error, dialect=connection.dialect
-        ) from e
+    except connection.dialect.loaded_dbapi.Error as e:
+        # For the store's translation and the callers that tell a duplicate from a missing
+        # foreign row.
+        raise driver_error(e, sql, parameters, connection.dialect) from e
     finally:
         cursor.close()

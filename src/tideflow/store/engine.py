@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError
 
 from tideflow.errors import InvalidArgumentError
+from tideflow.store.errors import driver_error
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_FLAG = "tideflow_write"
@@ -127,8 +128,7 @@ def _configure_sqlite(engine: Engine, wal_autocheckpoint: int | None) -> None:
         # transaction ~10 us of hooks and result wrapping. This hook runs outside SQLAlchemy's
         # own error handling, so a driver error (the lock not granted within the busy
         # timeout) is wrapped here as SQLAlchemy would wrap it, for the store's translation.
-        dbapi = conn.dialect.loaded_dbapi
         try:
             conn.connection.dbapi_connection.execute(sql)
-        except dbapi.Error as e:
-            raise DBAPIError.instance(sql, (), e, dbapi.Error, dialect=conn.dialect) from e
+        except conn.dialect.loaded_dbapi.Error as e:
+            raise driver_error(e, sql, (), conn.dialect) from e

@@ -7,7 +7,16 @@ transaction comes through :func:`translate`, chained to the original.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from typing import Any
+
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 
 from tideflow.errors import (
     AlreadyExistsError,
@@ -63,6 +72,18 @@ def is_disk_full(e: BaseException | None) -> bool:
 def _detail(e: SQLAlchemyError) -> str:
     orig = getattr(e, "orig", None) or e
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def driver_error(
+    error: Exception, statement: str, parameters: Any, dialect: Dialect
+) -> StatementError:
+    """Driver error ``error`` wrapped as SQLAlchemy wraps it (``IntegrityError``, ...).
+
+    For the few places that call the driver themselves (SQLite's hot statements and its
+    ``BEGIN``): what they raise is then translated and told apart like any other statement's.
+    """
+    dbapi_error = dialect.loaded_dbapi.Error
+    return DBAPIError.instance(statement, parameters, error, dbapi_error, dialect=dialect)
 
 
 def translate(

@@ -212,7 +212,7 @@ class Store:
             if later is None:
                 self._announce(appended)
             else:
-                later.append((self, appended))
+                later.pending.append((self, appended))
 
     def _announce(self, appended: int) -> None:
         for listener in self._commit_listeners:
@@ -253,7 +253,7 @@ class Store:
         return f"Store({display_url(self.url)!r})"
 
 
-_deferred_hooks: ContextVar[list[tuple[Store, int]] | None] = ContextVar(
+_deferred_hooks: ContextVar[DeferredCommitHooks | None] = ContextVar(
     "tideflow_deferred_commit_hooks", default=None
 )
 
@@ -268,7 +268,7 @@ def deferred_commit_hooks() -> Iterator[DeferredCommitHooks]:
     was still answering. The caller must :meth:`~DeferredCommitHooks.run` what is kept.
     """
     hooks = DeferredCommitHooks()
-    token = _deferred_hooks.set(hooks.pending)
+    token = _deferred_hooks.set(hooks)
     try:
         yield hooks
     finally:
@@ -283,6 +283,6 @@ class DeferredCommitHooks:
 
     def run(self) -> None:
         """Call the kept listeners, in commit order (each commit once)."""
-        pending, self.pending[:] = list(self.pending), []
+        pending, self.pending = self.pending, []
         for store, appended in pending:
             store._announce(appended)
