@@ -179,7 +179,7 @@ class Actor:
     # -- executions ----------------------------------------------------------------------------
 
     def view(self, project: str, execution_id: int) -> ExecutionView:
-        """Lock execution ``execution_id`` of ``project`` and load its plan and attempts.
+        """Lock execution ``execution_id`` of ``project`` and load its plan and recent attempts.
 
         Raises:
             NotFoundError: No such execution in the project.
@@ -187,7 +187,10 @@ class Actor:
         execution = self.workflows.get_execution(project, execution_id, lock=True)
         plan = self.plans.get(self.c, execution.snapshot_id)
         attempts: dict[str, list[JobExecution]] = {}
-        for attempt in self.workflows.list_jobs(project, execution_id):
+        # Not every attempt: the live ones and, per job, as many of the newest as its retries
+        # can count (see ExecutionView.attempts).
+        newest = {job.name: job.retries + 1 for job in plan.jobs}
+        for attempt in self.workflows.recent_jobs(execution, newest):
             attempts.setdefault(attempt.job, []).append(attempt)
         for runs in attempts.values():
             runs.sort(key=lambda a: a.attempt)

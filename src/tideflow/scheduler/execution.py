@@ -66,8 +66,11 @@ class ExecutionView:
         project: Its project.
         execution: The execution row.
         plan: The plan of its snapshot.
-        attempts: Every attempt of every job, by job, oldest first (kept current as the
-            scheduler creates and moves attempts within the transaction).
+        attempts: By job, oldest first: its live attempts and its newest ``retries + 1``
+            (all it has when it has fewer), kept current as the scheduler creates and moves
+            attempts within the transaction. That is all a decision reads -- what runs, the
+            latest attempt, the run of failures a retry counts -- and it keeps an event's cost
+            flat in a long execution, which may hold one ended attempt per event.
         queued: The firings waiting for busy jobs, in start order (kept current too).
     """
 

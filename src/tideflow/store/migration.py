@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 """Alembic's table holding a database's revision."""
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 """The newest shipped migration, what a current store is at (a test checks it is the scripts')."""
 
 

@@ -6,11 +6,23 @@ racing to move one job execution cannot both succeed, on any backend, without a 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, or_, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.domain.metadata import (
@@ -61,6 +73,27 @@ def _jobs(project: str) -> Select[Any]:
         .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
         .where(_in_project(project))
     )
+
+
+@functools.cache
+def _recent_jobs_query(jobs: int) -> CompoundSelect[Any]:
+    """The statement of :meth:`WorkflowRepository.recent_jobs` for a plan of ``jobs`` jobs.
+
+    Built once per size, with every value a bound parameter: SQLAlchemy then generates its
+    cache key and result columns once instead of at every event.
+    """
+    execution = JOB.c.execution_id == bindparam("execution_id")
+    live = [s.value for s in JobStatus if not s.is_terminal]
+    parts: list[Select[Any]] = [select(JOB).where(execution, JOB.c.status.in_(live))]
+    for index in range(jobs):
+        parts.append(
+            select(JOB)
+            .where(execution, JOB.c.job == bindparam(f"job_{index}"))
+            .order_by(JOB.c.attempt.desc())
+            .limit(bindparam(f"limit_{index}", type_=Integer))
+        )
+    # Each part as a subquery: a compound SELECT takes no ORDER BY / LIMIT of its own parts.
+    return union_all(*(select(part.subquery()) for part in parts))
 
 
 SKIPPED_MARK = "(skipped"
@@ -359,6 +392,27 @@ class WorkflowRepository:
             query = query.limit(limit)
         rows = self._c.execute(query)
         return [JobExecutionRow.to_domain(row._mapping, row.workflow) for row in rows]
+
+    def recent_jobs(
+        self, execution: WorkflowExecution, newest: Mapping[str, int]
+    ) -> list[JobExecution]:
+        """The live attempts of ``execution`` and the newest ``newest[job]`` of each job, by id.
+
+        What the scheduler decides from (:meth:`tideflow.scheduler.actions.Actor.view`): an
+        execution that restarts a job per event keeps one ended attempt per event, and reading
+        them all made every event cost time in proportion to the execution's age. Each part
+        reads through an index -- ``(execution_id, status)`` for the live ones,
+        ``(execution_id, job, attempt)`` for the newest -- so the cost stays flat. The caller
+        has read ``execution`` in its project already.
+        """
+        values: dict[str, Any] = {"execution_id": execution.execution_id}
+        for index, (job, count) in enumerate(newest.items()):
+            values[f"job_{index}"] = job
+            values[f"limit_{index}"] = max(count, 1)
+        found: dict[int, JobExecution] = {}
+        for row in self._c.execute(_recent_jobs_query(len(newest)), values):
+            found.setdefault(row.id, JobExecutionRow.to_domain(row._mapping, execution.workflow))
+        return [found[key] for key in sorted(found)]
 
     def latest_jobs(self, project: str, execution_id: int) -> list[tuple[JobExecution, int]]:
         """The latest attempt of each job of an execution, with its number of attempts."""

@@ -124,7 +124,11 @@ class JobExecutionRow(Base):
     """One attempt of a job in a workflow execution."""
 
     __tablename__ = "job_execution"
-    __table_args__ = (UniqueConstraint("execution_id", "job", "attempt"),)
+    __table_args__ = (
+        UniqueConstraint("execution_id", "job", "attempt"),
+        # The live attempts of an execution, without reading its ended ones (0015).
+        Index(None, "execution_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     execution_id: Mapped[int] = mapped_column(
