@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from tideflow.domain.limits import check_name
@@ -25,6 +25,20 @@ ALL_NAMESPACES = "*"
 
 _CONSUMER = table_of(EventConsumerRow)
 _EVENT = table_of(EventRow)
+
+# Built once with bound parameters: the scheduler commits and reads its offset in every
+# batch, and building the statement anew cost ~4x running it (its cache key, its operators).
+_IS_CONSUMER = (
+    _CONSUMER.c.namespace == bindparam("consumer_namespace"),
+    _CONSUMER.c.name == bindparam("consumer_name"),
+)
+_COMMITTED = select(_CONSUMER.c.offset).where(*_IS_CONSUMER)
+_COMMITTED_FOR_UPDATE = _COMMITTED.with_for_update()
+_MOVE = (
+    update(_CONSUMER)
+    .where(*_IS_CONSUMER)
+    .values(offset=bindparam("new_offset"), update_time=bindparam("new_time"))
+)
 
 
 def commit_offset(connection: Connection, namespace: str, consumer: str, offset: int) -> None:
@@ -41,7 +55,7 @@ def commit_offset(connection: Connection, namespace: str, consumer: str, offset:
         raise InvalidArgumentError(
             f"offset must be a whole number >= 0, got {offset!r}", field="offset"
         )
-    key = and_(_CONSUMER.c.namespace == namespace, _CONSUMER.c.name == consumer)
+    key = {"consumer_namespace": namespace, "consumer_name": consumer}
     end = last_offset(connection)
     if offset > end:
         # A typo here could never be undone (offsets only move forward) and would let
@@ -50,7 +64,7 @@ def commit_offset(connection: Connection, namespace: str, consumer: str, offset:
             f"offset {offset} is beyond the end of the event log (latest offset {end})",
             field="offset",
         )
-    current = connection.execute(select(_CONSUMER.c.offset).where(key).with_for_update()).scalar()
+    current = connection.execute(_COMMITTED_FOR_UPDATE, key).scalar()
     now = utcnow()
     if current is None:
         connection.execute(
@@ -64,13 +78,13 @@ def commit_offset(connection: Connection, namespace: str, consumer: str, offset:
             field="offset",
         )
     else:
-        connection.execute(update(_CONSUMER).where(key).values(offset=offset, update_time=now))
+        connection.execute(_MOVE, {**key, "new_offset": offset, "new_time": now})
 
 
 def committed_offset(connection: Connection, namespace: str, consumer: str) -> int:
     """The offset ``consumer`` committed last, or 0 when it never committed."""
-    key = and_(_CONSUMER.c.namespace == namespace, _CONSUMER.c.name == consumer)
-    value = connection.execute(select(_CONSUMER.c.offset).where(key)).scalar()
+    key = {"consumer_namespace": namespace, "consumer_name": consumer}
+    value = connection.execute(_COMMITTED, key).scalar()
     return 0 if value is None else int(value)
 
 

@@ -11,11 +11,12 @@ appenders cannot deadlock.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, select, text, tuple_, update
+from sqlalchemy import Connection, Dialect, Integer, Select, bindparam, select, text, tuple_, update
 
 from tideflow.domain.events import Event
 from tideflow.domain.limits import (
@@ -336,21 +337,50 @@ def list_events(
         raise InvalidArgumentError(
             f"after_offset must be a whole number >= 0, got {after_offset!r}", field="after_offset"
         )
-    query: Any = select(_EVENT).where(_EVENT.c.offset > after_offset)
-    if namespace is not None:
-        query = query.where(_EVENT.c.namespace == namespace)
-    if keys is not None:
-        query = query.where(_EVENT.c.key.in_(list(keys)))
-    if event_types is not None:
-        query = query.where(_EVENT.c.event_type.in_(list(event_types)))
-    if sender is not None:
-        query = query.where(_EVENT.c.sender == sender)
-    if since is not None:
-        query = query.where(_EVENT.c.create_time >= since)
-    if until is not None:
-        query = query.where(_EVENT.c.create_time < until)
-    rows = connection.execute(query.order_by(_EVENT.c.offset).limit(limit))
-    return [EventRow.to_domain(row._mapping) for row in rows]
+    query = _events_query(
+        namespace is not None,
+        keys is not None,
+        event_types is not None,
+        sender is not None,
+        since is not None,
+        until is not None,
+    )
+    values = {
+        "after_offset": after_offset,
+        "namespace": namespace,
+        "keys": list(keys or ()),
+        "event_types": list(event_types or ()),
+        "sender": sender,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
+    return [EventRow.to_domain(row._mapping) for row in connection.execute(query, values)]
+
+
+@functools.cache
+def _events_query(
+    namespace: bool, keys: bool, event_types: bool, sender: bool, since: bool, until: bool
+) -> Select[Any]:
+    """The statement of :func:`list_events` for the filters given (each flag: given or not).
+
+    Built once per set of filters with bound parameters: the scheduler lists the events after
+    its offset in every batch, and building the statement anew cost several times running it.
+    """
+    query = select(_EVENT).where(_EVENT.c.offset > bindparam("after_offset"))
+    if namespace:
+        query = query.where(_EVENT.c.namespace == bindparam("namespace"))
+    if keys:
+        query = query.where(_EVENT.c.key.in_(bindparam("keys", expanding=True)))
+    if event_types:
+        query = query.where(_EVENT.c.event_type.in_(bindparam("event_types", expanding=True)))
+    if sender:
+        query = query.where(_EVENT.c.sender == bindparam("sender"))
+    if since:
+        query = query.where(_EVENT.c.create_time >= bindparam("since"))
+    if until:
+        query = query.where(_EVENT.c.create_time < bindparam("until"))
+    return query.order_by(_EVENT.c.offset).limit(bindparam("limit", type_=Integer))
 
 
 def events_at(connection: Connection, namespace: str, offsets: Sequence[int]) -> list[Event]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, not_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from tideflow.domain.scheduling import AttemptOwner, CommandAction, CommandStatus, JobCommand
@@ -30,6 +30,21 @@ JOB = table_of(JobExecutionRow)
 LIVE = (JobStatus.INIT.value, JobStatus.STARTING.value, JobStatus.RUNNING.value)
 
 
+# Run by the scheduler for every command it issues or withdraws; built once with bound
+# parameters (building a statement anew cost several times running it).
+_COMMAND_EXISTS = select(COMMAND.c.command_id).where(
+    COMMAND.c.command_id == bindparam("command_id")
+)
+_CANCEL_PENDING = (
+    update(COMMAND)
+    .where(
+        COMMAND.c.command_id == bindparam("b_command_id"),
+        COMMAND.c.status == CommandStatus.PENDING.value,
+    )
+    .values(status=CommandStatus.DONE.value)
+)
+
+
 class OutboxRepository:
     """The job commands the scheduler issued and the executors take."""
 
@@ -42,9 +57,7 @@ class OutboxRepository:
         Callers hold the lock of the command's execution, so no concurrent issuer can slip in
         between the look and the insert (and if one did, the primary key refuses the twin).
         """
-        exists = self._c.execute(
-            select(COMMAND.c.command_id).where(COMMAND.c.command_id == command.command_id)
-        ).first()
+        exists = self._c.execute(_COMMAND_EXISTS, {"command_id": command.command_id}).first()
         if exists is not None:
             return False
         self._c.execute(COMMAND.insert(), JobCommandRow.values(command))
@@ -186,14 +199,7 @@ class OutboxRepository:
 
     def cancel_pending(self, command_id: str) -> bool:
         """Withdraw a command no executor has taken yet; whether it was still PENDING."""
-        result = self._c.execute(
-            update(COMMAND)
-            .where(
-                COMMAND.c.command_id == command_id,
-                COMMAND.c.status == CommandStatus.PENDING.value,
-            )
-            .values(status=CommandStatus.DONE.value)
-        )
+        result = self._c.execute(_CANCEL_PENDING, {"b_command_id": command_id})
         return result.rowcount == 1
 
     def list_commands(

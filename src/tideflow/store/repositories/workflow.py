@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    Update,
     bindparam,
     func,
     or_,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from tideflow.domain.metadata import (
     ExecutionAction,
@@ -54,11 +56,11 @@ JOB = table_of(JobExecutionRow)
 ACTION = table_of(ExecutionActionRow)
 
 
-def _in_project(project: str) -> Any:
+def _in_project(project: str | BindParameter[str]) -> Any:
     return WORKFLOW.c.project_id == project_id_query(project)
 
 
-def _executions(project: str) -> Select[Any]:
+def _executions(project: str | BindParameter[str]) -> Select[Any]:
     return (
         select(EXECUTION, WORKFLOW.c.name.label("workflow"))
         .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
@@ -72,6 +74,23 @@ def _jobs(project: str) -> Select[Any]:
         .join(EXECUTION, EXECUTION.c.id == JOB.c.execution_id)
         .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
         .where(_in_project(project))
+    )
+
+
+# Built once with bound parameters (the scheduler reads the execution for every event it
+# delivers; building the statement anew cost several times running it).
+_EXECUTION = _executions(bindparam("project")).where(EXECUTION.c.id == bindparam("execution_id"))
+_EXECUTION_FOR_UPDATE = _EXECUTION.with_for_update(of=EXECUTION)
+_JOB_BY_ID = select(JOB).where(JOB.c.id == bindparam("job_id"))
+
+
+@functools.cache
+def _swap_job_status(columns: tuple[str, ...]) -> Update:
+    """The compare-and-set of :meth:`WorkflowRepository.swap_job_status` for ``columns``."""
+    return (
+        update(JOB)
+        .where(JOB.c.id == bindparam("b_id"), JOB.c.status == bindparam("b_expected"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
     )
 
 
@@ -251,8 +270,8 @@ class WorkflowRepository:
         self, project: str, execution_id: int, *, lock: bool = False
     ) -> WorkflowExecution:
         """Execution ``execution_id`` of the project."""
-        query = _executions(project).where(EXECUTION.c.id == execution_id)
-        row = self._c.execute(query.with_for_update(of=EXECUTION) if lock else query).first()
+        query = _EXECUTION_FOR_UPDATE if lock else _EXECUTION
+        row = self._c.execute(query, {"project": project, "execution_id": execution_id}).first()
         if row is None:
             raise NotFoundError("workflow execution", execution_id)
         return WorkflowExecutionRow.to_domain(row._mapping, row.workflow)
@@ -356,7 +375,7 @@ class WorkflowRepository:
                 key = f"{execution.execution_id}/{values['job']}/{values['attempt']}"
                 raise AlreadyExistsError("job execution", key) from e
             raise
-        row = self._c.execute(select(JOB).where(JOB.c.id == inserted_id(result))).one()
+        row = self._c.execute(_JOB_BY_ID, {"job_id": inserted_id(result)}).one()
         return JobExecutionRow.to_domain(row._mapping, execution.workflow)
 
     def get_job(self, project: str, job_execution_id: int) -> JobExecution:
@@ -442,9 +461,9 @@ class WorkflowRepository:
         self, job_execution_id: int, expected: str, values: Mapping[str, Any]
     ) -> bool:
         """Apply ``values`` if the job execution is still in status ``expected``."""
+        parameters = {f"b_{name}": value for name, value in values.items()}
         result = self._c.execute(
-            update(JOB)
-            .where(JOB.c.id == job_execution_id, JOB.c.status == expected)
-            .values(**values)
+            _swap_job_status(tuple(sorted(values))),
+            {**parameters, "b_id": job_execution_id, "b_expected": expected},
         )
         return result.rowcount == 1
