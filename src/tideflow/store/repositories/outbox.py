@@ -12,10 +12,12 @@ transaction) is ordered without the executor having to know about it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, not_, or_, select, update
+from sqlalchemy import Connection, Integer, Select, and_, bindparam, func, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from tideflow.domain.scheduling import AttemptOwner, CommandAction, CommandStatus, JobCommand
@@ -42,6 +44,87 @@ _CANCEL_PENDING = (
         COMMAND.c.status == CommandStatus.PENDING.value,
     )
     .values(status=CommandStatus.DONE.value)
+)
+
+
+@functools.cache
+def _due(clustered: bool) -> ColumnElement[bool]:
+    """Whether a command is due for an executor (``due_executor`` at ``due_now``).
+
+    Built once (per whether the executor is a cluster member's, ``due_member``), with bound
+    parameters: an executor looks for its commands at every wake-up, and building this
+    clause anew (an alias, two subqueries) cost more than running it.
+    """
+    earlier = JOB.alias("earlier")
+    earlier_live = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.execution_id == COMMAND.c.execution_id,
+            earlier.c.job == COMMAND.c.job,
+            earlier.c.attempt < COMMAND.c.attempt,
+            earlier.c.status.in_(LIVE),
+        )
+        .exists()
+    )
+    due = and_(
+        COMMAND.c.executor == bindparam("due_executor"),
+        COMMAND.c.status == CommandStatus.PENDING.value,
+        or_(COMMAND.c.not_before.is_(None), COMMAND.c.not_before <= bindparam("due_now")),
+        or_(COMMAND.c.action != CommandAction.START.value, not_(earlier_live)),
+    )
+    if not clustered:
+        return due
+    # In a cluster a STOP goes to the member that owns its attempt (any member while the
+    # attempt has no owner yet): only the owner holds the attempt to stop.
+    owned_elsewhere = (
+        select(JOB.c.id)
+        .where(
+            JOB.c.id == COMMAND.c.job_execution_id,
+            JOB.c.owner.is_not(None),
+            JOB.c.owner != bindparam("due_member"),
+            JOB.c.status.in_(LIVE),  # a STOP of an ended attempt is anyone's to complete
+        )
+        .exists()
+    )
+    return and_(due, or_(COMMAND.c.action != CommandAction.STOP.value, not_(owned_elsewhere)))
+
+
+@functools.cache
+def _has_due_query(clustered: bool) -> Select[Any]:
+    return select(COMMAND.c.command_id).where(_due(clustered)).limit(1)
+
+
+@functools.cache
+def _take_query(clustered: bool) -> Select[Any]:
+    return (
+        select(COMMAND.c.command_id)
+        .where(_due(clustered))
+        .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update()
+    )
+
+
+_MARK_TAKEN = (
+    update(COMMAND)
+    .where(
+        COMMAND.c.command_id.in_(bindparam("b_ids", expanding=True)),
+        COMMAND.c.status == CommandStatus.PENDING.value,
+    )
+    .values(
+        status=CommandStatus.TAKEN.value,
+        taken_by=bindparam("b_token"),
+        taken_time=bindparam("b_now"),
+        member=bindparam("b_member"),
+    )
+)
+_TAKEN = (
+    select(COMMAND)
+    .where(
+        COMMAND.c.command_id.in_(bindparam("ids", expanding=True)),
+        COMMAND.c.taken_by == bindparam("token"),
+    )
+    .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
 )
 
 
@@ -74,45 +157,10 @@ class OutboxRepository:
             raise NotFoundError("job command", command_id)
         return JobCommandRow.to_domain(row._mapping)
 
-    @staticmethod
-    def _due(executor: str, now: datetime, member: str | None = None) -> ColumnElement[bool]:
-        earlier = JOB.alias("earlier")
-        earlier_live = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.execution_id == COMMAND.c.execution_id,
-                earlier.c.job == COMMAND.c.job,
-                earlier.c.attempt < COMMAND.c.attempt,
-                earlier.c.status.in_(LIVE),
-            )
-            .exists()
-        )
-        due = and_(
-            COMMAND.c.executor == executor,
-            COMMAND.c.status == CommandStatus.PENDING.value,
-            or_(COMMAND.c.not_before.is_(None), COMMAND.c.not_before <= now),
-            or_(COMMAND.c.action != CommandAction.START.value, not_(earlier_live)),
-        )
-        if member is None:
-            return due
-        # In a cluster a STOP goes to the member that owns its attempt (any member while the
-        # attempt has no owner yet): only the owner holds the attempt to stop.
-        owned_elsewhere = (
-            select(JOB.c.id)
-            .where(
-                JOB.c.id == COMMAND.c.job_execution_id,
-                JOB.c.owner.is_not(None),
-                JOB.c.owner != member,
-                JOB.c.status.in_(LIVE),  # a STOP of an ended attempt is anyone's to complete
-            )
-            .exists()
-        )
-        return and_(due, or_(COMMAND.c.action != CommandAction.STOP.value, not_(owned_elsewhere)))
-
     def has_due(self, executor: str, now: datetime, member: str | None = None) -> bool:
         """Whether ``executor`` (of cluster member ``member``) has a command to take at ``now``."""
-        query = select(COMMAND.c.command_id).where(self._due(executor, now, member)).limit(1)
-        return self._c.execute(query).first() is not None
+        values = {"due_executor": executor, "due_now": now, "due_member": member}
+        return self._c.execute(_has_due_query(member is not None), values).first() is not None
 
     def take(
         self,
@@ -128,32 +176,14 @@ class OutboxRepository:
         and the attempts of the STARTs taken become its own (:meth:`own_started`).
         """
         member = None if owner is None else owner.member_id
-        due = self._due(executor, now, member)
-        ids = [
-            row.command_id
-            for row in self._c.execute(
-                select(COMMAND.c.command_id)
-                .where(due)
-                .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
-                .limit(limit)
-                .with_for_update()
-            )
-        ]
+        due = {"due_executor": executor, "due_now": now, "due_member": member, "limit": limit}
+        ids = [row.command_id for row in self._c.execute(_take_query(member is not None), due)]
         if not ids:
             return []
         self._c.execute(
-            update(COMMAND)
-            .where(
-                COMMAND.c.command_id.in_(ids),
-                COMMAND.c.status == CommandStatus.PENDING.value,
-            )
-            .values(status=CommandStatus.TAKEN.value, taken_by=token, taken_time=now, member=member)
+            _MARK_TAKEN, {"b_ids": ids, "b_token": token, "b_now": now, "b_member": member}
         )
-        rows = self._c.execute(
-            select(COMMAND)
-            .where(COMMAND.c.command_id.in_(ids), COMMAND.c.taken_by == token)
-            .order_by(COMMAND.c.create_time, COMMAND.c.command_id)
-        )
+        rows = self._c.execute(_TAKEN, {"ids": ids, "token": token})
         taken = [JobCommandRow.to_domain(row._mapping) for row in rows]
         if owner is not None:
             self.own_started(
