@@ -105,3 +105,15 @@ def test_retries_count_the_failures_in_a_row_after_a_long_history(env: Env) -> N
     view = view_of(env, run.execution_id)
     assert consecutive_failures(view.attempts["j"]) == 3
     assert len(view.attempts["j"]) == 3
+
+
+def test_a_plan_with_more_jobs_than_one_statement_takes(env: Env) -> None:
+    """The view reads jobs in chunks: SQLite allows 500 parts in one compound SELECT."""
+    names = [f"j{i}" for i in range(510)]
+    env.submit(jobs_workflow("wide", *names))
+    run = env.start("wide")  # every job starts: the view covers all 510
+    view = view_of(env, run.execution_id)
+    assert sorted(view.attempts) == sorted(names)
+    assert all([a.attempt for a in view.attempts[name]] == [1] for name in names)
+    env.service.stop_job(env.project, run.execution_id, "j509")
+    assert view_of(env, run.execution_id).latest("j509").status is JobStatus.STOPPED  # type: ignore[union-attr]

@@ -94,16 +94,23 @@ def _swap_job_status(columns: tuple[str, ...]) -> Update:
     )
 
 
+LIVE_JOB_STATUSES = tuple(s.value for s in JobStatus if not s.is_terminal)
+RECENT_JOBS_CHUNK = 100
+"""Jobs per statement of :meth:`WorkflowRepository.recent_jobs` (SQLite allows 500 parts)."""
+
+
 @functools.cache
-def _recent_jobs_query(jobs: int) -> CompoundSelect[Any]:
-    """The statement of :meth:`WorkflowRepository.recent_jobs` for a plan of ``jobs`` jobs.
+def _recent_jobs_query(jobs: int, *, live: bool) -> CompoundSelect[Any]:
+    """The statement of :meth:`WorkflowRepository.recent_jobs` for ``jobs`` jobs of a plan.
 
     Built once per size, with every value a bound parameter: SQLAlchemy then generates its
-    cache key and result columns once instead of at every event.
+    cache key and result columns once instead of at every event. With ``live``, it reads the
+    execution's live attempts too.
     """
     execution = JOB.c.execution_id == bindparam("execution_id")
-    live = [s.value for s in JobStatus if not s.is_terminal]
-    parts: list[Select[Any]] = [select(JOB).where(execution, JOB.c.status.in_(live))]
+    parts: list[Select[Any]] = []
+    if live:
+        parts.append(select(JOB).where(execution, JOB.c.status.in_(LIVE_JOB_STATUSES)))
     for index in range(jobs):
         parts.append(
             select(JOB)
@@ -424,13 +431,21 @@ class WorkflowRepository:
         ``(execution_id, job, attempt)`` for the newest -- so the cost stays flat. The caller
         has read ``execution`` in its project already.
         """
-        values: dict[str, Any] = {"execution_id": execution.execution_id}
-        for index, (job, count) in enumerate(newest.items()):
-            values[f"job_{index}"] = job
-            values[f"limit_{index}"] = max(count, 1)
         found: dict[int, JobExecution] = {}
-        for row in self._c.execute(_recent_jobs_query(len(newest)), values):
-            found.setdefault(row.id, JobExecutionRow.to_domain(row._mapping, execution.workflow))
+        jobs = list(newest.items())
+        # In chunks: SQLite takes at most 500 parts in one compound SELECT, and a plan may
+        # have more jobs than that. The first chunk reads the live attempts too.
+        for start in range(0, max(len(jobs), 1), RECENT_JOBS_CHUNK):
+            chunk = jobs[start : start + RECENT_JOBS_CHUNK]
+            values: dict[str, Any] = {"execution_id": execution.execution_id}
+            for index, (job, count) in enumerate(chunk):
+                values[f"job_{index}"] = job
+                values[f"limit_{index}"] = max(count, 1)
+            query = _recent_jobs_query(len(chunk), live=start == 0)
+            for row in self._c.execute(query, values):
+                found.setdefault(
+                    row.id, JobExecutionRow.to_domain(row._mapping, execution.workflow)
+                )
         return [found[key] for key in sorted(found)]
 
     def latest_jobs(self, project: str, execution_id: int) -> list[tuple[JobExecution, int]]:
