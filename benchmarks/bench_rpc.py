@@ -21,7 +21,10 @@ ratio. What is measured:
 
 * unary calls -- ``events.send``, ``models.create_version`` and ``models.get_version(model,
   status="DEPLOYED")`` -- from 1 client, from 8 threads each with its own client (channel), and
-  from 8 threads sharing one client; calls/s and latency per call;
+  from 8 threads sharing one client; calls/s and latency per call. Each measurement through
+  the server starts once the server process is idle again (under 5 % of a core for 0.2 s, at
+  most 20 s): an 8-client burst leaves it a WAL checkpoint and a request-log flush to finish,
+  and the next 1-client figure would otherwise measure those;
 * ``events.send_many`` with 100 and 1,000 events per call: events/s, latency per call;
 * delivery latency over gRPC: paced senders in this process send through the server, stamping
   ``time.monotonic()`` into each event's value just before the call; a listener in another
@@ -366,28 +369,73 @@ def batch_ops(c: Client) -> dict[int, Op]:
     return ops
 
 
-def bench_calls(clients: Sequence[Client], sizes: Sizes, *, threads: Sequence[int]) -> list[Row]:
+SETTLE_CPU = 0.05
+"""A server is settled when it used less than this share of a core over :data:`SETTLE_STEP`."""
+SETTLE_STEP = 0.2
+SETTLE_SECONDS = 20.0
+"""The longest a measurement waits for the server to settle (then it measures anyway)."""
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int | None) -> float:
+    """Wait until the server is idle again; how long that took (s).
+
+    An 8-client burst leaves the server work to finish after its last answer (the request
+    log's flush, the checkpoint of a WAL grown by thousands of commits). A 1-client figure
+    measured during that work measures the burst before it, not the call; each measurement
+    therefore starts once the server has been idle for a moment (at most
+    :data:`SETTLE_SECONDS`).
+    """
+    if pid is None:
+        return 0.0
+    began = time.monotonic()
+    before = process_cpu(pid)
+    while time.monotonic() - began < SETTLE_SECONDS:
+        time.sleep(SETTLE_STEP)  # the sampling interval of the condition, not a wait for it
+        now = process_cpu(pid)
+        if now - before < SETTLE_CPU * SETTLE_STEP:
+            break
+        before = now
+    return time.monotonic() - began
+
+
+def bench_calls(
+    clients: Sequence[Client], sizes: Sizes, *, threads: Sequence[int], server: int | None = None
+) -> list[Row]:
     """The unary calls (with 1 client, 8 own clients, 8 threads on one client) and batches.
 
     ``clients`` holds :data:`THREADS` clients (the first also serves the 1-client runs); with
     ``threads`` only (1, 8) the 8 threads share the first client (the in-process case).
+    ``server`` is the server's pid: each measurement waits for it to :func:`settle` first.
     """
     first = clients[0]
     rows: list[Row] = []
+
+    def settled(ops: Sequence[Op], count: int) -> tuple[float, list[float]]:
+        waited = settle(server)
+        if waited > 1.0:
+            print(f"    (the server settled in {waited:.1f} s)", file=sys.stderr)
+        return measure(ops, count)
+
     for name, op in unary_ops(first).items():
         count = sizes.ops * (2 if name.startswith("get") else 1)
-        rows.append(row(name, "1 client", measure([op], count)))
+        rows.append(row(name, "1 client", settled([op], count)))
         if 8 in threads and len(clients) == THREADS:
             own = [unary_ops(c)[name] for c in clients]
-            rows.append(row(name, "8 clients", measure(own, count)))
-        rows.append(row(name, "8 threads, 1 client", measure([op] * THREADS, count)))
+            rows.append(row(name, "8 clients", settled(own, count)))
+        rows.append(row(name, "8 threads, 1 client", settled([op] * THREADS, count)))
     for size, op in batch_ops(first).items():
         batches = sizes.batches_100 if size == 100 else sizes.batches_1000
         rows.append(
             row(
                 f"send_many, {size:,} per call",
                 "1 client",
-                measure([op], batches),
+                settled([op], batches),
                 scale=size,
                 note="events/s; latency per call",
             )
@@ -489,7 +537,7 @@ def run_backend(backend: str, sizes: Sizes, pids: list[int]) -> dict[str, list[R
             try:
                 prepare(clients[0])
                 print(f"  {backend}: unary calls and batches over gRPC ...", file=sys.stderr)
-                rows = bench_calls(clients, sizes, threads=(1, 8))
+                rows = bench_calls(clients, sizes, threads=(1, 8), server=server.process.pid)
                 print(f"  {backend}: delivery over gRPC ...", file=sys.stderr)
                 rows.append(
                     bench_delivery(
