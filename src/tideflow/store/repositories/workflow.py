@@ -68,7 +68,7 @@ def _executions(project: str | BindParameter[str]) -> Select[Any]:
     )
 
 
-def _jobs(project: str) -> Select[Any]:
+def _jobs(project: str | BindParameter[str]) -> Select[Any]:
     return (
         select(JOB, WORKFLOW.c.name.label("workflow"))
         .join(EXECUTION, EXECUTION.c.id == JOB.c.execution_id)
@@ -82,6 +82,14 @@ def _jobs(project: str) -> Select[Any]:
 _EXECUTION = _executions(bindparam("project")).where(EXECUTION.c.id == bindparam("execution_id"))
 _EXECUTION_FOR_UPDATE = _EXECUTION.with_for_update(of=EXECUTION)
 _JOB_BY_ID = select(JOB).where(JOB.c.id == bindparam("job_id"))
+# Every attempt's launch reads its snapshot (the executor's preparation).
+_SNAPSHOT_IN_PROJECT = (
+    select(SNAPSHOT, WORKFLOW.c.name.label("workflow"))
+    .join(WORKFLOW, WORKFLOW.c.id == SNAPSHOT.c.workflow_id)
+    .where(_in_project(bindparam("project")), SNAPSHOT.c.id == bindparam("snapshot_id"))
+)
+# An attempt's status report reads it twice (before and after the change).
+_JOB_IN_PROJECT = _jobs(bindparam("project")).where(JOB.c.id == bindparam("job_id"))
 
 
 @functools.cache
@@ -245,12 +253,9 @@ class WorkflowRepository:
 
     def get_snapshot(self, project: str, snapshot_id: int) -> Snapshot:
         """Snapshot ``snapshot_id`` of a workflow of the project."""
-        query = (
-            select(SNAPSHOT, WORKFLOW.c.name.label("workflow"))
-            .join(WORKFLOW, WORKFLOW.c.id == SNAPSHOT.c.workflow_id)
-            .where(_in_project(project), SNAPSHOT.c.id == snapshot_id)
-        )
-        row = self._c.execute(query).first()
+        row = self._c.execute(
+            _SNAPSHOT_IN_PROJECT, {"project": project, "snapshot_id": snapshot_id}
+        ).first()
         if row is None:
             raise NotFoundError("snapshot", snapshot_id)
         return SnapshotRow.to_domain(row._mapping, row.workflow)
@@ -387,7 +392,9 @@ class WorkflowRepository:
 
     def get_job(self, project: str, job_execution_id: int) -> JobExecution:
         """Job execution ``job_execution_id`` of the project."""
-        row = self._c.execute(_jobs(project).where(JOB.c.id == job_execution_id)).first()
+        row = self._c.execute(
+            _JOB_IN_PROJECT, {"project": project, "job_id": job_execution_id}
+        ).first()
         if row is None:
             raise NotFoundError("job execution", job_execution_id)
         return JobExecutionRow.to_domain(row._mapping, row.workflow)
