@@ -6,10 +6,11 @@ statement, so concurrent updates get distinct versions.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.domain.metadata import Artifact, Dataset
@@ -28,6 +29,20 @@ def entry_not_found(entity: str, project: str, name: str) -> NotFoundError:
     return NotFoundError(
         entity, name, message=f"{entity} {name!r} not found in project {project!r}"
     )
+
+
+@functools.cache
+def _entry_query(table: Table, lock: bool) -> Select[Any]:
+    """One named entry of a project (``entry_project``, ``entry_name``), built once per table.
+
+    Jobs read their datasets and artifacts by name in every lineage record and update;
+    building the statement anew cost several times running it.
+    """
+    query = select(table).where(
+        table.c.project_id == project_id_query(bindparam("entry_project")),
+        table.c.name == bindparam("entry_name"),
+    )
+    return query.with_for_update() if lock else query
 
 
 class _NamedEntries:
@@ -58,8 +73,8 @@ class _NamedEntries:
             raise
 
     def _row(self, project: str, name: str, *, lock: bool = False) -> Any:
-        query = select(self.table).where(self._this(project, name))
-        row = self._c.execute(query.with_for_update() if lock else query).first()
+        query = _entry_query(self.table, lock)
+        row = self._c.execute(query, {"entry_project": project, "entry_name": name}).first()
         if row is None:
             raise entry_not_found(self.entity, project, name)
         return row

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from tideflow.domain.lineage import LineageKind, LineageRecord
 from tideflow.domain.metadata import Metric
@@ -72,6 +72,29 @@ class MetricRepository:
         return [MetricRow.to_domain(row._mapping) for row in rows]
 
 
+def _entries_query() -> Select[Any]:
+    """Lineage entries with their job execution's execution, job and workflow, by id."""
+    return (
+        select(
+            LINEAGE,
+            JOB.c.execution_id,
+            JOB.c.job,
+            WORKFLOW.c.name.label("workflow"),
+        )
+        .join(JOB, JOB.c.id == LINEAGE.c.job_execution_id)
+        .join(EXECUTION, EXECUTION.c.id == JOB.c.execution_id)
+        .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
+        .order_by(LINEAGE.c.id)
+    )
+
+
+# Built once with bound parameters: every lineage record reads its job executions' records
+# back, and building the statement anew cost several times running it.
+_ENTRIES_OF_JOBS = _entries_query().where(
+    LINEAGE.c.job_execution_id.in_(bindparam("job_ids", expanding=True))
+)
+
+
 class LineageRepository:
     """Inputs and outputs of job executions."""
 
@@ -114,7 +137,8 @@ class LineageRepository:
         ids = list(job_execution_ids)
         if not ids:
             return []
-        return self._grouped(ids, self._entries(LINEAGE.c.job_execution_id.in_(ids)))
+        rows = list(self._c.execute(_ENTRIES_OF_JOBS, {"job_ids": ids}))
+        return self._grouped(ids, rows)
 
     def version_records(self, project: str, model: str, version: int) -> list[LineageRecord]:
         """The lineage of one model version: per job execution that wrote it, oldest first.
@@ -155,20 +179,7 @@ class LineageRepository:
         return self._grouped(jobs, rows)
 
     def _entries(self, *where: Any) -> list[Any]:
-        query = (
-            select(
-                LINEAGE,
-                JOB.c.execution_id,
-                JOB.c.job,
-                WORKFLOW.c.name.label("workflow"),
-            )
-            .join(JOB, JOB.c.id == LINEAGE.c.job_execution_id)
-            .join(EXECUTION, EXECUTION.c.id == JOB.c.execution_id)
-            .join(WORKFLOW, WORKFLOW.c.id == EXECUTION.c.workflow_id)
-            .where(*where)
-            .order_by(LINEAGE.c.id)
-        )
-        return list(self._c.execute(query))
+        return list(self._c.execute(_entries_query().where(*where)))
 
     @staticmethod
     def _grouped(ids: Sequence[int], rows: Iterable[Any]) -> list[LineageRecord]:

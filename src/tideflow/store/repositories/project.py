@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BindParameter, Connection, ScalarSelect, select
+from sqlalchemy import BindParameter, Connection, ScalarSelect, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from tideflow.domain.metadata import Project
@@ -21,13 +21,17 @@ def project_id_query(project: str | BindParameter[str]) -> ScalarSelect[int]:
     return select(PROJECT.c.id).where(PROJECT.c.name == project).scalar_subquery()
 
 
+# Built once with a bound parameter: most writes look their project up.
+_PROJECT_ID = select(PROJECT.c.id).where(PROJECT.c.name == bindparam("project_name"))
+
+
 def project_id(connection: Connection, project: str) -> int:
     """The id of ``project``.
 
     Raises:
         NotFoundError: No such project.
     """
-    found = connection.execute(select(PROJECT.c.id).where(PROJECT.c.name == project)).scalar()
+    found = connection.execute(_PROJECT_ID, {"project_name": project}).scalar()
     if found is None:
         raise NotFoundError("project", project)
     return int(found)
