@@ -30,21 +30,31 @@ def newest_first(attempts: list[JobExecution], job: str) -> list[JobExecution]:
     return sorted((a for a in attempts if a.job == job), key=lambda a: -a.attempt)
 
 
-def test_restarts_per_event_keep_the_view_short_and_the_numbers_right(env: Env) -> None:
-    wf = jobs_workflow("flow", "main", "j", streaming=True, retries=2)
+def restarting_flow(env: Env, *, retries: int) -> int:
+    """A running execution whose job ``j`` restarts on every ``go`` event; its id."""
+    wf = jobs_workflow("flow", "main", "j", streaming=True, retries=retries)
     wf.on_event("j", "go", action="RESTART", life="repeated")
     env.submit(wf)
     run = env.start("flow")
     env.move(run.execution_id, "main", "STARTING", "RUNNING")
-    for _ in range(40):
+    return run.execution_id
+
+
+def send_go(env: Env, times: int) -> None:
+    for _ in range(times):
         env.send("go")
         env.run()
 
-    full = env.jobs(run.execution_id)
+
+def test_restarts_per_event_keep_the_view_short_and_the_numbers_right(env: Env) -> None:
+    execution_id = restarting_flow(env, retries=2)
+    send_go(env, 40)
+
+    full = env.jobs(execution_id)
     js = newest_first(full, "j")
     assert [a.attempt for a in js] == list(range(40, 0, -1))  # numbered on, none reused
     assert [a.status for a in js[1:]] == [JobStatus.STOPPED] * 39  # each START withdrawn
-    view = view_of(env, run.execution_id)
+    view = view_of(env, execution_id)
     # j: its one live attempt (the newest) and the two before it -- not forty.
     assert [a.attempt for a in view.attempts["j"]] == [38, 39, 40]
     assert view.latest("j") == js[0]
@@ -52,57 +62,44 @@ def test_restarts_per_event_keep_the_view_short_and_the_numbers_right(env: Env) 
 
     env.send("go")  # one more: the next attempt follows the newest, as before
     env.run()
-    assert newest_first(env.jobs(run.execution_id), "j")[0].attempt == 41
+    assert newest_first(env.jobs(execution_id), "j")[0].attempt == 41
 
 
 def test_an_old_attempt_that_never_stopped_stays_in_the_view(env: Env) -> None:
-    wf = jobs_workflow("flow", "main", "j", streaming=True)  # retries 0: the newest 1 is kept
-    wf.on_event("j", "go", action="RESTART", life="repeated")
-    env.submit(wf)
-    run = env.start("flow")
-    env.move(run.execution_id, "main", "STARTING", "RUNNING")
-    env.send("go")
-    env.run()
-    env.move(run.execution_id, "j", "STARTING", "RUNNING")  # attempt 1 runs; its STOP is ignored
-    for _ in range(10):
-        env.send("go")
-        env.run()
+    execution_id = restarting_flow(env, retries=0)  # the newest 1 is kept
+    send_go(env, 1)
+    env.move(execution_id, "j", "STARTING", "RUNNING")  # attempt 1 runs; its STOP is ignored
+    send_go(env, 10)
 
-    full = env.jobs(run.execution_id)
+    full = env.jobs(execution_id)
     live = [a for a in full if a.job == "j" and not a.status.is_terminal]
     assert [a.attempt for a in live] == [1, 11]  # 2..10 withdrawn, 1 still RUNNING
-    view = view_of(env, run.execution_id)
+    view = view_of(env, execution_id)
     assert [a.attempt for a in view.live("j")] == [1, 11]
     assert [a.attempt for a in view.attempts["j"]] == [1, 11]
     # Every RESTART asked attempt 1 to stop again: it was live in each view.
-    stops = [c for c in env.command_ids(run.execution_id) if c.endswith(":j:1:STOP")]
-    assert stops == [f"{run.execution_id}:j:1:STOP"]
+    stops = [c for c in env.command_ids(execution_id) if c.endswith(":j:1:STOP")]
+    assert stops == [f"{execution_id}:j:1:STOP"]
 
 
 def test_retries_count_the_failures_in_a_row_after_a_long_history(env: Env) -> None:
-    wf = jobs_workflow("flow", "main", "j", streaming=True, retries=2)
-    wf.on_event("j", "go", action="RESTART", life="repeated")
-    env.submit(wf)
-    run = env.start("flow")
-    env.move(run.execution_id, "main", "STARTING", "RUNNING")
-    for _ in range(12):  # a long history: attempts 1-11 withdrawn, 12 waiting
-        env.send("go")
-        env.run()
-    env.run_job(run.execution_id, "j", "FAILED")  # attempt 12 fails: retry 1 of 2 (attempt 13)
+    execution_id = restarting_flow(env, retries=2)
+    send_go(env, 12)  # a long history: attempts 1-11 withdrawn, 12 waiting
+    env.run_job(execution_id, "j", "FAILED")  # attempt 12 fails: retry 1 of 2 (attempt 13)
     env.clock.advance(10)
-    env.run_job(run.execution_id, "j", "FAILED")  # retry 2 of 2 (attempt 14)
+    env.run_job(execution_id, "j", "FAILED")  # retry 2 of 2 (attempt 14)
     env.clock.advance(10)
-    env.run_job(run.execution_id, "j", "FAILED")  # three in a row: no retry left
-    js = newest_first(env.jobs(run.execution_id), "j")
+    env.run_job(execution_id, "j", "FAILED")  # three in a row: no retry left
+    js = newest_first(env.jobs(execution_id), "j")
     assert js[0].attempt == 14
     assert [a.status for a in js[:3]] == [JobStatus.FAILED] * 3
     assert js[3].status is JobStatus.STOPPED
-    rules = [a[2] for a in env.actions(run.execution_id) if a[0] == "j"]
+    rules = [a[2] for a in env.actions(execution_id) if a[0] == "j"]
     assert [r for r in rules if r.startswith("retry")] == [
         "retry 1 of 2: attempt 12 FAILED (backoff 1s)",
         "retry 2 of 2: attempt 13 FAILED (backoff 2s)",
     ]
-    view = view_of(env, run.execution_id)
+    view = view_of(env, execution_id)
     assert consecutive_failures(view.attempts["j"]) == 3
     assert len(view.attempts["j"]) == 3
 
